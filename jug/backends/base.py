@@ -1,0 +1,211 @@
+"""The store interface every backend implements, and the result encoding they share.
+
+Everything above this module (tasks, execute, status, the HPC toolkit) talks only to
+:class:`Store`; a backend is one file in this package.  The contract:
+
+* results: ``save``/``load``/``exists``/``remove`` by task hash, and ``list`` (one bulk
+  listing of every finished hash: status never does one round trip per task);
+* locks: ``lock`` is atomic and records the owner (:func:`jug.backends.owner.current_owner`);
+  ``list_locks`` returns every lock with its owner in one call;
+* failures: ``fail`` marks a task as failed (it stays failed until cleaned up);
+* documents: small JSON dictionaries in named namespaces (run times, submit state...).
+
+Results are framed by :func:`encode_result` (magic, format, length, CRC-32) so that a
+truncated or corrupt result is *detected* (:class:`CorruptResult`) and never loaded silently.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import sys
+import zlib
+from abc import ABC, abstractmethod
+from typing import Any, Iterable
+
+MAGIC = b"JUGR"
+VERSION = 1
+_HEADER = struct.Struct(">4sBcQI")  # magic, version, format, payload length, crc32
+HEADER_SIZE = _HEADER.size
+
+FORMAT_PICKLE = b"p"  # plain pickle (small values, not worth compressing)
+FORMAT_ZPICKLE = b"z"  # zlib-compressed pickle
+FORMAT_NUMPY = b"n"  # numpy's own .npy format
+
+_COMPRESS_THRESHOLD = 512
+
+
+class StoreError(Exception):
+    """A store cannot be opened or used (bad jugdir, unreachable server, permissions)."""
+
+
+class CorruptResult(StoreError):
+    """A stored result failed its length or checksum check: it is treated as not computed."""
+
+    def __init__(self, key: str, where: str, reason: str) -> None:
+        self.key = key
+        self.where = where
+        self.reason = reason
+        super().__init__(f"corrupt result {key} at {where}: {reason}")
+
+
+def _is_numpy_array(value: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and type(value) is np.ndarray and value.dtype.hasobject is False
+
+
+def encode_result(value: Any) -> bytes:
+    """Frame ``value`` as bytes: numpy arrays in .npy format, others pickled (compressed if large)."""
+    if _is_numpy_array(value):
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.save(buf, value, allow_pickle=False)
+        payload = buf.getbuffer()
+        fmt = FORMAT_NUMPY
+    else:
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        fmt = FORMAT_PICKLE
+        if len(payload) > _COMPRESS_THRESHOLD:
+            payload = zlib.compress(payload, 1)
+            fmt = FORMAT_ZPICKLE
+    header = _HEADER.pack(MAGIC, VERSION, fmt, len(payload), zlib.crc32(payload))
+    return header + bytes(payload)
+
+
+def check_header(data: bytes | memoryview, key: str, where: str) -> tuple[bytes, int, int]:
+    """Parse and validate a result header; returns (format, payload length, crc)."""
+    if len(data) < HEADER_SIZE:
+        raise CorruptResult(key, where, f"truncated: {len(data)} bytes, header needs {HEADER_SIZE}")
+    magic, version, fmt, length, crc = _HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise CorruptResult(key, where, "not a jug result (bad magic bytes)")
+    if version != VERSION:
+        raise CorruptResult(key, where, f"unknown result format version {version}")
+    return fmt, length, crc
+
+
+def decode_result(data: bytes | memoryview, key: str = "?", where: str = "?") -> Any:
+    """Inverse of :func:`encode_result`; raises :class:`CorruptResult` on any mismatch."""
+    fmt, length, crc = check_header(data, key, where)
+    payload = memoryview(data)[HEADER_SIZE:]
+    if len(payload) != length:
+        raise CorruptResult(key, where, f"truncated: payload is {len(payload)} bytes, expected {length}")
+    if zlib.crc32(payload) != crc:
+        raise CorruptResult(key, where, "checksum mismatch")
+    try:
+        if fmt == FORMAT_PICKLE:
+            return pickle.loads(payload)
+        if fmt == FORMAT_ZPICKLE:
+            return pickle.loads(zlib.decompress(payload))
+        if fmt == FORMAT_NUMPY:
+            import numpy as np
+
+            return np.load(io.BytesIO(payload), allow_pickle=False)
+    except CorruptResult:
+        raise
+    except Exception as e:  # checksum was fine but the payload does not decode
+        raise CorruptResult(key, where, f"cannot decode payload: {e!r}")
+    raise CorruptResult(key, where, f"unknown payload format {fmt!r}")
+
+
+class Store(ABC):
+    """A place where results, locks, failure marks and small documents live."""
+
+    #: a short human description (path or URL) used in messages
+    description: str = "?"
+
+    # -- results -------------------------------------------------------------------
+    @abstractmethod
+    def save(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` atomically (readers see all of it or nothing)."""
+
+    @abstractmethod
+    def load(self, key: str) -> Any:
+        """Return the value under ``key``; KeyError if absent, CorruptResult if damaged."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """True if a result is stored under ``key`` (cheap; does not verify the checksum)."""
+
+    def can_load(self, key: str) -> bool:
+        """Alias of :meth:`exists` (the name Jug's API uses)."""
+        return self.exists(key)
+
+    @abstractmethod
+    def list(self) -> Iterable[str]:
+        """Every key with a stored result, in one bulk operation."""
+
+    @abstractmethod
+    def remove(self, key: str) -> bool:
+        """Remove the result under ``key``; True if there was one."""
+
+    # -- locks -----------------------------------------------------------------------
+    @abstractmethod
+    def lock(self, key: str, owner: dict | None = None) -> bool:
+        """Atomically take the lock of ``key`` for ``owner`` (default: this process)."""
+
+    @abstractmethod
+    def unlock(self, key: str) -> None:
+        """Release the lock of ``key`` (no error if it was not held)."""
+
+    @abstractmethod
+    def is_locked(self, key: str) -> bool:
+        """True if somebody holds the lock of ``key`` (advisory: only lock() is atomic)."""
+
+    @abstractmethod
+    def list_locks(self) -> dict[str, dict]:
+        """Every held lock as ``{key: owner}`` in one bulk operation."""
+
+    @abstractmethod
+    def lock_owner(self, key: str) -> dict | None:
+        """The owner recorded in the lock of ``key``, or None if unlocked."""
+
+    @abstractmethod
+    def heartbeat(self, key: str) -> None:
+        """Refresh the heartbeat time of a lock this process holds."""
+
+    # -- failures --------------------------------------------------------------------
+    @abstractmethod
+    def fail(self, key: str, info: dict) -> None:
+        """Mark ``key`` as failed with ``info`` (task name, error, traceback, owner)."""
+
+    @abstractmethod
+    def is_failed(self, key: str) -> bool:
+        """True if ``key`` is marked failed."""
+
+    @abstractmethod
+    def list_failed(self) -> dict[str, dict]:
+        """Every failure mark as ``{key: info}`` in one bulk operation."""
+
+    @abstractmethod
+    def clear_failed(self, key: str) -> bool:
+        """Remove the failure mark of ``key``; True if there was one."""
+
+    # -- documents -------------------------------------------------------------------
+    @abstractmethod
+    def write_doc(self, namespace: str, name: str, doc: dict) -> None:
+        """Atomically write a small JSON-able dict ``doc`` as ``namespace/name``."""
+
+    @abstractmethod
+    def read_docs(self, namespace: str) -> dict[str, dict]:
+        """Every document of ``namespace`` as ``{name: doc}`` in one bulk operation."""
+
+    @abstractmethod
+    def remove_doc(self, namespace: str, name: str) -> bool:
+        """Remove document ``namespace/name``; True if it existed."""
+
+    # -- housekeeping ----------------------------------------------------------------
+    def remove_all_locks(self) -> int:
+        """Remove every lock (only safe when no worker runs); returns how many."""
+        locks = self.list_locks()
+        for key in locks:
+            self.unlock(key)
+        return len(locks)
+
+    def close(self) -> None:
+        """Release connections or file handles (no-op by default)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.description}>"

@@ -1,0 +1,71 @@
+"""Who holds a lock: host, pid, start time and the batch job this process runs in.
+
+The HPC toolkit reads these records to tell a live worker from a dead one (same host and pid
+gone, batch job no longer queued, or heartbeat too old) before it reclaims a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Mapping
+
+_HOST = socket.gethostname()
+
+
+def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
+    """Describe the batch job this process runs in, or None outside a batch system.
+
+    Returns ``{"scheduler", "job_id", "array_job_id", "array_task_id", "queue_id"}``;
+    ``queue_id`` is the id under which the scheduler's queue listing shows this worker.
+    """
+    env = os.environ if environ is None else environ
+    if "SLURM_JOB_ID" in env:
+        array_id = env.get("SLURM_ARRAY_JOB_ID")
+        index = env.get("SLURM_ARRAY_TASK_ID")
+        queue_id = f"{array_id}_{index}" if array_id and index else env["SLURM_JOB_ID"]
+        return {"scheduler": "slurm", "job_id": env["SLURM_JOB_ID"], "array_job_id": array_id,
+                "array_task_id": index, "queue_id": queue_id}
+    if "PBS_JOBID" in env:
+        index = env.get("PBS_ARRAY_INDEX") or env.get("PBS_ARRAYID")
+        return {"scheduler": "pbs", "job_id": env["PBS_JOBID"],
+                "array_job_id": env.get("PBS_ARRAY_ID"), "array_task_id": index,
+                "queue_id": env["PBS_JOBID"]}
+    if "JOB_ID" in env and ("SGE_TASK_ID" in env or "SGE_ROOT" in env or "SGE_CELL" in env):
+        index = env.get("SGE_TASK_ID")
+        if index in (None, "undefined"):
+            index = None
+        queue_id = f"{env['JOB_ID']}.{index}" if index else env["JOB_ID"]
+        return {"scheduler": "sge", "job_id": env["JOB_ID"], "array_job_id": env["JOB_ID"],
+                "array_task_id": index, "queue_id": queue_id}
+    return None
+
+
+_PROCESS_START = time.time()
+_BATCH = batch_job()
+
+
+def current_owner() -> dict:
+    """The lock owner record of this process (a fresh dict each call)."""
+    now = time.time()
+    return {"host": _HOST, "pid": os.getpid(), "started": _PROCESS_START, "locked_at": now,
+            "heartbeat": now, "job": _BATCH}
+
+
+def refresh_identity() -> None:
+    """Re-read pid-dependent facts (call in a forked child)."""
+    global _PROCESS_START, _BATCH
+    _PROCESS_START = time.time()
+    _BATCH = batch_job()
+
+
+def owner_summary(owner: Mapping | None) -> str:
+    """One human line for a lock owner: ``host:pid (slurm 123_4)``."""
+    if not owner:
+        return "unknown owner"
+    text = f"{owner.get('host', '?')}:{owner.get('pid', '?')}"
+    job = owner.get("job")
+    if job:
+        text += f" ({job.get('scheduler')} {job.get('queue_id')})"
+    return text

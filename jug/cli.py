@@ -1,0 +1,94 @@
+"""The ``jug`` command: parse the subcommand, layer its options, run it."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import sys
+from typing import Sequence
+
+from . import options as _options
+from .subcommands import SUBCOMMANDS
+
+
+def _load(name: str):
+    return importlib.import_module(SUBCOMMANDS[name])
+
+
+def _usage() -> str:
+    lines = ["usage: jug <subcommand> [options] [jugfile]", "", "subcommands:"]
+    for name in SUBCOMMANDS:
+        try:
+            helptext = _load(name).HELP
+        except ImportError:
+            continue
+        lines.append(f"  {name:<14}{helptext}")
+    lines.append("")
+    lines.append("Run 'jug <subcommand> --help' for the options of a subcommand.")
+    return "\n".join(lines)
+
+
+def build_parser(name: str, module) -> argparse.ArgumentParser:
+    """The argparse parser of subcommand ``name`` (common options plus its own)."""
+    parser = argparse.ArgumentParser(prog=f"jug {name}", description=module.HELP)
+    if getattr(module, "TAKES_JUGFILE", True):
+        parser.add_argument("jugfile", nargs="?", default="jugfile.py",
+                            help="the jugfile (default: jugfile.py)")
+        parser.add_argument("jugfile_args", nargs=argparse.REMAINDER,
+                            help="arguments passed to the jugfile (in sys.argv)")
+    _options.add_options(parser, all_options(module))
+    if hasattr(module, "add_arguments"):
+        module.add_arguments(parser)
+    return parser
+
+
+def all_options(module) -> list:
+    """Common options (for subcommands that load a jugfile) plus the subcommand's own."""
+    common = _options.COMMON if getattr(module, "TAKES_JUGFILE", True) else []
+    return [*common, *getattr(module, "OPTIONS", [])]
+
+
+def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
+    """Parse ``argv`` (without the program name) into (subcommand module, resolved args)."""
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        raise SystemExit(0)
+    if argv[0] == "--version":
+        from . import __version__
+
+        print(f"jug {__version__}")
+        raise SystemExit(0)
+    name = argv[0]
+    if name not in SUBCOMMANDS:
+        close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.5)
+        hint = f" Did you mean 'jug {close[0]}'?" if close else ""
+        print(f"jug: unknown subcommand '{name}'.{hint}\n\n{_usage()}", file=sys.stderr)
+        raise SystemExit(2)
+    module = _load(name)
+    parser = build_parser(name, module)
+    args = parser.parse_args(list(argv[1:]))
+    if getattr(args, "jugfile_args", None) and args.jugfile_args[:1] == ["--"]:
+        args.jugfile_args = args.jugfile_args[1:]
+    args.subcommand = name
+    try:
+        args.option_sources = _options.resolve(
+            args, all_options(module), name, getattr(args, "jugfile", None))
+    except ValueError as e:
+        parser.error(str(e))
+    return module, args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jug`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    module, args = parse(argv)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("jug: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The registry of ``jug`` subcommands.
+
+Each subcommand is a module here (imported only when used, to keep start-up fast) that
+defines ``HELP`` (one line), ``OPTIONS`` (a list of :class:`jug.options.Option`, in addition
+to the common ones), ``TAKES_JUGFILE`` (bool) and ``run(args) -> int``; optionally
+``add_arguments(parser)`` for positional extras.
+"""
+
+from __future__ import annotations
+
+SUBCOMMANDS: dict[str, str] = {
+    "execute": "jug.subcommands.execute",
+    "status": "jug.subcommands.status",
+    "check": "jug.subcommands.check",
+    "sleep-until": "jug.subcommands.sleep_until",
+    "invalidate": "jug.subcommands.invalidate",
+    "cleanup": "jug.subcommands.cleanup",
+    "shell": "jug.subcommands.shell",
+    "webstatus": "jug.subcommands.webstatus",
+    "graph": "jug.subcommands.graph",
+    "submit": "jug.subcommands.submit",
+}
