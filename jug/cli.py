@@ -35,8 +35,8 @@ def build_parser(name: str, module) -> argparse.ArgumentParser:
     if getattr(module, "TAKES_JUGFILE", True):
         parser.add_argument("jugfile", nargs="?", default="jugfile.py",
                             help="the jugfile (default: jugfile.py)")
-        parser.add_argument("jugfile_args", nargs=argparse.REMAINDER,
-                            help="arguments passed to the jugfile (in sys.argv)")
+        parser.add_argument("jugfile_args", nargs="*", metavar="-- ARGS",
+                            help="arguments for the jugfile (its sys.argv[1:]); put them after --")
     _options.add_options(parser, all_options(module))
     if hasattr(module, "add_arguments"):
         module.add_arguments(parser)
@@ -67,9 +67,14 @@ def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
         raise SystemExit(2)
     module = _load(name)
     parser = build_parser(name, module)
-    args = parser.parse_args(list(argv[1:]))
-    if getattr(args, "jugfile_args", None) and args.jugfile_args[:1] == ["--"]:
-        args.jugfile_args = args.jugfile_args[1:]
+    rest = list(argv[1:])
+    extra: list[str] = []
+    if "--" in rest:
+        cut = rest.index("--")
+        rest, extra = rest[:cut], rest[cut + 1:]
+    args = parser.parse_intermixed_args(rest)
+    if hasattr(args, "jugfile_args"):
+        args.jugfile_args = [*args.jugfile_args, *extra]
     args.subcommand = name
     try:
         args.option_sources = _options.resolve(

@@ -126,7 +126,7 @@ def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> N
         names = [f"--{opt.name}", *(f"--{a}" for a in opt.aliases)]
         if opt.short:
             names.insert(0, opt.short)
-        default_txt = f" (default: {opt.default})" if opt.default not in (None, [], False) else ""
+        default_txt = f" (default: {opt.default})" if opt.default not in (None, []) else ""
         kw: dict[str, Any] = {"dest": opt.dest, "default": _UNSET, "help": opt.help + default_txt}
         if opt.flag:
             kw["action"] = argparse.BooleanOptionalAction

@@ -158,6 +158,19 @@ class Store(ABC):
     def list_locks(self) -> dict[str, dict]:
         """Every held lock as ``{key: owner}`` in one bulk operation."""
 
+    def force_unlock(self, key: str) -> None:
+        """Remove the lock of ``key`` whoever holds it (cleanup of dead workers' locks)."""
+        self.unlock(key)
+
+    def verify(self, key: str) -> None:
+        """Cheap integrity check of a stored result; raises CorruptResult or KeyError."""
+        if not self.exists(key):
+            raise KeyError(key)
+
+    def result_path(self, key: str) -> str:
+        """Where the result of ``key`` lives, for messages."""
+        return f"{self.description} [{key}]"
+
     @abstractmethod
     def lock_owner(self, key: str) -> dict | None:
         """The owner recorded in the lock of ``key``, or None if unlocked."""
@@ -201,11 +214,12 @@ class Store(ABC):
         """Remove every lock (only safe when no worker runs); returns how many."""
         locks = self.list_locks()
         for key in locks:
-            self.unlock(key)
+            self.force_unlock(key)
         return len(locks)
 
     def close(self) -> None:
         """Release connections or file handles (no-op by default)."""
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description}>"

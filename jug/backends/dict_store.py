@@ -1,0 +1,84 @@
+"""The in-memory store (``--jugdir dict_store``): for tests and single-process use.
+
+Values go through the same framing as on disk (so a result that cannot be pickled fails the
+same way) and are decoded on load, so callers never share mutable state with the store.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from . import owner as _owner
+from .base import Store, decode_result, encode_result
+
+
+class DictStore(Store):
+    """Results, locks and documents in Python dictionaries."""
+
+    def __init__(self) -> None:
+        self.description = "dict_store"
+        self._results: dict[str, bytes] = {}
+        self._locks: dict[str, dict] = {}
+        self._failed: dict[str, dict] = {}
+        self._docs: dict[str, dict[str, dict]] = {}
+
+    def save(self, key: str, value: Any) -> None:
+        self._results[key] = encode_result(value)
+
+    def load(self, key: str) -> Any:
+        return decode_result(self._results[key], key, "dict_store")
+
+    def exists(self, key: str) -> bool:
+        return key in self._results
+
+    def list(self) -> Iterable[str]:
+        return list(self._results)
+
+    def remove(self, key: str) -> bool:
+        return self._results.pop(key, None) is not None
+
+    def lock(self, key: str, owner: dict | None = None) -> bool:
+        if key in self._locks:
+            return False
+        self._locks[key] = owner or _owner.current_owner()
+        return True
+
+    def unlock(self, key: str) -> None:
+        self._locks.pop(key, None)
+
+    force_unlock = unlock
+
+    def is_locked(self, key: str) -> bool:
+        return key in self._locks
+
+    def lock_owner(self, key: str) -> dict | None:
+        return self._locks.get(key)
+
+    def list_locks(self) -> dict[str, dict]:
+        return dict(self._locks)
+
+    def heartbeat(self, key: str) -> None:
+        if key in self._locks:
+            self._locks[key]["heartbeat"] = time.time()
+
+    def fail(self, key: str, info: dict) -> None:
+        self._failed[key] = dict(info)
+
+    def is_failed(self, key: str) -> bool:
+        return key in self._failed
+
+    def list_failed(self) -> dict[str, dict]:
+        return dict(self._failed)
+
+    def clear_failed(self, key: str) -> bool:
+        return self._failed.pop(key, None) is not None
+
+    def write_doc(self, namespace: str, name: str, doc: dict) -> None:
+        self._docs.setdefault(namespace, {})[name] = dict(doc)
+
+    def read_docs(self, namespace: str) -> dict[str, dict]:
+        return dict(self._docs.get(namespace, {}))
+
+    def remove_doc(self, namespace: str, name: str) -> bool:
+        return self._docs.get(namespace, {}).pop(name, None) is not None

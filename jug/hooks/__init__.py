@@ -1,0 +1,1 @@
+"""Hooks that change how ``jug execute`` behaves (see :mod:`jug.hooks.exit_checks`)."""

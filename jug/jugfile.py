@@ -1,0 +1,124 @@
+"""Loading a jugfile: run it as a module, collect its Tasks, stop cleanly at barriers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import task as _task
+from .backends import Store, default_jugdir, select_store
+from .barrier import BarrierError
+
+
+class JugfileError(Exception):
+    """The jugfile is missing or raised while loading; the message says which and why."""
+
+
+@dataclass
+class Loaded:
+    """A loaded jugfile: its namespace, its Tasks, and whether a barrier stopped it early."""
+
+    path: str
+    namespace: dict
+    tasks: list
+    store: Store
+    incomplete: bool = False
+    barrier_message: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def module_name(jugfile: str) -> str:
+    """The module name a jugfile runs as (its file name without .py): task names start with it."""
+    base = os.path.basename(jugfile)
+    return base[:-3] if base.endswith(".py") else base
+
+
+def open_store(jugfile: str, jugdir: Any) -> Store:
+    """The store for ``jugfile``: ``jugdir`` if given, else ``<jugfile>.jugdata`` beside it."""
+    return select_store(jugdir if jugdir else default_jugdir(jugfile))
+
+
+def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
+    """Run ``jugfile`` and return its tasks; raises JugfileError if it is missing or raises."""
+    path = os.path.abspath(jugfile)
+    if not os.path.exists(path):
+        raise JugfileError(f"jugfile not found: {jugfile} (looked in {os.getcwd()})")
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        code = compile(source, path, "exec")
+    except SyntaxError:
+        raise JugfileError(f"cannot load jugfile {jugfile}:\n{traceback.format_exc(limit=0)}") from None
+    except OSError as e:
+        raise JugfileError(f"cannot read jugfile {jugfile}: {e}") from None
+
+    name = module_name(path)
+    module = types.ModuleType(name)
+    module.__file__ = path
+    ns = module.__dict__
+    _task._reset_registry()
+    _task.Task.store = store
+    _task.running[0] = True
+    _task.register_module(name, module)
+    folder = os.path.dirname(path)
+    if sys.path[:1] != [folder]:
+        sys.path.insert(0, folder)
+    old_argv = sys.argv
+    sys.argv = [path, *(argv or [])]
+    loaded = Loaded(path, ns, _task.alltasks, store)
+    try:
+        exec(code, ns)
+    except BarrierError as e:
+        loaded.incomplete = True
+        loaded.barrier_message = str(e)
+    except SystemExit as e:
+        raise JugfileError(f"jugfile {jugfile} called sys.exit({e.code}) while loading") from None
+    except Exception:
+        tb = _user_traceback(path)
+        raise JugfileError(f"error while loading jugfile {jugfile}:\n{tb}") from None
+    finally:
+        sys.argv = old_argv
+    return loaded
+
+
+def _user_traceback(path: str) -> str:
+    """The current exception's traceback without jug's own loader frames."""
+    etype, evalue, tb = sys.exc_info()
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(etype, evalue, tb))
+
+
+def init(jugfile: str | None = None, jugdir: Any = None, on_error: str = "exit",
+         store: Store | None = None) -> tuple[Store, dict]:
+    """Open the store and load ``jugfile`` (default ``jugfile.py``); returns (store, namespace)."""
+    if jugfile is None:
+        jugfile = "jugfile.py"
+    if not jugfile.endswith(".py") and not os.path.exists(jugfile):
+        jugfile = jugfile + ".py"
+    if store is None:
+        store = open_store(jugfile, jugdir)
+    try:
+        loaded = load(jugfile, store)
+    except JugfileError as e:
+        if on_error == "exit":
+            print(str(e), file=sys.stderr)
+            raise SystemExit(1)
+        raise
+    return store, loaded.namespace
+
+
+def set_jugdir(jugdir: Any) -> Store:
+    """Select the store Tasks use (the programmatic ``--jugdir``); returns it."""
+    store = select_store(jugdir)
+    _task.Task.store = store
+    return store
+
+
+def is_jug_running() -> bool:
+    """True when the code runs under jug (command line or jug.init), not plain Python."""
+    return _task.running[0]

@@ -1,0 +1,424 @@
+"""``jug execute``: the worker loop.
+
+Many workers (processes, machines, batch-array elements) share one store.  Each loads the
+jugfile, reads the finished hashes once, and runs ready tasks in definition order: take the
+lock, check nobody finished it meanwhile, run, save, unlock.  A task whose dependencies are
+held by other workers is postponed; when nothing can run the worker waits (checking the exit
+conditions, e.g. a STOP file, all the while) and re-reads the store.  After the last task, a
+jugfile that stopped at a barrier is loaded again, until every barrier is passed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from ..backends import CorruptResult, Store, StoreError
+from ..hooks import exit_checks
+from ..jugfile import JugfileError, load, open_store
+from ..options import Option
+from ..task import Task, TaskError
+from ..taskstate import base_dependencies, unique_tasks
+
+HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
+TAKES_JUGFILE = True
+OPTIONS = [
+    Option("target", None, "Only run tasks whose name is NAME or starts with NAME "
+           "(and what they depend on)", metavar="NAME"),
+    Option("keep-going", False, "Keep running independent tasks after a task fails", flag=True),
+    Option("aggressive-unload", False, "Unload each result from memory as soon as it is saved",
+           flag=True),
+    Option("pdb", False, "Start the Python debugger when a task raises", flag=True),
+    Option("debug", False, "Debug mode: check that tasks do not modify their arguments", flag=True),
+    Option("nr-wait-cycles", 20, "How many times to wait for other workers before giving up",
+           type=int),
+    Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=float),
+    Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock", type=float),
+    Option("verify", True, "Check the integrity of stored results before trusting them",
+           flag=True),
+]
+
+EXIT_FAILED = 1
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM (or SIGINT) arrives."""
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+class _Heartbeat:
+    """A daemon thread that refreshes the running task's lock every ``interval`` seconds."""
+
+    def __init__(self, store: Store, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        self.key: str | None = None
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            key = self.key
+            if key is not None:
+                try:
+                    self.store.heartbeat(key)
+                except Exception:
+                    pass
+
+    def set(self, key: str | None) -> None:
+        self.key = key
+        if key is not None and self._thread is None and self.interval > 0:
+            self._thread = threading.Thread(target=self._loop, name="jug-heartbeat", daemon=True)
+            self._thread.start()
+
+
+class _Timings:
+    """Run times per task name, written to the store's ``timings`` documents now and then."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.name = f"{os.uname().nodename}-{os.getpid()}-{int(time.time())}"
+        self.data: dict[str, dict] = {}
+        self.last_write = time.monotonic()
+        self.dirty = False
+
+    def add(self, task_name: str, seconds: float) -> None:
+        d = self.data.get(task_name)
+        if d is None:
+            d = self.data[task_name] = {"count": 0, "total": 0.0, "recent": []}
+        d["count"] += 1
+        d["total"] += seconds
+        recent = d["recent"]
+        recent.append(round(seconds, 6))
+        if len(recent) > 20:
+            del recent[0]
+        self.dirty = True
+        if time.monotonic() - self.last_write > 10:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.dirty:
+            try:
+                self.store.write_doc("timings", self.name, {"tasks": self.data, "time": time.time()})
+            except Exception:
+                pass
+            self.dirty = False
+            self.last_write = time.monotonic()
+
+
+class Worker:
+    """Runs the tasks of one loaded jugfile against a store."""
+
+    def __init__(self, store: Store, args: Any) -> None:
+        self.store = store
+        self.keep_going = bool(args.keep_going)
+        self.aggressive_unload = bool(args.aggressive_unload)
+        self.use_pdb = bool(args.pdb)
+        self.debug = bool(args.debug)
+        self.nr_wait_cycles = int(args.nr_wait_cycles)
+        self.wait_cycle_time = float(args.wait_cycle_time)
+        self.verify = bool(args.verify)
+        self.target = args.target
+        self.heartbeat = _Heartbeat(store, float(args.heartbeat))
+        self.timings = _Timings(store)
+        self.executed = 0
+        self.failed_here: list[str] = []
+        self.stop_reason: str | None = None
+        self.gave_up = False
+        self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
+
+    # -- selection -----------------------------------------------------------------
+    def _select(self, tasks: list[Task]) -> list[Task]:
+        tasks = unique_tasks(tasks)
+        if not self.target:
+            return tasks
+        tgt = self.target
+        chosen = [t for t in tasks if t.name == tgt or t.name.startswith(tgt)
+                  or t.name.rsplit(".", 1)[-1] == tgt]
+        if not chosen:
+            names = sorted({t.name for t in tasks})
+            raise TaskError(f"--target {tgt!r} matches no task; task names are: {', '.join(names)}")
+        needed: set[str] = set()
+        stack = list(chosen)
+        while stack:
+            t = stack.pop()
+            h = t.hash()
+            if h in needed:
+                continue
+            needed.add(h)
+            stack.extend(base_dependencies(t))
+        return [t for t in tasks if t.hash() in needed]
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, tasks: list[Task]) -> None:
+        """Run every task of ``tasks`` that this worker can; returns when none is left."""
+        tasks = self._select(tasks)
+        store = self.store
+        finished = set(store.list())
+        if self.verify:
+            self._verify(tasks, finished)
+        failed = set(store.list_failed())
+        deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in tasks}
+        pending = [t for t in tasks if t.hash() not in finished]
+        # how many pending tasks still need each result: unload it from memory at zero
+        users: dict[str, int] = {}
+        for t in pending:
+            for d in deps[t.hash()]:
+                users[d] = users.get(d, 0) + 1
+        by_hash = {t.hash(): t for t in tasks}
+        idle_cycles = 0
+        while pending:
+            progressed = False
+            postponed: list[Task] = []
+            restart = False
+            for i, t in enumerate(pending):
+                h = t.hash()
+                if h in finished:
+                    continue
+                if h in failed:
+                    continue
+                tdeps = deps[h]
+                if tdeps and not all(d in finished for d in tdeps):
+                    if any(d in failed for d in tdeps):
+                        failed.add(h)  # cannot ever run here: a dependency failed
+                        self.blocked.append(t.name)
+                        continue
+                    postponed.append(t)
+                    continue
+                reason = exit_checks.should_exit()
+                if reason:
+                    self.stop_reason = reason
+                    return
+                if not store.lock(h):
+                    postponed.append(t)
+                    continue
+                try:
+                    if store.exists(h):
+                        finished.add(h)
+                        continue
+                    if store.is_failed(h):
+                        failed.add(h)
+                        continue
+                    outcome = self._run_one(t, h)
+                finally:
+                    self.heartbeat.set(None)
+                    store.unlock(h)
+                if outcome == "ok":
+                    finished.add(h)
+                    progressed = True
+                    self._release(t, h, tdeps, users, by_hash)
+                elif outcome == "failed":
+                    failed.add(h)
+                    progressed = True
+                    if not self.keep_going:
+                        return
+                else:  # a dependency's stored result was corrupt and has been removed
+                    finished.discard(outcome)
+                    postponed.extend(pending[i:])
+                    restart = True
+                    break
+            pending = postponed
+            if restart:
+                pending = [t for t in tasks if t.hash() not in finished]
+                continue
+            if not pending:
+                break
+            # Others hold what we need: re-read the store; wait if nothing moved.
+            fresh = set(store.list())
+            new = fresh - finished
+            finished |= fresh
+            failed |= set(store.list_failed())
+            if progressed or new:
+                idle_cycles = 0
+                continue
+            idle_cycles += 1
+            if idle_cycles > self.nr_wait_cycles:
+                self.gave_up = True
+                return
+            if self._idle_wait():
+                return
+
+    def _idle_wait(self) -> bool:
+        """Sleep one wait cycle, checking exit conditions each second; True if one fired."""
+        deadline = time.monotonic() + self.wait_cycle_time
+        while True:
+            reason = exit_checks.should_exit()
+            if reason:
+                self.stop_reason = reason
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 1.0))
+
+    def _verify(self, tasks: list[Task], finished: set[str]) -> None:
+        """Drop finished results that fail the store's cheap integrity check (they rerun)."""
+        for t in tasks:
+            h = t.hash()
+            if h in finished:
+                try:
+                    self.store.verify(h)
+                except CorruptResult as e:
+                    _report_corrupt(t.name, e)
+                    self.store.remove(h)
+                    finished.discard(h)
+                except KeyError:
+                    finished.discard(h)
+
+    def _release(self, t: Task, h: str, tdeps: list[str], users: dict[str, int],
+                 by_hash: dict[str, Task]) -> None:
+        """Unload results no pending task needs any more (memory stays flat)."""
+        if self.aggressive_unload or users.get(h, 0) == 0:
+            t.unload()
+        for d in tdeps:
+            n = users.get(d, 0) - 1
+            users[d] = n
+            if n <= 0 or self.aggressive_unload:
+                dt = by_hash.get(d)
+                if dt is not None:
+                    dt.unload()
+
+    def _run_one(self, t: Task, h: str) -> str:
+        """Run one locked task: 'ok', 'failed', or the hash of a corrupt dependency."""
+        self.heartbeat.set(h)
+        start = time.perf_counter()
+        try:
+            t.run(force=True, save=True, debug_mode=self.debug)
+        except CorruptResult as e:
+            bad = e.key
+            dep = next((d for d in base_dependencies(t) if d.hash() == bad), None)
+            _report_corrupt(dep.name if dep else "?", e)
+            self.store.remove(bad)
+            if dep is not None:
+                dep.unload()
+            return bad
+        except StoreError as e:
+            print(f"jug: cannot save the result of task {t.name}: {e}", file=sys.stderr)
+            raise
+        except (Exception, TaskError) as e:
+            elapsed = time.perf_counter() - start
+            self._failed(t, h, e, elapsed)
+            return "failed"
+        elapsed = time.perf_counter() - start
+        self.executed += 1
+        self.timings.add(t.name, elapsed)
+        exit_checks.task_finished(t)
+        return "ok"
+
+    def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
+        tb = traceback.format_exc()
+        if _is_pickling_error(e):
+            msg = (f"jug: task {t.name} ({h}) returned a value that cannot be saved "
+                   f"(not picklable): {e!r}. Return plain data (numbers, lists, dicts, numpy "
+                   "arrays) or objects of classes defined at module level.")
+        else:
+            msg = f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s:"
+        print(f"{msg}\n{tb}", file=sys.stderr, flush=True)
+        if self.use_pdb:
+            import pdb
+
+            pdb.post_mortem(sys.exc_info()[2])
+        from ..backends.owner import current_owner
+
+        self.store.fail(h, {"task": t.name, "error": repr(e), "traceback": tb,
+                            "time": time.time(), "owner": current_owner()})
+        self.failed_here.append(t.name)
+
+
+def _is_pickling_error(e: BaseException) -> bool:
+    import pickle
+
+    text = str(e)
+    return isinstance(e, pickle.PicklingError) or (
+        isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
+
+
+def _report_corrupt(name: str, e: CorruptResult) -> None:
+    print(f"jug: stored result of task {name} is corrupt ({e.reason}) at {e.where}; "
+          "it is removed and will be recomputed", file=sys.stderr, flush=True)
+
+
+def run(args: Any) -> int:
+    """Entry point: load, run, reload past barriers; the exit code says how it ended."""
+    try:
+        store = open_store(args.jugfile, args.jugdir)
+    except StoreError as e:
+        print(f"jug: {e}", file=sys.stderr)
+        return 2
+    exit_checks.reset()
+    try:
+        exit_checks.exit_env_vars()
+    except ValueError as e:
+        print(f"jug: {e}", file=sys.stderr)
+        return 2
+    n_checks = len(exit_checks._checks)
+    old_term = signal.signal(signal.SIGTERM, _on_signal)
+    worker = Worker(store, args)
+    try:
+        return _execute(worker, store, args, n_checks)
+    except Terminated as e:
+        print(f"jug: received {e}; released the lock of the running task and stopped",
+              file=sys.stderr)
+        return EXIT_TERMINATED
+    except JugfileError as e:
+        print(f"jug: {e}", file=sys.stderr)
+        return 1
+    except (StoreError, TaskError) as e:
+        print(f"jug: {e}", file=sys.stderr)
+        return 1
+    finally:
+        worker.timings.flush()
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _execute(worker: Worker, store: Store, args: Any, n_checks: int) -> int:
+    previous: tuple | None = None
+    first = True
+    while True:
+        loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+        if first:  # checks a jugfile registers count once, not again at each reload
+            n_checks = len(exit_checks._checks)
+            first = False
+        else:
+            del exit_checks._checks[n_checks:]
+        worker.run(loaded.tasks)
+        if worker.stop_reason:
+            print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
+                  file=sys.stderr)
+            return 0
+        if worker.failed_here and not worker.keep_going:
+            return EXIT_FAILED
+        if worker.gave_up:
+            print("jug: gave up waiting for other workers to finish the tasks this one needs "
+                  f"(after {worker.nr_wait_cycles} wait cycles of {worker.wait_cycle_time:g}s)",
+                  file=sys.stderr)
+            return EXIT_FAILED if worker.failed_here else 0
+        if not loaded.incomplete:
+            break
+        key = tuple(t.hash() for t in loaded.tasks)
+        if key == previous:
+            # The barrier cannot be passed (its tasks failed or cannot run).
+            print("jug: stopped at a barrier whose tasks cannot all finish", file=sys.stderr)
+            return EXIT_FAILED
+        previous = key
+    failed_total = set(store.list_failed())
+    if worker.failed_here:
+        print(f"jug: {len(worker.failed_here)} task(s) failed: "
+              f"{', '.join(sorted(set(worker.failed_here)))}", file=sys.stderr)
+        return EXIT_FAILED
+    if worker.blocked or failed_total & {t.hash() for t in loaded.tasks}:
+        print("jug: some tasks failed in an earlier run and block others; see 'jug status', "
+              "and 'jug cleanup --failed-only' to retry them", file=sys.stderr)
+        return EXIT_FAILED
+    return 0

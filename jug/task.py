@@ -1,0 +1,444 @@
+"""Tasks: the unit of work, their dependencies, hashes and results.
+
+The one piece of global state the documented API forces lives here: :data:`alltasks`, the
+Tasks a jugfile defined (in definition order, which is a topological order), and
+``Task.store``, the store they save to.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Iterator
+
+from .hash import hash_update, new_hasher
+
+__all__ = [
+    "Task", "TaskGenerator", "Tasklet", "iteratetask", "value", "recursive_dependencies",
+    "alltasks", "TaskLike",
+]
+
+#: every Task defined since the jugfile started loading, in definition order
+alltasks: list[Task] = []
+#: True while jug (the command line or jug.init) is loading or running a jugfile
+running: list[bool] = [False]
+
+_NOT_LOADED = object()
+_PLAIN_TYPES = frozenset((int, float, str, bool, type(None), bytes))
+
+
+class TaskError(Exception):
+    """Misuse of the Task API (lambda given, value of a task that has not run...)."""
+
+
+def _function_name(f: Callable) -> str:
+    module = getattr(f, "__module__", None) or "__main__"
+    name = getattr(f, "__qualname__", None) or getattr(f, "__name__", None)
+    if name is None:
+        raise TaskError(f"cannot make a Task of {f!r}: it has no __name__ (pass a named function)")
+    return f"{module}.{name}"
+
+
+def _check_function(f: Callable) -> None:
+    if not callable(f):
+        raise TaskError(f"Task needs a function as first argument, got {f!r}")
+    if getattr(f, "__name__", None) == "<lambda>":
+        raise TaskError(
+            "jug cannot use a lambda as a Task function: a lambda has no stable name, so its "
+            "results could not be found again. Define it with 'def name(...):' at module level.")
+
+
+def _find_dependencies(args: tuple, kwargs: dict) -> list[TaskLike]:
+    """Every Task/Tasklet inside ``args``/``kwargs`` (through lists, tuples, dicts, sets)."""
+    found: list[TaskLike] = []
+    stack: list[Any] = list(args)
+    if kwargs:
+        stack.extend(kwargs.values())
+    while stack:
+        o = stack.pop()
+        t = type(o)
+        if t in _PLAIN_TYPES:
+            continue
+        if isinstance(o, TaskLike):
+            found.append(o)
+        elif t is list or t is tuple or t is set or t is frozenset:
+            if len(o) > 16 and set(map(type, o)) <= _PLAIN_TYPES:
+                continue
+            stack.extend(o)
+        elif t is dict:
+            stack.extend(o.keys())
+            stack.extend(o.values())
+    found.reverse()
+    return found
+
+
+def value(obj: Any) -> Any:
+    """Replace every Task/Tasklet inside ``obj`` (lists, tuples, dicts) by its result."""
+    if isinstance(obj, TaskLike):
+        return obj.value()
+    t = type(obj)
+    if t in _PLAIN_TYPES:
+        return obj
+    if t is list:
+        if len(obj) > 16 and set(map(type, obj)) <= _PLAIN_TYPES:
+            return obj
+        return [value(x) for x in obj]
+    if t is tuple:
+        return tuple(value(x) for x in obj)
+    if t is dict:
+        return {value(k): value(v) for k, v in obj.items()}
+    if t is set or t is frozenset:
+        return t(value(x) for x in obj)
+    return obj
+
+
+class TaskLike:
+    """What Task, Tasklet and NoLoad share: subscripting, dependencies, recursive unload."""
+
+    __slots__ = ()
+
+    def __getitem__(self, index: Any) -> Tasklet:
+        return Tasklet(self, _Getitem(index))
+
+    def dependencies(self) -> Iterator[TaskLike]:
+        """The first-level dependencies of this task."""
+        return iter(self._deps())
+
+    def _deps(self) -> list[TaskLike]:
+        raise NotImplementedError
+
+    def unload_recursive(self) -> None:
+        """Unload this task and every task it depends on."""
+        self.unload()
+        for t in recursive_dependencies(self):
+            t.unload()
+
+    def base_tasks(self) -> list[Task]:
+        """The stored Tasks this object's value is computed from (itself for a Task)."""
+        raise NotImplementedError
+
+
+class Task(TaskLike):
+    """``Task(f, dep0, dep1, ..., kw=val)``: the future result of ``f(dep0, dep1, ..., kw=val)``."""
+
+    __slots__ = ("f", "args", "kwargs", "name", "_hash", "_result", "_dep_list", "__weakref__",
+                 "__dict__")
+
+    #: the store Tasks save to (set by jug.init / set_jugdir / the command line)
+    store: Any = None
+
+    def __init__(self, f: Callable, *args: Any, **kwargs: Any) -> None:
+        _check_function(f)
+        self.f = f
+        self.args = args
+        self.kwargs = kwargs
+        self.name = _function_name(f)
+        self._hash: str | None = None
+        self._result: Any = _NOT_LOADED
+        self._dep_list: list[TaskLike] | None = None
+        alltasks.append(self)
+
+    # -- identity ------------------------------------------------------------------
+    def hash(self) -> str:
+        """The hex hash of this task: its function name and (hashes of) its arguments."""
+        h = self._hash
+        if h is None:
+            _ensure_dependency_hashes(self)
+            h = self._compute_hash()
+        return h
+
+    def _compute_hash(self) -> str:
+        hasher = new_hasher()
+        hasher.update(self.name.encode())
+        hash_update(hasher, self.args)
+        if self.kwargs:
+            hash_update(hasher, self.kwargs)
+        self._hash = hasher.hexdigest()
+        return self._hash
+
+    def __jug_hash__(self) -> str:
+        return "task:" + self.hash()
+
+    def __repr__(self) -> str:
+        return f"Task({self.name}, hash={self._hash or '?'})"
+
+    # -- dependencies ----------------------------------------------------------------
+    def _deps(self) -> list[TaskLike]:
+        d = self._dep_list
+        if d is None:
+            d = self._dep_list = _find_dependencies(self.args, self.kwargs)
+        return d
+
+    def base_tasks(self) -> list[Task]:
+        return [self]
+
+    def can_run(self) -> bool:
+        """True if every dependency has its result available."""
+        return all(d.can_load() for d in self._deps())
+
+    # -- results -------------------------------------------------------------------
+    def can_load(self, store: Any = None) -> bool:
+        """True if the result is available (loaded here, or in the store)."""
+        if self._result is not _NOT_LOADED:
+            return True
+        return (store or self.store).can_load(self.hash())
+
+    def is_loaded(self) -> bool:
+        """True if the result is held in memory."""
+        return self._result is not _NOT_LOADED
+
+    def load(self) -> None:
+        """Load the result from the store (always reads, even if already loaded)."""
+        self._result = self.store.load(self.hash())
+
+    def unload(self) -> None:
+        """Drop the in-memory result (it stays in the store)."""
+        self._result = _NOT_LOADED
+
+    def value(self) -> Any:
+        """The result, loaded from the store if needed."""
+        if self._result is _NOT_LOADED:
+            if self.store is None:
+                raise TaskError(f"no store is set: call jug.init() or jug.set_jugdir() before value({self.name})")
+            try:
+                self._result = self.store.load(self.hash())
+            except KeyError:
+                raise TaskError(
+                    f"task {self.name} ({self.hash()}) has no result yet in {self.store.description}: "
+                    "run 'jug execute' first") from None
+        return self._result
+
+    @property
+    def result(self) -> Any:
+        """Result value (loaded on first access)."""
+        return self.value()
+
+    def run(self, force: bool = False, save: bool = True, debug_mode: bool = False) -> Any:
+        """Compute the result (unless already stored and not ``force``), save it and return it."""
+        if not force and self._result is not _NOT_LOADED:
+            return self._result
+        if not force and self.store is not None and save and self.store.can_load(self.hash()):
+            return self.value()
+        args = value(self.args)
+        kwargs = value(self.kwargs) if self.kwargs else {}
+        if debug_mode:
+            before = _hash_args(args, kwargs)
+        result = self.f(*args, **kwargs)
+        if debug_mode and _hash_args(args, kwargs) != before:
+            raise TaskError(f"task {self.name} modified its arguments (debug mode check)")
+        if save:
+            self.store.save(self.hash(), result)
+        self._result = result
+        return result
+
+    def invalidate(self) -> None:
+        """Remove this task's result from the store (``t.store.remove(t.hash())``)."""
+        self.unload()
+        self.store.remove(self.hash())
+
+    # -- locks -----------------------------------------------------------------------
+    def lock(self) -> bool:
+        """Try to take this task's lock; True if this process now holds it."""
+        return self.store.lock(self.hash())
+
+    def unlock(self) -> None:
+        """Release this task's lock."""
+        self.store.unlock(self.hash())
+
+    def is_locked(self) -> bool:
+        """True if the lock appears held (only lock() is an atomic test)."""
+        return self.store.is_locked(self.hash())
+
+    def fail(self, info: dict | None = None) -> None:
+        """Mark the task as failed; the lock must be held by this process."""
+        owner = self.store.lock_owner(self.hash())
+        if owner is None:
+            raise TaskError(f"fail() on task {self.name} whose lock is not held")
+        self.store.fail(self.hash(), {"task": self.name, **(info or {})})
+
+    def is_failed(self) -> bool:
+        """True if the task is marked failed."""
+        return self.store.is_failed(self.hash())
+
+
+def _hash_args(args: Any, kwargs: Any) -> str:
+    h = new_hasher()
+    hash_update(h, (args, kwargs))
+    return h.hexdigest()
+
+
+def _ensure_dependency_hashes(task: TaskLike) -> None:
+    """Compute dependency hashes bottom-up without recursion (deep chains must not overflow)."""
+    order: list[Task] = []
+    seen: set[int] = set()
+    stack: list[tuple[TaskLike, bool]] = [(task, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            if isinstance(t, Task) and t._hash is None:
+                order.append(t)
+            continue
+        if id(t) in seen or (isinstance(t, Task) and t._hash is not None):
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        for d in t._deps():
+            stack.append((d, False))
+    for t in order:
+        if t._hash is None:
+            t._compute_hash()
+
+
+class _Getitem:
+    """The function of a subscript Tasklet: ``x[index]``, with a stable hash."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def __call__(self, obj: Any) -> Any:
+        return obj[self.index]
+
+    def __jug_hash__(self) -> bytes:
+        h = new_hasher()
+        hash_update(h, self.index if type(self.index) is not slice else
+                    ("slice", self.index.start, self.index.stop, self.index.step))
+        return b"getitem:" + h.hexdigest().encode()
+
+    def __repr__(self) -> str:
+        return f"[{self.index!r}]"
+
+
+class Tasklet(TaskLike):
+    """A light-weight Task: ``f(base's value)``, computed on use, never stored."""
+
+    __slots__ = ("base", "f", "_hash", "_result")
+
+    def __init__(self, base: TaskLike, f: Callable) -> None:
+        self.base = base
+        self.f = f
+        self._hash: str | None = None
+        self._result: Any = _NOT_LOADED
+
+    @property
+    def name(self) -> str:
+        return f"{self.base.name}{self.f!r}" if isinstance(self.f, _Getitem) else self.base.name
+
+    def hash(self) -> str:
+        """A hash derived from the base's hash and ``f``."""
+        if self._hash is None:
+            h = new_hasher()
+            h.update(b"tasklet")
+            hash_update(h, (self.base, self.f))
+            self._hash = h.hexdigest()
+        return self._hash
+
+    def __jug_hash__(self) -> str:
+        return "tasklet:" + self.hash()
+
+    def _deps(self) -> list[TaskLike]:
+        return [self.base]
+
+    def base_tasks(self) -> list[Task]:
+        return self.base.base_tasks()
+
+    def can_load(self) -> bool:
+        """True if the base's result is available."""
+        return self.base.can_load()
+
+    def can_run(self) -> bool:
+        return self.base.can_load()
+
+    def is_loaded(self) -> bool:
+        return self._result is not _NOT_LOADED
+
+    def value(self) -> Any:
+        """``f(base's value)``."""
+        if self._result is _NOT_LOADED:
+            self._result = self.f(self.base.value())
+        return self._result
+
+    @property
+    def result(self) -> Any:
+        return self.value()
+
+    def unload(self) -> None:
+        self._result = _NOT_LOADED
+        self.base.unload()
+
+    def __repr__(self) -> str:
+        return f"Tasklet({self.base!r}, {self.f!r})"
+
+
+class iteratetask:
+    """``a, b = iteratetask(task, 2)``: the Tasklets ``task[0] .. task[n-1]``."""
+
+    def __init__(self, base: TaskLike, n: int) -> None:
+        self.base = base
+        self.n = n
+
+    def __iter__(self) -> Iterator[Tasklet]:
+        return (self.base[i] for i in range(self.n))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Tasklet:
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return self.base[i % self.n]
+
+
+class TaskGenerator:
+    """``@TaskGenerator``: calling the decorated function builds a Task instead of running it."""
+
+    def __init__(self, f: Callable) -> None:
+        _check_function(f)
+        self.f = f
+        self.__name__ = getattr(f, "__name__", "task")
+        self.__qualname__ = getattr(f, "__qualname__", self.__name__)
+        self.__module__ = getattr(f, "__module__", "__main__")
+        self.__doc__ = getattr(f, "__doc__", None)
+        self.__wrapped__ = f
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Task:
+        return Task(self.f, *args, **kwargs)
+
+    def __getstate__(self) -> dict:
+        return {"f": self.f}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["f"])
+
+    def __repr__(self) -> str:
+        return f"TaskGenerator({self.__module__}.{self.__qualname__})"
+
+
+def recursive_dependencies(t: TaskLike, max_level: int | None = -1) -> Iterator[TaskLike]:
+    """Every dependency of ``t``, recursively (breadth first, each once), up to ``max_level``."""
+    if max_level is None:
+        max_level = -1
+    seen: set[int] = set()
+    frontier = [t]
+    level = 0
+    while frontier and (max_level < 0 or level < max_level):
+        nxt = []
+        for x in frontier:
+            for d in x._deps():
+                if id(d) not in seen:
+                    seen.add(id(d))
+                    yield d
+                    nxt.append(d)
+        frontier = nxt
+        level += 1
+
+
+def _reset_registry() -> None:
+    """Forget every registered Task (before a jugfile is (re)loaded)."""
+    alltasks.clear()
+
+
+# Pickled Task functions refer to the jugfile module by name; keep it importable.
+def register_module(name: str, module: Any) -> None:
+    """Make a loaded jugfile importable under ``name`` (so its classes unpickle)."""
+    sys.modules[name] = module

@@ -1,0 +1,139 @@
+"""The state of every task of a jugfile, from one bulk read of the store.
+
+Used by ``jug status`` (table, ``--short``, ``--json``), ``jug check``, ``webstatus`` and the
+HPC resubmit loop.  A task is *finished* (result stored), *failed* (marked failed), *running*
+(locked), *ready* (every dependency finished) or *waiting*; duplicates (same hash) count once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any, Iterable
+
+from .backends import Store
+from .backends.owner import owner_summary
+from .task import Task, TaskLike
+
+STATES = ("waiting", "ready", "running", "finished", "failed")
+
+
+def base_dependencies(task: TaskLike) -> list[Task]:
+    """The stored Tasks ``task`` needs (Tasklets and NoLoad resolved to their bases), unique."""
+    out: list[Task] = []
+    seen: set[int] = set()
+    for d in task._deps():
+        for b in d.base_tasks():
+            if id(b) not in seen:
+                seen.add(id(b))
+                out.append(b)
+    return out
+
+
+def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
+    """``tasks`` without repeated hashes (first one kept), hashes computed bottom-up."""
+    seen: set[str] = set()
+    out = []
+    for t in tasks:
+        h = t.hash()
+        if h not in seen:
+            seen.add(h)
+            out.append(t)
+    return out
+
+
+class Snapshot:
+    """Store facts read in bulk: finished hashes, locks (with owners) and failure marks."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.finished: set[str] = set(store.list())
+        self.locks: dict[str, dict] = store.list_locks()
+        self.failed: dict[str, dict] = store.list_failed()
+        self.time = time.time()
+
+
+def classify(tasks: list[Task], snap: Snapshot) -> dict[str, str]:
+    """``{hash: state}`` for every task."""
+    states: dict[str, str] = {}
+    finished = snap.finished
+    for t in tasks:
+        h = t.hash()
+        if h in finished:
+            states[h] = "finished"
+        elif h in snap.failed:
+            states[h] = "failed"
+        elif h in snap.locks:
+            states[h] = "running"
+        elif all(d.hash() in finished for d in base_dependencies(t)):
+            states[h] = "ready"
+        else:
+            states[h] = "waiting"
+    return states
+
+
+def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
+              jugfile: str = "") -> dict[str, Any]:
+    """The ``jug status --json`` document: counts per task name and in total, plus locks."""
+    tasks = unique_tasks(tasks)
+    snap = Snapshot(store)
+    states = classify(tasks, snap)
+    per_name: dict[str, dict[str, int]] = OrderedDict()
+    total = dict.fromkeys(STATES, 0)
+    names: dict[str, str] = {}
+    for t in tasks:
+        h = t.hash()
+        names[h] = t.name
+        st = states[h]
+        counts = per_name.get(t.name)
+        if counts is None:
+            counts = per_name[t.name] = dict.fromkeys(STATES, 0)
+        counts[st] += 1
+        total[st] += 1
+    owners = [{"hash": h, "task": names.get(h), **owner} for h, owner in snap.locks.items()]
+    failures = [{"hash": h, "task": names.get(h, info.get("task")), "error": info.get("error")}
+                for h, info in snap.failed.items()]
+    return {
+        "jugfile": jugfile,
+        "jugdir": store.description,
+        "tasks": per_name,
+        "total": total,
+        "incomplete": incomplete,
+        "locks": {"count": len(snap.locks), "owners": owners},
+        "failures": failures,
+        "time": snap.time,
+    }
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The status table: one row per task name, then the totals."""
+    cols = ("Waiting", "Ready", "Running", "Finished", "Failed")
+    names = list(summary["tasks"])
+    width = max([len("Task name"), *(len(n) for n in names)]) + 2
+    header = f"{'Task name':<{width}}" + "".join(f"{c:>11}" for c in cols)
+    lines = [header, "-" * len(header)]
+    for name, counts in summary["tasks"].items():
+        lines.append(f"{name:<{width}}" + "".join(f"{counts[c.lower()]:>11}" for c in cols))
+    lines.append("." * len(header))
+    tot = summary["total"]
+    lines.append(f"{'Total:':<{width}}" + "".join(f"{tot[c.lower()]:>11}" for c in cols))
+    if summary.get("incomplete"):
+        lines.append("")
+        lines.append("The jugfile stopped at a barrier: more tasks may follow once these finish.")
+    owners = summary["locks"]["owners"]
+    if owners:
+        lines.append("")
+        lines.append(f"{len(owners)} task(s) locked by: "
+                     + ", ".join(sorted({owner_summary(o) for o in owners})))
+    return "\n".join(lines)
+
+
+def format_short(summary: dict[str, Any]) -> str:
+    """One line: totals per state (``--short``)."""
+    tot = summary["total"]
+    n = sum(tot.values())
+    text = (f"{n} tasks: {tot['finished']} finished, {tot['running']} running, "
+            f"{tot['ready']} ready, {tot['waiting']} waiting, {tot['failed']} failed")
+    if summary.get("incomplete"):
+        text += " (stopped at a barrier: more may follow)"
+    return text
