@@ -1,0 +1,464 @@
+"""The Redis store (``--jugdir redis://[:password@]host:port/[db]``), for clusters whose
+shared filesystem copes badly with many small files.
+
+Layout (every key starts with the prefix, ``jug:`` unless ``?prefix=...`` is given)::
+
+    jug:r:<hash>     HASH: field ``h`` = result header, fields ``0``..``n-1`` = payload chunks
+    jug:done         SET of every hash with a result (``list()`` is one SMEMBERS)
+    jug:locks        HASH hash -> owner JSON (``lock`` is HSETNX, ``list_locks`` one HGETALL)
+    jug:failed       HASH hash -> failure JSON
+    jug:d:<ns>       HASH name -> document JSON
+    jug:tmp:<hash>:<nonce>   a large result being written (expires if the writer dies)
+
+Results are framed by :func:`jug.backends.base.encode_result` (length + CRC-32), split into
+chunks well below Redis's 512 MB string limit, and published atomically: small results in one
+MULTI/EXEC, large ones written under a temporary key then RENAMEd in one MULTI/EXEC, so a
+reader sees the whole result or none of it and a writer that loses its connection leaves no
+result behind.  Status-type queries are a constant number of commands whatever the number of
+tasks.  The server must not evict keys (``maxmemory-policy noeviction``, Redis's default).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import owner as _owner
+from .base import (
+    HEADER_SIZE,
+    CorruptResult,
+    Store,
+    StoreError,
+    check_header,
+    decode_result,
+    encode_result,
+)
+
+try:
+    import redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+except ImportError:  # redis-py is an optional dependency: jug[redis]
+    redis = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 6379
+DEFAULT_PREFIX = "jug:"
+CHUNK_SIZE = 64 * 1024 * 1024  # well below Redis's 512 MB bulk-string limit
+TMP_TTL = 24 * 3600  # a half-written large result disappears after a day
+_HEADER_FIELD = b"h"
+
+# Release a lock only if this host+pid owns it (one round trip, atomic).
+_UNLOCK_LUA = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return -1 end
+local ok, owner = pcall(cjson.decode, cur)
+if ok and type(owner) == 'table' and tostring(owner['host']) == ARGV[2]
+   and tostring(owner['pid']) == ARGV[3] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# Compare-and-swap one hash field: replace it with ARGV[3] only if it still equals ARGV[2].
+_CAS_LUA = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# Header and total payload length of a result, without transferring the payload.
+_VERIFY_LUA = """
+local n = redis.call('HLEN', KEYS[1])
+if n == 0 then return false end
+local header = redis.call('HGET', KEYS[1], 'h')
+if not header then header = '' end
+local total = 0
+for i = 0, n - 2 do
+  total = total + redis.call('HSTRLEN', KEYS[1], tostring(i))
+end
+return {header, total, n - 1}
+"""
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """Split ``redis://[user][:password@]host[:port][/db][?prefix=...]`` into connection settings."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise StoreError(f"invalid Redis URL {_hide_password(url)!r}: {e}") from None
+    if parts.scheme not in ("redis", "rediss"):
+        raise StoreError(f"not a Redis URL: {_hide_password(url)!r} (expected redis://host:port/db)")
+    host = parts.hostname or "127.0.0.1"
+    path = parts.path.strip("/")
+    try:
+        db = int(path) if path else 0
+    except ValueError:
+        raise StoreError(f"invalid Redis database {path!r} in {_hide_password(url)!r}: "
+                         "expected a number, e.g. redis://host:6379/0") from None
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"prefix", "socket_timeout", "connect_timeout"}
+    if unknown:
+        raise StoreError(f"unknown option(s) {sorted(unknown)} in Redis URL {_hide_password(url)!r}; "
+                         "known: prefix, socket_timeout, connect_timeout")
+    try:
+        socket_timeout = float(query.get("socket_timeout", 120))
+        connect_timeout = float(query.get("connect_timeout", 10))
+    except ValueError as e:
+        raise StoreError(f"invalid timeout in Redis URL {_hide_password(url)!r}: {e}") from None
+    return {
+        "scheme": parts.scheme,
+        "host": host,
+        "port": port or DEFAULT_PORT,
+        "db": db,
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password is not None else None,
+        "prefix": query.get("prefix", DEFAULT_PREFIX),
+        "socket_timeout": socket_timeout,
+        "connect_timeout": connect_timeout,
+    }
+
+
+def _hide_password(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = parts.username or ""
+        return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+    except ValueError:
+        return "<unparsable Redis URL>"
+
+
+class RedisStore(Store):
+    """Results, locks, failure marks and documents in one Redis database."""
+
+    #: unlock() releases only a lock held by this host and pid (force_unlock removes any)
+    unlock_checks_owner = True
+
+    def __init__(self, url: str, chunk_size: int = CHUNK_SIZE) -> None:
+        if redis is None:
+            raise StoreError("the Redis store needs the redis Python package: "
+                             "pip install 'jug[redis]'  (or: pip install redis)")
+        cfg = parse_url(url)
+        self._url = url
+        self.host: str = cfg["host"]
+        self.port: int = cfg["port"]
+        self.db: int = cfg["db"]
+        self.prefix: str = cfg["prefix"]
+        self.chunk_size = int(chunk_size)
+        suffix = "" if self.prefix == DEFAULT_PREFIX else f"?prefix={self.prefix}"
+        self.description = f"{cfg['scheme']}://{self.host}:{self.port}/{self.db}{suffix}"
+        self._has_password = cfg["password"] is not None
+        self._r = redis.Redis(
+            host=self.host, port=self.port, db=self.db,
+            username=cfg["username"], password=cfg["password"],
+            ssl=cfg["scheme"] == "rediss",
+            socket_timeout=cfg["socket_timeout"], socket_connect_timeout=cfg["connect_timeout"],
+            socket_keepalive=True, health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        )
+        p = self.prefix
+        self._k_done = f"{p}done"
+        self._k_locks = f"{p}locks"
+        self._k_failed = f"{p}failed"
+        self._unlock_script = self._r.register_script(_UNLOCK_LUA)
+        self._cas_script = self._r.register_script(_CAS_LUA)
+        self._verify_script = self._r.register_script(_VERIFY_LUA)
+        with self._errors():  # fail now, with a clear message, rather than at the first task
+            self._r.ping()
+
+    # -- helpers ---------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn redis-py exceptions into StoreErrors that name the server."""
+        where = f"{self.host}:{self.port}"
+        try:
+            yield
+        except redis.AuthenticationError as e:
+            hint = ("check the password in redis://:PASSWORD@host:port/db" if self._has_password
+                    else "the server needs a password: use redis://:PASSWORD@host:port/db")
+            raise StoreError(f"Redis at {where} refused authentication ({e}); {hint}") from None
+        except redis.TimeoutError as e:
+            raise StoreError(f"Redis at {where} did not answer in time ({e}); is the server "
+                             "overloaded or the network down?") from None
+        except redis.ConnectionError as e:
+            raise StoreError(f"cannot reach Redis at {where}: {_reason(e)}; "
+                             "is redis-server running?") from None
+        except redis.ResponseError as e:
+            msg = str(e)
+            if msg.startswith(("NOAUTH", "WRONGPASS", "NOPERM")) or "AUTH" in msg:
+                raise StoreError(f"Redis at {where} refused access ({msg}); give the password as "
+                                 "redis://:PASSWORD@host:port/db") from None
+            raise StoreError(f"Redis at {where} returned an error: {msg}") from None
+
+    def _rkey(self, key: str) -> str:
+        return f"{self.prefix}r:{key}"
+
+    # -- results ---------------------------------------------------------------------
+    def save(self, key: str, value: Any) -> None:
+        """Publish the framed result atomically (MULTI/EXEC, or temp key + RENAME if chunked)."""
+        data = memoryview(encode_result(value))
+        header, payload = data[:HEADER_SIZE], data[HEADER_SIZE:]
+        size = self.chunk_size
+        chunks = [payload[i:i + size] for i in range(0, len(payload), size)] or [payload]
+        rkey = self._rkey(key)
+        with self._errors():
+            if len(chunks) == 1:
+                pipe = self._r.pipeline(transaction=True)
+                pipe.delete(rkey)
+                pipe.hset(rkey, mapping={_HEADER_FIELD: header, b"0": chunks[0]})
+                pipe.sadd(self._k_done, key)
+                pipe.execute()
+                return
+            tmp = f"{self.prefix}tmp:{key}:{uuid.uuid4().hex}"
+            try:
+                for i, chunk in enumerate(chunks):  # one command per chunk: bounded request size
+                    pipe = self._r.pipeline(transaction=False)
+                    pipe.hset(tmp, str(i), chunk)
+                    if i == 0:
+                        pipe.hset(tmp, _HEADER_FIELD, header)
+                        pipe.expire(tmp, TMP_TTL)
+                    pipe.execute()
+                pipe = self._r.pipeline(transaction=True)
+                pipe.rename(tmp, rkey)
+                pipe.persist(rkey)
+                pipe.sadd(self._k_done, key)
+                pipe.execute()
+            except redis.ResponseError:
+                # RENAME retried after a lost reply: the first attempt already published it
+                if not self._r.exists(tmp) and self._r.sismember(self._k_done, key):
+                    return
+                raise
+
+    def _fetch(self, key: str) -> dict[bytes, bytes]:
+        with self._errors():
+            fields = self._r.hgetall(self._rkey(key))
+        if not fields:
+            raise KeyError(key)
+        return fields
+
+    def load(self, key: str) -> Any:
+        """Fetch all chunks in one HGETALL and decode (CorruptResult if damaged)."""
+        fields = self._fetch(key)
+        where = self.result_path(key)
+        header = fields.pop(_HEADER_FIELD, b"")
+        try:
+            order = sorted(fields, key=int)
+        except ValueError:
+            raise CorruptResult(key, where, "unexpected fields in result hash") from None
+        if [int(f) for f in order] != list(range(len(order))):
+            raise CorruptResult(key, where, f"missing chunks: have {[int(f) for f in order]}")
+        parts = [header] + [fields.pop(f) for f in order]
+        data = parts[0] + parts[1] if len(parts) == 2 else b"".join(parts)
+        del parts, fields
+        return decode_result(data, key, where)
+
+    def verify(self, key: str) -> None:
+        """Check header and total length server-side (no payload transfer); CorruptResult if bad."""
+        with self._errors():
+            res = self._verify_script(keys=[self._rkey(key)])
+        if not res:
+            raise KeyError(key)
+        header, total, _nchunks = res
+        where = self.result_path(key)
+        _fmt, length, _crc = check_header(header, key, where)
+        if int(total) != length:
+            raise CorruptResult(key, where, f"payload is {int(total)} bytes, header says {length}")
+
+    def result_path(self, key: str) -> str:
+        """Where the result of ``key`` lives, for messages."""
+        return f"{self.description} key {self._rkey(key)}"
+
+    def exists(self, key: str) -> bool:
+        with self._errors():
+            return bool(self._r.exists(self._rkey(key)))
+
+    def list(self) -> Iterable[str]:
+        """Every finished hash: one SMEMBERS of the done set."""
+        with self._errors():
+            return [k.decode() for k in self._r.smembers(self._k_done)]
+
+    def remove(self, key: str) -> bool:
+        with self._errors():
+            pipe = self._r.pipeline(transaction=True)
+            pipe.delete(self._rkey(key))
+            pipe.srem(self._k_done, key)
+            deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    # -- locks -----------------------------------------------------------------------
+    def lock(self, key: str, owner: dict | None = None) -> bool:
+        """HSETNX the owner record; a retried command that already succeeded counts as ours."""
+        record = dict(owner) if owner is not None else _owner.current_owner()
+        record["token"] = uuid.uuid4().hex  # tells our own write apart after a lost reply
+        body = json.dumps(record, default=str)
+        with self._errors():
+            if self._r.hsetnx(self._k_locks, key, body):
+                return True
+            current = self._r.hget(self._k_locks, key)
+        return current is not None and current.decode() == body
+
+    def unlock(self, key: str) -> bool:
+        """Release the lock of ``key`` if this host+pid owns it; True if released."""
+        me = _owner.current_owner()
+        with self._errors():
+            res = self._unlock_script(keys=[self._k_locks], args=[key, me["host"], str(me["pid"])])
+        if res == 0:
+            log.warning("not releasing lock %s in %s: held by %s, not by this process",
+                        key, self.description, _owner.owner_summary(self.lock_owner(key)))
+        return res == 1
+
+    def force_unlock(self, key: str) -> bool:
+        """Remove the lock of ``key`` whoever holds it; True if there was one."""
+        with self._errors():
+            return bool(self._r.hdel(self._k_locks, key))
+
+    def is_locked(self, key: str) -> bool:
+        with self._errors():
+            return bool(self._r.hexists(self._k_locks, key))
+
+    def lock_owner(self, key: str) -> dict | None:
+        with self._errors():
+            body = self._r.hget(self._k_locks, key)
+        return None if body is None else _loads(body)
+
+    def list_locks(self) -> dict[str, dict]:
+        """Every lock with its owner: one HGETALL."""
+        with self._errors():
+            raw = self._r.hgetall(self._k_locks)
+        return {k.decode(): _loads(v) for k, v in raw.items()}
+
+    def heartbeat(self, key: str) -> None:
+        """Set the heartbeat time of the lock of ``key`` if this host+pid owns it."""
+        me = _owner.current_owner()
+        for _ in range(5):  # compare-and-swap; retry if the record changed in between
+            with self._errors():
+                body = self._r.hget(self._k_locks, key)
+                if body is None:
+                    return
+                record = _loads(body)
+                if record.get("host") != me["host"] or record.get("pid") != me["pid"]:
+                    return
+                record["heartbeat"] = time.time()
+                new = json.dumps(record, default=str)
+                if self._cas_script(keys=[self._k_locks], args=[key, body, new]):
+                    return
+
+    def remove_all_locks(self) -> int:
+        """Remove every lock in one transaction; returns how many there were."""
+        with self._errors():
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hlen(self._k_locks)
+            pipe.delete(self._k_locks)
+            n, _ = pipe.execute()
+        return int(n)
+
+    # -- failures --------------------------------------------------------------------
+    def fail(self, key: str, info: dict) -> None:
+        with self._errors():
+            self._r.hset(self._k_failed, key, json.dumps(info, default=str))
+
+    def is_failed(self, key: str) -> bool:
+        with self._errors():
+            return bool(self._r.hexists(self._k_failed, key))
+
+    def list_failed(self) -> dict[str, dict]:
+        """Every failure mark: one HGETALL."""
+        with self._errors():
+            raw = self._r.hgetall(self._k_failed)
+        return {k.decode(): _loads(v) for k, v in raw.items()}
+
+    def clear_failed(self, key: str) -> bool:
+        with self._errors():
+            return bool(self._r.hdel(self._k_failed, key))
+
+    # -- documents -------------------------------------------------------------------
+    def _dkey(self, namespace: str) -> str:
+        return f"{self.prefix}d:{namespace}"
+
+    def write_doc(self, namespace: str, name: str, doc: dict) -> None:
+        with self._errors():
+            self._r.hset(self._dkey(namespace), name, json.dumps(doc, default=str))
+
+    def read_docs(self, namespace: str) -> dict[str, dict]:
+        """Every document of ``namespace``: one HGETALL."""
+        with self._errors():
+            raw = self._r.hgetall(self._dkey(namespace))
+        return {k.decode(): _loads(v) for k, v in raw.items()}
+
+    def remove_doc(self, namespace: str, name: str) -> bool:
+        with self._errors():
+            return bool(self._r.hdel(self._dkey(namespace), name))
+
+    # -- housekeeping ----------------------------------------------------------------
+    def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
+        """Delete half-written large results (they also expire on their own); returns how many."""
+        n = 0
+        with self._errors():
+            for k in self._r.scan_iter(match=f"{self.prefix}tmp:*", count=1000):
+                ttl = self._r.ttl(k)
+                if ttl < 0 or TMP_TTL - ttl > older_than:
+                    n += self._r.delete(k)
+        return n
+
+    def clear(self) -> int:
+        """Delete every key of this store's prefix (SCAN in batches); returns how many."""
+        n = 0
+        with self._errors():
+            batch: list[bytes] = []
+            for k in self._r.scan_iter(match=f"{_glob_escape(self.prefix)}*", count=1000):
+                batch.append(k)
+                if len(batch) >= 1000:
+                    n += self._r.delete(*batch)
+                    batch = []
+            if batch:
+                n += self._r.delete(*batch)
+        return n
+
+    def close(self) -> None:
+        """Close the connections of this store."""
+        self._r.close()
+        self._r.connection_pool.disconnect()
+
+    def __reduce__(self) -> tuple:
+        """Pickle as the URL: the unpickled copy opens its own connections."""
+        return (type(self), (self._url, self.chunk_size))
+
+
+def _reason(e: Exception) -> str:
+    """The OS-level reason of a redis-py connection error (e.g. ``Connection refused``)."""
+    text = str(e)
+    for known in ("Connection refused", "Connection reset by peer", "Name or service not known",
+                  "Temporary failure in name resolution", "No route to host", "Broken pipe",
+                  "Connection closed by server", "timed out"):
+        if known.lower() in text.lower():
+            return known
+    return text or type(e).__name__
+
+
+def _glob_escape(text: str) -> str:
+    """Escape Redis glob metacharacters so SCAN MATCH treats ``text`` literally."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _loads(body: bytes | str) -> dict:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        return {"unreadable": raw[:200]}
+    return value if isinstance(value, dict) else {"value": value}
+
