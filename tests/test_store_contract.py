@@ -1,0 +1,342 @@
+"""One contract suite, run against every store backend (dict, file, Redis).
+
+A backend is only usable by execute/status/cleanup if it keeps this contract: exact result
+round-trips (numpy included, hundreds of MB included), atomic owner-recording locks, failure
+marks, documents, bulk listings, and detection of damaged results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from jug.backends import select_store
+from jug.backends.base import HEADER_SIZE, CorruptResult, Store
+from jug.backends.owner import current_owner
+
+BACKENDS = ["dict", "file", "redis"]
+
+
+def H(name: str) -> str:
+    """A task-hash-like key (40 hex digits) for a readable test name."""
+    return hashlib.sha1(name.encode()).hexdigest()
+
+
+@dataclass
+class Backend:
+    """A store under test plus what the suite needs to reach behind its back."""
+
+    name: str
+    store: Store
+    spec: str  # jugdir string another process can open (empty: not shareable)
+    corrupt: Callable[[str, str], None]  # corrupt(key, "flip" | "truncate")
+
+    def reopen(self) -> Store:
+        """A second, independent handle on the same store (another 'process')."""
+        return self.store if not self.spec else select_store(self.spec)
+
+
+def _damage(data: bytes, how: str) -> bytes:
+    if how == "flip":
+        i = HEADER_SIZE + (len(data) - HEADER_SIZE) // 2
+        return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
+    return data[: HEADER_SIZE + (len(data) - HEADER_SIZE) // 2]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path) -> Backend:
+    """Each contract test runs once per backend."""
+    name = request.param
+    if name == "dict":
+        store = select_store("dict_store")
+
+        def corrupt(key: str, how: str) -> None:
+            store._results[key] = _damage(store._results[key], how)
+
+        return Backend(name, store, "", corrupt)
+    if name == "file":
+        spec = str(tmp_path / "jugdata")
+        store = select_store(spec)
+
+        def corrupt(key: str, how: str) -> None:
+            path = store.result_path(key)
+            with open(path, "rb") as f:
+                data = f.read()
+            with open(path, "wb") as f:
+                f.write(_damage(data, how))
+
+        return Backend(name, store, spec, corrupt)
+    url = request.getfixturevalue("redis_url")
+    store = select_store(url)
+    request.addfinalizer(store.close)
+
+    def corrupt(key: str, how: str) -> None:
+        raw = store._r
+        rkey = store._rkey(key)
+        data = raw.hget(rkey, "h") + raw.hget(rkey, "0")
+        damaged = _damage(data, how)
+        raw.hset(rkey, "0", damaged[HEADER_SIZE:])
+
+    return Backend(name, store, url, corrupt)
+
+
+# -- results -----------------------------------------------------------------------------
+VALUES: list[Any] = [0, -7, 3.25, "text é", b"\x00bytes", None, True, [1, [2, 3]],
+                     {"a": (1, 2), 3: {4}}, list(range(10_000)), "x" * 100_000]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+def test_plain_values_round_trip(backend: Backend, value: Any) -> None:
+    backend.store.save(H("k"), value)
+    assert backend.store.load(H("k")) == value
+    assert type(backend.reopen().load(H("k"))) is type(value)
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(12, dtype=np.int8).reshape(3, 4),
+    np.linspace(0, 1, 1001),
+    np.array([[1.5, np.nan], [np.inf, -0.0]], dtype=np.float32),
+    np.asfortranarray(np.arange(20, dtype=np.uint64).reshape(4, 5)),
+    np.array(3.5),
+    np.zeros((0, 3)),
+    np.array([True, False]),
+    np.array(["ab", "cde"]),
+    np.array([(1, 2.0)], dtype=[("i", "<i4"), ("f", ">f8")]),
+    np.arange(10)[::3],
+], ids=lambda a: f"{a.dtype}-{a.shape}")
+def test_numpy_arrays_round_trip_exactly(backend: Backend, array: np.ndarray) -> None:
+    backend.store.save(H("arr"), array)
+    out = backend.reopen().load(H("arr"))
+    assert isinstance(out, np.ndarray)
+    assert out.dtype == array.dtype and out.shape == array.shape
+    assert out.tobytes() == array.tobytes()  # bitwise, NaN and -0.0 included
+
+
+def test_large_array_round_trips_exactly(backend: Backend) -> None:
+    rng = np.random.default_rng(5)
+    big = rng.random(200 * 1024 * 1024 // 8)  # 200 MB of incompressible doubles
+    backend.store.save(H("big"), big)
+    assert backend.store.exists(H("big"))
+    backend.store.verify(H("big"))
+    out = backend.reopen().load(H("big"))
+    assert out.shape == big.shape and out.dtype == big.dtype
+    assert np.array_equal(out, big)
+    del out
+    assert backend.store.remove(H("big")) is True
+    assert not backend.store.exists(H("big"))
+
+
+def test_exists_list_remove(backend: Backend) -> None:
+    s = backend.store
+    assert list(s.list()) == []
+    assert not s.exists(H("a")) and not s.can_load(H("a"))
+    for k in ("a", "b", "c"):
+        s.save(H(k), k.upper())
+    assert sorted(s.list()) == sorted(H(k) for k in "abc")
+    assert s.exists(H("b")) and s.can_load(H("b"))
+    assert s.remove(H("b")) is True
+    assert s.remove(H("b")) is False
+    assert not s.exists(H("b"))
+    assert sorted(backend.reopen().list()) == sorted(H(k) for k in "ac")
+    with pytest.raises(KeyError):
+        s.load(H("b"))
+
+
+def test_save_overwrites(backend: Backend) -> None:
+    backend.store.save(H("k"), np.arange(1000))
+    backend.store.save(H("k"), "small now")
+    assert backend.store.load(H("k")) == "small now"
+    assert list(backend.store.list()) == [H("k")]
+
+
+def test_load_missing_raises_keyerror(backend: Backend) -> None:
+    with pytest.raises(KeyError):
+        backend.store.load(H("nope"))
+    with pytest.raises(KeyError):
+        backend.store.verify(H("nope"))
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_corrupt_result_is_detected(backend: Backend, how: str) -> None:
+    backend.store.save(H("k"), np.arange(10_000))
+    backend.corrupt(H("k"), how)
+    with pytest.raises(CorruptResult) as e:
+        backend.store.load(H("k"))
+    assert e.value.key == H("k")
+    assert ("checksum" in e.value.reason) if how == "flip" else ("truncated" in e.value.reason)
+
+
+def test_verify_detects_truncation(backend: Backend) -> None:
+    if type(backend.store).verify is Store.verify:
+        pytest.skip(f"{backend.name} store has no integrity check in verify() (load still detects)")
+    backend.store.save(H("k"), np.arange(10_000))
+    backend.store.verify(H("k"))
+    backend.corrupt(H("k"), "truncate")
+    with pytest.raises(CorruptResult):
+        backend.store.verify(H("k"))
+
+
+# -- locks -------------------------------------------------------------------------------
+def test_lock_is_exclusive_and_records_owner(backend: Backend) -> None:
+    s, other = backend.store, backend.reopen()
+    assert not s.is_locked(H("t"))
+    assert s.lock_owner(H("t")) is None
+    assert s.lock(H("t")) is True
+    assert other.lock(H("t")) is False
+    assert s.lock(H("t")) is False
+    assert other.is_locked(H("t"))
+    owner = other.lock_owner(H("t"))
+    assert owner is not None
+    assert owner["host"] == current_owner()["host"] and owner["pid"] == os.getpid()
+    s.unlock(H("t"))
+    assert not other.is_locked(H("t"))
+    assert other.lock(H("t")) is True
+
+
+def test_lock_with_explicit_owner(backend: Backend) -> None:
+    who = {"host": "node17", "pid": 4242, "job": {"scheduler": "slurm", "queue_id": "9_3"}}
+    assert backend.store.lock(H("t"), who) is True
+    owner = backend.reopen().lock_owner(H("t"))
+    assert owner["host"] == "node17" and owner["pid"] == 4242
+    assert owner["job"]["queue_id"] == "9_3"
+
+
+def test_unlock_not_held_is_harmless(backend: Backend) -> None:
+    backend.store.unlock(H("never-locked"))
+    assert not backend.store.is_locked(H("never-locked"))
+
+
+def test_unlock_only_by_owner_force_unlock_by_anyone(backend: Backend) -> None:
+    s = backend.store
+    if not getattr(s, "unlock_checks_owner", False):
+        pytest.skip(f"{backend.name} store does not check the owner in unlock()")
+    assert s.lock(H("t"), {"host": "elsewhere", "pid": 1})
+    s.unlock(H("t"))
+    assert s.is_locked(H("t")), "unlock() released a lock held by another process"
+    assert s.lock_owner(H("t"))["host"] == "elsewhere"
+    s.force_unlock(H("t"))
+    assert not s.is_locked(H("t"))
+
+
+def test_force_unlock_removes_any_lock(backend: Backend) -> None:
+    assert backend.store.lock(H("t"), {"host": "elsewhere", "pid": 1})
+    backend.reopen().force_unlock(H("t"))
+    assert not backend.store.is_locked(H("t"))
+    assert backend.store.lock(H("t")) is True
+
+
+def test_list_locks_and_remove_all(backend: Backend) -> None:
+    s = backend.store
+    assert s.list_locks() == {}
+    s.lock(H("a"))
+    s.lock(H("b"), {"host": "n2", "pid": 7})
+    locks = backend.reopen().list_locks()
+    assert set(locks) == {H("a"), H("b")}
+    assert locks[H("a")]["pid"] == os.getpid()
+    assert locks[H("b")]["host"] == "n2"
+    assert s.remove_all_locks() == 2
+    assert s.list_locks() == {}
+    assert not s.is_locked(H("a"))
+
+
+def test_heartbeat_refreshes_own_lock(backend: Backend) -> None:
+    s = backend.store
+    me = current_owner()
+    me["heartbeat"] = 1000.0
+    assert s.lock(H("t"), me)
+    s.heartbeat(H("t"))
+    beat = s.lock_owner(H("t"))["heartbeat"]
+    assert beat > 1000.0 + 1e6
+    s.heartbeat(H("not-locked"))  # no error, and no lock appears
+    assert not s.is_locked(H("not-locked"))
+
+
+def _race(spec: str, key: str, start, results) -> None:  # runs in a child process
+    store = select_store(spec)
+    start.wait()
+    results.put((os.getpid(), store.lock(key)))
+
+
+def test_lock_is_atomic_across_processes(backend: Backend) -> None:
+    if not backend.spec:
+        pytest.skip("in-memory store is not shared between processes")
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(5):
+        key = H(f"race{round_}")
+        start, results = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_race, args=(backend.spec, key, start, results))
+                 for _ in range(8)]
+        for p in procs:
+            p.start()
+        start.set()
+        outcomes = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(60)
+        winners = [pid for pid, won in outcomes if won]
+        assert len(winners) == 1, f"round {round_}: {len(winners)} processes got the lock"
+        assert backend.store.lock_owner(key)["pid"] == winners[0]
+
+
+# -- failures ----------------------------------------------------------------------------
+def test_failure_marks(backend: Backend) -> None:
+    s = backend.store
+    assert not s.is_failed(H("t")) and s.list_failed() == {}
+    info = {"task": "jugfile.f", "error": "ValueError('x')", "traceback": "Traceback...\n",
+            "owner": current_owner(), "when": object()}  # non-JSON values are stringified
+    s.fail(H("t"), info)
+    s.fail(H("u"), {"task": "g"})
+    other = backend.reopen()
+    assert other.is_failed(H("t"))
+    failed = other.list_failed()
+    assert set(failed) == {H("t"), H("u")}
+    assert failed[H("t")]["error"] == "ValueError('x')" and failed[H("t")]["task"] == "jugfile.f"
+    assert failed[H("t")]["owner"]["pid"] == os.getpid()
+    assert s.clear_failed(H("t")) is True
+    assert s.clear_failed(H("t")) is False
+    assert not s.is_failed(H("t"))
+    assert set(s.list_failed()) == {H("u")}
+
+
+def test_failure_does_not_touch_results_or_locks(backend: Backend) -> None:
+    s = backend.store
+    s.save(H("t"), 1)
+    s.lock(H("t"))
+    s.fail(H("t"), {"task": "f"})
+    assert s.exists(H("t")) and s.is_locked(H("t"))
+    s.clear_failed(H("t"))
+    assert s.load(H("t")) == 1 and s.is_locked(H("t"))
+
+
+# -- documents ---------------------------------------------------------------------------
+def test_documents(backend: Backend) -> None:
+    s = backend.store
+    assert s.read_docs("timings") == {}
+    s.write_doc("timings", "w1", {"tasks": {"f": {"count": 2}}, "time": 1.5})
+    s.write_doc("timings", "w2", {"tasks": {}})
+    s.write_doc("submit", "w1", {"job": "123"})
+    s.write_doc("timings", "w2", {"tasks": {"g": {"count": 1}}})  # overwrite
+    other = backend.reopen()
+    docs = other.read_docs("timings")
+    assert docs == {"w1": {"tasks": {"f": {"count": 2}}, "time": 1.5},
+                    "w2": {"tasks": {"g": {"count": 1}}}}
+    assert other.read_docs("submit") == {"w1": {"job": "123"}}
+    assert s.remove_doc("timings", "w1") is True
+    assert s.remove_doc("timings", "w1") is False
+    assert set(s.read_docs("timings")) == {"w2"}
+    assert s.read_docs("submit") == {"w1": {"job": "123"}}
+
+
+def test_description(backend: Backend) -> None:
+    d = backend.store.description
+    assert d and d != "?"
+    assert d in repr(backend.store)
+    if backend.name == "redis":
+        assert d.startswith("redis://127.0.0.1:")
+    elif backend.name == "file":
+        assert d == os.path.abspath(backend.spec)
