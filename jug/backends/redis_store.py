@@ -410,7 +410,7 @@ class RedisStore(Store):
         with self._errors():
             for k in self._r.scan_iter(match=f"{self.prefix}tmp:*", count=1000):
                 ttl = self._r.ttl(k)
-                if ttl < 0 or TMP_TTL - ttl > older_than:
+                if ttl < 0 or TMP_TTL - ttl >= older_than:
                     n += self._r.delete(k)
         return n
 
