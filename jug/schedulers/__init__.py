@@ -1,0 +1,47 @@
+"""Scheduler adapters for ``jug submit``: one small module of facts per batch system."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .base import (  # noqa: F401  (re-exported)
+    DONE,
+    PENDING,
+    RUNNING,
+    ArrayCounts,
+    CommandFailed,
+    QueueEntry,
+    Scheduler,
+    SchedulerError,
+)
+
+
+def _classes() -> dict[str, type[Scheduler]]:
+    from .pbs import PBS, Torque
+    from .sge import SGE
+    from .slurm import Slurm
+
+    return {"slurm": Slurm, "pbs": PBS, "torque": Torque, "sge": SGE}
+
+
+NAMES = ("slurm", "pbs", "torque", "sge")
+
+
+def get_scheduler(name: str, settings: Mapping[str, Any] | None = None) -> Scheduler:
+    """The adapter called ``name``, configured with profile ``settings``."""
+    classes = _classes()
+    key = name.strip().lower()
+    if key in ("pbspro", "openpbs"):
+        key = "pbs"
+    if key not in classes:
+        raise SchedulerError(f"unknown scheduler '{name}': choose one of {', '.join(NAMES)}")
+    return classes[key](settings)
+
+
+def detect() -> str | None:
+    """The scheduler whose commands are on PATH (SLURM first, then SGE, Torque, PBS)."""
+    classes = _classes()
+    for key in ("slurm", "sge", "torque", "pbs"):
+        if classes[key].detect():
+            return key
+    return None

@@ -1,0 +1,309 @@
+"""The scheduler adapter base class: everything SLURM, PBS and SGE have in common.
+
+Each scheduler module (``slurm.py``, ``pbs.py``, ``sge.py``) is a subclass that only states its
+facts (directive prefix, array flag, index variable, commands, output formats).  The shared
+logic lives here: running a command with useful errors, parsing the submit output with an
+overridable regex, one queue query for every array, cancel, live throttle, array splitting.
+The resubmit loop (``jug submit --watch``) drives schedulers only through this interface.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+
+class SchedulerError(Exception):
+    """A scheduler command is missing, failed, or printed something we cannot parse."""
+
+
+class CommandFailed(SchedulerError):
+    """A scheduler command exited non-zero; carries the command, exit code and output."""
+
+    def __init__(self, cmd: Sequence[str], returncode: int, stdout: str, stderr: str,
+                 what: str = "") -> None:
+        self.cmd = list(cmd)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        lines = [f"{what or 'command'} failed (exit code {returncode}): {' '.join(self.cmd)}"]
+        if stderr.strip():
+            lines.append("stderr:\n  " + "\n  ".join(stderr.strip().splitlines()))
+        if stdout.strip():
+            lines.append("stdout:\n  " + "\n  ".join(stdout.strip().splitlines()))
+        super().__init__("\n".join(lines))
+
+
+# Normalised states of one array element (or a collapsed range of pending elements).
+PENDING = "pending"
+RUNNING = "running"
+DONE = "done"  # finished, failed, completing, being deleted: not a live worker any more
+
+
+@dataclass
+class QueueEntry:
+    """One line of the queue: an element of an array (or a range of pending elements)."""
+
+    array_id: str  # the short id the array was submitted as (e.g. "1234")
+    indices: list[int] | None  # element indices this line stands for; None = whole job
+    state: str  # PENDING, RUNNING or DONE
+    raw_state: str  # the scheduler's own state code
+
+    @property
+    def count(self) -> int:
+        """How many workers this line stands for."""
+        return 1 if self.indices is None else len(self.indices)
+
+
+@dataclass
+class ArrayCounts:
+    """Live workers of one submitted array, from a single queue query."""
+
+    pending: int = 0
+    running: int = 0
+    entries: list[QueueEntry] = field(default_factory=list)
+
+    @property
+    def alive(self) -> int:
+        """Workers that still run or will run."""
+        return self.pending + self.running
+
+
+def expand_indices(text: str) -> list[int]:
+    """Expand an index list such as ``3-7:2,9`` or ``[2-5%3]`` into the indices it names."""
+    text = text.strip().strip("[]")
+    text = text.split("%", 1)[0]  # SLURM throttle suffix
+    out: list[int] = []
+    for part in filter(None, text.split(",")):
+        step = 1
+        if ":" in part:
+            part, step_txt = part.split(":", 1)
+            step = int(step_txt)
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            out.extend(range(int(lo), int(hi) + 1, step))
+        else:
+            out.append(int(part))
+    return out
+
+
+def split_sizes(total: int, limit: int | None) -> list[int]:
+    """Split ``total`` workers into arrays of at most ``limit`` elements (None: one array)."""
+    if total < 1:
+        raise ValueError(f"need at least one worker, got {total}")
+    if not limit or limit >= total:
+        return [total]
+    sizes = [limit] * (total // limit)
+    if total % limit:
+        sizes.append(total % limit)
+    return sizes
+
+
+class Scheduler:
+    """Base adapter: subclasses set the class attributes and override the few parsers."""
+
+    name: str = "?"
+    template: str = "?"  # the Jinja2 template rendering this scheduler's job script
+    prefix: str = "#"  # directive prefix
+    index_var: str = ""  # environment variable holding the element index
+    job_id_var: str = ""  # environment variable holding the element's own job id
+    first_index: int = 0  # first array index (SGE starts at 1)
+    submit_command: tuple[str, ...] = ()
+    submit_pattern: str = r"(?P<id>\S+)"  # applied to each output line, last match wins
+    #: commands whose presence on PATH suggests this scheduler (all must be present)
+    detect_commands: tuple[str, ...] = ()
+    #: the log file name pattern (the scheduler's own placeholders), relative to the log dir
+    log_pattern: str = ""
+    supports_throttle: bool = True
+    supports_signal: bool = False  # a pre-walltime signal to the batch shell
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        settings = dict(settings or {})
+        self.settings = settings
+        if settings.get("submit_pattern"):
+            self.submit_pattern = str(settings["submit_pattern"])
+        if settings.get("submit_command"):
+            cmd = settings["submit_command"]
+            self.submit_command = tuple(cmd.split() if isinstance(cmd, str) else cmd)
+        self.user = str(settings.get("user") or getpass.getuser())
+        self._max_array_size: int | None = None
+
+    # -- formats ------------------------------------------------------------------------
+    def format_walltime(self, seconds: int) -> str:
+        """Walltime as ``HH:MM:SS`` (hours may exceed 24); SLURM overrides with days."""
+        h, rest = divmod(int(seconds), 3600)
+        m, s = divmod(rest, 60)
+        return f"{h:02d}:{m:02d}:{s:02d}"
+
+    def format_memory(self, mbytes: int) -> str:
+        """Memory in megabytes as this scheduler writes it (``4G`` or ``500M``)."""
+        return f"{mbytes // 1024}G" if mbytes % 1024 == 0 else f"{mbytes}M"
+
+    def array_spec(self, size: int, throttle: int | None = None) -> str:
+        """The array range for ``size`` elements, with the throttle where the flag takes one."""
+        first = self.first_index
+        spec = f"{first}-{first + size - 1}"
+        if throttle:
+            spec += f"%{throttle}"
+        return spec
+
+    def element_id(self, array_id: str, index: int) -> str:
+        """The id under which the queue shows element ``index`` of ``array_id``."""
+        return f"{array_id}_{index}"
+
+    # -- running commands ----------------------------------------------------------------
+    def _run(self, cmd: Sequence[str], what: str, cwd: str | None = None,
+             timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a scheduler command; missing command and non-zero exit become clear errors."""
+        if shutil.which(cmd[0]) is None:
+            raise SchedulerError(
+                f"{what}: command '{cmd[0]}' not found on PATH. Is this a {self.name} login "
+                f"node? (load the scheduler's module, or pick another --scheduler)")
+        try:
+            proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SchedulerError(f"{what}: '{' '.join(cmd)}' did not answer in {timeout:.0f} s")
+        if check and proc.returncode != 0:
+            raise CommandFailed(cmd, proc.returncode, proc.stdout, proc.stderr, what)
+        return proc
+
+    # -- submit --------------------------------------------------------------------------
+    def submit_args(self, script: str) -> list[str]:
+        """The full submit command line for ``script``."""
+        return [*self.submit_command, script]
+
+    def parse_submit_output(self, stdout: str) -> str:
+        """The job id from the submit command's output (last line matching the pattern)."""
+        pattern = re.compile(self.submit_pattern)
+        found = None
+        for line in stdout.splitlines():
+            m = pattern.search(line.strip())
+            if m:
+                found = m.group("id") if "id" in pattern.groupindex else m.group(m.lastindex or 0)
+        if not found:
+            shown = "\n  ".join(stdout.strip().splitlines()) or "(nothing)"
+            raise SchedulerError(
+                f"cannot find a job id in the output of {' '.join(self.submit_command)}:\n"
+                f"  {shown}\nThe job may have been submitted: check the queue. If your site's "
+                f"submit command prints something else, set the pattern in your profile, e.g.\n"
+                f"  submit-pattern: '(?P<id>\\d+)'\n(or --submit-pattern); current pattern: "
+                f"{self.submit_pattern!r}")
+        return found
+
+    def submit(self, script: str, cwd: str | None = None) -> str:
+        """Submit ``script`` and return the job id."""
+        proc = self._run(self.submit_args(script), f"{self.name} submit", cwd=cwd)
+        return self.parse_submit_output(proc.stdout)
+
+    def short_id(self, job_id: str) -> str:
+        """The numeric part of a job id (``1234[].server`` -> ``1234``)."""
+        m = re.match(r"\d+", job_id)
+        return m.group(0) if m else job_id
+
+    # -- queue ----------------------------------------------------------------------------
+    def queue_args(self) -> list[str]:
+        """The command listing this user's jobs (one call for every array)."""
+        raise NotImplementedError
+
+    def parse_queue(self, stdout: str) -> list[QueueEntry]:
+        """Parse the queue listing into entries."""
+        raise NotImplementedError
+
+    def queue(self) -> list[QueueEntry]:
+        """Every queued or running job element of this user, in one scheduler call."""
+        proc = self._run(self.queue_args(), f"{self.name} queue query")
+        return self.parse_queue(proc.stdout)
+
+    def query(self, job_ids: Iterable[str]) -> dict[str, ArrayCounts]:
+        """Pending and running workers of each array in ``job_ids`` (one queue call for all)."""
+        wanted = {self.short_id(j): j for j in job_ids}
+        counts = {j: ArrayCounts() for j in wanted.values()}
+        if not wanted:
+            return counts
+        for entry in self.queue():
+            full = wanted.get(entry.array_id)
+            if full is None:
+                continue
+            c = counts[full]
+            c.entries.append(entry)
+            if entry.state == PENDING:
+                c.pending += entry.count
+            elif entry.state == RUNNING:
+                c.running += entry.count
+        return counts
+
+    # -- cancel / throttle ----------------------------------------------------------------
+    def cancel_args(self, job_ids: Sequence[str]) -> list[str]:
+        """The command cancelling whole arrays."""
+        return ["qdel", *job_ids]
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Cancel whole arrays (pending and running elements)."""
+        if job_ids:
+            self._run(self.cancel_args(list(job_ids)), f"{self.name} cancel")
+
+    def cancel_pending_args(self, job_id: str, counts: ArrayCounts) -> list[list[str]]:
+        """Commands cancelling only the not-yet-started elements of one array."""
+        ids = [self.element_id(job_id, i) for e in counts.entries if e.state == PENDING
+               for i in (e.indices or [])]
+        return [self.cancel_args(ids)] if ids else []
+
+    def cancel_pending(self, job_id: str, counts: ArrayCounts) -> None:
+        """Cancel the pending elements of one array (running workers keep going)."""
+        for cmd in self.cancel_pending_args(job_id, counts):
+            self._run(cmd, f"{self.name} cancel pending")
+
+    def throttle_args(self, job_id: str, limit: int) -> list[str] | None:
+        """The command changing the running-elements limit of a live array, or None."""
+        return None
+
+    def set_throttle(self, job_id: str, limit: int) -> bool:
+        """Change how many elements of a live array may run at once; False if unsupported."""
+        cmd = self.throttle_args(job_id, limit)
+        if cmd is None:
+            return False
+        self._run(cmd, f"{self.name} throttle update")
+        return True
+
+    # -- limits ---------------------------------------------------------------------------
+    def max_array_size_args(self) -> list[str] | None:
+        """The command showing the site's array size limit, or None."""
+        return None
+
+    def parse_max_array_size(self, stdout: str) -> int | None:
+        """The number of elements one array may have, from the limit command's output."""
+        return None
+
+    def max_array_size(self) -> int | None:
+        """The site's array size limit: the ``max_array_size`` setting, else asked once."""
+        if self.settings.get("max_array_size"):
+            return int(self.settings["max_array_size"])
+        if self._max_array_size is None:
+            cmd = self.max_array_size_args()
+            if cmd is None or shutil.which(cmd[0]) is None:
+                return None
+            proc = self._run(cmd, f"{self.name} array size limit", check=False)
+            self._max_array_size = self.parse_max_array_size(proc.stdout) or 0
+        return self._max_array_size or None
+
+    def split(self, workers: int) -> list[int]:
+        """Array sizes for ``workers`` workers, each within the site's array size limit."""
+        return split_sizes(workers, self.max_array_size())
+
+    # -- directives (used by templates and for --dry-run) ---------------------------------
+    def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        """Scheduler-specific values for the template (e.g. the PBS dialect)."""
+        return {}
+
+    @classmethod
+    def detect(cls) -> bool:
+        """True if this scheduler's commands are on PATH."""
+        return bool(cls.detect_commands) and all(shutil.which(c) for c in cls.detect_commands)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,119 @@
+"""PBS facts: ``#PBS``; PBS Pro/OpenPBS ``-J 0-N%T`` + ``PBS_ARRAY_INDEX``, Torque ``-t`` + ``PBS_ARRAYID``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+from .base import DONE, PENDING, RUNNING, QueueEntry, Scheduler
+
+_PENDING = set("QHWTSU")  # queued, held, waiting, transit, suspended (Pro), user-suspended
+_RUNNING = set("RBE")  # running, array begun, exiting (still holds the node)
+
+
+class PBS(Scheduler):
+    """PBS Professional / OpenPBS (the ``pro`` dialect); Torque is a subclass."""
+
+    name = "pbs"
+    dialect = "pro"
+    template = "pbs.sh.j2"
+    prefix = "#PBS"
+    index_var = "PBS_ARRAY_INDEX"
+    job_id_var = "PBS_JOBID"
+    array_flag = "-J"
+    first_index = 0
+    submit_command = ("qsub",)
+    # "1234.server", "1234[].server"; banners of site wrappers are skipped (last match wins)
+    submit_pattern = r"^(?P<id>\d+(\[\])?(\.[\w.\-]+)?)$"
+    detect_commands = ("qsub", "pbsnodes")
+    log_pattern = ""  # PBS takes a directory for -o; it names the files itself
+
+    def element_id(self, array_id: str, index: int) -> str:
+        """``1234[7].server`` from ``1234[].server``."""
+        if "[]" in array_id:
+            return array_id.replace("[]", f"[{index}]", 1)
+        head, dot, tail = array_id.partition(".")
+        return f"{head}[{index}]{dot}{tail}"
+
+    def queue_args(self) -> list[str]:
+        """``qstat -t -u USER``: one call, array elements expanded."""
+        return ["qstat", "-t", "-u", self.user]
+
+    def parse_queue(self, stdout: str) -> list[QueueEntry]:
+        """Read the fixed-width table: column spans from the dashes line, state from column S."""
+        lines = stdout.splitlines()
+        dash = next((i for i, ln in enumerate(lines) if re.match(r"^-+(\s+-+)+\s*$", ln)), None)
+        if dash is None or dash == 0:
+            return []
+        spans = [m.span() for m in re.finditer(r"-+", lines[dash])]
+        header = lines[dash - 1]
+        names = [header[a:b if k + 1 < len(spans) else None].strip()
+                 for k, (a, b) in enumerate(spans)]
+        s_col = max((k for k, n in enumerate(names) if n == "S"), default=None)
+        if s_col is None:
+            return []
+        parents: dict[str, QueueEntry] = {}
+        elements: list[QueueEntry] = []
+        for ln in lines[dash + 1:]:
+            if not ln.strip():
+                continue
+            tokens = ln.split()
+            jid = tokens[0]
+            if len(tokens) == len(names):  # every column filled: tokens survive misalignment
+                state = tokens[s_col]
+            else:
+                a, b = spans[s_col]
+                state = ln[a:b].strip()
+            if not state:
+                continue
+            m = re.match(r"^(\d+)(?:\[(\d*)\])?", jid)
+            if not m:
+                continue
+            norm = PENDING if state in _PENDING else RUNNING if state in _RUNNING else DONE
+            if m.group(2) is None:  # a plain job
+                elements.append(QueueEntry(m.group(1), None, norm, state))
+            elif m.group(2) == "":  # the array parent: only counts if no element is listed
+                parents[m.group(1)] = QueueEntry(m.group(1), None, norm, state)
+            else:
+                elements.append(QueueEntry(m.group(1), [int(m.group(2))], norm, state))
+        listed = {e.array_id for e in elements}
+        return elements + [p for k, p in parents.items() if k not in listed]
+
+    def cancel_args(self, job_ids: Sequence[str]) -> list[str]:
+        """``qdel ID...`` (``1234[]`` cancels the whole array)."""
+        return ["qdel", *job_ids]
+
+    def throttle_args(self, job_id: str, limit: int) -> list[str] | None:
+        """``qalter -Wmax_run_subjobs=N ID`` (recent PBS Pro / OpenPBS)."""
+        return ["qalter", f"-Wmax_run_subjobs={int(limit)}", job_id]
+
+    def max_array_size_args(self) -> list[str]:
+        """``qstat -Bf`` shows the server's ``max_array_size``."""
+        return ["qstat", "-Bf"]
+
+    def parse_max_array_size(self, stdout: str) -> int | None:
+        """``max_array_size = 10000`` (Torque: ``max_job_array_size``)."""
+        m = re.search(r"^\s*max_(?:job_)?array_size\s*=\s*(\d+)", stdout, re.M)
+        return int(m.group(1)) if m else None
+
+    def format_memory(self, mbytes: int) -> str:
+        """PBS writes ``4gb`` / ``500mb``."""
+        return f"{mbytes // 1024}gb" if mbytes % 1024 == 0 else f"{mbytes}mb"
+
+    def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        """Which dialect's directives the template writes."""
+        return {"dialect": self.dialect, "array_flag": self.array_flag}
+
+
+class Torque(PBS):
+    """Torque / PBS classic (Moab): ``-t`` arrays, ``PBS_ARRAYID``, ``nodes=1:ppn=C``."""
+
+    name = "torque"
+    dialect = "torque"
+    index_var = "PBS_ARRAYID"
+    array_flag = "-t"
+    detect_commands = ("qsub", "pbsnodes", "momctl")
+
+    def throttle_args(self, job_id: str, limit: int) -> list[str] | None:
+        """Torque cannot change the slot limit of a live array."""
+        return None

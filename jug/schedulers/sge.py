@@ -1,0 +1,96 @@
+"""SGE facts: ``#$``, ``-t 1-N`` with ``-tc``, ``SGE_TASK_ID``, ``qsub -terse``, ``-l s_rt``."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from typing import Sequence
+
+from .base import DONE, PENDING, RUNNING, ArrayCounts, QueueEntry, Scheduler, expand_indices
+
+
+class SGE(Scheduler):
+    """Son of Grid Engine / Univa / Altair GE: arrays from 1, throttle via ``-tc``."""
+
+    name = "sge"
+    template = "sge.sh.j2"
+    prefix = "#$"
+    index_var = "SGE_TASK_ID"
+    job_id_var = "JOB_ID"
+    first_index = 1
+    submit_command = ("qsub", "-terse")
+    submit_pattern = r"^(?P<id>\d+)(\.\S+)?$"  # "4711" or "4711.1-64:1"
+    detect_commands = ("qsub", "qconf")
+    log_pattern = "$JOB_NAME_$JOB_ID_$TASK_ID.out"
+    supports_signal = True  # -l s_rt sends SIGUSR1
+
+    def array_spec(self, size: int, throttle: int | None = None) -> str:
+        """``1-N``; the throttle is a separate ``-tc`` directive."""
+        return f"{self.first_index}-{self.first_index + size - 1}"
+
+    def element_id(self, array_id: str, index: int) -> str:
+        """``4711.3``, as lock owners record it."""
+        return f"{array_id}.{index}"
+
+    def queue_args(self) -> list[str]:
+        """``qstat -u USER -xml``: one call, machine-readable, pending ranges collapsed."""
+        return ["qstat", "-u", self.user, "-xml"]
+
+    def parse_queue(self, stdout: str) -> list[QueueEntry]:
+        """Each ``job_list`` is one running task or a collapsed range of pending tasks."""
+        if not stdout.strip():
+            return []
+        root = ET.fromstring(stdout)
+        out = []
+        for job in root.iter("job_list"):
+            jid = (job.findtext("JB_job_number") or "").strip()
+            state = (job.findtext("state") or "").strip()
+            tasks = (job.findtext("tasks") or "").strip()
+            indices = expand_indices(tasks) if tasks else None
+            if "d" in state or "E" in state:  # being deleted, or in error (never runs)
+                norm = DONE
+            elif "r" in state or "t" in state or "s" in state.lower():
+                norm = RUNNING
+            elif "q" in state or "w" in state or "h" in state:
+                norm = PENDING
+            else:
+                norm = DONE
+            out.append(QueueEntry(jid, indices, norm, state))
+        return out
+
+    def cancel_args(self, job_ids: Sequence[str]) -> list[str]:
+        """``qdel ID...``."""
+        return ["qdel", *job_ids]
+
+    def cancel_pending_args(self, job_id: str, counts: ArrayCounts) -> list[list[str]]:
+        """``qdel ID -t a-b`` for each pending range."""
+        cmds = []
+        for e in counts.entries:
+            if e.state == PENDING and e.indices:
+                for lo, hi in _runs(e.indices):
+                    cmds.append(["qdel", job_id, "-t", f"{lo}-{hi}"])
+        return cmds
+
+    def throttle_args(self, job_id: str, limit: int) -> list[str]:
+        """``qalter -tc N ID``."""
+        return ["qalter", "-tc", str(int(limit)), job_id]
+
+    def max_array_size_args(self) -> list[str]:
+        """``qconf -sconf`` holds ``max_aj_tasks``."""
+        return ["qconf", "-sconf"]
+
+    def parse_max_array_size(self, stdout: str) -> int | None:
+        """``max_aj_tasks 75000`` (0 = unlimited)."""
+        m = re.search(r"^max_aj_tasks\s+(\d+)", stdout, re.M)
+        return int(m.group(1)) if m and int(m.group(1)) > 0 else None
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted indices as (first, last) pairs."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(indices):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs

@@ -1,0 +1,73 @@
+"""SLURM facts: ``#SBATCH``, ``--array=0-N%T``, ``SLURM_ARRAY_TASK_ID``, ``sbatch --parsable``."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from .base import DONE, PENDING, RUNNING, ArrayCounts, QueueEntry, Scheduler, expand_indices
+
+_PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING"}
+_RUNNING = {"RUNNING", "SUSPENDED", "STOPPED", "RESIZING", "SIGNALING", "STAGE_OUT"}
+
+
+class Slurm(Scheduler):
+    """SLURM: arrays from 0, ``%`` throttle changeable live, ``--signal`` before the limit."""
+
+    name = "slurm"
+    template = "slurm.sh.j2"
+    prefix = "#SBATCH"
+    index_var = "SLURM_ARRAY_TASK_ID"
+    job_id_var = "SLURM_JOB_ID"
+    first_index = 0
+    submit_command = ("sbatch", "--parsable")
+    submit_pattern = r"^(?P<id>\d+)(;\S+)?$"  # "12345" or "12345;cluster"
+    detect_commands = ("sbatch", "squeue")
+    log_pattern = "%x_%A_%a.out"
+    supports_signal = True
+
+    def format_walltime(self, seconds: int) -> str:
+        """``D-HH:MM:SS`` from one day on, else ``HH:MM:SS`` (SLURM rounds up to minutes)."""
+        days, rest = divmod(int(seconds), 86400)
+        hms = super().format_walltime(rest)
+        return f"{days}-{hms}" if days else hms
+
+    def queue_args(self) -> list[str]:
+        """One ``squeue`` for all of the user's jobs (ids of gone jobs would make it fail)."""
+        return ["squeue", "--noheader", "--user", self.user, "--format", "%i|%T"]
+
+    def parse_queue(self, stdout: str) -> list[QueueEntry]:
+        """Lines ``123_4|RUNNING``, ``123_[5-63%8]|PENDING`` or ``124|PENDING``."""
+        out = []
+        for line in stdout.splitlines():
+            if "|" not in line:
+                continue
+            jid, state = (x.strip() for x in line.split("|", 1))
+            m = re.match(r"^(\d+)(?:_(\[?[\d,\-:%]+\]?))?", jid)
+            if not m:
+                continue
+            indices = expand_indices(m.group(2)) if m.group(2) else None
+            norm = PENDING if state in _PENDING else RUNNING if state in _RUNNING else DONE
+            out.append(QueueEntry(m.group(1), indices, norm, state))
+        return out
+
+    def cancel_args(self, job_ids: Sequence[str]) -> list[str]:
+        """``scancel ID...``."""
+        return ["scancel", *job_ids]
+
+    def cancel_pending_args(self, job_id: str, counts: ArrayCounts) -> list[list[str]]:
+        """``scancel --state=PENDING ID`` drops every element not yet started."""
+        return [["scancel", "--state=PENDING", job_id]]
+
+    def throttle_args(self, job_id: str, limit: int) -> list[str]:
+        """``scontrol update JobId=ID ArrayTaskThrottle=N`` (0 = no limit)."""
+        return ["scontrol", "update", f"JobId={job_id}", f"ArrayTaskThrottle={int(limit)}"]
+
+    def max_array_size_args(self) -> list[str]:
+        """``scontrol show config`` holds ``MaxArraySize``."""
+        return ["scontrol", "show", "config"]
+
+    def parse_max_array_size(self, stdout: str) -> int | None:
+        """``MaxArraySize = 1001``: indices 0..1000, so 1001 elements per array."""
+        m = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)", stdout, re.M)
+        return int(m.group(1)) if m else None

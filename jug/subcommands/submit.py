@@ -1,0 +1,239 @@
+"""``jug submit``: run a jugfile on a batch cluster as one job array of ``jug execute`` workers.
+
+Settings come from site profiles (:mod:`jug.submit_profiles`) and the command line; the
+script is rendered from Jinja2 templates (:mod:`jug.schedulers.job`) and submitted through a
+scheduler adapter (:mod:`jug.schedulers`).  Heavy imports happen only inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from typing import Any
+
+from ..options import Option
+
+HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
+TAKES_JUGFILE = True
+OPTIONS = [
+    Option("scheduler", None, "slurm, pbs (PBS Pro/OpenPBS), torque or sge "
+           "(default: the profile's, else detected from the commands on PATH)"),
+    Option("workers", None, "Number of workers (array elements) (default: 1)", short="-n"),
+    Option("walltime", None, "Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m "
+           "(default: 01:00:00)", short="-t"),
+    Option("queue", None, "Queue (PBS, SGE) or partition (SLURM)", aliases=("partition",),
+           short="-q"),
+    Option("account", None, "Account / project to charge"),
+    Option("mem", None, "Memory per worker, e.g. 4G or 500M"),
+    Option("cpus-per-task", None, "CPU cores per worker"),
+    Option("gpus", None, "GPUs per worker"),
+    Option("job-name", None, "Job name (default: jug-<jugfile name>)"),
+    Option("directive", None, "Raw scheduler directive, e.g. --directive='--qos=high' "
+           "(repeatable; the prefix such as #SBATCH is added)", multiple=True),
+    Option("prologue", None, "Shell line run before the worker starts, e.g. 'module load "
+           "python' (repeatable)", multiple=True),
+    Option("profile", None, "Named profile from ~/.config/jug/submit.yaml or jug-submit.yaml"),
+    Option("template-dir", None, "Folder searched first for job script templates"),
+    Option("margin", None, "Time kept free before the walltime ends: workers start no task "
+           "after walltime - margin (default: max(5 min, 10%% of the walltime))"),
+    Option("stop-file", None, "File whose existence drains the workers (default: STOP in the "
+           "current folder)"),
+    Option("log-dir", None, "Folder for worker logs and job scripts (default: logs)"),
+    Option("throttle", None, "At most this many workers run at once"),
+    Option("max-array-size", None, "Split into arrays of at most this many workers "
+           "(default: the site limit, e.g. SLURM MaxArraySize)"),
+    Option("submit-pattern", None, "Regular expression finding the job id in the submit "
+           "command's output (group 'id')"),
+    Option("python", None, "Python interpreter of the workers (default: this one)"),
+    Option("check", None, "Load the jugfile (jug status) before submitting", flag=True),
+    Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
+           "submit nothing", flag=True),
+    Option("cancel", None, "Cancel every array submitted for this jugfile and store",
+           flag=True),
+]
+
+_ACTIONS = ("dry_run", "cancel", "profile")
+
+
+def _err(msg: str) -> None:
+    print(f"jug submit: {msg}", file=sys.stderr)
+
+
+def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge profiles with what the command line, a jugrc or the environment set, once."""
+    from .. import submit_profiles
+    from ..cli import all_options
+
+    module = sys.modules[__name__]
+    sources = getattr(args, "option_sources", {}) or {}
+    overrides: dict[str, Any] = {}
+    override_sources: dict[str, str] = {}
+    for opt in all_options(module):
+        if opt.dest in _ACTIONS or opt.dest == "verbose":
+            continue
+        src = sources.get(opt.name, "command line")
+        value = getattr(args, opt.dest, None)
+        if src == "default" or value is None:
+            continue
+        overrides[opt.dest] = value
+        override_sources[opt.dest] = src
+    profile = getattr(args, "profile", None)
+    return submit_profiles.merge(args.jugfile, profile, overrides, override_sources)
+
+
+def check_jugfile(plan: Any) -> dict[str, Any]:
+    """Load the jugfile in a subprocess (``jug status --json``); errors stop the submission."""
+    from ..schedulers.job import SubmitError
+
+    cmd = [plan.python, "-m", "jug", "status", "--json", "--jugdir", plan.jugdir, plan.jugfile]
+    if plan.jugfile_args:
+        cmd += ["--", *plan.jugfile_args]
+    env = dict(os.environ)
+    if plan.pythonpath:
+        env["PYTHONPATH"] = plan.pythonpath
+    try:
+        proc = subprocess.run(cmd, cwd=plan.workdir, env=env, capture_output=True, text=True,
+                              timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SubmitError(f"cannot check the jugfile with {shlex.join(cmd)}: {e}")
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip() or proc.stdout.strip())[-4000:]
+        raise SubmitError(f"the jugfile does not load, nothing was submitted "
+                          f"({shlex.join(cmd)} exited {proc.returncode}):\n{detail}\n"
+                          f"(--no-check skips this check)")
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return {}
+
+
+def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
+    sched = plan.scheduler
+    derived = {
+        "scheduler": sched.name, "jugfile": plan.jugfile, "jugdir": plan.jugdir,
+        "workdir": plan.workdir, "walltime": sched.format_walltime(plan.walltime),
+        "margin": sched.format_walltime(plan.margin),
+        "budget": sched.format_walltime(plan.budget) + " (JUG_MAX_HOURS/MINUTES/SECONDS)",
+        "stop_file": plan.stop_file, "log_dir": plan.log_dir, "job_name": plan.job_name,
+        "python": plan.python,
+    }
+    print("# settings (value  <- where it came from):")
+    keys = list(dict.fromkeys([*derived, *settings]))
+    for key in keys:
+        value = derived.get(key, settings.get(key))
+        if value in (None, [], {}, "") or key in ("check", "pythonpath"):
+            continue
+        src = sources.get(key, "derived")
+        if key in derived and settings.get(key) in (None, ""):
+            src = "derived"
+        print(f"#   {key.replace('_', '-'):<16} {value}  <- {src}")
+
+
+def _cancel(plan: Any, dry_run: bool) -> int:
+    from ..backends import select_store
+    from ..schedulers.job import cancel_arrays, submitted_arrays
+
+    store = select_store(plan.jugdir)
+    docs = submitted_arrays(store, plan.jugfile)
+    if not docs:
+        print(f"no submitted arrays recorded for {plan.jugfile} in {plan.jugdir}")
+        return 0
+    if dry_run:
+        for doc in docs.values():
+            sched = plan.scheduler if doc["scheduler"] == plan.scheduler.name else None
+            cmd = (sched or plan.scheduler).cancel_args([doc["job_id"]])
+            print(f"would run: {shlex.join(cmd)}")
+        return 0
+    n = cancel_arrays(store, docs, plan.settings)
+    print(f"cancelled {n} array(s); {len(docs)} record(s) removed")
+    return 0
+
+
+def _describe_status(summary: dict) -> tuple[str, bool]:
+    """One line of task counts, and whether anything is left to run."""
+    total = summary.get("total") or {}
+    if not total:
+        return "", True
+    left = total.get("waiting", 0) + total.get("ready", 0) + total.get("running", 0)
+    text = ", ".join(f"{total.get(k, 0)} {k}" for k in
+                     ("ready", "waiting", "running", "finished", "failed"))
+    return text, bool(left or summary.get("incomplete"))
+
+
+def run(args: Any) -> int:
+    """Entry point: merge settings, then dry-run, cancel or submit."""
+    from ..schedulers import SchedulerError
+    from ..schedulers.job import SubmitError
+    from ..submit_profiles import ProfileError
+
+    try:
+        return _run(args)
+    except (SubmitError, ProfileError) as e:
+        _err(str(e))
+        return 2
+    except SchedulerError as e:
+        _err(str(e))
+        return 1
+
+
+def _run(args: Any) -> int:
+    from ..backends import StoreError, select_store
+    from ..schedulers.job import JobPlan, SubmitError
+
+    if not os.path.isfile(args.jugfile):
+        raise SubmitError(f"jugfile '{args.jugfile}' not found")
+    settings, sources = settings_from_args(args)
+    plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
+    dry_run = bool(getattr(args, "dry_run", False))
+    if getattr(args, "cancel", False):
+        return _cancel(plan, dry_run)
+    if os.path.exists(plan.stop_file):
+        msg = (f"the stop file {plan.stop_file} exists: workers would exit at once. "
+               f"Remove it first (rm {shlex.quote(plan.stop_file)})")
+        if not dry_run:
+            raise SubmitError(msg)
+        print(f"# WARNING: {msg}")
+    summary: dict = {}
+    if settings.get("check") is not False:
+        summary = check_jugfile(plan)
+    counts, work_left = _describe_status(summary)
+    sizes = plan.sizes()
+    if dry_run:
+        print("# jug submit --dry-run: nothing is written or submitted")
+        _print_settings(settings, sources, plan)
+        if counts:
+            print(f"# tasks: {counts}")
+        for part, size in enumerate(sizes):
+            script = plan.script_path(part, len(sizes), "<time>")
+            print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
+            sys.stdout.write(plan.render(size))
+            print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+        return 0
+    if not work_left:
+        print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
+        return 0
+    try:
+        store = select_store(plan.jugdir)
+    except StoreError as e:
+        raise SubmitError(str(e))
+    if counts:
+        print(f"tasks: {counts}")
+    plan.submit(store)
+    sched = plan.scheduler
+    print(f"workers stop starting tasks after {sched.format_walltime(plan.budget)} "
+          f"(walltime {sched.format_walltime(plan.walltime)} - margin "
+          f"{sched.format_walltime(plan.margin)}); logs in {plan.log_dir}/")
+    jf = shlex.quote(os.path.relpath(plan.jugfile))
+    print(f"progress: jug status {jf}   drain: touch {shlex.quote(plan.stop_file)}   "
+          f"cancel: jug submit --cancel {jf}")
+    return 0
+
+
+def add_arguments(parser: Any) -> None:
+    """Give repeatable options a real default: append actions cannot extend the unset marker."""
+    for action in parser._actions:
+        if action.dest in ("directive", "prologue"):
+            action.default = None
