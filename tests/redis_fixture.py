@@ -1,9 +1,10 @@
 """Pytest fixtures that run throwaway redis-server instances on free loopback ports.
 
-Load with ``pytest_plugins = ["tests.redis_fixture"]`` in tests/conftest.py.  Servers bind to
-127.0.0.1, never persist (``--save ''``), write their own pidfile in a temp dir and are stopped at
-the end.  Without ``redis-server`` or redis-py the Redis tests are skipped locally but FAIL in
-CI (environment ``CI=true``), so a broken CI image cannot silently drop the Redis coverage.
+Load with ``pytest_plugins = ["redis_fixture"]`` in tests/conftest.py (tests/ is on sys.path
+under pytest's default import mode).  Servers bind to 127.0.0.1, never persist (``--save ''``),
+write their own pidfile in a temp dir and are stopped at the end.  Without ``redis-server`` or
+redis-py the Redis tests are skipped locally but FAIL in CI (environment ``CI=true``), so a
+broken CI image cannot silently drop the Redis coverage.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from redis_fixture import PASSWORD, RedisServer, free_port, require_redis
 
 from jug.backends import select_store
 from jug.backends.base import StoreError
-from tests.redis_fixture import PASSWORD, RedisServer, free_port, require_redis
 
 pytestmark = pytest.mark.redis
 
