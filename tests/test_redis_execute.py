@@ -1,0 +1,194 @@
+"""``jug execute`` and ``jug status`` end to end on a real redis-server.
+
+Side-effect files written by the tasks prove how many times each task really ran.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_jug, start_jug, write_jugfile
+from redis_fixture import RedisServer, require_redis
+
+pytestmark = pytest.mark.redis
+
+N = 60
+
+MANY = f"""
+import os, time, uuid
+from jug import TaskGenerator
+
+MARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "marks")
+
+@TaskGenerator
+def work(i):
+    time.sleep(0.02)
+    # one file per execution: duplicates would show up as two files for the same i
+    with open(os.path.join(MARKS, f"{{i}}.{{os.getpid()}}.{{uuid.uuid4().hex}}"), "w"):
+        pass
+    return i * i
+
+@TaskGenerator
+def total(xs):
+    with open(os.path.join(MARKS, f"total.{{os.getpid()}}.{{uuid.uuid4().hex}}"), "w"):
+        pass
+    return sum(xs)
+
+squares = [work(i) for i in range({N})]
+result = total(squares)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _needs_redis() -> None:
+    """Skip (fail in CI) without redis-server / redis-py."""
+    require_redis()
+
+
+def _status(jf: Path, url: str) -> dict:
+    return json.loads(run_jug("status", "--json", jf, "--jugdir", url, check=True).stdout)
+
+
+def _count(st: dict, name: str, state: str) -> int:
+    return st["tasks"][name][state]
+
+
+def test_four_concurrent_workers_run_each_task_exactly_once(tmp_path: Path, redis_url: str) -> None:
+    jf = write_jugfile(tmp_path, MANY)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    before = _status(jf, redis_url)
+    assert _count(before, "jugfile.work", "ready") == N
+    assert _count(before, "jugfile.total", "waiting") == 1
+
+    workers = [start_jug("execute", jf, "--jugdir", redis_url, "--wait-cycle-time", "0.2",
+                         "--nr-wait-cycles", "200") for _ in range(4)]
+    outs = [w.communicate(timeout=300) for w in workers]
+    for w, (out, err) in zip(workers, outs):
+        assert w.returncode == 0, f"worker exited {w.returncode}:\n{out}\n{err}"
+
+    runs: dict[str, list[str]] = {}
+    for f in marks.iterdir():
+        task, pid, _ = f.name.split(".")
+        runs.setdefault(task, []).append(pid)
+    assert sorted(runs) == sorted([str(i) for i in range(N)] + ["total"])
+    dup = {t: p for t, p in runs.items() if len(p) != 1}
+    assert not dup, f"tasks run more than once: {dup}"
+    pids = {p[0] for p in runs.values()}
+    assert len(pids) >= 2, "the four workers did not share the work"
+
+    after = _status(jf, redis_url)
+    assert _count(after, "jugfile.work", "finished") == N
+    assert _count(after, "jugfile.total", "finished") == 1
+    from jug.backends import select_store
+
+    store = select_store(redis_url)
+    assert store.list_locks() == {}, "workers left locks behind"
+    assert len(list(store.list())) == N + 1
+    # the stored results are the real values
+    values = sorted(store.load(h) for h in store.list())
+    assert values[-1] == sum(i * i for i in range(N))
+
+
+def test_status_table_and_second_execute_on_redis(tmp_path: Path, redis_url: str) -> None:
+    jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(5)"))
+    (tmp_path / "marks").mkdir()
+    table = run_jug("status", jf, "--jugdir", redis_url, check=True).stdout
+    assert "jugfile.work" in table and "Total:" in table
+    run_jug("execute", jf, "--jugdir", redis_url, check=True)
+    short = run_jug("status", "--short", jf, "--jugdir", redis_url, check=True).stdout
+    assert "6" in short
+    n_marks = len(list((tmp_path / "marks").iterdir()))
+    assert n_marks == 6
+    run_jug("execute", jf, "--jugdir", redis_url, check=True)  # nothing left to do
+    assert len(list((tmp_path / "marks").iterdir())) == n_marks
+
+
+def test_failed_task_is_marked_on_redis(tmp_path: Path, redis_url: str) -> None:
+    jf = write_jugfile(tmp_path, """
+    from jug import TaskGenerator
+    @TaskGenerator
+    def ok(i):
+        return i
+    @TaskGenerator
+    def bad(i):
+        raise ValueError(f"bad input {i}")
+    a = ok(1)
+    b = bad(2)
+    c = ok(3)
+    """)
+    p = run_jug("execute", "--keep-going", jf, "--jugdir", redis_url)
+    assert p.returncode != 0 and "bad input 2" in p.stderr
+    st = _status(jf, redis_url)
+    assert _count(st, "jugfile.bad", "failed") == 1
+    assert _count(st, "jugfile.ok", "finished") == 2
+    from jug.backends import select_store
+
+    failed = select_store(redis_url).list_failed()
+    assert len(failed) == 1
+    info = next(iter(failed.values()))
+    assert "ValueError" in info["error"] and info["owner"]["host"]
+
+
+def test_unreachable_redis_is_a_clear_cli_error(tmp_path: Path) -> None:
+    from redis_fixture import free_port
+
+    jf = write_jugfile(tmp_path, "from jug import Task\n")
+    port = free_port()
+    for cmd in ("execute", "status"):
+        p = run_jug(cmd, jf, "--jugdir", f"redis://127.0.0.1:{port}/0")
+        assert p.returncode != 0
+        assert f"cannot reach Redis at 127.0.0.1:{port}" in p.stderr
+        assert "Traceback" not in p.stderr
+
+
+def test_worker_losing_redis_mid_task_does_not_mark_it_finished(
+        tmp_path: Path, redis_server_factory) -> None:
+    # append-only file with fsync on every write: the restarted server has exactly the state
+    # that was acknowledged before the crash
+    server: RedisServer = redis_server_factory(
+        extra_args=["--appendonly", "yes", "--appendfsync", "always"])
+    url = server.url
+    jf = write_jugfile(tmp_path, """
+    import os, time
+    from jug import TaskGenerator
+    HERE = os.path.dirname(os.path.abspath(__file__))
+    @TaskGenerator
+    def quick(i):
+        return i
+    @TaskGenerator
+    def slow(i):
+        open(os.path.join(HERE, "started"), "w").close()
+        while not os.path.exists(os.path.join(HERE, "go")):
+            time.sleep(0.05)
+        return i * 10
+    a = quick(1)
+    b = slow(2)
+    """)
+    worker = start_jug("execute", jf, "--jugdir", url)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert worker.poll() is None, worker.communicate()
+        assert time.monotonic() < deadline, "slow task never started"
+        time.sleep(0.05)
+    server.stop()  # the connection is gone while the task runs
+    (tmp_path / "go").touch()
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode != 0, f"worker claimed success without its store:\n{out}\n{err}"
+    assert f"127.0.0.1:{server.port}" in err and "Traceback" not in err
+    assert "jugfile.slow" in err  # the message says which task's result was lost
+
+    server.start(port=server.port)  # same data directory: AOF restores the state
+    st = _status(jf, url)
+    assert _count(st, "jugfile.quick", "finished") == 1, "state before the crash was lost"
+    assert _count(st, "jugfile.slow", "finished") == 0
+    from jug.backends import select_store
+
+    store = select_store(url)
+    assert len(list(store.list())) == 1
+    locks = store.list_locks()
+    assert len(locks) == 1  # the dead worker's lock stays, with its owner, for cleanup
+    assert next(iter(locks.values()))["pid"] == worker.pid
