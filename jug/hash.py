@@ -15,6 +15,7 @@ a pickle with a pinned protocol.
 from __future__ import annotations
 
 import hashlib
+from array import array
 import json
 import pickle
 import struct
@@ -26,7 +27,18 @@ _PICKLE_PROTOCOL = 4  # pinned: the default protocol changes between Python vers
 
 _PLAIN = (int, float, str, bool, type(None))
 _PLAIN_SET = frozenset(_PLAIN)
+_INT_ONLY = {int}
+_FLOAT_ONLY = {float}
+
+
+def _packed(code: str, seq: Any) -> bytes:
+    """Little-endian machine representation of a homogeneous int64/float64 sequence."""
+    arr = array(code, seq)
+    if sys.byteorder != "little":
+        arr.byteswap()
+    return arr.tobytes()
 _LEN = struct.Struct(">Q")
+_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
 def new_hasher() -> Any:
@@ -36,13 +48,22 @@ def new_hasher() -> Any:
     return h
 
 
-def _json_scalars(seq: Any) -> bytes | None:
+def json_scalars(seq: Any) -> bytes | None:
     """Encode a list/tuple of plain scalars in one C call, or None if it holds anything else."""
     kinds = set(map(type, seq))
+    if kinds == _INT_ONLY:
+        if len(seq) > 64:
+            try:
+                return b"Q" + _packed("q", seq)
+            except OverflowError:
+                pass
+        return b"I" + ",".join(map(str, seq)).encode()
+    if kinds == _FLOAT_ONLY and len(seq) > 64:
+        return b"D" + _packed("d", seq)
     if not kinds <= _PLAIN_SET:
         return None
     try:
-        return json.dumps(seq, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        return b"J" + _json_encode(seq).encode()
     except (ValueError, OverflowError):
         return None
 
@@ -74,7 +95,7 @@ def hash_update(h: Any, obj: Any) -> None:
             _put(h, b"b", o)
         elif t is list or t is tuple:
             tag = b"l" if t is list else b"t"
-            fast = _json_scalars(o) if len(o) > 8 else None
+            fast = json_scalars(o) if len(o) > 8 else None
             if fast is not None:
                 _put(h, tag + b"j", fast)
             else:

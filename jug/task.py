@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Iterator
 
-from .hash import hash_update, new_hasher
+from hashlib import sha1
+
+from .hash import ENCODING_VERSION, hash_update, json_scalars, new_hasher
 
 __all__ = [
     "Task", "TaskGenerator", "Tasklet", "iteratetask", "value", "recursive_dependencies",
@@ -30,12 +32,25 @@ class TaskError(Exception):
     """Misuse of the Task API (lambda given, value of a task that has not run...)."""
 
 
+_names: dict[Any, str] = {}  # function -> checked task name (Task creation is hot)
+
+
 def _function_name(f: Callable) -> str:
+    try:
+        return _names[f]
+    except (KeyError, TypeError):
+        pass
+    _check_function(f)
     module = getattr(f, "__module__", None) or "__main__"
     name = getattr(f, "__qualname__", None) or getattr(f, "__name__", None)
     if name is None:
         raise TaskError(f"cannot make a Task of {f!r}: it has no __name__ (pass a named function)")
-    return f"{module}.{name}"
+    full = f"{module}.{name}"
+    try:
+        _names[f] = full
+    except TypeError:
+        pass
+    return full
 
 
 def _check_function(f: Callable) -> None:
@@ -127,11 +142,10 @@ class Task(TaskLike):
     store: Any = None
 
     def __init__(self, f: Callable, *args: Any, **kwargs: Any) -> None:
-        _check_function(f)
+        self.name = _function_name(f)
         self.f = f
         self.args = args
         self.kwargs = kwargs
-        self.name = _function_name(f)
         self._hash: str | None = None
         self._result: Any = _NOT_LOADED
         self._dep_list: list[TaskLike] | None = None
@@ -142,14 +156,24 @@ class Task(TaskLike):
         """The hex hash of this task: its function name and (hashes of) its arguments."""
         h = self._hash
         if h is None:
-            _ensure_dependency_hashes(self)
-            h = self._compute_hash()
+            for d in self._deps():
+                if type(d) is not Task or d._hash is None:
+                    _ensure_dependency_hashes(self)
+                    break
+            h = self._hash or self._compute_hash()
         return h
 
     def _compute_hash(self) -> str:
+        args = self.args
+        if not self.kwargs:
+            fast = json_scalars(args)
+            if fast is not None:
+                self._hash = sha1(b"%s\0task\0%s\0A%s" % (
+                    ENCODING_VERSION, self.name.encode(), fast)).hexdigest()
+                return self._hash
         hasher = new_hasher()
-        hasher.update(self.name.encode())
-        hash_update(hasher, self.args)
+        hasher.update(b"\0task\0" + self.name.encode() + b"\0")
+        hash_update(hasher, args)
         if self.kwargs:
             hash_update(hasher, self.kwargs)
         self._hash = hasher.hexdigest()

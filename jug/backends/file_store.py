@@ -63,7 +63,8 @@ class FileStore(Store):
             raise StoreError(f"cannot create {d}: {e.strerror}. Is the jugdir writable? "
                              "Choose another one with --jugdir.") from None
         except OSError as e:
-            raise StoreError(f"cannot create {d}: {e}") from None
+            raise StoreError(f"cannot create {d}: {e.strerror}. Is the jugdir writable? "
+                             "Choose another one with --jugdir.") from None
         self._made.add(d)
 
     def _result_path(self, key: str) -> tuple[str, str]:
@@ -140,7 +141,7 @@ class FileStore(Store):
         out: list[str] = []
         try:
             subdirs = os.scandir(self._results)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return out
         with subdirs:
             for sub in subdirs:
@@ -165,16 +166,16 @@ class FileStore(Store):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             return False
-        except FileNotFoundError:
+        except PermissionError as e:
+            raise StoreError(f"cannot create lock in {self._locks}: {e.strerror}. "
+                             "Is the jugdir writable?") from None
+        except OSError:  # the locks folder does not exist (yet, or any more)
             self._made.discard(self._locks)
             self._ensure_dir(self._locks)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             except FileExistsError:
                 return False
-        except PermissionError as e:
-            raise StoreError(f"cannot create lock in {self._locks}: {e.strerror}. "
-                             "Is the jugdir writable?") from None
         try:
             os.write(fd, body)
         finally:
@@ -274,7 +275,7 @@ def _read_json_dir(folder: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     try:
         it = os.scandir(folder)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return out
     with it:
         for e in it:

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: install, lint, then every test.
+# Tests that need Redis, SLURM, SGE or Chromium start them themselves (as root they install
+# them from Debian's packages); with CI=true a missing service fails its tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+bash scripts/setup.sh --test
+$PY -m ruff check jug tests benchmarks examples
+exec $PY -m pytest -q -ra "$@"

@@ -1,0 +1,102 @@
+"""File store specifics: on-disk formats, atomic writes, lock files."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zlib
+
+import numpy as np
+import pytest
+
+from jug.backends import StoreError, select_store
+from jug.backends.base import HEADER_SIZE, CorruptResult
+from jug.backends.file_store import FileStore
+
+
+@pytest.fixture
+def store(tmp_path) -> FileStore:
+    return FileStore(str(tmp_path / "s.jugdata"))
+
+
+def _payload(store: FileStore, key: str) -> tuple[bytes, bytes]:
+    raw = open(store.result_path(key), "rb").read()
+    return raw[5:6], raw[HEADER_SIZE:]
+
+
+def test_numpy_arrays_are_stored_in_numpy_format(store: FileStore) -> None:
+    arr = np.arange(30, dtype=np.float32).reshape(5, 6)
+    store.save("aa11", arr)
+    fmt, payload = _payload(store, "aa11")
+    assert fmt == b"n" and payload[:6] == b"\x93NUMPY"
+    back = store.load("aa11")
+    assert back.dtype == np.float32 and np.array_equal(back, arr)
+
+
+def test_large_values_are_compressed_pickles(store: FileStore) -> None:
+    value = {"rows": [list(range(i, i + 50)) for i in range(40)], "text": "abc" * 200}
+    store.save("bb22", value)
+    fmt, payload = _payload(store, "bb22")
+    assert fmt == b"z"
+    assert pickle.loads(zlib.decompress(payload)) == value
+    assert len(payload) < len(pickle.dumps(value))
+
+
+def test_results_are_renamed_into_place(store: FileStore) -> None:
+    store.save("cc33", 1)
+    folder = os.path.dirname(store.result_path("cc33"))
+    assert os.listdir(folder) == ["33"]  # no temporary file left behind
+    assert set(store.list()) == {"cc33"}
+
+
+def test_listing_ignores_temporary_files(store: FileStore) -> None:
+    store.save("dd44", 1)
+    folder = os.path.dirname(store.result_path("dd44"))
+    open(os.path.join(folder, ".tmp.host.1.1"), "wb").write(b"partial")
+    assert set(store.list()) == {"dd44"}
+
+
+def test_lock_files_are_exclusive_and_hold_owner(store: FileStore) -> None:
+    assert store.lock("ee55")
+    assert not store.lock("ee55")
+    path = os.path.join(store.path, "locks", "ee55")
+    owner = json.load(open(path))
+    assert owner["pid"] == os.getpid() and "host" in owner and "heartbeat" in owner
+    before = owner["heartbeat"]
+    store.heartbeat("ee55")
+    assert store.lock_owner("ee55")["heartbeat"] >= before
+    store.unlock("ee55")
+    assert not os.path.exists(path)
+    assert store.lock("ee55")
+
+
+def test_verify_detects_truncation(store: FileStore) -> None:
+    store.save("ff66", list(range(1000)))
+    path = store.result_path("ff66")
+    store.verify("ff66")
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:-10])
+    with pytest.raises(CorruptResult, match="size"):
+        store.verify("ff66")
+    with pytest.raises(CorruptResult) as e:
+        store.load("ff66")
+    assert e.value.where == path and e.value.key == "ff66"
+
+
+def test_status_reads_do_not_create_the_jugdir(tmp_path) -> None:
+    s = FileStore(str(tmp_path / "never.jugdata"))
+    assert list(s.list()) == [] and s.list_locks() == {} and s.list_failed() == {}
+    assert not (tmp_path / "never.jugdata").exists()
+
+
+def test_select_store_schemes(tmp_path) -> None:
+    assert isinstance(select_store(str(tmp_path / "x")), FileStore)
+    assert select_store("dict_store").description == "dict_store"
+    assert isinstance(select_store(f"file://{tmp_path}/y"), FileStore)
+    with pytest.raises(StoreError, match="unknown jugdir scheme 'ftp://'"):
+        select_store("ftp://host/x")
+    with pytest.raises(StoreError, match="not a directory"):
+        f = tmp_path / "plain"
+        f.write_text("x")
+        select_store(str(f))
