@@ -15,11 +15,11 @@ a pickle with a pinned protocol.
 from __future__ import annotations
 
 import hashlib
-from array import array
 import json
 import pickle
 import struct
 import sys
+from array import array
 from typing import Any
 
 ENCODING_VERSION = b"jug-hash/1"

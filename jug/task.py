@@ -8,9 +8,8 @@ Tasks a jugfile defined (in definition order, which is a topological order), and
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterator
-
 from hashlib import sha1
+from typing import Any, Callable, Iterator
 
 from .hash import ENCODING_VERSION, hash_update, json_scalars, new_hasher
 
