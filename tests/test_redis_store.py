@@ -315,3 +315,47 @@ def test_inherited_store_works_in_forked_child(redis_url: str) -> None:
     p.join(30)
     assert p.exitcode == 0
     assert store.load("bb" * 20) == "child"
+
+
+def test_failed_chunk_write_removes_its_temporary_key(redis_url: str, monkeypatch) -> None:
+    import redis as redis_py
+
+    store = _store(redis_url, chunk_size=1000)
+    key = "ab" * 20
+    store.save(key, "old value")
+    real_pipeline = store._r.pipeline
+    calls = {"n": 0}
+
+    def pipeline_failing_on_third_chunk(transaction: bool = True, **kw):
+        pipe = real_pipeline(transaction=transaction, **kw)
+        real_execute = pipe.execute
+
+        def execute(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise redis_py.ResponseError("OOM command not allowed when used memory > 'maxmemory'")
+            return real_execute(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(store._r, "pipeline", pipeline_failing_on_third_chunk)
+    with pytest.raises(StoreError, match="OOM"):
+        store.save(key, np.arange(5000))
+    monkeypatch.undo()
+    assert store.load(key) == "old value", "a failed save must leave the previous result intact"
+    assert list(store._r.scan_iter(match=f"{store.prefix}tmp:*")) == []
+
+
+def test_out_of_range_database_is_explained(redis_server: RedisServer) -> None:
+    with pytest.raises(StoreError, match="databases 0-15"):
+        _store(f"redis://127.0.0.1:{redis_server.port}/99")
+
+
+def test_unlock_by_non_owner_warns(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    store = _store(redis_url)
+    assert store.lock("aa" * 20, {"host": "node3", "pid": 99})
+    with caplog.at_level("WARNING"):
+        assert store.unlock("aa" * 20) is False
+    assert "node3:99" in caplog.text
+    assert store.unlock("bb" * 20) is False and "bb" * 20 not in caplog.text  # not held: silent

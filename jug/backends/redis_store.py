@@ -199,9 +199,11 @@ class RedisStore(Store):
                              "is redis-server running?") from None
         except redis.ResponseError as e:
             msg = str(e)
-            if msg.startswith(("NOAUTH", "WRONGPASS", "NOPERM")) or "AUTH" in msg:
+            if msg.startswith(("NOAUTH", "WRONGPASS", "NOPERM", "AUTH")):
                 raise StoreError(f"Redis at {where} refused access ({msg}); give the password as "
                                  "redis://:PASSWORD@host:port/db") from None
+            if "DB index is out of range" in msg:
+                msg += " (a default server has databases 0-15: redis://host:port/0)"
             raise StoreError(f"Redis at {where} returned an error: {msg}") from None
 
     def _rkey(self, key: str) -> str:
@@ -232,16 +234,29 @@ class RedisStore(Store):
                         pipe.hset(tmp, _HEADER_FIELD, header)
                         pipe.expire(tmp, TMP_TTL)
                     pipe.execute()
-                pipe = self._r.pipeline(transaction=True)
-                pipe.rename(tmp, rkey)
-                pipe.persist(rkey)
-                pipe.sadd(self._k_done, key)
+            except BaseException:
+                self._discard(tmp)
+                raise
+            pipe = self._r.pipeline(transaction=True)
+            pipe.rename(tmp, rkey)
+            pipe.persist(rkey)
+            pipe.sadd(self._k_done, key)
+            try:
                 pipe.execute()
-            except redis.ResponseError:
-                # RENAME retried after a lost reply: the first attempt already published it
-                if not self._r.exists(tmp) and self._r.sismember(self._k_done, key):
+            except redis.ResponseError as e:
+                # a RENAME retried after its reply was lost finds no temp key: the first
+                # attempt published the result
+                if ("no such key" in str(e).lower() and not self._r.exists(tmp)
+                        and self._r.exists(rkey)):
                     return
                 raise
+
+    def _discard(self, key: str) -> None:
+        """Best-effort removal of a half-written temporary key (it expires anyway)."""
+        try:
+            self._r.delete(key)
+        except redis.RedisError:
+            pass
 
     def _fetch(self, key: str) -> dict[bytes, bytes]:
         with self._errors():
