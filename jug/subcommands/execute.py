@@ -39,8 +39,9 @@ OPTIONS = [
            type=int),
     Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=float),
     Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock", type=float),
-    Option("verify", True, "Check the integrity of stored results before trusting them",
-           flag=True),
+    Option("verify-limit", 20000, "At start, check the integrity (header and length) of the "
+           "stored results of up to this many finished tasks, so corrupt ones are recomputed "
+           "(-1: all; 0: none; results are always checksummed when loaded)", type=int),
 ]
 
 EXIT_FAILED = 1
@@ -128,7 +129,7 @@ class Worker:
         self.debug = bool(args.debug)
         self.nr_wait_cycles = int(args.nr_wait_cycles)
         self.wait_cycle_time = float(args.wait_cycle_time)
-        self.verify = bool(args.verify)
+        self.verify_limit = int(args.verify_limit)
         self.target = args.target
         self.heartbeat = _Heartbeat(store, float(args.heartbeat))
         self.timings = _Timings(store)
@@ -166,7 +167,8 @@ class Worker:
         tasks = self._select(tasks)
         store = self.store
         finished = set(store.list())
-        if self.verify:
+        n_done = len(tasks) - sum(1 for t in tasks if t.hash() not in finished)
+        if self.verify_limit < 0 or n_done <= self.verify_limit:
             self._verify(tasks, finished)
         failed = set(store.list_failed())
         deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in tasks}
