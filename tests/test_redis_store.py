@@ -359,3 +359,25 @@ def test_unlock_by_non_owner_warns(redis_url: str, caplog: pytest.LogCaptureFixt
         assert store.unlock("aa" * 20) is False
     assert "node3:99" in caplog.text
     assert store.unlock("bb" * 20) is False and "bb" * 20 not in caplog.text  # not held: silent
+
+
+def test_verify_many_finds_bad_results_in_few_round_trips(redis_url: str, monkeypatch) -> None:
+    from jug.backends.base import CorruptResult
+
+    store = _store(redis_url)
+    keys = [f"{i:040x}" for i in range(3000)]
+    for k in keys:
+        store.save(k, k)
+    rkey = store._rkey(keys[7])
+    store._r.hset(rkey, "0", store._r.hget(rkey, "0")[:-3])  # truncated payload
+    store._r.hset(store._rkey(keys[9]), "h", b"garbage")  # not a result header
+    store._r.delete(store._rkey(keys[11]))  # vanished
+    real_pipeline, pipelines = store._r.pipeline, []
+    monkeypatch.setattr(store._r, "pipeline", lambda *a, **k: pipelines.append(1) or real_pipeline(*a, **k))
+    bad = store.verify_many(keys)
+    monkeypatch.undo()
+    assert set(bad) == {keys[7], keys[9], keys[11]}
+    assert isinstance(bad[keys[7]], CorruptResult) and "header says" in bad[keys[7]].reason
+    assert isinstance(bad[keys[9]], CorruptResult) and isinstance(bad[keys[11]], KeyError)
+    assert store.verify_many([]) == {}
+    assert len(pipelines) == 2  # 3000 keys in batches of 2000: two round trips

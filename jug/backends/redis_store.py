@@ -285,6 +285,28 @@ class RedisStore(Store):
         """Check header and total length server-side (no payload transfer); CorruptResult if bad."""
         with self._errors():
             res = self._verify_script(keys=[self._rkey(key)])
+        self._check_verify_reply(key, res)
+
+    def verify_many(self, keys: Iterable[str], batch: int = 2000) -> dict[str, Exception]:
+        """Verify many results in pipelined batches; returns ``{key: CorruptResult|KeyError}``
+        for the bad ones only (execute's start-up check without one round trip per task)."""
+        bad: dict[str, Exception] = {}
+        keys = list(keys)
+        for start in range(0, len(keys), batch):
+            part = keys[start:start + batch]
+            with self._errors():
+                pipe = self._r.pipeline(transaction=False)
+                for k in part:
+                    self._verify_script(keys=[self._rkey(k)], client=pipe)
+                replies = pipe.execute()
+            for k, res in zip(part, replies):
+                try:
+                    self._check_verify_reply(k, res)
+                except (CorruptResult, KeyError) as e:
+                    bad[k] = e
+        return bad
+
+    def _check_verify_reply(self, key: str, res: Any) -> None:
         if not res:
             raise KeyError(key)
         header, total, _nchunks = res
