@@ -102,6 +102,9 @@ def value(obj: Any) -> Any:
         return {value(k): value(v) for k, v in obj.items()}
     if t is set or t is frozenset:
         return t(value(x) for x in obj)
+    jv = getattr(obj, "__jug_value__", None)  # wrappers such as jug.utils.CustomHash
+    if jv is not None and not isinstance(obj, type):
+        return jv()
     return obj
 
 
