@@ -77,7 +77,7 @@ def _check_keys(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     for key, value in data.items():
         k = normalise_key(key)
         if k not in BUILTIN:
-            close = difflib.get_close_matches(k, list(BUILTIN), n=1)
+            close = difflib.get_close_matches(k, list(BUILTIN), n=1, cutoff=0.5)
             hint = f" (did you mean '{close[0].replace('_', '-')}'?)" if close else ""
             raise ProfileError(f"{where}: unknown option '{key}'{hint}")
         if k in LIST_KEYS and isinstance(value, str):

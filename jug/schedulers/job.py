@@ -194,6 +194,9 @@ class JobPlan:
         pp = s.get("pythonpath")
         pythonpath = (_auto_pythonpath(python) if pp == "auto"
                       else None if pp in (None, "", "none") else str(pp))
+        tdir = s.get("template_dir")
+        if tdir and not Path(str(tdir)).expanduser().is_dir():
+            raise SubmitError(f"--template-dir {tdir}: no such directory")
         scheduler.settings.update(s)
         return cls(scheduler=scheduler, jugfile=jugfile, jugdir=str(jugdir), workdir=workdir,
                    workers=workers, walltime=walltime, margin=margin, stop_file=stop_file,
@@ -328,13 +331,14 @@ class JobPlan:
     def submit(self, store: Any, workers: int | None = None, echo: Any = print) -> list[dict]:
         """Render, write and submit arrays for ``workers`` workers; record each in ``store``."""
         sizes = self.sizes(workers)
+        texts = [self.render(size) for size in sizes]  # template errors before any side effect
         os.makedirs(self.log_dir, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         records = []
         for part, size in enumerate(sizes):
             script = self.script_path(part, len(sizes), stamp)
             with open(script, "w") as f:
-                f.write(self.render(size))
+                f.write(texts[part])
             os.chmod(script, 0o755)
             job_id = self.scheduler.submit(script, cwd=self.workdir)
             record = {

@@ -200,8 +200,8 @@ def _run(args: Any) -> int:
     if settings.get("check") is not False:
         summary = check_jugfile(plan)
     counts, work_left = _describe_status(summary)
-    sizes = plan.sizes()
     if dry_run:
+        sizes = plan.sizes()
         print("# jug submit --dry-run: nothing is written or submitted")
         _print_settings(settings, sources, plan)
         if counts:
