@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from .backends import Store
 from .backends.owner import owner_summary
 from .task import Task, TaskLike
+from .timings import Durations, eta_seconds
 
 STATES = ("waiting", "ready", "running", "finished", "failed")
 
@@ -93,6 +94,9 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     owners = [{"hash": h, "task": names.get(h), **owner} for h, owner in snap.locks.items()]
     failures = [{"hash": h, "task": names.get(h, info.get("task")), "error": info.get("error")}
                 for h, info in snap.failed.items()]
+    durations = Durations.from_store(store)
+    remaining = {n: c["waiting"] + c["ready"] + c["running"] for n, c in per_name.items()}
+    workers = len({(o.get("host"), o.get("pid")) for o in snap.locks.values()})
     return {
         "jugfile": jugfile,
         "jugdir": store.description,
@@ -101,6 +105,8 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
         "incomplete": incomplete,
         "locks": {"count": len(snap.locks), "owners": owners},
         "failures": failures,
+        "durations": {n: d for n, d in durations.as_dict().items() if n in per_name},
+        "eta_seconds": eta_seconds(remaining, durations, workers),
         "time": snap.time,
     }
 
@@ -120,12 +126,28 @@ def format_table(summary: dict[str, Any]) -> str:
     if summary.get("incomplete"):
         lines.append("")
         lines.append("The jugfile stopped at a barrier: more tasks may follow once these finish.")
+    eta = summary.get("eta_seconds")
+    left = sum(tot[k] for k in ("waiting", "ready", "running"))
+    if eta is not None and left:
+        n = max(len({(o.get("host"), o.get("pid")) for o in summary["locks"]["owners"]}), 1)
+        lines.append(f"ETA: about {format_duration(eta)} with {n} worker(s) "
+                     "(from recorded run times)")
     owners = summary["locks"]["owners"]
     if owners:
         lines.append("")
         lines.append(f"{len(owners)} task(s) locked by: "
                      + ", ".join(sorted({owner_summary(o) for o in owners})))
     return "\n".join(lines)
+
+
+def format_duration(seconds: float) -> str:
+    """``3h05m``, ``4m10s`` or ``12s``."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
 
 
 def format_short(summary: dict[str, Any]) -> str:

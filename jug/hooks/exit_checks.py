@@ -14,12 +14,25 @@ from typing import Any, Callable, Mapping
 # (description, predicate(last_task or None) -> bool)
 _checks: list[tuple[str, Callable[[Any], bool]]] = []
 _state = {"tasks_run": 0}
+_deadlines: list[float] = []  # monotonic times after which no task may start
 
 
 def reset() -> None:
     """Remove every registered check (a fresh worker)."""
     _checks.clear()
+    _deadlines.clear()
     _state["tasks_run"] = 0
+
+
+def checkpoint() -> tuple[int, int]:
+    """A mark of the checks registered so far (see :func:`rollback`)."""
+    return len(_checks), len(_deadlines)
+
+
+def rollback(mark: tuple[int, int]) -> None:
+    """Forget checks registered after ``mark`` (a jugfile re-loaded past a barrier adds them again)."""
+    del _checks[mark[0]:]
+    del _deadlines[mark[1]:]
 
 
 def task_finished(task: Any) -> None:
@@ -51,8 +64,16 @@ def exit_after_time(hours: float = 0, minutes: float = 0, seconds: float = 0) ->
     """Stop starting new tasks once the given time has passed since this call."""
     limit = float(hours) * 3600 + float(minutes) * 60 + float(seconds)
     deadline = time.monotonic() + limit
+    _deadlines.append(deadline)
     _checks.append((f"time limit of {limit:g} s reached (JUG_MAX_HOURS/MINUTES/SECONDS)",
                     lambda _t: time.monotonic() >= deadline))
+
+
+def time_left() -> float | None:
+    """Seconds until the earliest time limit, or None when no time limit is set."""
+    if not _deadlines:
+        return None
+    return min(_deadlines) - time.monotonic()
 
 
 def exit_if_file_exists(fname: str) -> None:

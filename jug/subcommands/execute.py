@@ -10,7 +10,6 @@ jugfile that stopped at a barrier is loaded again, until every barrier is passed
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -24,6 +23,7 @@ from ..jugfile import JugfileError, load, open_store
 from ..options import Option
 from ..task import Task, TaskError
 from ..taskstate import base_dependencies, unique_tasks
+from ..timings import Durations, TimingRecorder
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
 TAKES_JUGFILE = True
@@ -84,40 +84,6 @@ class _Heartbeat:
             self._thread.start()
 
 
-class _Timings:
-    """Run times per task name, written to the store's ``timings`` documents now and then."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.name = f"{os.uname().nodename}-{os.getpid()}-{int(time.time())}"
-        self.data: dict[str, dict] = {}
-        self.last_write = time.monotonic()
-        self.dirty = False
-
-    def add(self, task_name: str, seconds: float) -> None:
-        d = self.data.get(task_name)
-        if d is None:
-            d = self.data[task_name] = {"count": 0, "total": 0.0, "recent": []}
-        d["count"] += 1
-        d["total"] += seconds
-        recent = d["recent"]
-        recent.append(round(seconds, 6))
-        if len(recent) > 20:
-            del recent[0]
-        self.dirty = True
-        if time.monotonic() - self.last_write > 10:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.dirty:
-            try:
-                self.store.write_doc("timings", self.name, {"tasks": self.data, "time": time.time()})
-            except Exception:
-                pass
-            self.dirty = False
-            self.last_write = time.monotonic()
-
-
 class Worker:
     """Runs the tasks of one loaded jugfile against a store."""
 
@@ -132,7 +98,8 @@ class Worker:
         self.verify_limit = int(args.verify_limit)
         self.target = args.target
         self.heartbeat = _Heartbeat(store, float(args.heartbeat))
-        self.timings = _Timings(store)
+        self.timings = TimingRecorder(store)
+        self.durations = Durations.from_store(store)
         self.executed = 0
         self.failed_here: list[str] = []
         self.stop_reason: str | None = None
@@ -198,7 +165,7 @@ class Worker:
                         continue
                     postponed.append(t)
                     continue
-                reason = exit_checks.should_exit()
+                reason = exit_checks.should_exit() or self._no_time_for(t)
                 if reason:
                     self.stop_reason = reason
                     return
@@ -250,6 +217,17 @@ class Worker:
                 return
             if self._idle_wait():
                 return
+
+    def _no_time_for(self, t: Task) -> str | None:
+        """A reason not to start ``t``: its typical run time exceeds the time this worker has left."""
+        left = exit_checks.time_left()
+        if left is None:
+            return None
+        typical = self.durations.typical(t.name)
+        if typical is not None and typical > left:
+            return (f"not enough time left for {t.name} (typically {typical:.1f}s, "
+                    f"{left:.1f}s left)")
+        return None
 
     def _idle_wait(self) -> bool:
         """Sleep one wait cycle, checking exit conditions each second; True if one fired."""
@@ -315,6 +293,7 @@ class Worker:
         elapsed = time.perf_counter() - start
         self.executed += 1
         self.timings.add(t.name, elapsed)
+        self.durations.add(t.name, elapsed)
         exit_checks.task_finished(t)
         return "ok"
 
@@ -364,11 +343,10 @@ def run(args: Any) -> int:
     except ValueError as e:
         print(f"jug: {e}", file=sys.stderr)
         return 2
-    n_checks = len(exit_checks._checks)
     old_term = signal.signal(signal.SIGTERM, _on_signal)
     worker = Worker(store, args)
     try:
-        return _execute(worker, store, args, n_checks)
+        return _execute(worker, store, args)
     except Terminated as e:
         print(f"jug: received {e}; released the lock of the running task and stopped",
               file=sys.stderr)
@@ -384,16 +362,17 @@ def run(args: Any) -> int:
         signal.signal(signal.SIGTERM, old_term)
 
 
-def _execute(worker: Worker, store: Store, args: Any, n_checks: int) -> int:
+def _execute(worker: Worker, store: Store, args: Any) -> int:
     previous: tuple | None = None
     first = True
+    mark = exit_checks.checkpoint()
     while True:
         loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
         if first:  # checks a jugfile registers count once, not again at each reload
-            n_checks = len(exit_checks._checks)
+            mark = exit_checks.checkpoint()
             first = False
         else:
-            del exit_checks._checks[n_checks:]
+            exit_checks.rollback(mark)
         worker.run(loaded.tasks)
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
