@@ -55,3 +55,8 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, every: float 
         if time.time() > end:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
+
+
+def fast_idle_workers(folder: Path) -> None:
+    """A profile file making idle workers re-check every second (tests only; default 12 s)."""
+    (folder / "jug-submit.yaml").write_text('execute-args: ["--wait-cycle-time", "1"]\n')

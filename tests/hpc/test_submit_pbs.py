@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hpc_helpers import FAKEPBS, side_effects, status, wait_until
+from hpc_helpers import FAKEPBS, fast_idle_workers, side_effects, status, wait_until
 
 
 def _calls(state: Path) -> list[dict]:
@@ -23,6 +23,7 @@ def _calls(state: Path) -> list[dict]:
 def fake(tmp_path: Path) -> dict:
     """Environment putting the fake PBS first on PATH, with its own state folder."""
     state = tmp_path / "fakepbs"
+    fast_idle_workers(tmp_path)
     return {"state": state, "env": {"FAKEPBS_DIR": str(state), "HOME": str(tmp_path)}}
 
 
@@ -104,4 +105,4 @@ def test_walltime_budget_stops_the_worker_between_tasks(jug, project: Path, fake
     st = status(jug, project, args=("20", "1"))
     assert 3 <= st["total"]["finished"] < 20 and st["locks"]["count"] == 0
     log = (project / "logs" / "jug-work.o1").read_text()
-    assert "time limit" in log
+    assert "jug: stopping:" in log and "time" in log.split("jug: stopping:")[1]
