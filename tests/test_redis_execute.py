@@ -193,9 +193,19 @@ def test_worker_losing_redis_mid_task_does_not_mark_it_finished(
     assert len(locks) == 1  # the dead worker's lock stays, with its owner, for cleanup
     assert next(iter(locks.values()))["pid"] == worker.pid
 
+    # the dead worker's lock is provably stale (its pid is gone on this host): cleanup removes
+    # it and a new worker finishes the task
+    _available("cleanup")
+    p = run_jug("cleanup", "--stale", jf, "--jugdir", url, check=True)
+    assert "Removed 1 stale lock" in p.stdout, p.stdout
+    assert store.list_locks() == {}
+    run_jug("execute", jf, "--jugdir", url, check=True)
+    assert _count(_status(jf, url), "jugfile.slow", "finished") == 1
+
 
 # -- every subcommand that opens the store ---------------------------------------------
 STORE_COMMANDS = ["execute", "status", "check", "sleep-until", "invalidate", "cleanup", "graph"]
+EXTRA_ARGS = {"invalidate": ["--target", "jugfile.work"], "sleep-until": ["--timeout", "30"]}
 
 
 def _available(cmd: str) -> None:
@@ -215,7 +225,8 @@ def test_every_store_subcommand_names_unreachable_redis(tmp_path: Path, cmd: str
     _available(cmd)
     jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(2)"))
     port = free_port()
-    p = run_jug(cmd, jf, "--jugdir", f"redis://127.0.0.1:{port}/0", timeout=60)
+    p = run_jug(cmd, *EXTRA_ARGS.get(cmd, []), jf, "--jugdir", f"redis://127.0.0.1:{port}/0",
+                timeout=60)
     assert p.returncode != 0
     assert f"cannot reach Redis at 127.0.0.1:{port}" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
@@ -233,3 +244,49 @@ def test_check_and_sleep_until_see_finished_redis_store(tmp_path: Path, redis_ur
     p = run_jug(cmd, jf, "--jugdir", redis_url, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_invalidate_on_redis(tmp_path: Path, redis_url: str) -> None:
+    _available("invalidate")
+    jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(4)"))
+    (tmp_path / "marks").mkdir()
+    run_jug("execute", jf, "--jugdir", redis_url, check=True)
+    run_jug("invalidate", "--target", "jugfile.work", jf, "--jugdir", redis_url, check=True)
+    st = _status(jf, redis_url)
+    assert _count(st, "jugfile.work", "finished") == 0
+    assert _count(st, "jugfile.total", "finished") == 0  # depends on what was invalidated
+    from jug.backends import select_store
+
+    assert list(select_store(redis_url).list()) == []
+    run_jug("execute", jf, "--jugdir", redis_url, check=True)
+    assert len(list((tmp_path / "marks").iterdir())) == 2 * 5  # everything ran again, once
+
+
+def test_cleanup_on_redis_removes_unreferenced_results_and_locks(tmp_path: Path,
+                                                                redis_url: str) -> None:
+    _available("cleanup")
+    from jug.backends import select_store
+
+    jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(3)"))
+    (tmp_path / "marks").mkdir()
+    run_jug("execute", jf, "--jugdir", redis_url, check=True)
+    store = select_store(redis_url)
+    assert len(list(store.list())) == 4
+    assert store.lock("0" * 40, {"host": "gone-host", "pid": 1, "heartbeat": 0.0})
+    write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(2)"))  # work(2), old total unused
+    p = run_jug("cleanup", jf, "--jugdir", redis_url, check=True)
+    assert "Removed 2 unreferenced result(s)" in p.stdout, p.stdout
+    assert len(list(store.list())) == 2
+    assert store.list_locks() == {}  # no heartbeat for ages: not known to be alive
+    st = _status(jf, redis_url)
+    assert _count(st, "jugfile.work", "finished") == 2
+    assert _count(st, "jugfile.total", "ready") == 1
+
+
+def test_graph_on_redis(tmp_path: Path, redis_url: str) -> None:
+    _available("graph")
+    jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(2)"))
+    out = tmp_path / "g.dot"
+    run_jug("graph", "-o", out, jf, "--jugdir", redis_url, check=True)
+    text = out.read_text()
+    assert "jugfile.work" in text and "jugfile.total" in text

@@ -381,3 +381,17 @@ def test_verify_many_finds_bad_results_in_few_round_trips(redis_url: str, monkey
     assert isinstance(bad[keys[9]], CorruptResult) and isinstance(bad[keys[11]], KeyError)
     assert store.verify_many([]) == {}
     assert len(pipelines) == 2  # 3000 keys in batches of 2000: two round trips
+
+
+@pytest.mark.parametrize("n, fields", [(10, 2), (200_000, 2), (1_000_000, 5)],
+                         ids=["script", "one-chunk-multi", "four-chunks-rename"])
+def test_every_save_path_round_trips(redis_url: str, n: int, fields: int) -> None:
+    store = _store(redis_url, chunk_size=2 * 1024 * 1024)
+    arr = np.random.default_rng(n).random(n)
+    key = "cd" * 20
+    store.save(key, "previous")  # every path must replace an existing result
+    store.save(key, arr)
+    assert store._r.hlen(store._rkey(key)) == fields
+    assert list(store.list()) == [key]
+    store.verify(key)
+    assert np.array_equal(store.load(key), arr)

@@ -11,11 +11,11 @@ Layout (every key starts with the prefix, ``jug:`` unless ``?prefix=...`` is giv
     jug:tmp:<hash>:<nonce>   a large result being written (expires if the writer dies)
 
 Results are framed by :func:`jug.backends.base.encode_result` (length + CRC-32), split into
-chunks well below Redis's 512 MB string limit, and published atomically: small results in one
-MULTI/EXEC, large ones written under a temporary key then RENAMEd in one MULTI/EXEC, so a
-reader sees the whole result or none of it and a writer that loses its connection leaves no
-result behind.  Status-type queries are a constant number of commands whatever the number of
-tasks.  The server must not evict keys (``maxmemory-policy noeviction``, Redis's default).
+chunks well below Redis's 512 MB string limit, and published atomically: small results by one
+Lua script call, one-chunk results in one MULTI/EXEC, larger ones written under a temporary key
+then RENAMEd in one MULTI/EXEC.  A reader sees the whole result or none of it, and a writer that
+loses its connection leaves no result behind.  Status-type queries are a constant number of
+commands whatever the number of tasks.  The server must not evict keys (``maxmemory-policy noeviction``, Redis's default).
 """
 
 from __future__ import annotations
@@ -51,8 +51,17 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 6379
 DEFAULT_PREFIX = "jug:"
 CHUNK_SIZE = 64 * 1024 * 1024  # well below Redis's 512 MB bulk-string limit
+_SCRIPT_SAVE_MAX = 1024 * 1024  # results up to this size are saved by one Lua call
 TMP_TTL = 24 * 3600  # a half-written large result disappears after a day
 _HEADER_FIELD = b"h"
+
+# Publish a one-chunk result: replace the result hash and mark it done, atomically.
+_SAVE_LUA = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'h', ARGV[1], '0', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+"""
 
 # Release a lock only if this host+pid owns it (one round trip, atomic).
 _UNLOCK_LUA = """
@@ -174,6 +183,7 @@ class RedisStore(Store):
         self._k_done = f"{p}done"
         self._k_locks = f"{p}locks"
         self._k_failed = f"{p}failed"
+        self._save_script = self._r.register_script(_SAVE_LUA)
         self._unlock_script = self._r.register_script(_UNLOCK_LUA)
         self._cas_script = self._r.register_script(_CAS_LUA)
         self._verify_script = self._r.register_script(_VERIFY_LUA)
@@ -211,17 +221,21 @@ class RedisStore(Store):
 
     # -- results ---------------------------------------------------------------------
     def save(self, key: str, value: Any) -> None:
-        """Publish the framed result atomically (MULTI/EXEC, or temp key + RENAME if chunked)."""
+        """Publish the framed result atomically (script, MULTI/EXEC, or temp key + RENAME)."""
         data = memoryview(encode_result(value))
         header, payload = data[:HEADER_SIZE], data[HEADER_SIZE:]
         size = self.chunk_size
         chunks = [payload[i:i + size] for i in range(0, len(payload), size)] or [payload]
         rkey = self._rkey(key)
         with self._errors():
+            if len(chunks) == 1 and len(payload) <= _SCRIPT_SAVE_MAX:
+                # one script call (atomic, one round trip, one reply): the tiny-task fast path
+                self._save_script(keys=[rkey, self._k_done], args=[header, payload, key])
+                return
             if len(chunks) == 1:
                 pipe = self._r.pipeline(transaction=True)
                 pipe.delete(rkey)
-                pipe.hset(rkey, mapping={_HEADER_FIELD: header, b"0": chunks[0]})
+                pipe.hset(rkey, mapping={_HEADER_FIELD: header, b"0": payload})
                 pipe.sadd(self._k_done, key)
                 pipe.execute()
                 return
