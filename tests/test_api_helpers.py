@@ -46,7 +46,7 @@ def jug_eval(jugfile: Path, jugdir: Path, code: str, timeout: float = 120) -> An
     ``out`` to something JSON-able.
     """
     script = textwrap.dedent("""
-        import json, sys
+        import json, os, sys
         import jug
         from jug import value
         store, ns = jug.init(sys.argv[1], sys.argv[2])
