@@ -1,0 +1,210 @@
+"""jug.io: NoLoad, write_task_out, write_metadata, print_task_summary_table."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import textwrap
+from pathlib import Path
+
+import yaml
+from conftest import write_jugfile
+from test_api_helpers import counts, execute, jug_eval, lines, status
+
+LOGGED = """
+import os
+from jug import Task, TaskGenerator, value
+from jug.io import NoLoad, write_task_out, write_metadata
+HERE = os.path.dirname(__file__)
+LOG = os.path.join(HERE, "log")
+
+def log(word):
+    with open(LOG, "a") as f:
+        f.write(word + "\\n")
+"""
+
+
+def logged(body: str) -> str:
+    """A jugfile: the LOGGED prelude (a ``log(word)`` side-effect helper) plus ``body``."""
+    return LOGGED + textwrap.dedent(body)
+
+
+def test_noload_passes_the_task_itself(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    @TaskGenerator
+    def big(n):
+        log("big")
+        return list(range(n))
+
+    @TaskGenerator
+    def inspect(t):
+        # receives the Task (not its value): can read name, hash and load it on demand
+        log(f"inspect-{type(t).__name__}")
+        return [t.name, t.hash(), t.can_load(), len(t.value())]
+
+    b = big(1000)
+    i = inspect(NoLoad(b))
+    """))
+    st = status(jf, jugdir)
+    assert counts(st, "jugfile.inspect")["waiting"] == 1  # NoLoad is a real dependency
+    assert counts(st, "jugfile.big")["ready"] == 1
+    execute(jf, jugdir)
+    assert lines(tmp_path / "log") == ["big", "inspect-Task"]
+    out = jug_eval(jf, jugdir, "out = [value(ns['i']), ns['b'].hash()]")
+    assert out[0] == ["jugfile.big", out[1], True, 1000]
+
+
+def test_noload_hash_follows_base(tmp_path: Path, jugdir: Path) -> None:
+    src = logged("""
+    @TaskGenerator
+    def base(n):
+        return n
+
+    @TaskGenerator
+    def name_of(t):
+        log("name_of")
+        return t.value()
+
+    r = name_of(NoLoad(base(N)))
+    """)
+    jf = write_jugfile(tmp_path, src.replace("N)", "1)"))
+    execute(jf, jugdir)
+    jf.write_text(src.replace("N)", "2)"))
+    execute(jf, jugdir)
+    assert lines(tmp_path / "log") == ["name_of", "name_of"]
+    assert jug_eval(jf, jugdir, "out = value(ns['r'])") == 2
+
+
+def _iso_ok(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text)
+
+
+def test_write_task_out_with_yaml_and_json_metadata(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    @TaskGenerator
+    def source(n):
+        return n * 3
+
+    @TaskGenerator
+    def compute(x, scale=1):
+        return f"result={x * scale}"
+
+    @TaskGenerator
+    def numbers(n):
+        return {"n": n, "values": list(range(n))}
+
+    s = source(4)
+    c = compute(s, scale=2)
+    w = write_task_out(c, os.path.join(HERE, "out.txt"), os.path.join(HERE, "meta.yaml"))
+    nums = numbers(3)
+    write_task_out(nums, os.path.join(HERE, "out.json"),
+                   metadata_fname=os.path.join(HERE, "meta.json"), metadata_format="json")
+    """))
+    st = status(jf, jugdir)
+    assert counts(st, "jug.io._write_task_out")["waiting"] == 2
+    assert counts(st, "jug.io._write_metadata")["waiting"] == 2
+    assert not (tmp_path / "out.txt").exists()
+    execute(jf, jugdir)
+    assert (tmp_path / "out.txt").read_text() == "result=24"
+    assert json.loads((tmp_path / "out.json").read_text()) == {"n": 3, "values": [0, 1, 2]}
+    hashes = jug_eval(jf, jugdir, "out = {k: ns[k].hash() for k in ('s', 'c', 'nums')}")
+    meta = yaml.safe_load((tmp_path / "meta.yaml").read_text())
+    assert meta["name"] == "jugfile.compute"
+    assert meta["hash"] == hashes["c"]
+    assert meta["dependencies"] == [{"name": "jugfile.source", "hash": hashes["s"]}]
+    assert meta["kwargs"] == {"scale": 2}
+    assert meta["args"] == [{"task": "jugfile.source", "hash": hashes["s"]}]
+    ran = _iso_ok(meta["ran_at"])
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - ran).total_seconds()) < 300
+    jmeta = json.loads((tmp_path / "meta.json").read_text())
+    assert jmeta["name"] == "jugfile.numbers" and jmeta["hash"] == hashes["nums"]
+    assert jmeta["dependencies"] == [] and jmeta["args"] == [3]
+    _iso_ok(jmeta["ran_at"])
+    assert jug_eval(jf, jugdir, "out = value(ns['w'])") == str(tmp_path / "out.txt")
+
+
+def test_write_task_out_numpy_pickle_and_tasklets(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    import numpy as np
+    from jug import mapreduce
+
+    @TaskGenerator
+    def arr(n):
+        return np.arange(n, dtype=np.float64) / 2
+
+    @TaskGenerator
+    def pair():
+        return ({"a": 1}, b"raw bytes")
+
+    def sq(x):
+        return x * x
+
+    a = arr(6)
+    write_task_out(a, os.path.join(HERE, "a.npy"))
+    p = pair()
+    write_task_out(p[0], os.path.join(HERE, "p.pkl"), os.path.join(HERE, "p.yaml"))
+    write_task_out(p[1], os.path.join(HERE, "raw.bin"))
+    m = mapreduce.map(sq, range(5), map_step=2)
+    write_metadata(m, os.path.join(HERE, "m.json"), "json")
+    """))
+    execute(jf, jugdir)
+    import pickle
+
+    import numpy as np
+
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.arange(6) / 2)
+    assert pickle.loads((tmp_path / "p.pkl").read_bytes()) == {"a": 1}
+    assert (tmp_path / "raw.bin").read_bytes() == b"raw bytes"
+    hashes = jug_eval(jf, jugdir, "out = [ns['p'].hash(), ns['p'][0].hash()]")
+    pmeta = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    assert pmeta["name"] == "jugfile.pair[0]" and pmeta["hash"] == hashes[1]
+    assert pmeta["dependencies"] == [{"name": "jugfile.pair", "hash": hashes[0]}]
+    mmeta = json.loads((tmp_path / "m.json").read_text())
+    assert len(mmeta["dependencies"]) == 5
+    assert all(d["name"].startswith("jug.mapreduce._jug_map[") for d in mmeta["dependencies"])
+    assert not list(tmp_path.glob(".jug-tmp-*"))  # atomic writes leave no temporary files
+
+
+def test_write_metadata_rejects_unknown_format(tmp_path: Path) -> None:
+    from jug.io import write_metadata
+    from jug.task import alltasks
+
+    n = len(alltasks)
+    try:
+        try:
+            write_metadata(1, tmp_path / "m.xml", "xml")
+        except ValueError as e:
+            assert "yaml" in str(e) and "json" in str(e)
+        else:
+            raise AssertionError("an unknown metadata format must raise")
+    finally:
+        del alltasks[n:]
+
+
+def test_print_task_summary_table(capsys) -> None:
+    from collections import Counter
+
+    from jug.io import print_task_summary_table
+
+    class Options:
+        def __init__(self) -> None:
+            self.printed: list[str] = []
+
+        def print_out(self, text: str) -> None:
+            self.printed.append(text)
+
+    groups = [("Waiting", Counter({"jugfile.b": 2})),
+              ("Ready", {"jugfile.a": 3, "jugfile.b": 1}),
+              ("Finished", [("jugfile.a", 7)])]
+    opts = Options()
+    text = print_task_summary_table(opts, groups)
+    assert opts.printed == [text]
+    rows = text.splitlines()
+    assert rows[0].split() == ["Waiting", "Ready", "Finished", "Task", "name"]
+    assert rows[2].split() == ["0", "3", "7", "jugfile.a"]
+    assert rows[3].split() == ["2", "1", "0", "jugfile.b"]
+    assert rows[-1].split() == ["2", "4", "7", "Total"]
+    # options without print_out: printed to stdout
+    print_task_summary_table(None, [("Invalidated", {"jugfile.x": 5})])
+    out = capsys.readouterr().out
+    assert "Invalidated" in out and "jugfile.x" in out and "5" in out
