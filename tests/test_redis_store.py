@@ -395,3 +395,18 @@ def test_every_save_path_round_trips(redis_url: str, n: int, fields: int) -> Non
     assert list(store.list()) == [key]
     store.verify(key)
     assert np.array_equal(store.load(key), arr)
+
+
+def test_claim_locks_and_reports_state_in_one_call(redis_url: str) -> None:
+    store = _store(redis_url)
+    a, b, c = "a1" * 20, "b2" * 20, "c3" * 20
+    store.save(b, 1)
+    store.fail(c, {"task": "f"})
+    assert store.claim(a) == (True, False, False)
+    assert store.claim(a) == (False, False, False)  # held: not ours again
+    assert store.claim(b) == (True, True, False)
+    assert store.claim(c) == (True, False, True)
+    owner = store.lock_owner(c)
+    assert owner["host"] == store.lock_owner(a)["host"] and "token" in owner
+    assert store.unlock(a) and store.unlock(b) and store.unlock(c)
+    assert store.list_locks() == {}

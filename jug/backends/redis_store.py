@@ -63,6 +63,13 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 """
 
+# Take a lock (HSETNX) and report, in the same atomic step, whether the task has a result or
+# a failure mark: {locked, has_result, failed}.
+_CLAIM_LUA = """
+local got = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+return {got, redis.call('EXISTS', KEYS[2]), redis.call('HEXISTS', KEYS[3], ARGV[1])}
+"""
+
 # Release a lock only if this host+pid owns it (one round trip, atomic).
 _UNLOCK_LUA = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -184,6 +191,7 @@ class RedisStore(Store):
         self._k_locks = f"{p}locks"
         self._k_failed = f"{p}failed"
         self._save_script = self._r.register_script(_SAVE_LUA)
+        self._claim_script = self._r.register_script(_CLAIM_LUA)
         self._unlock_script = self._r.register_script(_UNLOCK_LUA)
         self._cas_script = self._r.register_script(_CAS_LUA)
         self._verify_script = self._r.register_script(_VERIFY_LUA)
@@ -361,6 +369,24 @@ class RedisStore(Store):
                 return True
             current = self._r.hget(self._k_locks, key)
         return current is not None and current.decode() == body
+
+    def claim(self, key: str, owner: dict | None = None) -> tuple[bool, bool, bool]:
+        """Lock ``key`` and say whether it has a result or failure mark, in one round trip.
+
+        Returns ``(locked, has_result, failed)``; the lock is held whenever ``locked`` is True
+        (release it as usual).  Saves execute two round trips per task over
+        ``lock`` + ``exists`` + ``is_failed``.
+        """
+        record = dict(owner) if owner is not None else _owner.current_owner()
+        record["token"] = uuid.uuid4().hex
+        body = json.dumps(record, default=str)
+        with self._errors():
+            got, has_result, failed = self._claim_script(
+                keys=[self._k_locks, self._rkey(key), self._k_failed], args=[key, body])
+            if not got:  # a retried call whose first attempt already took the lock?
+                current = self._r.hget(self._k_locks, key)
+                got = current is not None and current.decode() == body
+        return bool(got), bool(has_result), bool(failed)
 
     def unlock(self, key: str) -> bool:
         """Release the lock of ``key`` if this host+pid owns it; True if released."""
