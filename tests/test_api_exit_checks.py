@@ -1,0 +1,234 @@
+"""jug.hooks.exit_checks: from the environment (on by default) and called from jugfiles."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+from conftest import write_jugfile
+from test_api_helpers import counts, execute, lines, start_execute, status
+
+LOGGED = """
+import os, time
+from jug import TaskGenerator, barrier
+from jug.hooks import exit_checks
+HERE = os.path.dirname(__file__)
+LOG = os.path.join(HERE, "log")
+
+def log(word):
+    with open(LOG, "a") as f:
+        f.write(word + "\\n")
+"""
+
+
+def logged(body: str) -> str:
+    """A jugfile: the LOGGED prelude (a ``log(word)`` side-effect helper) plus ``body``."""
+    return LOGGED + textwrap.dedent(body)
+
+
+TEN = logged("""
+@TaskGenerator
+def work(i):
+    log(f"work-{i}")
+    return i
+
+tasks = [work(i) for i in range(10)]
+""")
+
+
+def test_env_max_tasks_runs_exactly_n_per_worker(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, TEN)
+    p = execute(jf, jugdir, env={"JUG_MAX_TASKS": "3"})
+    assert len(lines(tmp_path / "log")) == 3
+    assert "3 tasks executed" in p.stderr
+    assert counts(status(jf, jugdir), "jugfile.work")["finished"] == 3
+    execute(jf, jugdir, env={"JUG_MAX_TASKS": "3"})
+    assert len(lines(tmp_path / "log")) == 6
+    execute(jf, jugdir)  # no limit: finishes
+    assert sorted(lines(tmp_path / "log")) == sorted(f"work-{i}" for i in range(10))
+
+
+def test_env_max_tasks_must_be_a_number(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, TEN)
+    p = execute(jf, jugdir, env={"JUG_MAX_TASKS": "lots"}, check=False)
+    assert p.returncode != 0 and "JUG_MAX_TASKS" in p.stderr
+    assert not (tmp_path / "log").exists()
+
+
+def test_env_stop_file_present_beforehand_runs_nothing(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, TEN)
+    stop = tmp_path / "STOP"
+    stop.touch()
+    p = execute(jf, jugdir, env={"JUG_EXIT_IF_FILE_EXISTS": str(stop)})
+    assert not (tmp_path / "log").exists()
+    assert "STOP" in p.stderr
+    stop.unlink()
+    execute(jf, jugdir, env={"JUG_EXIT_IF_FILE_EXISTS": str(stop)})
+    assert len(lines(tmp_path / "log")) == 10
+
+
+def test_env_stop_file_created_by_a_task(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    @TaskGenerator
+    def work(i):
+        log(f"work-{i}")
+        if i == 2:
+            open(os.path.join(HERE, "STOP"), "w").close()
+        return i
+
+    tasks = [work(i) for i in range(10)]
+    """))
+    execute(jf, jugdir, env={"JUG_EXIT_IF_FILE_EXISTS": str(tmp_path / "STOP")})
+    assert lines(tmp_path / "log") == ["work-0", "work-1", "work-2"]
+
+
+def test_idle_worker_exits_when_stop_file_appears(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    @TaskGenerator
+    def slow():
+        log("slow-start")
+        deadline = time.time() + 60
+        while not os.path.exists(os.path.join(HERE, "release")) and time.time() < deadline:
+            time.sleep(0.05)
+        log("slow-end")
+        return 1
+
+    @TaskGenerator
+    def after(x):
+        log("after")
+        return x + 1
+
+    a = after(slow())
+    """))
+    busy = start_execute(jf, jugdir)
+    try:
+        deadline = time.monotonic() + 30
+        while "slow-start" not in lines(tmp_path / "log"):
+            assert time.monotonic() < deadline, "the first worker never started its task"
+            time.sleep(0.05)
+        stop = tmp_path / "STOP"
+        idle = start_execute(jf, jugdir, "--nr-wait-cycles", "1000",
+                             env={"JUG_EXIT_IF_FILE_EXISTS": str(stop)})
+        time.sleep(1.0)
+        assert idle.poll() is None  # waiting for the other worker's task
+        stop.touch()
+        t0 = time.monotonic()
+        _out, err = idle.communicate(timeout=20)
+        assert time.monotonic() - t0 < 5
+        assert idle.returncode == 0, err
+        assert busy.poll() is None  # the busy worker's long task is still running
+        assert lines(tmp_path / "log") == ["slow-start"]  # the idle worker ran nothing
+    finally:
+        (tmp_path / "release").touch()
+        busy.communicate(timeout=60)
+    assert busy.returncode == 0
+    assert lines(tmp_path / "log") == ["slow-start", "slow-end", "after"]
+
+
+def test_env_time_limit(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    @TaskGenerator
+    def work(i):
+        log(f"work-{i}")
+        time.sleep(0.3)
+        return i
+
+    tasks = [work(i) for i in range(20)]
+    """))
+    execute(jf, jugdir, env={"JUG_MAX_SECONDS": "0.5"})
+    n = len(lines(tmp_path / "log"))
+    assert 1 <= n <= 4, n
+
+
+def test_exit_checks_called_from_jugfile(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    exit_checks.exit_after_n_tasks(4)
+
+    @TaskGenerator
+    def work(i):
+        log(f"work-{i}")
+        return i
+
+    tasks = [work(i) for i in range(10)]
+    barrier()   # reloading past the barrier must not reset or double the count
+    more = [work(i) for i in range(10, 13)]
+    """))
+    execute(jf, jugdir)
+    assert len(lines(tmp_path / "log")) == 4
+    execute(jf, jugdir)
+    execute(jf, jugdir)
+    assert len(lines(tmp_path / "log")) == 12
+    execute(jf, jugdir)
+    assert len(lines(tmp_path / "log")) == 13
+    assert status(jf, jugdir)["total"]["finished"] == 13
+
+
+def test_exit_after_time_from_jugfile(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    exit_checks.exit_after_time(seconds=0.5)
+
+    @TaskGenerator
+    def work(i):
+        log(f"work-{i}")
+        time.sleep(0.3)
+        return i
+
+    tasks = [work(i) for i in range(20)]
+    """))
+    execute(jf, jugdir)
+    n = len(lines(tmp_path / "log"))
+    assert 1 <= n <= 4, n
+
+
+def test_exit_if_file_exists_from_jugfile(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    exit_checks.exit_if_file_exists(os.path.join(HERE, "STOP"))
+
+    @TaskGenerator
+    def work(i):
+        log(f"work-{i}")
+        if i == 4:
+            open(os.path.join(HERE, "STOP"), "w").close()
+        return i
+
+    tasks = [work(i) for i in range(10)]
+    """))
+    execute(jf, jugdir)
+    assert len(lines(tmp_path / "log")) == 5
+    execute(jf, jugdir)  # still there: nothing runs
+    assert len(lines(tmp_path / "log")) == 5
+
+
+def test_exit_when_true_with_and_without_task(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    def saw_marker(t):
+        return t.name.endswith("marker")
+
+    def three_logged():
+        return os.path.exists(LOG) and len(open(LOG).read().split()) >= MAX
+
+    exit_checks.exit_when_true(saw_marker, function_takes_Task=True)
+    exit_checks.exit_when_true(three_logged)
+
+    @TaskGenerator
+    def work(i):
+        log(f"work-{i}")
+        return i
+
+    @TaskGenerator
+    def marker(x):
+        log("marker")
+        return x
+
+    a = [work(i) for i in range(2)]
+    m = marker(a)
+    b = [work(i) for i in range(2, 8)]
+    """))
+    src = jf.read_text()
+    jf.write_text(src.replace("MAX", "100"))
+    execute(jf, jugdir)  # stops right after the marker task (function_takes_Task=True)
+    assert lines(tmp_path / "log") == ["work-0", "work-1", "marker"]
+    jf.write_text(src.replace("MAX", "5"))
+    execute(jf, jugdir)  # stops once f() is true (checked before each task)
+    assert len(lines(tmp_path / "log")) == 5
