@@ -77,11 +77,20 @@ def _jug_reduce(reducer: Callable, partials: list) -> Any:
     return _fold(reducer, partials)
 
 
-def _blocked_map(body: Callable, mapper: Any, sequence: Sequence, map_step: int) -> list:
-    """One Task per block of ``map_step`` elements; returns one Tasklet per element, in order."""
+def _blocked_map(body: Callable, mapper: Any, sequence: Sequence, map_step: int | None) -> list:
+    """One Task per block of ``map_step`` elements; returns one Tasklet per element, in order.
+
+    With ``map_step`` 1 (or None) each element gets a Task of ``mapper`` itself (as Jug does).
+    """
     f = _get_function(mapper)
+    if map_step is None:
+        map_step = 1
     _check_step("map_step", map_step)
     seq = sequence if isinstance(sequence, Sequence) else list(sequence)
+    if map_step == 1:  # one Task per element, named after the mapper itself
+        if body is _jug_map_curry:
+            return [Task(f, *args) for args in seq]
+        return [Task(f, x) for x in seq]
     out: list = []
     for block in _break_up(seq, map_step):
         t = Task(body, f, block)
@@ -89,7 +98,7 @@ def _blocked_map(body: Callable, mapper: Any, sequence: Sequence, map_step: int)
     return out
 
 
-def map(mapper: Callable, sequence: Sequence, map_step: int = 4) -> list:
+def map(mapper: Callable, sequence: Sequence, map_step: int | None = 4) -> list:
     """``[mapper(s) for s in sequence]`` as Tasks grouped ``map_step`` elements per Task.
 
     Returns a list with one element per input: a Tasklet of its block's Task, usable as a
@@ -98,7 +107,7 @@ def map(mapper: Callable, sequence: Sequence, map_step: int = 4) -> list:
     return _blocked_map(_jug_map, mapper, sequence, map_step)
 
 
-def currymap(mapper: Callable, sequence: Sequence, map_step: int = 4) -> list:
+def currymap(mapper: Callable, sequence: Sequence, map_step: int | None = 4) -> list:
     """Like :func:`map` for a mapper taking several arguments: ``[mapper(*s) for s in sequence]``."""
     return _blocked_map(_jug_map_curry, mapper, sequence, map_step)
 
@@ -118,7 +127,7 @@ def reduce(reducer: Callable, inputs: Sequence, reduce_step: int = 8) -> Task:
     return Task(_jug_reduce, f, level)
 
 
-def mapreduce(reducer: Callable, mapper: Callable, inputs: Sequence, map_step: int = 4,
+def mapreduce(reducer: Callable, mapper: Callable, inputs: Sequence, map_step: int | None = 4,
               reduce_step: int = 8) -> Task:
     """A Task whose value is ``functools.reduce(reducer, map(mapper, inputs))``.
 
@@ -127,7 +136,7 @@ def mapreduce(reducer: Callable, mapper: Callable, inputs: Sequence, map_step: i
     """
     r = _get_function(reducer)
     m = _get_function(mapper)
-    _check_step("map_step", map_step)
+    _check_step("map_step", 1 if map_step is None else map_step)
     seq = inputs if isinstance(inputs, Sequence) else list(inputs)
-    partials = [Task(_jug_map_reduce, r, m, block) for block in _break_up(seq, map_step)]
+    partials = [Task(_jug_map_reduce, r, m, block) for block in _break_up(seq, map_step or 1)]
     return reduce(r, partials, reduce_step)

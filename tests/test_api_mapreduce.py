@@ -78,7 +78,8 @@ u = use(m[5], m[-1])
 one_each = mapreduce.map(sq, range(3), map_step=1)
 """)
     st = status(jf, jugdir)
-    assert counts(st, "jug.mapreduce._jug_map")["ready"] == 4 + 3  # ceil(10/3) blocks, then 3
+    assert counts(st, "jug.mapreduce._jug_map")["ready"] == 4  # ceil(10/3) blocks
+    assert counts(st, "jugfile.sq")["ready"] == 3  # map_step=1: plain Tasks of the mapper
     assert counts(st, "jugfile.use")["waiting"] == 1  # elements are real dependencies
     execute(jf, jugdir)
     out = jug_eval(jf, jugdir, "out = [value(ns['m']), value(ns['u']), value(ns['one_each'])]")
