@@ -93,7 +93,9 @@ def test_password_server_works_with_password(redis_password_url: str) -> None:
     store.close()
 
 
-def test_password_server_without_password_is_refused(redis_password_server: RedisServer) -> None:
+def test_password_server_without_password_is_refused(redis_password_server: RedisServer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JUG_REDIS_PASSWORD", raising=False)
     url = f"redis://127.0.0.1:{redis_password_server.port}/0"
     with pytest.raises(StoreError) as e:
         _store(url)
@@ -410,3 +412,15 @@ def test_claim_locks_and_reports_state_in_one_call(redis_url: str) -> None:
     assert owner["host"] == store.lock_owner(a)["host"] and "token" in owner
     assert store.unlock(a) and store.unlock(b) and store.unlock(c)
     assert store.list_locks() == {}
+
+
+def test_password_from_environment(redis_password_server: RedisServer, monkeypatch) -> None:
+    url = f"redis://127.0.0.1:{redis_password_server.port}/0"
+    monkeypatch.setenv("JUG_REDIS_PASSWORD", PASSWORD)
+    store = _store(url)
+    store.save("ab" * 20, "via env")
+    assert store.load("ab" * 20) == "via env"
+    assert store.description == url
+    monkeypatch.setenv("JUG_REDIS_PASSWORD", "not-it")
+    with pytest.raises(StoreError, match="JUG_REDIS_PASSWORD"):
+        _store(url)

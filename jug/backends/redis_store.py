@@ -1,6 +1,9 @@
 """The Redis store (``--jugdir redis://[:password@]host:port/[db]``), for clusters whose
 shared filesystem copes badly with many small files.
 
+The password may also come from the environment variable ``JUG_REDIS_PASSWORD`` (so that it
+does not show in ``ps`` or batch-queue listings).
+
 Layout (every key starts with the prefix, ``jug:`` unless ``?prefix=...`` is given)::
 
     jug:r:<hash>     HASH: field ``h`` = result header, fields ``0``..``n-1`` = payload chunks
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from contextlib import contextmanager
@@ -49,6 +53,7 @@ except ImportError:  # redis-py is an optional dependency: jug[redis]
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 6379
+PASSWORD_ENV = "JUG_REDIS_PASSWORD"  # password when the URL has none (keeps it out of `ps`)
 DEFAULT_PREFIX = "jug:"
 CHUNK_SIZE = 64 * 1024 * 1024  # well below Redis's 512 MB bulk-string limit
 _SCRIPT_SAVE_MAX = 1024 * 1024  # results up to this size are saved by one Lua call
@@ -138,7 +143,8 @@ def parse_url(url: str) -> dict[str, Any]:
         "port": port or DEFAULT_PORT,
         "db": db,
         "username": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password is not None else None,
+        "password": (unquote(parts.password) if parts.password is not None
+                     else os.environ.get(PASSWORD_ENV) or None),
         "prefix": query.get("prefix", DEFAULT_PREFIX),
         "socket_timeout": socket_timeout,
         "connect_timeout": connect_timeout,
@@ -206,8 +212,9 @@ class RedisStore(Store):
         try:
             yield
         except redis.AuthenticationError as e:
-            hint = ("check the password in redis://:PASSWORD@host:port/db" if self._has_password
-                    else "the server needs a password: use redis://:PASSWORD@host:port/db")
+            hint = (f"check the password (redis://:PASSWORD@host:port/db or ${PASSWORD_ENV})"
+                    if self._has_password else "the server needs a password: use "
+                    f"redis://:PASSWORD@host:port/db or set ${PASSWORD_ENV}")
             raise StoreError(f"Redis at {where} refused authentication ({e}); {hint}") from None
         except redis.TimeoutError as e:
             raise StoreError(f"Redis at {where} did not answer in time ({e}); is the server "
@@ -219,7 +226,7 @@ class RedisStore(Store):
             msg = str(e)
             if msg.startswith(("NOAUTH", "WRONGPASS", "NOPERM", "AUTH")):
                 raise StoreError(f"Redis at {where} refused access ({msg}); give the password as "
-                                 "redis://:PASSWORD@host:port/db") from None
+                                 f"redis://:PASSWORD@host:port/db or in ${PASSWORD_ENV}") from None
             if "DB index is out of range" in msg:
                 msg += " (a default server has databases 0-15: redis://host:port/0)"
             raise StoreError(f"Redis at {where} returned an error: {msg}") from None
