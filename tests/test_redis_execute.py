@@ -290,3 +290,21 @@ def test_graph_on_redis(tmp_path: Path, redis_url: str) -> None:
     run_jug("graph", "-o", out, jf, "--jugdir", redis_url, check=True)
     text = out.read_text()
     assert "jugfile.work" in text and "jugfile.total" in text
+
+
+def test_execute_and_status_on_password_protected_redis(tmp_path: Path,
+                                                        redis_password_url: str) -> None:
+    from redis_fixture import PASSWORD
+
+    jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(3)"))
+    (tmp_path / "marks").mkdir()
+    run_jug("execute", jf, "--jugdir", redis_password_url, check=True)
+    st = _status(jf, redis_password_url)
+    assert _count(st, "jugfile.work", "finished") == 3
+    assert PASSWORD not in json.dumps(st)  # the jugdir shown is the URL without password
+    bare = redis_password_url.replace(f":{PASSWORD}@", "")
+    p = run_jug("status", jf, "--jugdir", bare)
+    assert p.returncode != 0 and "password" in p.stderr.lower()
+    st = json.loads(run_jug("status", "--json", jf, "--jugdir", bare, check=True,
+                            env={"JUG_REDIS_PASSWORD": PASSWORD}).stdout)
+    assert _count(st, "jugfile.total", "finished") == 1
