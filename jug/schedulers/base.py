@@ -296,6 +296,16 @@ class Scheduler:
         return split_sizes(workers, self.max_array_size())
 
     # -- directives (used by templates and for --dry-run) ---------------------------------
+    def signal_lead(self, margin: int) -> int | None:
+        """Seconds before the walltime for the backstop signal (None: the scheduler has none).
+
+        Half the margin: workers stop taking tasks at walltime - margin, and one still inside
+        a task then gets the signal (jug releases its lock) well before the kill.
+        """
+        if not self.supports_signal:
+            return None
+        return max(1, min(margin // 2, 65535))
+
     def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
         """Scheduler-specific values for the template (e.g. the PBS dialect)."""
         return {}

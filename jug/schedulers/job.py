@@ -212,9 +212,7 @@ class JobPlan:
     @property
     def signal_lead(self) -> int | None:
         """Seconds before the walltime at which the backstop signal arrives (None: none)."""
-        if not self.scheduler.supports_signal:
-            return None
-        return max(1, min(self.margin // 2, 65535))
+        return self.scheduler.signal_lead(self.margin)
 
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""

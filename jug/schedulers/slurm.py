@@ -32,6 +32,18 @@ class Slurm(Scheduler):
         hms = super().format_walltime(rest)
         return f"{days}-{hms}" if days else hms
 
+    def signal_lead(self, margin: int) -> int | None:
+        """Half the margin, but SLURM may send ``--signal`` up to 60 s early: keep the earliest
+        arrival after walltime - margin where the margin allows, so it never cuts a task
+        that started within the budget short unless that task overruns."""
+        if margin > 120:
+            lead = margin // 2
+        elif margin > 62:
+            lead = margin - 61
+        else:
+            lead = margin // 2
+        return max(1, min(lead, 65535))
+
     def queue_args(self) -> list[str]:
         """One ``squeue`` for all of the user's jobs (ids of gone jobs would make it fail)."""
         return ["squeue", "--noheader", "--user", self.user, "--format", "%i|%T"]

@@ -5,6 +5,7 @@
 #$ -l h_rt=04:00:00
 #$ -l s_rt=03:55:00
 #$ -S /bin/bash
+#$ -notify
 #$ -wd /home/user/proj
 #$ -j y
 #$ -o /home/user/proj/logs/$JOB_NAME_$JOB_ID_$TASK_ID.out
