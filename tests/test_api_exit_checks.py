@@ -131,14 +131,18 @@ def test_env_time_limit(tmp_path: Path, jugdir: Path) -> None:
     @TaskGenerator
     def work(i):
         log(f"work-{i}")
-        time.sleep(0.3)
+        time.sleep(0.25)
         return i
 
     tasks = [work(i) for i in range(20)]
     """))
-    execute(jf, jugdir, env={"JUG_MAX_SECONDS": "0.5"})
+    p = execute(jf, jugdir, env={"JUG_MAX_SECONDS": "1"})
+    # the clock starts with the worker (before loading), so on a slow machine it may run none
     n = len(lines(tmp_path / "log"))
-    assert 1 <= n <= 4, n
+    assert n <= 5, n
+    assert "stopping" in p.stderr and "time" in p.stderr
+    execute(jf, jugdir)
+    assert len(lines(tmp_path / "log")) == 20  # the rest runs without the limit
 
 
 def test_exit_checks_called_from_jugfile(tmp_path: Path, jugdir: Path) -> None:
