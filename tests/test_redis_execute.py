@@ -308,3 +308,42 @@ def test_execute_and_status_on_password_protected_redis(tmp_path: Path,
     st = json.loads(run_jug("status", "--json", jf, "--jugdir", bare, check=True,
                             env={"JUG_REDIS_PASSWORD": PASSWORD}).stdout)
     assert _count(st, "jugfile.total", "finished") == 1
+
+
+def test_workers_survive_dropped_connections_without_running_tasks_twice(
+        tmp_path: Path, redis_server: RedisServer, redis_url: str) -> None:
+    import threading
+
+    jf = write_jugfile(tmp_path, MANY.replace("time.sleep(0.02)", "time.sleep(0.005)"))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    stop = threading.Event()
+    kills = []
+
+    def killer() -> None:  # drop every worker connection every 30 ms
+        admin = redis_server.client()
+        while not stop.is_set():
+            kills.append(admin.client_kill_filter(_type="normal", skipme=True))
+            time.sleep(0.03)
+        admin.close()
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        workers = [start_jug("execute", jf, "--jugdir", redis_url, "--wait-cycle-time", "0.2",
+                             "--nr-wait-cycles", "200") for _ in range(4)]
+        outs = [w.communicate(timeout=300) for w in workers]
+    finally:
+        stop.set()
+        thread.join(10)
+    for w, (out, err) in zip(workers, outs):
+        assert w.returncode == 0, f"worker exited {w.returncode}:\n{out}\n{err}"
+    assert sum(kills) > 10, "the connections were not actually dropped"
+    runs: dict[str, int] = {}
+    for f in marks.iterdir():
+        runs[f.name.split(".")[0]] = runs.get(f.name.split(".")[0], 0) + 1
+    assert len(runs) == N + 1
+    assert all(n == 1 for n in runs.values()), {t: n for t, n in runs.items() if n != 1}
+    st = _status(jf, redis_url)
+    assert _count(st, "jugfile.work", "finished") == N
+    assert _count(st, "jugfile.total", "finished") == 1
