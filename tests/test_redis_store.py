@@ -49,6 +49,14 @@ def test_parse_url_defaults_and_parts() -> None:
     assert cfg["password"] == "p@ss" and cfg["prefix"] == "proj:" and cfg["socket_timeout"] == 5.0
     cfg = parse_url("redis://user:pw@h:1/")
     assert cfg["username"] == "user" and cfg["password"] == "pw" and cfg["db"] == 0
+    cfg = parse_url("redis://[::1]:6390/2")
+    assert (cfg["host"], cfg["port"], cfg["db"]) == ("::1", 6390, 2)
+
+
+def test_ipv6_server_is_named_with_brackets() -> None:
+    port = free_port()
+    with pytest.raises(StoreError, match=rf"cannot reach Redis at \[::1\]:{port}"):
+        select_store(f"redis://[::1]:{port}/0")
 
 
 @pytest.mark.parametrize("url, words", [

@@ -182,7 +182,8 @@ class RedisStore(Store):
         self.prefix: str = cfg["prefix"]
         self.chunk_size = int(chunk_size)
         suffix = "" if self.prefix == DEFAULT_PREFIX else f"?prefix={self.prefix}"
-        self.description = f"{cfg['scheme']}://{self.host}:{self.port}/{self.db}{suffix}"
+        self._where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        self.description = f"{cfg['scheme']}://{self._where}/{self.db}{suffix}"
         self._has_password = cfg["password"] is not None
         self._r = redis.Redis(
             host=self.host, port=self.port, db=self.db,
@@ -208,7 +209,7 @@ class RedisStore(Store):
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Turn redis-py exceptions into StoreErrors that name the server."""
-        where = f"{self.host}:{self.port}"
+        where = self._where
         try:
             yield
         except redis.AuthenticationError as e:
