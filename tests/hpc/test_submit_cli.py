@@ -204,3 +204,20 @@ def test_state_is_json_serialisable_in_store(jug, project: Path, tmp_path: Path)
     for d in docs.values():
         json.dumps(d)
         assert d["scheduler"] == "pbs" and Path(d["script"]).is_file()
+
+
+@pytest.mark.parametrize("example,marker", [("slurm", "#SBATCH --partition=short"),
+                                            ("pbs", "#PBS -q workq"), ("sge", "#$ -q all.q")])
+def test_examples_render_with_their_profiles(jug, tmp_path: Path, example: str,
+                                             marker: str) -> None:
+    import shutil
+
+    from hpc_helpers import ROOT
+
+    dest = tmp_path / example
+    shutil.copytree(ROOT / "examples" / example, dest)
+    p = jug("submit", "--dry-run", "jugfile.py", cwd=dest)
+    assert p.returncode == 0, p.stderr
+    assert marker in p.stdout and "module load python/3.11" in p.stdout
+    assert "tasks: 200 ready, 1 waiting" in p.stdout
+    assert (dest / "README.md").read_text().count("jug submit") >= 5
