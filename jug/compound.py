@@ -24,7 +24,10 @@ def CompoundTask(f: Callable, *args: Any, **kwargs: Any) -> Task:
     store = Task.store
     if store is not None and store.can_load(h):
         return outer  # registered, finished: loads the stored value, f never runs
-    alltasks.remove(outer)
+    if alltasks and alltasks[-1] is outer:
+        alltasks.pop()  # O(1): list.remove would make many compound tasks quadratic
+    else:
+        alltasks.remove(outer)
     inner = f(*args, **kwargs)
     ct = Task(compound_task_execute, inner, h)
     ct._hash = h

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 from conftest import run_jug, write_jugfile
@@ -230,3 +231,25 @@ def test_deep_chain_execute_status_value(tmp_path: Path, jugdir: Path) -> None:
     assert out == [2000, 1999, False, 40]
     p = run_jug("status", "--short", jf, "--jugdir", jugdir, check=True)
     assert "2000 finished" in p.stdout
+
+
+def test_many_compound_tasks_load_in_linear_time(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, """
+    from jug import TaskGenerator
+    from jug.compound import CompoundTaskGenerator
+
+    @TaskGenerator
+    def inc(x):
+        return x + 1
+
+    @CompoundTaskGenerator
+    def twice(i):
+        return inc(inc(i))
+
+    cs = [twice(i) for i in range(30000)]
+    """)
+    t0 = time.monotonic()
+    st = status(jf, jugdir)
+    elapsed = time.monotonic() - t0
+    assert st["total"]["ready"] == 30000 and st["total"]["waiting"] == 60000
+    assert elapsed < 6, f"status of 30,000 compound tasks took {elapsed:.1f}s (quadratic?)"
