@@ -7,6 +7,8 @@ asked, a metadata file.  The output format follows the file extension:
 * ``.npy``: ``numpy.save`` of ``numpy.asarray(value)``;
 * ``.pkl`` / ``.pickle``: ``pickle`` (highest protocol);
 * ``.json``: ``json.dump`` (values must be JSON-able);
+* ``.txt`` / ``.csv`` / ``.tsv`` holding a 1-D or 2-D numeric numpy array: ``numpy.savetxt``
+  (space, comma or tab separated);
 * anything else: text: a ``str`` as is, ``bytes`` as raw bytes, other values as ``str(value)``.
 
 Files are written to a temporary name and moved into place (:func:`jug.utils.sync_move`), so a
@@ -108,8 +110,20 @@ def _summary(obj: Any, limit: int = 200) -> Any:
         return {"noload": _summary(obj.base)}
     if isinstance(obj, TaskLike):
         return {"task": obj.name, "hash": obj.hash()}
-    if obj is None or isinstance(obj, (bool, int, float)):
-        return obj
+    if obj is None:
+        return None
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, int):
+        return int(obj)  # subclasses (numpy.float64 is a float) as plain numbers for YAML
+    if isinstance(obj, float):
+        return float(obj)
+    np = sys.modules.get("numpy")
+    if np is not None:
+        if isinstance(obj, np.generic):
+            return _summary(obj.item(), limit)
+        if isinstance(obj, np.ndarray):
+            return f"numpy.ndarray(shape={obj.shape}, dtype={obj.dtype})"
     if isinstance(obj, str):
         return obj if len(obj) <= limit else obj[:limit] + "..."
     if type(obj) in (list, tuple):
@@ -218,6 +232,13 @@ def _atomic_write(fname: str, write: Callable[[Any], None], binary: bool) -> Non
         raise
 
 
+def _is_array(obj: Any) -> bool:
+    """True for a numeric numpy array of 1 or 2 dimensions (written with numpy.savetxt)."""
+    np = sys.modules.get("numpy")
+    return (np is not None and isinstance(obj, np.ndarray) and obj.ndim in (1, 2)
+            and obj.dtype.kind in "biuf")
+
+
 def _write_value(result: Any, oname: str) -> None:
     """Write one value to ``oname`` in the format its extension names (see the module doc)."""
     lower = oname.lower()
@@ -226,6 +247,11 @@ def _write_value(result: Any, oname: str) -> None:
 
         arr = np.asarray(result)
         _atomic_write(oname, lambda f: np.save(f, arr, allow_pickle=arr.dtype.hasobject), True)
+    elif lower.endswith((".txt", ".csv", ".tsv")) and _is_array(result):
+        import numpy as np
+
+        sep = {"csv": ",", "tsv": "\t"}.get(lower.rsplit(".", 1)[-1], " ")
+        _atomic_write(oname, lambda f: np.savetxt(f, result, delimiter=sep), True)
     elif lower.endswith((".pkl", ".pickle")):
         _atomic_write(oname, lambda f: pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL),
                       True)

@@ -208,3 +208,24 @@ def test_print_task_summary_table(capsys) -> None:
     print_task_summary_table(None, [("Invalidated", {"jugfile.x": 5})])
     out = capsys.readouterr().out
     assert "Invalidated" in out and "jugfile.x" in out and "5" in out
+
+
+def test_write_task_out_text_array_and_numpy_arguments(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    import numpy as np
+
+    @TaskGenerator
+    def table(scale, base):
+        return base * scale
+
+    t = table(np.float64(2.0), np.arange(6, dtype=np.float64).reshape(3, 2))
+    write_task_out(t, os.path.join(HERE, "t.csv"), os.path.join(HERE, "t.yaml"))
+    """))
+    execute(jf, jugdir)
+    import numpy as np
+
+    got = np.loadtxt(tmp_path / "t.csv", delimiter=",")
+    assert np.array_equal(got, np.arange(6).reshape(3, 2) * 2.0)  # full table, not str() of it
+    meta = yaml.safe_load((tmp_path / "t.yaml").read_text())
+    assert meta["args"][0] == 2.0
+    assert "shape=(3, 2)" in meta["args"][1]
