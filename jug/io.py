@@ -63,12 +63,15 @@ class NoLoad(TaskLike):
         return hash_one(("jug.io.NoLoad", self.base.hash()))
 
     def __jug_hash__(self) -> str:
+        """How jug.hash encodes this wrapper inside a consumer's arguments."""
         return "noload:" + self.base.hash()
 
     def _deps(self) -> list[TaskLike]:
+        """The first-level dependency: the wrapped task."""
         return [self.base]
 
     def base_tasks(self) -> list[Task]:
+        """The stored Tasks the consumer must wait for (those of the wrapped task)."""
         return self.base.base_tasks()
 
     def can_load(self) -> bool:
@@ -76,9 +79,11 @@ class NoLoad(TaskLike):
         return self.base.can_load()
 
     def can_run(self) -> bool:
+        """True once the wrapped task's result is available."""
         return self.base.can_load()
 
     def is_loaded(self) -> bool:
+        """Always True: there is nothing to load (the value is the task itself)."""
         return True
 
     def value(self) -> TaskLike:
@@ -87,6 +92,7 @@ class NoLoad(TaskLike):
 
     @property
     def result(self) -> TaskLike:
+        """Same as :meth:`value`: the wrapped task."""
         return self.base
 
     def unload(self) -> None:
@@ -115,7 +121,7 @@ def _summary(obj: Any, limit: int = 200) -> Any:
     if isinstance(obj, bool):
         return bool(obj)
     if isinstance(obj, int):
-        return int(obj)  # subclasses (numpy.float64 is a float) as plain numbers for YAML
+        return int(obj)  # subclasses (IntEnum...) as plain numbers, which YAML can write
     if isinstance(obj, float):
         return float(obj)
     np = sys.modules.get("numpy")
