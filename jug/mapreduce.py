@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Iterator, Sequence
 
-from .task import Task, TaskError, TaskGenerator
+from .task import Task, TaskError, TaskGenerator, TaskLike
 
 __all__ = ["map", "currymap", "reduce", "mapreduce"]
 
@@ -116,11 +116,14 @@ def reduce(reducer: Callable, inputs: Sequence, reduce_step: int = 8) -> Task:
     """A Task whose value is ``functools.reduce(reducer, value(inputs))``, built as a tree.
 
     Each Task folds at most ``reduce_step`` inputs; levels repeat until one Task is left.
+    ``inputs`` may also be one Task whose value is the sequence (folded by a single Task).
     """
     f = _get_function(reducer)
     _check_step("reduce_step", reduce_step)
     if reduce_step < 2:
         reduce_step = 2  # a fold of one element per Task would never shrink the level
+    if isinstance(inputs, TaskLike):  # one task whose value is the whole sequence
+        return Task(_jug_reduce, f, inputs)
     level = list(inputs)
     while len(level) > reduce_step:
         level = [Task(_jug_reduce, f, block) for block in _break_up(level, reduce_step)]

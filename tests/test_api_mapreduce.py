@@ -95,13 +95,19 @@ plain = mapreduce.reduce(add, list(range(100)), reduce_step=3)
 of_tasks = mapreduce.reduce(add, powers, reduce_step=4)
 single = mapreduce.reduce(add, [7])
 words = mapreduce.reduce(concat, [str(i) for i in range(30)], reduce_step=4)
+
+@TaskGenerator
+def listing(n):
+    return list(range(n))
+
+whole = mapreduce.reduce(add, listing(10))
 """)
     st = status(jf, jugdir)
     assert counts(st, "jug.mapreduce._jug_map_curry")["ready"] == 3  # 12 pairs / 5 per block
     execute(jf, jugdir)
     out = jug_eval(jf, jugdir, """
     out = [value(ns['powers']), value(ns['plain']), value(ns['of_tasks']), value(ns['single']),
-           value(ns['words'])]
+           value(ns['words']), value(ns['whole'])]
     """)
     pairs = [(b, e) for b in range(1, 5) for e in range(3)]
     assert out[0] == [b ** e for b, e in pairs]
@@ -109,6 +115,7 @@ words = mapreduce.reduce(concat, [str(i) for i in range(30)], reduce_step=4)
     assert out[2] == sum(b ** e for b, e in pairs)
     assert out[3] == 7
     assert out[4] == "".join(str(i) for i in range(30))
+    assert out[5] == 45
 
 
 def test_task_generator_mapper_and_task_inputs(tmp_path: Path, jugdir: Path) -> None:
