@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import textwrap
 import time
 from pathlib import Path
@@ -47,6 +48,26 @@ def test_env_max_tasks_runs_exactly_n_per_worker(tmp_path: Path, jugdir: Path) -
     assert len(lines(tmp_path / "log")) == 6
     execute(jf, jugdir)  # no limit: finishes
     assert sorted(lines(tmp_path / "log")) == sorted(f"work-{i}" for i in range(10))
+
+
+def test_env_max_tasks_counts_per_worker(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    @TaskGenerator
+    def work(i):
+        log(f"work-{i}-{os.getpid()}")
+        time.sleep(0.1)
+        return i
+
+    tasks = [work(i) for i in range(10)]
+    """))
+    workers = [start_execute(jf, jugdir, env={"JUG_MAX_TASKS": "3"}) for _ in range(2)]
+    errs = [w.communicate(timeout=60)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], errs
+    log = lines(tmp_path / "log")
+    assert len(log) == 6 and len({w.split("-")[1] for w in log}) == 6  # 3 each, none twice
+    per_pid = collections.Counter(w.split("-")[2] for w in log)
+    assert sorted(per_pid.values()) == [3, 3]
+    assert all("3 tasks executed" in e for e in errs)
 
 
 def test_env_max_tasks_must_be_a_number(tmp_path: Path, jugdir: Path) -> None:
