@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -77,6 +77,7 @@ class RedisServer:
 
     @property
     def pidfile(self) -> str:
+        """Where redis-server writes its pid."""
         return os.path.join(self.workdir, "redis.pid")
 
     def start(self, port: int | None = None, timeout: float = 10.0) -> RedisServer:
@@ -100,6 +101,7 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not start on port {self.port}: {self._log_tail()}")
 
     def _wait_ready(self, timeout: float) -> bool:
+        """Poll with a raw PING until the server answers (True) or exits / times out (False)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
@@ -116,6 +118,7 @@ class RedisServer:
         return False
 
     def _log_tail(self) -> str:
+        """The end of the server log, for start-up failure messages."""
         try:
             with open(os.path.join(self.workdir, "redis.log")) as f:
                 return f.read()[-2000:]
@@ -147,8 +150,8 @@ class RedisServer:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGCONT)
 
-    def client(self):  # -> redis.Redis
-        """A raw redis-py client for direct inspection of the server."""
+    def client(self) -> Any:
+        """A raw redis-py client (``redis.Redis``) for direct inspection of the server."""
         import redis
 
         return redis.Redis(host=self.host, port=self.port, password=self.password)

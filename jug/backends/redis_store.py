@@ -233,6 +233,7 @@ class RedisStore(Store):
             raise StoreError(f"Redis at {where} returned an error: {msg}") from None
 
     def _rkey(self, key: str) -> str:
+        """The Redis key of the result hash of task ``key``."""
         return f"{self.prefix}r:{key}"
 
     # -- results ---------------------------------------------------------------------
@@ -289,6 +290,7 @@ class RedisStore(Store):
             pass
 
     def _fetch(self, key: str) -> dict[bytes, bytes]:
+        """All fields (header and chunks) of a result in one HGETALL; KeyError if absent."""
         with self._errors():
             fields = self._r.hgetall(self._rkey(key))
         if not fields:
@@ -337,6 +339,7 @@ class RedisStore(Store):
         return bad
 
     def _check_verify_reply(self, key: str, res: Any) -> None:
+        """Raise KeyError/CorruptResult unless the verify script's reply describes a whole result."""
         if not res:
             raise KeyError(key)
         header, total, _nchunks = res
@@ -472,6 +475,7 @@ class RedisStore(Store):
 
     # -- documents -------------------------------------------------------------------
     def _dkey(self, namespace: str) -> str:
+        """The Redis key of the document hash of ``namespace``."""
         return f"{self.prefix}d:{namespace}"
 
     def write_doc(self, namespace: str, name: str, doc: dict) -> None:
@@ -540,6 +544,7 @@ def _glob_escape(text: str) -> str:
 
 
 def _loads(body: bytes | str) -> dict:
+    """Decode a stored JSON record; an unreadable one becomes ``{"unreadable": ...}``."""
     try:
         value = json.loads(body)
     except ValueError:
