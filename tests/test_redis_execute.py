@@ -361,3 +361,38 @@ def test_workers_survive_dropped_connections_without_running_tasks_twice(
     st = _status(jf, redis_url)
     assert _count(st, "jugfile.work", "finished") == N
     assert _count(st, "jugfile.total", "finished") == 1
+
+
+def test_shell_command_reads_values_from_redis(tmp_path: Path, redis_url: str) -> None:
+    _available("shell")
+    pytest.importorskip("IPython")
+    jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(4)"))
+    (tmp_path / "marks").mkdir()
+    run_jug("execute", jf, "--jugdir", redis_url, check=True)
+    p = run_jug("shell", "-c", "print('SUM', value(result), sum(value(squares)))", jf,
+                "--jugdir", redis_url, check=True, timeout=120)
+    assert "SUM 14 14" in p.stdout, p.stdout + p.stderr
+
+
+def test_webstatus_serves_redis_status(tmp_path: Path, redis_url: str) -> None:
+    import urllib.request
+
+    _available("webstatus")
+    pytest.importorskip("flask")
+    jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(3)"))
+    (tmp_path / "marks").mkdir()
+    run_jug("execute", jf, "--jugdir", redis_url, check=True)
+    server = start_jug("webstatus", "--port", "0", jf, "--jugdir", redis_url)
+    try:
+        line = server.stdout.readline()
+        assert "serving http://" in line, line + (server.stderr.read() if server.poll() else "")
+        url = line.split("serving ", 1)[1].split()[0]
+        with urllib.request.urlopen(url + "status.json", timeout=30) as r:
+            doc = json.loads(r.read())
+        assert doc["tasks"]["jugfile.work"]["finished"] == 3
+        assert doc["tasks"]["jugfile.total"]["finished"] == 1
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert redis_url in r.read().decode()  # the page names the Redis store
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
