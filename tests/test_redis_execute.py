@@ -218,8 +218,10 @@ def test_worker_losing_redis_mid_task_does_not_mark_it_finished(
 
 
 # -- every subcommand that opens the store ---------------------------------------------
-STORE_COMMANDS = ["execute", "status", "check", "sleep-until", "invalidate", "cleanup", "graph"]
-EXTRA_ARGS = {"invalidate": ["--target", "jugfile.work"], "sleep-until": ["--timeout", "30"]}
+STORE_COMMANDS = ["execute", "status", "check", "sleep-until", "invalidate", "cleanup", "graph",
+                  "shell", "webstatus"]
+EXTRA_ARGS = {"invalidate": ["--target", "jugfile.work"], "sleep-until": ["--timeout", "30"],
+              "shell": ["-c", "pass"], "webstatus": ["--port", "0"]}
 
 
 def _available(cmd: str) -> None:
