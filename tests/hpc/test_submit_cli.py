@@ -221,3 +221,16 @@ def test_examples_render_with_their_profiles(jug, tmp_path: Path, example: str,
     assert marker in p.stdout and "module load python/3.11" in p.stdout
     assert "tasks: 200 ready, 1 waiting" in p.stdout
     assert (dest / "README.md").read_text().count("jug submit") >= 5
+
+
+def test_scheduler_detected_from_path(jug, project: Path, tmp_path: Path) -> None:
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python").symlink_to(sys.executable)
+    (bindir / "python3").symlink_to(sys.executable)
+    p = jug("submit", "--dry-run", "--no-check", "work.py", cwd=project,
+            env={"PATH": f"{FAKEPBS}:{bindir}"})
+    assert p.returncode == 0, p.stderr
+    assert "scheduler        pbs  <- derived" in p.stdout and "#PBS -N jug-work" in p.stdout

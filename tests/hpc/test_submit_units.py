@@ -181,3 +181,24 @@ def test_missing_command_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(SchedulerError, match="'sbatch' not found on PATH"):
         get_scheduler("slurm").submit("/tmp/x.sh")
+
+
+def test_signal_lead_stays_clear_of_slurm_signal_resolution() -> None:
+    slurm, sge, pbs = (get_scheduler(n) for n in ("slurm", "sge", "pbs"))
+    assert slurm.signal_lead(600) == 300  # half the margin
+    assert slurm.signal_lead(90) == 29  # may arrive 60 s early: still after the budget
+    assert slurm.signal_lead(30) == 15
+    assert sge.signal_lead(90) == 45  # s_rt is exact to the second
+    assert pbs.signal_lead(600) is None  # PBS has no pre-walltime signal
+
+
+def test_submit_module_imports_nothing_heavy() -> None:
+    """`jug --help` lists every subcommand: loading submit must not pull in Jinja2 or YAML."""
+    import subprocess
+    import sys
+
+    code = ("import sys, jug.cli, jug.subcommands.submit, jug.schedulers;"
+            "bad = [m for m in ('jinja2', 'yaml') if m in sys.modules];"
+            "assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
