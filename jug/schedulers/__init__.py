@@ -1,4 +1,18 @@
-"""Scheduler adapters for ``jug submit``: one small module of facts per batch system."""
+"""Scheduler adapters for ``jug submit``: one small module of facts per batch system.
+
+The interface a resubmit loop needs (all in :class:`Scheduler`, see ``base.py``):
+
+* ``get_scheduler(name, settings)`` -> adapter; ``detect()`` -> name found on PATH;
+* ``query(job_ids)`` -> ``{job_id: ArrayCounts(pending, running, entries)}`` from ONE queue
+  call for every array (``squeue -u``, ``qstat -u -xml``, ``qstat -t -u``; never per element,
+  never ``sacct``); jobs that left the queue count zero;
+* ``set_throttle(job_id, n)`` (False where the scheduler cannot), ``cancel(job_ids)``,
+  ``cancel_pending(job_id, counts)``; ``max_array_size()`` and ``split(n)``;
+* ``element_id(array_id, index)`` matches the ``queue_id`` lock owners record.
+
+:class:`jug.schedulers.job.JobPlan` renders and submits arrays and records them in the store
+(``submitted_arrays`` / ``cancel_arrays`` read and clear those records).
+"""
 
 from __future__ import annotations
 

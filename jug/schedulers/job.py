@@ -338,7 +338,15 @@ class JobPlan:
             with open(script, "w") as f:
                 f.write(texts[part])
             os.chmod(script, 0o755)
-            job_id = self.scheduler.submit(script, cwd=self.workdir)
+            try:
+                job_id = self.scheduler.submit(script, cwd=self.workdir)
+            except SchedulerError as e:
+                if records:
+                    done = ", ".join(r["job_id"] for r in records)
+                    raise SchedulerError(f"{e}\n(array(s) {done} were submitted before this "
+                                         f"error and are recorded: 'jug submit --cancel' "
+                                         f"cancels them)")
+                raise
             record = {
                 "scheduler": self.scheduler.name, "job_id": job_id,
                 "short_id": self.scheduler.short_id(job_id), "size": size,

@@ -132,22 +132,29 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
         print(f"#   {key.replace('_', '-'):<16} {value}  <- {src}")
 
 
-def _cancel(plan: Any, dry_run: bool) -> int:
-    from ..backends import select_store
-    from ..schedulers.job import cancel_arrays, submitted_arrays
+def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
+    """Cancel every array recorded for ``jugfile`` in its store (no scheduler option needed)."""
+    from ..backends import StoreError, default_jugdir, select_store
+    from ..schedulers import get_scheduler
+    from ..schedulers.job import SubmitError, cancel_arrays, submitted_arrays
 
-    store = select_store(plan.jugdir)
-    docs = submitted_arrays(store, plan.jugfile)
+    jugdir = settings.get("jugdir") or default_jugdir(jugfile)
+    if "://" not in str(jugdir) and jugdir != "dict_store":
+        jugdir = os.path.abspath(str(jugdir))
+    try:
+        store = select_store(jugdir)
+    except StoreError as e:
+        raise SubmitError(str(e))
+    docs = submitted_arrays(store, jugfile)
     if not docs:
-        print(f"no submitted arrays recorded for {plan.jugfile} in {plan.jugdir}")
+        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {jugdir}")
         return 0
     if dry_run:
         for doc in docs.values():
-            sched = plan.scheduler if doc["scheduler"] == plan.scheduler.name else None
-            cmd = (sched or plan.scheduler).cancel_args([doc["job_id"]])
+            cmd = get_scheduler(doc["scheduler"], settings).cancel_args([doc["job_id"]])
             print(f"would run: {shlex.join(cmd)}")
         return 0
-    n = cancel_arrays(store, docs, plan.settings)
+    n = cancel_arrays(store, docs, settings)
     print(f"cancelled {n} array(s); {len(docs)} record(s) removed")
     return 0
 
@@ -186,10 +193,10 @@ def _run(args: Any) -> int:
     if not os.path.isfile(args.jugfile):
         raise SubmitError(f"jugfile '{args.jugfile}' not found")
     settings, sources = settings_from_args(args)
-    plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
     dry_run = bool(getattr(args, "dry_run", False))
     if getattr(args, "cancel", False):
-        return _cancel(plan, dry_run)
+        return _cancel(settings, args.jugfile, dry_run)
+    plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
     if os.path.exists(plan.stop_file):
         msg = (f"the stop file {plan.stop_file} exists: workers would exit at once. "
                f"Remove it first (rm {shlex.quote(plan.stop_file)})")

@@ -64,7 +64,7 @@ def test_cancel_stops_running_workers_and_forgets_the_arrays(jug, project: Path,
     st = wait_until(lambda: (s := status(jug, project, args=("4", "30")))["locks"]["count"] == 0
                     and s, 20, "the cancelled workers to release their locks")
     assert st["total"]["finished"] == 0
-    again = jug("submit", "--scheduler", "pbs", "--cancel", "work.py", cwd=project,
+    again = jug("submit", "--cancel", "work.py", cwd=project,  # scheduler from the state
                 path_prefix=str(FAKEPBS), env=fake["env"])
     assert "no submitted arrays recorded" in again.stdout
 
