@@ -7,8 +7,16 @@ import textwrap
 import time
 from pathlib import Path
 
-from conftest import run_jug, write_jugfile
-from test_api_helpers import counts, execute, jug_eval, lines, start_execute, status
+from test_api_helpers import (
+    counts,
+    execute,
+    jug_eval,
+    lines,
+    run_jug,
+    start_execute,
+    status,
+    write_jugfile,
+)
 
 LOGGED = """
 import os

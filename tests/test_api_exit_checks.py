@@ -7,8 +7,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from conftest import write_jugfile
-from test_api_helpers import counts, execute, lines, start_execute, status
+from test_api_helpers import counts, execute, lines, start_execute, status, write_jugfile
 
 LOGGED = """
 import os, time

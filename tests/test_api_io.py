@@ -8,8 +8,7 @@ import textwrap
 from pathlib import Path
 
 import yaml
-from conftest import write_jugfile
-from test_api_helpers import counts, execute, jug_eval, lines, status
+from test_api_helpers import counts, execute, jug_eval, lines, status, write_jugfile
 
 LOGGED = """
 import os

@@ -6,8 +6,7 @@ import functools
 from pathlib import Path
 
 import pytest
-from conftest import write_jugfile
-from test_api_helpers import counts, execute, jug_eval, lines, status
+from test_api_helpers import counts, execute, jug_eval, lines, status, write_jugfile
 
 FUNCS = """
 import os

@@ -6,8 +6,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from conftest import run_jug, write_jugfile
-from test_api_helpers import counts, execute, jug_eval, lines, status
+from test_api_helpers import counts, execute, jug_eval, lines, run_jug, status, write_jugfile
 
 LOGGED = """
 import os

@@ -6,8 +6,7 @@ import os
 import textwrap
 from pathlib import Path
 
-from conftest import write_jugfile
-from test_api_helpers import counts, execute, jug_eval, lines, status
+from test_api_helpers import counts, execute, jug_eval, lines, status, write_jugfile
 
 LOGGED = """
 import os
