@@ -1,0 +1,51 @@
+"""``jug check``: exit 0 if every task of the jugfile is finished, 1 otherwise.
+
+A jugfile that stops at a barrier is not finished (tasks after the barrier are still to come).
+Exit code 2 means the question could not be answered (jugfile error, unusable store).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..backends import Store
+from ..jugfile import Loaded
+from ..taskstate import Snapshot, classify, format_short, summarize, unique_tasks
+from ._common import CommandError, open_and_load, report
+
+HELP = "Exit with 0 if every task is finished, 1 if not (2 on errors)"
+TAKES_JUGFILE = True
+OPTIONS: list = []
+
+
+def progress(store: Store, loaded: Loaded) -> dict[str, int]:
+    """Task counts per state (``waiting``, ``ready``, ``running``, ``finished``, ``failed``)."""
+    tasks = unique_tasks(loaded.tasks)
+    states = classify(tasks, Snapshot(store))
+    counts = dict.fromkeys(("waiting", "ready", "running", "finished", "failed"), 0)
+    for s in states.values():
+        counts[s] += 1
+    return counts
+
+
+def all_done(store: Store, loaded: Loaded) -> bool:
+    """True if the jugfile loaded past every barrier and every task has its result."""
+    if loaded.incomplete:
+        return False
+    finished = set(store.list())
+    return all(t.hash() in finished for t in loaded.tasks)
+
+
+def run(args: Any) -> int:
+    """0 when done, 1 when not; with ``--verbose info`` also a one-line summary."""
+    try:
+        store, loaded = open_and_load(args)
+    except CommandError as e:
+        return report(e) if e.code != 1 else report(CommandError(str(e), 2))
+    done = all_done(store, loaded)
+    if args.verbose != "quiet":
+        print(format_short(summarize(loaded.tasks, store, loaded.incomplete, loaded.path)))
+    if not done and loaded.incomplete and args.verbose != "quiet":
+        print("jug check: not done: the jugfile stops at a barrier", file=sys.stderr)
+    return 0 if done else 1

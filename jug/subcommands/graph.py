@@ -1,0 +1,106 @@
+"""``jug graph``: the task graph per task name, as Graphviz dot text or (with ``dot``) a picture.
+
+One node per task name, labelled with its counts per state and coloured by progress; one edge
+``a -> b`` when some task named ``b`` depends on a task named ``a`` (labelled with how many
+such dependencies there are).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections import OrderedDict
+from typing import Any
+
+from ..options import Option
+from ..taskstate import Snapshot, base_dependencies, classify, unique_tasks
+from ._common import CommandError, open_and_load, report
+
+HELP = "Print the task graph (per task name, with counts) as Graphviz dot, or draw it"
+TAKES_JUGFILE = True
+OPTIONS = [
+    Option("output", None, "Write a picture to FILE (format from the extension: png, svg, pdf; "
+           ".dot/.gv writes the dot text); needs Graphviz's 'dot' for pictures",
+           metavar="FILE", short="-o"),
+]
+
+_COLOURS = {"finished": "palegreen", "failed": "lightcoral", "running": "lightskyblue",
+            "ready": "khaki", "waiting": "white"}
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def dot_text(tasks: list, snap: Snapshot, incomplete: bool = False) -> str:
+    """The dot source of the per-name graph of ``tasks`` with state counts from ``snap``."""
+    tasks = unique_tasks(tasks)
+    states = classify(tasks, snap)
+    counts: dict[str, dict[str, int]] = OrderedDict()
+    edges: dict[tuple[str, str], int] = OrderedDict()
+    for t in tasks:
+        c = counts.setdefault(t.name, dict.fromkeys(_COLOURS, 0))
+        c[states[t.hash()]] += 1
+        for d in base_dependencies(t):
+            edges[(d.name, t.name)] = edges.get((d.name, t.name), 0) + 1
+    lines = ["digraph jug {", "  rankdir=LR;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
+    for name, c in counts.items():
+        total = sum(c.values())
+        parts = [f"{c[s]} {s}" for s in ("finished", "running", "ready", "waiting", "failed")
+                 if c[s]]
+        label = f"{name}\n{total} task(s): {', '.join(parts)}"
+        if c["failed"]:
+            colour = _COLOURS["failed"]
+        elif c["finished"] == total:
+            colour = _COLOURS["finished"]
+        elif c["running"]:
+            colour = _COLOURS["running"]
+        elif c["ready"]:
+            colour = _COLOURS["ready"]
+        else:
+            colour = _COLOURS["waiting"]
+        lines.append(f"  {_quote(name)} [label={_quote(label)}, fillcolor={colour}];")
+    for (a, b), n in edges.items():
+        lines.append(f"  {_quote(a)} -> {_quote(b)} [label={n}];")
+    if incomplete:
+        lines.append('  "(barrier)" [shape=note, style=dashed, label="more tasks follow a '
+                     'barrier"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _draw(text: str, output: str) -> None:
+    ext = os.path.splitext(output)[1].lower().lstrip(".")
+    if ext in ("dot", "gv"):
+        with open(output, "w") as f:
+            f.write(text)
+        return
+    if not ext:
+        raise CommandError(f"--output {output}: give a file extension (png, svg, pdf or dot)", 2)
+    dot = shutil.which("dot")
+    if dot is None:
+        raise CommandError("drawing the graph needs Graphviz's 'dot' program, which is not "
+                           "installed (Debian/Ubuntu: apt-get install graphviz). Without "
+                           "--output, 'jug graph' prints the dot text.", 2)
+    proc = subprocess.run([dot, f"-T{ext}", "-o", output], input=text, text=True,
+                          capture_output=True)
+    if proc.returncode != 0:
+        raise CommandError(f"dot could not write {output}: {proc.stderr.strip()}", 2)
+
+
+def run(args: Any) -> int:
+    """Print the dot text, or write ``--output``."""
+    try:
+        store, loaded = open_and_load(args)
+        text = dot_text(loaded.tasks, Snapshot(store), loaded.incomplete)
+        if args.output:
+            _draw(text, args.output)
+            print(f"wrote {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+    except CommandError as e:
+        return report(e)
+    return 0
