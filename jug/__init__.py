@@ -12,6 +12,18 @@ from .task import Task, TaskGenerator, Tasklet, iteratetask, recursive_dependenc
 
 __version__ = "0.1.0"
 
+_SUBMODULES = ("mapreduce", "utils", "io", "compound", "task", "hash", "hooks", "backends",
+               "barrier", "jugfile", "options", "schedulers", "taskstate", "timings")
+
+
+def __getattr__(name: str):
+    """``jug.mapreduce`` etc. without importing them (and numpy/yaml) at ``import jug``."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'jug' has no attribute {name!r}")
+
 __all__ = [
     "Task", "TaskGenerator", "Tasklet", "iteratetask", "value", "recursive_dependencies",
     "barrier", "bvalue", "CachedFunction", "CompoundTask", "CompoundTaskGenerator",

@@ -14,11 +14,13 @@ a pickle with a pinned protocol.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import pickle
 import struct
 import sys
+import types
 from array import array
 from typing import Any
 
@@ -144,6 +146,17 @@ def _hash_other(h: Any, o: Any, stack: list) -> None:
             _put(h, b"G", f"{o.dtype.str}".encode())
             _put(h, b"g", o.tobytes())
             return
+    if isinstance(o, functools.partial):
+        _put(h, b"p", b"")
+        stack.append((o.func, o.args, o.keywords))
+        return
+    bound_to = getattr(o, "__self__", None)
+    if bound_to is not None and isinstance(o, (types.MethodType, types.BuiltinMethodType)) \
+            and not isinstance(bound_to, types.ModuleType):
+        # a bound method: its name and the object it is bound to
+        _put(h, b"M", _qualname(o).encode())
+        stack.append(bound_to)
+        return
     if callable(o) and hasattr(o, "__qualname__") and hasattr(o, "__module__"):
         _put(h, b"C", _qualname(o).encode())
         return

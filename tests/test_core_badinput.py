@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_jug, write_jugfile
+from support import run_jug, write_jugfile
 
 GOOD = """
 from jug import TaskGenerator
@@ -108,7 +108,7 @@ def test_corrupt_result_is_detected_named_and_recomputed(tmp_path: Path) -> None
     import subprocess
     import sys
 
-    from conftest import jug_env
+    from support import jug_env
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=jug_env(),
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "30 [0, 1, 4, 9, 16]"
@@ -122,7 +122,7 @@ def test_value_of_corrupt_result_raises_clearly(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from conftest import jug_env
+    from support import jug_env
     code = "import jug; s, ns = jug.init('jugfile.py'); jug.value(ns['t'])"
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=jug_env(),
                        capture_output=True, text=True)

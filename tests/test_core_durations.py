@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_jug, write_jugfile
+from support import run_jug, write_jugfile
 
 from jug.timings import Durations, eta_seconds
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, run_jug, start_jug, write_jugfile
+from support import ROOT, run_jug, start_jug, write_jugfile
 
 PRIMES = """
 from jug import TaskGenerator

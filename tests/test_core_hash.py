@@ -115,3 +115,26 @@ def test_deep_nesting_does_not_hit_recursion_limit() -> None:
     for _ in range(5000):
         x = [x]
     assert len(hash_one(x)) == 40
+
+
+class Scaler:
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def apply(self, x: int) -> int:
+        return self.k * x
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+def test_partials_and_bound_methods_hash_their_arguments() -> None:
+    import functools
+
+    assert hash_one(functools.partial(_add, 1)) != hash_one(functools.partial(_add, 2))
+    assert hash_one(functools.partial(_add, 1)) == hash_one(functools.partial(_add, 1))
+    assert hash_one(functools.partial(_add, b=1)) != hash_one(functools.partial(_add, 1))
+    assert hash_one(Scaler(1).apply) != hash_one(Scaler(2).apply)
+    assert hash_one(Scaler(3).apply) == hash_one(Scaler(3).apply)
+    assert hash_one(len) != hash_one([].append)
