@@ -1,8 +1,8 @@
 """Site profiles for ``jug submit``: YAML files of named option sets, merged once.
 
-Precedence, lowest first: built-in defaults < user file (``~/.config/jug/submit.yaml``) <
-project file (``jug-submit.yaml`` or ``.jug-submit.yaml`` from the jugfile's folder upwards) <
-jugrc / ``JUG_*`` environment < command line.  A file looks like::
+Precedence, lowest first: built-in defaults < user file (``~/.config/jug/submit.yaml``, or
+``$JUG_SUBMIT_CONFIG``) < project file (``jug-submit.yaml`` or ``.jug-submit.yaml`` from the
+jugfile's folder upwards) < jugrc / ``JUG_*`` environment < command line.  A file looks like::
 
     default-profile: mycluster     # used when --profile is not given
     walltime: "02:00:00"           # top-level options apply to every profile of this file

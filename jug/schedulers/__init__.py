@@ -31,6 +31,7 @@ from .base import (  # noqa: F401  (re-exported)
 
 
 def _classes() -> dict[str, type[Scheduler]]:
+    """The adapter classes by name (imported on first use)."""
     from .pbs import PBS, Torque
     from .sge import SGE
     from .slurm import Slurm

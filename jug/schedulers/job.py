@@ -73,6 +73,7 @@ def parse_memory(text: Any) -> int:
 
 
 def _positive_int(value: Any, what: str, minimum: int = 1) -> int | None:
+    """``value`` as an int of at least ``minimum`` (None stays None); SubmitError otherwise."""
     if value is None or value == "":
         return None
     try:
@@ -97,6 +98,7 @@ def budget_parts(seconds: int) -> tuple[int, int, int]:
 
 
 def _sanitize_name(name: str, limit: int | None) -> str:
+    """A job name every scheduler accepts (letters first, no spaces, PBS's 15 characters)."""
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "jug"
     if not clean[0].isalpha():
         clean = "j" + clean

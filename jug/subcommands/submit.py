@@ -19,35 +19,35 @@ from ..options import Option
 HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
 TAKES_JUGFILE = True
 OPTIONS = [
-    Option("scheduler", None, "slurm, pbs (PBS Pro/OpenPBS), torque or sge "
+    Option("scheduler", None, metavar="NAME", help="slurm, pbs (PBS Pro/OpenPBS), torque or sge "
            "(default: the profile's, else detected from the commands on PATH)"),
-    Option("workers", None, "Number of workers (array elements) (default: 1)", short="-n"),
-    Option("walltime", None, "Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m "
+    Option("workers", None, metavar="N", help="Number of workers (array elements) (default: 1)", short="-n"),
+    Option("walltime", None, metavar="TIME", help="Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m "
            "(default: 01:00:00)", short="-t"),
-    Option("queue", None, "Queue (PBS, SGE) or partition (SLURM)", aliases=("partition",),
+    Option("queue", None, metavar="NAME", help="Queue (PBS, SGE) or partition (SLURM)", aliases=("partition",),
            short="-q"),
-    Option("account", None, "Account / project to charge"),
-    Option("mem", None, "Memory per worker, e.g. 4G or 500M"),
-    Option("cpus-per-task", None, "CPU cores per worker"),
-    Option("gpus", None, "GPUs per worker"),
-    Option("job-name", None, "Job name (default: jug-<jugfile name>)"),
-    Option("directive", None, "Raw scheduler directive, e.g. --directive='--qos=high' "
+    Option("account", None, metavar="NAME", help="Account / project to charge"),
+    Option("mem", None, metavar="SIZE", help="Memory per worker, e.g. 4G or 500M"),
+    Option("cpus-per-task", None, metavar="N", help="CPU cores per worker"),
+    Option("gpus", None, metavar="N", help="GPUs per worker"),
+    Option("job-name", None, metavar="NAME", help="Job name (default: jug-<jugfile name>)"),
+    Option("directive", None, metavar="LINE", help="Raw scheduler directive, e.g. --directive='--qos=high' "
            "(repeatable; the prefix such as #SBATCH is added)", multiple=True),
-    Option("prologue", None, "Shell line run before the worker starts, e.g. 'module load "
+    Option("prologue", None, metavar="LINE", help="Shell line run before the worker starts, e.g. 'module load "
            "python' (repeatable)", multiple=True),
-    Option("profile", None, "Named profile from ~/.config/jug/submit.yaml or jug-submit.yaml"),
-    Option("template-dir", None, "Folder searched first for job script templates"),
-    Option("margin", None, "Time kept free before the walltime ends: workers start no task "
+    Option("profile", None, metavar="NAME", help="Named profile from ~/.config/jug/submit.yaml or jug-submit.yaml"),
+    Option("template-dir", None, metavar="DIR", help="Folder searched first for job script templates"),
+    Option("margin", None, metavar="DURATION", help="Time kept free before the walltime ends: workers start no task "
            "after walltime - margin (default: max(5 min, 10%% of the walltime))"),
-    Option("stop-file", None, "File whose existence drains the workers (default: STOP in the "
+    Option("stop-file", None, metavar="PATH", help="File whose existence drains the workers (default: STOP in the "
            "current folder)"),
-    Option("log-dir", None, "Folder for worker logs and job scripts (default: logs)"),
-    Option("throttle", None, "At most this many workers run at once"),
-    Option("max-array-size", None, "Split into arrays of at most this many workers "
+    Option("log-dir", None, metavar="DIR", help="Folder for worker logs and job scripts (default: logs)"),
+    Option("throttle", None, metavar="N", help="At most this many workers run at once"),
+    Option("max-array-size", None, metavar="N", help="Split into arrays of at most this many workers "
            "(default: the site limit, e.g. SLURM MaxArraySize)"),
-    Option("submit-pattern", None, "Regular expression finding the job id in the submit "
+    Option("submit-pattern", None, metavar="REGEX", help="Regular expression finding the job id in the submit "
            "command's output (group 'id')"),
-    Option("python", None, "Python interpreter of the workers (default: this one)"),
+    Option("python", None, metavar="PATH", help="Python interpreter of the workers (default: this one)"),
     Option("check", None, "Load the jugfile (jug status) before submitting", flag=True),
     Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
            "submit nothing", flag=True),
@@ -59,6 +59,7 @@ _ACTIONS = ("dry_run", "cancel", "profile")
 
 
 def _err(msg: str) -> None:
+    """Print an error of jug submit on stderr."""
     print(f"jug submit: {msg}", file=sys.stderr)
 
 
@@ -111,6 +112,7 @@ def check_jugfile(plan: Any) -> dict[str, Any]:
 
 
 def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
+    """Print the merged settings with their sources (for --dry-run)."""
     sched = plan.scheduler
     derived = {
         "scheduler": sched.name, "jugfile": plan.jugfile, "jugdir": plan.jugdir,
@@ -187,6 +189,7 @@ def run(args: Any) -> int:
 
 
 def _run(args: Any) -> int:
+    """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
     from ..backends import StoreError, select_store
     from ..schedulers.job import JobPlan, SubmitError
 
@@ -220,6 +223,11 @@ def _run(args: Any) -> int:
             print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
         return 0
     if not work_left:
+        failed = (summary.get("total") or {}).get("failed", 0)
+        if failed:
+            print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
+                  f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
+            return 1
         print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
         return 0
     try:
