@@ -104,8 +104,8 @@ def _clean_locks(store: Store, args: Any, strict: bool) -> tuple[int, int]:
             why = v.alive or "owner may still be alive"
             print(f"Kept lock {v.key[:12]} of {who}: {why}")
             kept += 1
-    print(f"{_verb(args)} {removed} lock(s); kept {kept} lock(s) of live workers"
-          if kept or not strict else f"{_verb(args)} {removed} stale lock(s)")
+    rule = ("owner provably dead" if strict else "owner not known to be alive")
+    print(f"{_verb(args)} {removed} lock(s) ({rule}), kept {kept}")
     return removed, kept
 
 
