@@ -15,7 +15,7 @@ import pytest
 from hpc_helpers import fast_idle_workers, side_effects, status, wait_until
 
 from jug.backends import select_store
-from jug.schedulers import get_scheduler
+from jug.schedulers import RUNNING, get_scheduler
 from jug.schedulers.job import submitted_arrays
 
 CLUSTERS = [pytest.param("slurm", marks=pytest.mark.slurm),
@@ -108,8 +108,13 @@ def test_cancel_removes_pending_and_running_elements(jug, proj: Path, cluster: s
                "1 running and 3 pending elements (throttle 1)")
     assert sched.set_throttle(jid, 2)  # live throttle update, as the resubmit loop does
     wait_until(lambda: sched.query([jid])[jid].running == 2, 60, "a second running element")
-    wait_until(lambda: status(jug, proj, args=work)["locks"]["count"] == 2, 60,
-               "both running workers to hold a task lock")
+    st = wait_until(lambda: (s := status(jug, proj, args=work))["locks"]["count"] == 2 and s,
+                    60, "both running workers to hold a task lock")
+    # lock owners name their array element exactly as the queue lists it (for lock reclaim)
+    owners = {o["job"]["queue_id"] for o in st["locks"]["owners"]}
+    running = {sched.element_id(jid, i) for e in sched.query([jid])[jid].entries
+               if e.state == RUNNING for i in (e.indices or [])}
+    assert owners == running and len(owners) == 2
     c = jug("submit", "--scheduler", cluster, "--cancel", "work.py", cwd=proj)
     assert c.returncode == 0, c.stderr
     assert f"cancelled {cluster} array {jid} (2 running, 2 pending)" in c.stdout
