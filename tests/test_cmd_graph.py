@@ -1,0 +1,56 @@
+"""``jug graph``: dot text per task name with counts, pictures through Graphviz."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from test_cmd_helpers import CHAIN, IN_CI, ok, run_jug, write_jugfile
+
+
+def test_dot_text_has_names_counts_and_edges(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, CHAIN)
+    jd = tmp_path / "d.jugdata"
+    ok("execute", jf, "--jugdir", jd, "--target", "jugfile.pair")
+    out = ok("graph", jf, "--jugdir", jd).stdout
+    assert out.startswith("digraph jug {") and out.rstrip().endswith("}")
+    assert '"jugfile.load" [label="jugfile.load\\n3 task(s): 3 finished", fillcolor=palegreen]' in out
+    assert '"jugfile.pick" [label="jugfile.pick\\n3 task(s): 3 ready", fillcolor=khaki]' in out
+    assert "3 task(s): 3 waiting" not in out.split('"jugfile.report" [')[0]
+    assert '"jugfile.report" [label="jugfile.report\\n1 task(s): 1 waiting"' in out
+    edges = {ln.strip() for ln in out.splitlines() if "->" in ln}
+    assert edges == {'"jugfile.load" -> "jugfile.pair" [label=3];',
+                     '"jugfile.pair" -> "jugfile.pick" [label=3];',  # through pair[i][0]
+                     '"jugfile.pick" -> "jugfile.report" [label=3];'}
+    assert "jugfile.other" in out  # a node without edges
+
+
+def test_picture_with_dot(tmp_path: Path) -> None:
+    if shutil.which("dot") is None:
+        msg = "Graphviz 'dot' not installed (apt-get install graphviz)"
+        if IN_CI:
+            pytest.fail(msg + "; required in CI")
+        pytest.skip(msg)
+    jf = write_jugfile(tmp_path, CHAIN)
+    svg = tmp_path / "g.svg"
+    ok("graph", jf, "--jugdir", tmp_path / "d.jugdata", "--output", svg)
+    text = svg.read_text()
+    assert "<svg" in text and "jugfile.report" in text
+    png = tmp_path / "g.png"
+    ok("graph", jf, "--jugdir", tmp_path / "d.jugdata", "-o", png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_dot_a_clear_error_and_dot_file_still_works(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, CHAIN)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(sys.executable, bindir / "python")
+    env = {"PATH": str(bindir)}  # no 'dot' on this PATH
+    p = run_jug("graph", jf, "--jugdir", tmp_path / "d", "-o", tmp_path / "g.png", env=env)
+    assert p.returncode == 2 and "graphviz" in p.stderr and not (tmp_path / "g.png").exists()
+    ok("graph", jf, "--jugdir", tmp_path / "d", "-o", tmp_path / "g.dot", env=env)
+    assert (tmp_path / "g.dot").read_text().startswith("digraph jug {")
