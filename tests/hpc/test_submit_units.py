@@ -202,3 +202,25 @@ def test_submit_module_imports_nothing_heavy() -> None:
             "assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_pythonpath_is_added_only_when_the_worker_python_cannot_import_this_jug(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+    from pathlib import Path
+
+    import jug
+    from jug.schedulers.job import _auto_pythonpath
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    root = str(Path(jug.__file__).resolve().parent.parent)
+    expected_none = _auto_pythonpath(sys.executable)
+    # this interpreter imports this jug without help only if jug is installed (pip install -e)
+    assert expected_none in (None, root)
+    bare = tmp_path / "bare-python"
+    bare.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")  # no site-packages
+    bare.chmod(0o755)
+    assert _auto_pythonpath(str(bare)) == root
+    monkeypatch.setenv("PYTHONPATH", "/opt/site/lib")
+    assert _auto_pythonpath(str(bare)) == os.pathsep.join([root, "/opt/site/lib"])
