@@ -24,7 +24,7 @@ def test_dry_run_prints_script_command_and_merged_values(jug, project: Path) -> 
     assert "margin           00:12:00  <- derived" in out
     assert "tasks: 4 ready" in out
     assert f"-m jug execute --jugdir {project}/work.jugdata {project}/work.py -- 4 0" in out
-    assert not (project / "logs").exists() and not (project / "work.jugdata" / "submit").exists()
+    assert not (project / "logs").exists() and not (project / "work.jugdata").exists()
 
 
 @pytest.mark.parametrize("args,message", [
