@@ -119,6 +119,8 @@ class Scheduler:
     #: the log file name pattern (the scheduler's own placeholders), relative to the log dir
     log_pattern: str = ""
     supports_throttle: bool = True
+    #: raw directives that would contradict what jug sets itself: (regex, jug's option)
+    managed_directives: tuple[tuple[str, str], ...] = ()
     supports_signal: bool = False  # a pre-walltime signal to the batch shell
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
@@ -309,6 +311,13 @@ class Scheduler:
     def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
         """Scheduler-specific values for the template (e.g. the PBS dialect)."""
         return {}
+
+    def check_directive(self, raw: str) -> str | None:
+        """The jug option a raw directive would override behind jug's back, or None."""
+        for pattern, option in self.managed_directives:
+            if re.match(pattern, raw.strip()):
+                return option
+        return None
 
     @classmethod
     def detect(cls) -> bool:

@@ -196,6 +196,15 @@ class JobPlan:
         pp = s.get("pythonpath")
         pythonpath = (_auto_pythonpath(python) if pp == "auto"
                       else None if pp in (None, "", "none") else str(pp))
+        for raw in s.get("directive") or []:
+            text = str(raw).strip()
+            if text.startswith(scheduler.prefix):
+                text = text[len(scheduler.prefix):].strip()
+            option = scheduler.check_directive(text)
+            if option:
+                raise SubmitError(f"directive '{raw}' would override what jug sets itself; "
+                                  f"use {option} instead (jug derives the time budget, the "
+                                  f"array and the logs from these)")
         tdir = s.get("template_dir")
         if tdir and not Path(str(tdir)).expanduser().is_dir():
             raise SubmitError(f"--template-dir {tdir}: no such directory")

@@ -27,6 +27,10 @@ class PBS(Scheduler):
     submit_pattern = r"^(?P<id>\d+(\[\])?(\.[\w.\-]+)?)$"
     detect_commands = ("qsub", "pbsnodes")
     log_pattern = ""  # PBS takes a directory for -o; it names the files itself
+    managed_directives = (
+        (r"-l\s+.*\bwalltime\b", "--walltime"), (r"-[Jt]\b", "--workers / --throttle"),
+        (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),
+    )
 
     def element_id(self, array_id: str, index: int) -> str:
         """``1234[7].server`` from ``1234[].server``."""

@@ -25,6 +25,11 @@ class Slurm(Scheduler):
     detect_commands = ("sbatch", "squeue")
     log_pattern = "%x_%A_%a.out"
     supports_signal = True
+    managed_directives = (
+        (r"(--time\b|-t\b)", "--walltime"), (r"(--array\b|-a\b)", "--workers / --throttle"),
+        (r"(--signal\b)", "--margin"), (r"(--output\b|-o\b|--error\b|-e\b)", "--log-dir"),
+        (r"(--job-name\b|-J\b)", "--job-name"), (r"(--chdir\b|-D\b)", "the working folder"),
+    )
 
     def format_walltime(self, seconds: int) -> str:
         """``D-HH:MM:SS`` from one day on, else ``HH:MM:SS`` (SLURM rounds up to minutes)."""

@@ -40,6 +40,7 @@ def test_dry_run_prints_script_command_and_merged_values(jug, project: Path) -> 
     (["--scheduler", "slurm", "--mem", "lots"], "malformed memory 'lots'"),
     (["--scheduler", "slurm", "--jugdir", "dict_store"], "shared store"),
     (["--scheduler", "slurm", "--template-dir", "/nonexistent/t"], "no such directory"),
+    (["--scheduler", "slurm", "--directive=--time=10:00"], "use --walltime instead"),
 ])
 def test_bad_input_is_refused_before_anything_runs(jug, project: Path, tmp_path: Path,
                                                   args: list, message: str) -> None:

@@ -224,3 +224,15 @@ def test_pythonpath_is_added_only_when_the_worker_python_cannot_import_this_jug(
     assert _auto_pythonpath(str(bare)) == root
     monkeypatch.setenv("PYTHONPATH", "/opt/site/lib")
     assert _auto_pythonpath(str(bare)) == os.pathsep.join([root, "/opt/site/lib"])
+
+
+@pytest.mark.parametrize("name,raw,ok", [
+    ("slurm", "--time=5:00", False), ("slurm", "-t 5", False), ("slurm", "--array=0-9", False),
+    ("slurm", "--qos=high", True), ("slurm", "--tmp=10G", True), ("slurm", "--constraint=x", True),
+    ("sge", "-l h_rt=1:00:00", False), ("sge", "-l mem_free=2G,h_rt=10", False),
+    ("sge", "-l arch=lx-amd64", True), ("sge", "-tc 4", False), ("sge", "-P proj", True),
+    ("pbs", "-l walltime=1:00:00", False), ("pbs", "-J 0-9", False),
+    ("pbs", "-l place=scatter", True), ("torque", "-t 0-9", False), ("pbs", "-m abe", True),
+])
+def test_raw_directives_may_not_override_managed_settings(name: str, raw: str, ok: bool) -> None:
+    assert (get_scheduler(name).check_directive(raw) is None) == ok
