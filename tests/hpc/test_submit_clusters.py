@@ -7,6 +7,7 @@ tests/hpc/jugfiles/work.py.  Under CI=true these fail (never skip) if a cluster 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -204,3 +205,21 @@ def test_sge_walltime_budget_and_soft_limit_signal(jug, proj: Path, sge_cluster:
     assert st_long["total"]["finished"] == 0 and st_long["locks"]["count"] == 0
     [text_long] = logs(long_proj).values()
     assert "received SIGTERM; released the lock" in text_long, text_long
+
+
+@pytest.mark.slurm
+@pytest.mark.redis
+def test_slurm_workers_share_a_redis_store(jug, proj: Path, slurm_cluster: str,
+                                           redis_url: str) -> None:
+    """The jugdir may be a redis:// URL: no shared file system needed for the store."""
+    work = ("8", "0.3")
+    submit(jug, proj, "slurm", "--workers", "2", "--jugdir", redis_url, "--walltime", "0:10:00",
+           work=work)
+    store = select_store(redis_url)
+    [doc] = store.read_docs("submit").values()
+    assert doc["jugdir"] == redis_url and not (proj / "work.jugdata").exists()
+    wait_gone("slurm", [doc["job_id"]], 60)
+    p = jug("status", "--json", "--jugdir", redis_url, "work.py", "--", *work, cwd=proj)
+    st = json.loads(p.stdout)
+    assert st["total"]["finished"] == 8 and st["locks"]["count"] == 0
+    assert sorted(side_effects(proj)[1], key=int) == [str(i) for i in range(8)]
