@@ -223,3 +223,23 @@ def test_slurm_workers_share_a_redis_store(jug, proj: Path, slurm_cluster: str,
     st = json.loads(p.stdout)
     assert st["total"]["finished"] == 8 and st["locks"]["count"] == 0
     assert sorted(side_effects(proj)[1], key=int) == [str(i) for i in range(8)]
+
+
+def test_cancel_pending_keeps_running_workers(jug, proj: Path, cluster: str) -> None:
+    """What a draining resubmit loop does: drop not-started elements, keep the running one."""
+    work = ("6", "120")
+    submit(jug, proj, cluster, "--workers", "3", "--throttle", "1", "--walltime", "0:10:00",
+           work=work)
+    [jid] = job_ids(proj)
+    sched = get_scheduler(cluster)
+    counts = wait_until(lambda: (c := sched.query([jid])[jid]).running == 1 and c.pending == 2
+                        and c, 60, "1 running and 2 pending elements")
+    sched.cancel_pending(jid, counts)
+    wait_until(lambda: (c := sched.query([jid])[jid]).pending == 0 and c.running == 1, 30,
+               "the pending elements to go, the running one to stay")
+    time.sleep(2)
+    assert sched.query([jid])[jid].running == 1
+    sched.cancel([jid])
+    wait_gone(cluster, [jid], 60)
+    wait_until(lambda: status(jug, proj, args=work)["locks"]["count"] == 0, 30,
+               "the cancelled worker to release its lock")
