@@ -106,14 +106,16 @@ def _sanitize_name(name: str, limit: int | None) -> str:
 
 
 def _auto_pythonpath(python: str) -> str | None:
-    """PYTHONPATH the job needs so that ``python`` imports this jug (None if it already does)."""
+    """The job's PYTHONPATH: the submitter's (SGE jobs start with a bare environment), with
+    this jug's folder first if ``python`` cannot import this jug by itself; None if empty."""
     import jug
 
     root = str(Path(jug.__file__).resolve().parent.parent)
     existing = os.environ.get("PYTHONPATH", "")
     try:
-        proc = subprocess.run([python, "-I", "-c", "import jug, os; print(os.path.realpath(jug.__file__))"],
-                              capture_output=True, text=True, timeout=60, cwd="/")
+        code = "import jug, os; print(os.path.realpath(jug.__file__))"
+        proc = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True,
+                              timeout=60, cwd="/")
         found = proc.stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         found = ""
