@@ -127,7 +127,9 @@ def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> N
         if opt.short:
             names.insert(0, opt.short)
         default_txt = f" (default: {opt.default})" if opt.default not in (None, []) else ""
-        kw: dict[str, Any] = {"dest": opt.dest, "default": _UNSET, "help": opt.help + default_txt}
+        # append actions cannot extend the unset marker: repeatable options start at None
+        kw: dict[str, Any] = {"dest": opt.dest, "default": None if opt.multiple else _UNSET,
+                              "help": opt.help + default_txt}
         if opt.flag:
             kw["action"] = argparse.BooleanOptionalAction
         elif opt.multiple:
@@ -152,6 +154,8 @@ def resolve(args: argparse.Namespace, options: Sequence[Option], subcommand: str
     sources: dict[str, str] = {}
     for opt in options:
         current = getattr(args, opt.dest, _UNSET)
+        if opt.multiple and current is None:
+            current = _UNSET  # a repeatable option not given on the command line
         if current is not _UNSET:
             sources[opt.name] = "command line"
             continue

@@ -8,22 +8,26 @@ Besides every name the jugfile defines, the shell has ``value(t)`` (load a resul
 
 from __future__ import annotations
 
+import argparse
 import sys
 import types
 from typing import Any, Iterable
 
 import jug
 
-from ..options import Option
 from ..task import Task, TaskLike, value
 from ._common import CommandError, dependents_closure, invalidate_tasks, open_and_load, report
 
 HELP = "Open an IPython shell with the jugfile's tasks, value(), invalidate() and the store"
 TAKES_JUGFILE = True
-OPTIONS = [
-    Option("command", None, "Run this Python/IPython code in the shell's namespace and exit "
-           "(exit code 1 if it raises)", metavar="CODE", short="-c"),
-]
+OPTIONS: list = []
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--command``: a one-off action, so not read from config files or the environment."""
+    parser.add_argument("-c", "--command", default=None, metavar="CODE",
+                        help="Run this Python/IPython code in the shell's namespace and exit "
+                        "(exit code 1 if it raises)")
 
 _NO_IPYTHON = ("jug shell needs IPython, which is not installed. Install it with "
                "pip install 'jug[shell]' (or pip install ipython).")
