@@ -159,3 +159,27 @@ def test_broken_jugfile_fails_before_serving(tmp_path: Path) -> None:
     jf = write_jugfile(tmp_path, "raise RuntimeError('broken 23')\n")
     p = run_jug("webstatus", jf, "--port", "0", timeout=30)
     assert p.returncode == 1 and "broken 23" in p.stderr and "serving" not in p.stdout
+
+
+@pytest.mark.chromium
+def test_page_lists_failures(tmp_path: Path, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    jf = write_jugfile(tmp_path, """
+    from jug import TaskGenerator
+    @TaskGenerator
+    def boom(i):
+        raise ValueError(f"boom number {i}")
+    t = boom(7)
+    """)
+    jd = tmp_path / "d.jugdata"
+    assert run_jug("execute", jf, "--jugdir", jd).returncode != 0
+    proc, url = _serve(jf, jd)
+    try:
+        browser.get(url)  # type: ignore[attr-defined]
+        wait_for(lambda: _table(browser).get("Total") == ["0", "0", "0", "0", "1"],
+                 what="the failed count")
+        text = browser.find_element(By.ID, "failures").text  # type: ignore[attr-defined]
+        assert "jugfile.boom" in text and "boom number 7" in text
+    finally:
+        stop(proc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import socket
 import sys
@@ -59,6 +60,7 @@ PAGE = """<!doctype html>
 </table>
 <p id="barrier"></p>
 <p id="locks"></p>
+<ul id="failures"></ul>
 <p id="error"></p>
 <p id="updated"></p>
 <script>
@@ -96,6 +98,14 @@ async function refresh() {{
       "The jugfile stops at a barrier: more tasks follow once these finish." : "";
     document.getElementById("locks").textContent = doc.locks.count ?
       doc.locks.count + " task(s) locked (running)." : "";
+    const fails = document.getElementById("failures");
+    fails.replaceChildren();
+    for (const f of doc.failures.slice(0, 20)) {{
+      const li = document.createElement("li");
+      li.className = "failed";
+      li.textContent = "failed: " + f.task + ": " + (f.error || "?");
+      fails.appendChild(li);
+    }}
     document.getElementById("error").textContent = "";
     document.getElementById("updated").textContent =
       "Updated " + new Date(doc.time * 1000).toLocaleTimeString();
@@ -206,6 +216,8 @@ def run(args: Any) -> int:
     except CommandError as e:
         return report(e)
     app = make_app(source, float(args.refresh))
+    if args.verbose != "debug":  # one log line per refresh would flood the terminal
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         _check_port(args.host, int(args.port))
         server = make_server(args.host, int(args.port), app, threaded=True)
