@@ -263,9 +263,8 @@ def _race(spec: str, key: str, start, results) -> None:  # runs in a child proce
     results.put((os.getpid(), store.lock(key)))
 
 
+@pytest.mark.parametrize("backend", ["file", "redis"], indirect=True)  # dict: one process only
 def test_lock_is_atomic_across_processes(backend: Backend) -> None:
-    if not backend.spec:
-        pytest.skip("in-memory store is not shared between processes")
     ctx = multiprocessing.get_context("fork")
     for round_ in range(5):
         key = H(f"race{round_}")

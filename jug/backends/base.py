@@ -167,6 +167,28 @@ class Store(ABC):
         if not self.exists(key):
             raise KeyError(key)
 
+    def verify_many(self, keys: Iterable[str]) -> dict[str, Exception]:
+        """:meth:`verify` for many keys; ``{key: error}`` for the bad ones only.
+
+        Backends with round trips override this to check many keys per round trip.
+        """
+        bad: dict[str, Exception] = {}
+        for k in keys:
+            try:
+                self.verify(k)
+            except (CorruptResult, KeyError) as e:
+                bad[k] = e
+        return bad
+
+    def claim(self, key: str, owner: dict | None = None) -> tuple[bool, bool, bool]:
+        """Lock ``key`` and report ``(locked, has_result, failed)`` (the lock is held if locked).
+
+        What a worker does before running a task; backends override it to do it in one round trip.
+        """
+        if not self.lock(key, owner):
+            return False, False, False
+        return True, self.exists(key), self.is_failed(key)
+
     def result_path(self, key: str) -> str:
         """Where the result of ``key`` lives, for messages."""
         return f"{self.description} [{key}]"

@@ -10,7 +10,7 @@ import time
 from typing import Any, Iterable
 
 from . import owner as _owner
-from .base import Store, decode_result, encode_result
+from .base import HEADER_SIZE, CorruptResult, Store, check_header, decode_result, encode_result
 
 
 class DictStore(Store):
@@ -44,10 +44,23 @@ class DictStore(Store):
         self._locks[key] = owner or _owner.current_owner()
         return True
 
+    unlock_checks_owner = True
+
     def unlock(self, key: str) -> None:
+        owner = self._locks.get(key)
+        if owner is not None and _owner.is_current(owner):
+            del self._locks[key]
+
+    def force_unlock(self, key: str) -> None:
         self._locks.pop(key, None)
 
-    force_unlock = unlock
+    def verify(self, key: str) -> None:
+        """Header, length and checksum of the stored bytes (raises CorruptResult or KeyError)."""
+        data = self._results[key]
+        fmt, length, crc = check_header(data, key, "dict_store")
+        if len(data) - HEADER_SIZE != length:
+            raise CorruptResult(key, "dict_store", f"truncated: payload is {len(data) - HEADER_SIZE} "
+                                f"bytes, expected {length}")
 
     def is_locked(self, key: str) -> bool:
         return key in self._locks

@@ -68,14 +68,14 @@ class FileStore(Store):
         self._made.add(d)
 
     def _result_path(self, key: str) -> tuple[str, str]:
-        d = os.path.join(self._results, key[:2])
-        return d, os.path.join(d, key[2:])
+        d = f"{self._results}/{key[:2]}"
+        return d, f"{d}/{key[2:]}"
 
     def _atomic_write(self, folder: str, path: str, data: bytes, fsync: bool = False) -> None:
         """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
         self._ensure_dir(folder)
         self._counter += 1
-        tmp = os.path.join(folder, f"{self._tmp_tag}{self._counter}")
+        tmp = f"{folder}/{self._tmp_tag}{self._counter}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileNotFoundError:  # folder removed under us (cleanup): make it again
@@ -160,8 +160,8 @@ class FileStore(Store):
 
     # -- locks -----------------------------------------------------------------------
     def lock(self, key: str, owner: dict | None = None) -> bool:
-        path = os.path.join(self._locks, key)
-        body = json.dumps(owner or _owner.current_owner()).encode()
+        path = f"{self._locks}/{key}"
+        body = json.dumps(owner).encode() if owner else _owner.lock_body()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -182,22 +182,41 @@ class FileStore(Store):
             os.close(fd)
         return True
 
-    def unlock(self, key: str) -> None:
-        _unlink(os.path.join(self._locks, key))
+    unlock_checks_owner = True
 
-    force_unlock = unlock
+    def unlock(self, key: str) -> None:
+        """Release the lock of ``key`` if this process holds it (a reclaimed lock is left alone)."""
+        path = f"{self._locks}/{key}"
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return
+        if data.startswith(_owner.lock_signature()):  # fast path: our own lock record
+            _unlink(path)
+            return
+        owner = _read_json(path, missing=None)
+        if owner is None:
+            return
+        if _owner.is_current(owner):
+            _unlink(path)
+        else:
+            _warn_not_owner(key, owner)
+
+    def force_unlock(self, key: str) -> None:
+        _unlink(f"{self._locks}/{key}")
 
     def is_locked(self, key: str) -> bool:
-        return os.path.exists(os.path.join(self._locks, key))
+        return os.path.exists(f"{self._locks}/{key}")
 
     def lock_owner(self, key: str) -> dict | None:
-        return _read_json(os.path.join(self._locks, key), missing=None)
+        return _read_json(f"{self._locks}/{key}", missing=None)
 
     def list_locks(self) -> dict[str, dict]:
         return _read_json_dir(self._locks)
 
     def heartbeat(self, key: str) -> None:
-        path = os.path.join(self._locks, key)
+        path = f"{self._locks}/{key}"
         owner = _read_json(path, missing=None)
         if owner is None:
             return
@@ -206,17 +225,17 @@ class FileStore(Store):
 
     # -- failures --------------------------------------------------------------------
     def fail(self, key: str, info: dict) -> None:
-        self._atomic_write(self._failed, os.path.join(self._failed, key),
+        self._atomic_write(self._failed, f"{self._failed}/{key}",
                            json.dumps(info, default=str).encode())
 
     def is_failed(self, key: str) -> bool:
-        return os.path.exists(os.path.join(self._failed, key))
+        return os.path.exists(f"{self._failed}/{key}")
 
     def list_failed(self) -> dict[str, dict]:
         return _read_json_dir(self._failed)
 
     def clear_failed(self, key: str) -> bool:
-        return _unlink(os.path.join(self._failed, key))
+        return _unlink(f"{self._failed}/{key}")
 
     # -- documents -------------------------------------------------------------------
     def write_doc(self, namespace: str, name: str, doc: dict) -> None:
@@ -245,6 +264,13 @@ class FileStore(Store):
                     except FileNotFoundError:
                         pass
         return n
+
+
+def _warn_not_owner(key: str, owner: dict) -> None:
+    import sys
+
+    print(f"jug: not releasing lock {key[:12]}: it is held by {_owner.owner_summary(owner)}, "
+          "not by this process (it was reclaimed)", file=sys.stderr)
 
 
 def _unlink(path: str) -> bool:

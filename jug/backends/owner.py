@@ -6,6 +6,7 @@ gone, batch job no longer queued, or heartbeat too old) before it reclaims a loc
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -44,6 +45,7 @@ def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
 
 _PROCESS_START = time.time()
 _BATCH = batch_job()
+_BATCH_JSON = json.dumps(_BATCH).encode()
 
 
 def current_owner() -> dict:
@@ -53,11 +55,29 @@ def current_owner() -> dict:
             "heartbeat": now, "job": _BATCH}
 
 
+def lock_signature() -> bytes:
+    """How every lock record this process writes begins (host and pid, JSON)."""
+    return f'{{"host": {json.dumps(_HOST)}, "pid": {os.getpid()}, '.encode()
+
+
+def lock_body() -> bytes:
+    """The JSON lock record of this process, now (:func:`current_owner`, serialised fast)."""
+    now = time.time()
+    return b'%s"started": %r, "locked_at": %r, "heartbeat": %r, "job": %s}' % (
+        lock_signature(), _PROCESS_START, now, now, _BATCH_JSON)
+
+
+def is_current(owner: Mapping) -> bool:
+    """True if lock owner record ``owner`` is this process."""
+    return owner.get("pid") == os.getpid() and owner.get("host") == _HOST
+
+
 def refresh_identity() -> None:
     """Re-read pid-dependent facts (call in a forked child)."""
-    global _PROCESS_START, _BATCH
+    global _PROCESS_START, _BATCH, _BATCH_JSON
     _PROCESS_START = time.time()
     _BATCH = batch_job()
+    _BATCH_JSON = json.dumps(_BATCH).encode()
 
 
 def owner_summary(owner: Mapping | None) -> str:

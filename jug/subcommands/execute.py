@@ -169,14 +169,15 @@ class Worker:
                 if reason:
                     self.stop_reason = reason
                     return
-                if not store.lock(h):
+                locked, done, marked_failed = store.claim(h)
+                if not locked:
                     postponed.append(t)
                     continue
                 try:
-                    if store.exists(h):
+                    if done:
                         finished.add(h)
                         continue
-                    if store.is_failed(h):
+                    if marked_failed:
                         failed.add(h)
                         continue
                     outcome = self._run_one(t, h)
@@ -244,17 +245,12 @@ class Worker:
 
     def _verify(self, tasks: list[Task], finished: set[str]) -> None:
         """Drop finished results that fail the store's cheap integrity check (they rerun)."""
-        for t in tasks:
-            h = t.hash()
-            if h in finished:
-                try:
-                    self.store.verify(h)
-                except CorruptResult as e:
-                    _report_corrupt(t.name, e)
-                    self.store.remove(h)
-                    finished.discard(h)
-                except KeyError:
-                    finished.discard(h)
+        names = {t.hash(): t.name for t in tasks if t.hash() in finished}
+        for h, err in self.store.verify_many(list(names)).items():
+            if isinstance(err, CorruptResult):
+                _report_corrupt(names[h], err)
+                self.store.remove(h)
+            finished.discard(h)
 
     def _release(self, t: Task, h: str, tdeps: list[str], users: dict[str, int],
                  by_hash: dict[str, Task]) -> None:
