@@ -162,7 +162,7 @@ def test_cleanup_refuses_while_a_barrier_hides_tasks(tmp_path: Path) -> None:
     assert marks(tmp_path) == {"second": 1}  # its result survived: not recomputed
     ok("cleanup", jf, "--jugdir", jd)  # past every barrier now
     assert status(jf, jd)["total"] == {"waiting": 0, "ready": 0, "running": 0,
-                                       "finished": 5, "failed": 0}
+                                       "finished": 5, "failed": 0, "crashed": 0}
 
 
 def test_failed_only_clears_marks_and_tasks_rerun(tmp_path: Path, jugdir: str) -> None:
@@ -224,3 +224,20 @@ def test_conflicting_modes_are_refused(tmp_path: Path) -> None:
     jf = write_jugfile(tmp_path, CHAIN)
     p = run_jug("cleanup", jf, "--locks-only", "--failed-only")
     assert p.returncode == 2 and "choose one of" in p.stderr
+
+
+def test_a_lock_retaken_after_judging_is_kept(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from jug.subcommands import cleanup
+
+    store = select_store(str(tmp_path / "d.jugdata"))
+    dead = _owner(pid=_dead_pid())
+    live = _owner()
+    assert store.lock("a" * 40, live)  # a live worker took it since the listing below
+    store.list_locks = lambda: {"a" * 40: dead}  # type: ignore[method-assign]
+    args = SimpleNamespace(stale_after=300.0, dry_run=False)
+    assert cleanup._clean_locks(store, args, strict=True) == (0, 1)
+    assert store.lock_owner("a" * 40) == live
+    assert "changed hands" in capsys.readouterr().out

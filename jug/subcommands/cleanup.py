@@ -89,14 +89,27 @@ def _verdicts(store: Store, stale_after: float) -> list[LockVerdict]:
     return verdicts
 
 
+def _remove_lock(store: Store, key: str, owner: Any) -> bool:
+    """Remove the lock of ``key`` only if it still holds ``owner`` (never one re-taken since)."""
+    reclaim = getattr(store, "reclaim", None)
+    if reclaim is not None:
+        return bool(reclaim(key, owner))
+    if store.lock_owner(key) != owner:
+        return False
+    store.force_unlock(key)
+    return True
+
+
 def _clean_locks(store: Store, args: Any, strict: bool) -> tuple[int, int]:
     """Remove removable locks; print what was removed and what was kept. (removed, kept)."""
     removed = kept = 0
     for v in _verdicts(store, float(args.stale_after)):
         who = owner_summary(v.owner)
         if v.removable(strict):
-            if not args.dry_run:
-                store.force_unlock(v.key)
+            if not args.dry_run and not _remove_lock(store, v.key, v.owner):
+                print(f"Kept lock {v.key[:12]}: it changed hands while cleaning up")
+                kept += 1
+                continue
             why = v.dead or "owner not known to be alive"
             print(f"{_verb(args)} lock {v.key[:12]} of {who}: {why}")
             removed += 1
