@@ -1,8 +1,10 @@
 """The state of every task of a jugfile, from one bulk read of the store.
 
 Used by ``jug status`` (table, ``--short``, ``--json``), ``jug check``, ``webstatus`` and the
-HPC resubmit loop.  A task is *finished* (result stored), *failed* (marked failed), *running*
-(locked), *ready* (every dependency finished) or *waiting*; duplicates (same hash) count once.
+HPC resubmit loop.  A task is *finished* (result stored), *failed* (marked failed: the task raised), *running*
+(locked by a live worker), *crashed* (locked by a worker that is provably dead: its process is
+gone, its batch job left the queue, or its heartbeat stopped), *ready* (every dependency
+finished) or *waiting*; duplicates (same hash) count once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from .backends.owner import owner_summary
 from .task import Task, TaskLike
 from .timings import Durations, eta_seconds
 
-STATES = ("waiting", "ready", "running", "finished", "failed")
+STATES = ("waiting", "ready", "running", "finished", "failed", "crashed")
+#: seconds without a heartbeat after which a lock held on another host counts as crashed
+STALE_AFTER = 300.0
 
 
 def base_dependencies(task: TaskLike) -> list[Task]:
@@ -54,9 +58,27 @@ class Snapshot:
         self.time = time.time()
 
 
-def classify(tasks: list[Task], snap: Snapshot) -> dict[str, str]:
-    """``{hash: state}`` for every task."""
+def dead_locks(locks: dict[str, dict], stale_after: float = STALE_AFTER,
+               live_queue_ids: set | None = None) -> dict[str, str]:
+    """``{hash: reason}`` for the locks whose owner is provably dead."""
+    if not locks:
+        return {}
+    from .locks import owner_is_dead
+
+    now = time.time()
+    out = {}
+    for h, owner in locks.items():
+        reason = owner_is_dead(owner, now, stale_after, live_queue_ids)
+        if reason:
+            out[h] = reason
+    return out
+
+
+def classify(tasks: list[Task], snap: Snapshot, crashed: dict[str, str] | None = None
+             ) -> dict[str, str]:
+    """``{hash: state}`` for every task (``crashed``: locks judged dead)."""
     states: dict[str, str] = {}
+    crashed = crashed or {}
     finished = snap.finished
     for t in tasks:
         h = t.hash()
@@ -65,7 +87,7 @@ def classify(tasks: list[Task], snap: Snapshot) -> dict[str, str]:
         elif h in snap.failed:
             states[h] = "failed"
         elif h in snap.locks:
-            states[h] = "running"
+            states[h] = "crashed" if h in crashed else "running"
         elif all(d.hash() in finished for d in base_dependencies(t)):
             states[h] = "ready"
         else:
@@ -74,11 +96,13 @@ def classify(tasks: list[Task], snap: Snapshot) -> dict[str, str]:
 
 
 def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
-              jugfile: str = "") -> dict[str, Any]:
+              jugfile: str = "", stale_after: float = STALE_AFTER,
+              live_queue_ids: set | None = None) -> dict[str, Any]:
     """The ``jug status --json`` document: counts per task name and in total, plus locks."""
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
-    states = classify(tasks, snap)
+    crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
+    states = classify(tasks, snap, crashed)
     per_name: dict[str, dict[str, int]] = OrderedDict()
     total = dict.fromkeys(STATES, 0)
     names: dict[str, str] = {}
@@ -91,7 +115,8 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
             counts = per_name[t.name] = dict.fromkeys(STATES, 0)
         counts[st] += 1
         total[st] += 1
-    owners = [{"hash": h, "task": names.get(h), **owner} for h, owner in snap.locks.items()]
+    owners = [{"hash": h, "task": names.get(h), **owner, "dead": crashed.get(h)}
+              for h, owner in snap.locks.items()]
     failures = [{"hash": h, "task": names.get(h, info.get("task")), "error": info.get("error")}
                 for h, info in snap.failed.items()]
     durations = Durations.from_store(store)
@@ -114,6 +139,8 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
 def format_table(summary: dict[str, Any]) -> str:
     """The status table: one row per task name, then the totals."""
     cols = ("Waiting", "Ready", "Running", "Finished", "Failed")
+    if summary["total"].get("crashed"):
+        cols = (*cols, "Crashed")
     names = list(summary["tasks"])
     width = max([len("Task name"), *(len(n) for n in names)]) + 2
     header = f"{'Task name':<{width}}" + "".join(f"{c:>11}" for c in cols)
@@ -133,6 +160,12 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(f"ETA: about {format_duration(eta)} with {n} worker(s) "
                      "(from recorded run times)")
     owners = summary["locks"]["owners"]
+    dead = [o for o in owners if o.get("dead")]
+    if dead:
+        lines.append("")
+        lines.append(f"{len(dead)} task(s) crashed (lock owner dead; 'jug cleanup --stale' or the "
+                     "next worker reclaims them): "
+                     + "; ".join(f"{o.get('task')}: {o['dead']}" for o in dead[:5]))
     if owners:
         lines.append("")
         lines.append(f"{len(owners)} task(s) locked by: "
@@ -156,6 +189,8 @@ def format_short(summary: dict[str, Any]) -> str:
     n = sum(tot.values())
     text = (f"{n} tasks: {tot['finished']} finished, {tot['running']} running, "
             f"{tot['ready']} ready, {tot['waiting']} waiting, {tot['failed']} failed")
+    if tot.get("crashed"):
+        text += f", {tot['crashed']} crashed"
     if summary.get("incomplete"):
         text += " (stopped at a barrier: more may follow)"
     return text

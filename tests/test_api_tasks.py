@@ -214,7 +214,7 @@ def test_deep_chain_execute_status_value(tmp_path: Path, jugdir: Path) -> None:
     """)
     st = status(jf, jugdir)
     assert counts(st, "jugfile.inc") == {"waiting": 1999, "ready": 1, "running": 0,
-                                         "finished": 0, "failed": 0}
+                                         "finished": 0, "failed": 0, "crashed": 0}
     p = execute(jf, jugdir)
     assert "RecursionError" not in p.stderr
     st = status(jf, jugdir)

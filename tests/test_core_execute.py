@@ -99,7 +99,8 @@ def test_four_concurrent_workers_run_each_task_exactly_once(tmp_path: Path) -> N
     pids = {p.read_text() for p in marks.iterdir()}
     assert len(pids) >= 2  # the work really was shared
     st = status_json(jf)
-    assert st["total"] == {"waiting": 0, "ready": 0, "running": 0, "finished": 61, "failed": 0}
+    assert st["total"] == {"waiting": 0, "ready": 0, "running": 0, "finished": 61, "failed": 0,
+                           "crashed": 0}
     assert st["locks"]["count"] == 0
     out = _python("import jug; s, ns = jug.init('jugfile.py'); print(jug.value(ns['total']))",
                   tmp_path)

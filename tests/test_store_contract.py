@@ -339,3 +339,17 @@ def test_description(backend: Backend) -> None:
         assert d.startswith("redis://127.0.0.1:")
     elif backend.name == "file":
         assert d == os.path.abspath(backend.spec)
+
+
+def test_reclaim_removes_only_the_lock_judged_dead(backend: Backend) -> None:
+    s = backend.store
+    dead = {"host": "gone-host", "pid": 4242, "locked_at": 1.0, "heartbeat": 1.0, "job": None}
+    assert s.lock(H("r"), dead)
+    seen = backend.reopen().lock_owner(H("r"))
+    assert s.reclaim(H("r"), seen) is True
+    assert not s.is_locked(H("r"))
+    assert s.reclaim(H("r"), seen) is False  # already gone: a second reclaimer gets nothing
+    # a new owner took the lock after the judgement: its lock survives a stale reclaim
+    assert s.lock(H("r"), {"host": "new-host", "pid": 7, "locked_at": 2.0, "heartbeat": 2.0})
+    assert s.reclaim(H("r"), seen) is False
+    assert s.lock_owner(H("r"))["host"] == "new-host"

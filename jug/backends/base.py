@@ -162,6 +162,17 @@ class Store(ABC):
         """Remove the lock of ``key`` whoever holds it (cleanup of dead workers' locks)."""
         self.unlock(key)
 
+    def reclaim(self, key: str, owner: dict) -> bool:
+        """Remove the lock of ``key`` only if it still holds the record ``owner`` (judged dead).
+
+        Two workers reclaiming the same dead lock, or a new owner taking it in between, never
+        lose a live lock.  Backends override this with an atomic compare-and-delete.
+        """
+        if self.lock_owner(key) != owner:
+            return False
+        self.force_unlock(key)
+        return True
+
     def verify(self, key: str) -> None:
         """Cheap integrity check of a stored result; raises CorruptResult or KeyError."""
         if not self.exists(key):

@@ -206,6 +206,24 @@ class FileStore(Store):
     def force_unlock(self, key: str) -> None:
         _unlink(f"{self._locks}/{key}")
 
+    def reclaim(self, key: str, owner: dict) -> bool:
+        """Move the lock aside (atomic rename), check it was ``owner``'s, then delete it."""
+        path = f"{self._locks}/{key}"
+        aside = f"{self._locks}/.reclaim.{key}.{_owner._HOST}.{os.getpid()}"
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        if _read_json(aside, missing=None) == owner:
+            _unlink(aside)
+            return True
+        try:  # not the lock we judged dead: put it back unless a new one exists already
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        _unlink(aside)
+        return False
+
     def is_locked(self, key: str) -> bool:
         return os.path.exists(f"{self._locks}/{key}")
 

@@ -97,6 +97,14 @@ end
 return 0
 """
 
+# Compare-and-delete one hash field: remove it only if it still equals ARGV[2].
+_CAD_LUA = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
 # Header and total payload length of a result, without transferring the payload.
 _VERIFY_LUA = """
 local n = redis.call('HLEN', KEYS[1])
@@ -201,6 +209,7 @@ class RedisStore(Store):
         self._claim_script = self._r.register_script(_CLAIM_LUA)
         self._unlock_script = self._r.register_script(_UNLOCK_LUA)
         self._cas_script = self._r.register_script(_CAS_LUA)
+        self._cad_script = self._r.register_script(_CAD_LUA)
         self._verify_script = self._r.register_script(_VERIFY_LUA)
         with self._errors():  # fail now, with a clear message, rather than at the first task
             self._r.ping()
@@ -413,6 +422,14 @@ class RedisStore(Store):
         """Remove the lock of ``key`` whoever holds it; True if there was one."""
         with self._errors():
             return bool(self._r.hdel(self._k_locks, key))
+
+    def reclaim(self, key: str, owner: dict) -> bool:
+        """Remove the lock of ``key`` only if its record is still ``owner`` (atomic)."""
+        with self._errors():
+            body = self._r.hget(self._k_locks, key)
+            if body is None or _loads(body) != owner:
+                return False
+            return bool(self._cad_script(keys=[self._k_locks], args=[key, body]))
 
     def is_locked(self, key: str) -> bool:
         with self._errors():

@@ -22,7 +22,7 @@ from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
 from ..options import Option
 from ..task import Task, TaskError
-from ..taskstate import base_dependencies, unique_tasks
+from ..taskstate import base_dependencies, dead_locks, unique_tasks
 from ..timings import Durations, TimingRecorder
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
@@ -39,6 +39,9 @@ OPTIONS = [
            type=int),
     Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=float),
     Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock", type=float),
+    Option("stale-after", 300.0, "A lock whose owner on another host has not sent a heartbeat "
+           "for this many seconds is reclaimed by an idle worker (owners on this host are "
+           "reclaimed as soon as their process is gone; <= 0: only those)", type=float),
     Option("verify-limit", 20000, "At start, check the integrity (header and length) of the "
            "stored results of up to this many finished tasks, so corrupt ones are recomputed "
            "(-1: all; 0: none; results are always checksummed when loaded)", type=int),
@@ -98,6 +101,8 @@ class Worker:
         self.verify_limit = int(args.verify_limit)
         self.target = args.target
         self.heartbeat = _Heartbeat(store, float(args.heartbeat))
+        self.stale_after = float(args.stale_after)
+        self.reclaimed: list[str] = []
         self.timings = TimingRecorder(store)
         self.durations = Durations.from_store(store)
         self.executed = 0
@@ -212,12 +217,30 @@ class Worker:
             if progressed or new:
                 idle_cycles = 0
                 continue
+            if self._reclaim_dead_locks(pending):
+                continue
             idle_cycles += 1
             if idle_cycles > self.nr_wait_cycles:
                 self.gave_up = True
                 return
             if self._idle_wait():
                 return
+
+    def _reclaim_dead_locks(self, pending: list[Task]) -> bool:
+        """Release locks of pending tasks whose owner is provably dead; True if any was."""
+        locks = self.store.list_locks()
+        if not locks:
+            return False
+        mine = {t.hash(): t for t in pending}
+        candidates = {h: o for h, o in locks.items() if h in mine}
+        done = False
+        for h, reason in dead_locks(candidates, self.stale_after).items():
+            if self.store.reclaim(h, candidates[h]):
+                print(f"jug: reclaimed the lock of task {mine[h].name} ({h[:12]}): {reason}",
+                      file=sys.stderr, flush=True)
+                self.reclaimed.append(h)
+                done = True
+        return done
 
     def _no_time_for(self, t: Task) -> str | None:
         """A reason not to start ``t``: its typical run time exceeds the time this worker has left."""
