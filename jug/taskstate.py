@@ -138,7 +138,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
 
 def format_table(summary: dict[str, Any]) -> str:
     """The status table: one row per task name, then the totals."""
-    cols = ("Waiting", "Ready", "Running", "Finished", "Failed")
+    cols = ("Waiting", "Ready", "Finished", "Running", "Failed")  # the tutorial's order
     if summary["total"].get("crashed"):
         cols = (*cols, "Crashed")
     names = list(summary["tasks"])

@@ -68,6 +68,11 @@ def test_primes_tutorial_status_execute_value(tmp_path: Path) -> None:
         out, err = w.communicate(timeout=120)
         assert w.returncode == 0, err
     assert (tmp_path / "primes.jugdata").is_dir()  # next to the jugfile
+    table = run_jug("status", "primes.py", cwd=tmp_path, check=True).stdout.splitlines()
+    assert table[0].split() == ["Task", "name", "Waiting", "Ready", "Finished", "Running", "Failed"]
+    row = next(line for line in table if line.startswith("primes.is_prime"))
+    assert row.split()[1:] == ["0", "0", "99", "0", "0"]
+    assert next(line for line in table if line.startswith("Total:")).split()[1:] == row.split()[1:]
     after = status_json(jf)
     assert after["total"]["finished"] == 99 and after["total"]["ready"] == 0
     code = ("import jug; store, ns = jug.init('primes.py'); "
