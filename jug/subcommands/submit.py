@@ -236,6 +236,11 @@ def _run(args: Any) -> int:
         raise SubmitError(str(e))
     if counts:
         print(f"tasks: {counts}")
+        total = summary.get("total") or {}
+        left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
+        if left and plan.workers > left and not summary.get("incomplete"):
+            print(f"note: {plan.workers} workers for {left} unfinished task(s): the extra "
+                  f"workers will find nothing to do and exit")
     plan.submit(store)
     sched = plan.scheduler
     print(f"workers stop starting tasks after {sched.format_walltime(plan.budget)} "
