@@ -27,7 +27,7 @@ import sys
 import tempfile
 from typing import Any, Callable, Iterable
 
-from .task import Task, Tasklet, TaskLike
+from .task import DerivedTask, Task, Tasklet, TaskLike
 
 __all__ = ["NoLoad", "write_task_out", "write_metadata", "print_task_summary_table",
            "describe"]
@@ -35,7 +35,7 @@ __all__ = ["NoLoad", "write_task_out", "write_metadata", "print_task_summary_tab
 METADATA_FORMATS = ("yaml", "json")
 
 
-class NoLoad(TaskLike):
+class NoLoad(DerivedTask):
     """Wrap a Task so a Task given it as an argument receives the Task itself, not its value.
 
     It still depends on the Task (``base_tasks()`` is the base's), so the consumer only runs
@@ -66,22 +66,6 @@ class NoLoad(TaskLike):
         """How jug.hash encodes this wrapper inside a consumer's arguments."""
         return "noload:" + self.base.hash()
 
-    def _deps(self) -> list[TaskLike]:
-        """The first-level dependency: the wrapped task."""
-        return [self.base]
-
-    def base_tasks(self) -> list[Task]:
-        """The stored Tasks the consumer must wait for (those of the wrapped task)."""
-        return self.base.base_tasks()
-
-    def can_load(self) -> bool:
-        """True if the base's result is available."""
-        return self.base.can_load()
-
-    def can_run(self) -> bool:
-        """True once the wrapped task's result is available."""
-        return self.base.can_load()
-
     def is_loaded(self) -> bool:
         """Always True: there is nothing to load (the value is the task itself)."""
         return True
@@ -89,15 +73,6 @@ class NoLoad(TaskLike):
     def value(self) -> TaskLike:
         """What a consumer receives: the wrapped task itself."""
         return self.base
-
-    @property
-    def result(self) -> TaskLike:
-        """Same as :meth:`value`: the wrapped task."""
-        return self.base
-
-    def unload(self) -> None:
-        """Nothing is held here; unload the base."""
-        self.base.unload()
 
     def __repr__(self) -> str:
         return f"NoLoad({self.base!r})"

@@ -335,7 +335,38 @@ class _Getitem:
         return f"[{self.index!r}]"
 
 
-class Tasklet(TaskLike):
+class DerivedTask(TaskLike):
+    """Something computed from one ``base`` task and never stored (Tasklet, NoLoad).
+
+    It depends on the base, can run and load exactly when the base's result exists, and
+    unloading it unloads the base.
+    """
+
+    __slots__ = ()
+
+    def _deps(self) -> list[TaskLike]:
+        return [self.base]
+
+    def base_tasks(self) -> list[Task]:
+        return self.base.base_tasks()
+
+    def can_load(self) -> bool:
+        """True if the base's result is available."""
+        return self.base.can_load()
+
+    def can_run(self) -> bool:
+        """True if the base's result is available."""
+        return self.base.can_load()
+
+    @property
+    def result(self) -> Any:
+        return self.value()
+
+    def unload(self) -> None:
+        self.base.unload()
+
+
+class Tasklet(DerivedTask):
     """A light-weight Task: ``f(base's value)``, computed on use, never stored."""
 
     __slots__ = ("base", "f", "_hash", "_result")
@@ -362,19 +393,6 @@ class Tasklet(TaskLike):
     def __jug_hash__(self) -> str:
         return "tasklet:" + self.hash()
 
-    def _deps(self) -> list[TaskLike]:
-        return [self.base]
-
-    def base_tasks(self) -> list[Task]:
-        return self.base.base_tasks()
-
-    def can_load(self) -> bool:
-        """True if the base's result is available."""
-        return self.base.can_load()
-
-    def can_run(self) -> bool:
-        return self.base.can_load()
-
     def is_loaded(self) -> bool:
         return self._result is not _NOT_LOADED
 
@@ -383,10 +401,6 @@ class Tasklet(TaskLike):
         if self._result is _NOT_LOADED:
             self._result = self.f(self.base.value())
         return self._result
-
-    @property
-    def result(self) -> Any:
-        return self.value()
 
     def unload(self) -> None:
         self._result = _NOT_LOADED
