@@ -19,6 +19,8 @@ from typing import Iterator
 import pytest
 from test_cmd_helpers import IN_CI, ok, run_jug, start_jug, stop, wait_for, write_jugfile
 
+from jug.backends import select_store
+
 pytest.importorskip("flask")
 
 BARRIER = """
@@ -92,12 +94,20 @@ def browser() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _table(drv: object) -> dict[str, list[str]]:
-    """The status table as ``{row name: [waiting, ready, running, finished, failed]}``."""
-    rows = drv.execute_script(  # type: ignore[attr-defined]
-        "return Array.from(document.querySelectorAll('#rows tr'), tr =>"
+def _table(drv: object) -> dict[str, dict[str, str]]:
+    """The status table as ``{row name: {column (lower case): text}}``."""
+    head, *rows = drv.execute_script(  # type: ignore[attr-defined]
+        "return Array.from(document.querySelectorAll('#status tr'), tr =>"
         " Array.from(tr.cells, td => td.textContent));")  # one atomic read of the live table
-    return {r[0]: r[1:] for r in rows if r}
+    cols = [c.lower() for c in head[1:]]
+    return {r[0]: dict(zip(cols, r[1:])) for r in rows if r}
+
+
+def _row(drv: object, name: str) -> list[str] | None:
+    """``[waiting, ready, running, finished, failed]`` of one row (None if absent)."""
+    r = _table(drv).get(name)
+    return None if r is None else [r.get(c, "?") for c in
+                                   ("waiting", "ready", "running", "finished", "failed")]
 
 
 @pytest.mark.chromium
@@ -110,8 +120,9 @@ def test_page_shows_counts_and_follows_execute(server: tuple[Path, Path, str],
     browser.get(url)  # type: ignore[attr-defined]
     assert "jug status" in browser.title  # type: ignore[attr-defined]
     table = wait_for(lambda: _table(browser), what="the first table")
-    assert table == {"jugfile.first": ["0", "3", "0", "0", "0"],
-                     "Total": ["0", "3", "0", "0", "0"]}
+    assert set(table) == {"jugfile.first", "Total"}
+    assert _row(browser, "jugfile.first") == _row(browser, "Total") == ["0", "3", "0", "0", "0"]
+    assert list(table["Total"])[:5] == ["waiting", "ready", "finished", "running", "failed"]
     barrier = browser.find_element(By.ID, "barrier").text  # type: ignore[attr-defined]
     assert "barrier" in barrier
     gen = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-generation"))  # type: ignore[attr-defined]
@@ -119,13 +130,13 @@ def test_page_shows_counts_and_follows_execute(server: tuple[Path, Path, str],
         By.TAG_NAME, "body").get_attribute("data-generation")) > gen, what="a refresh")
 
     ok("execute", jf, "--jugdir", jd, "--target", "jugfile.first")  # passes the barrier
-    wait_for(lambda: _table(browser).get("jugfile.second") == ["0", "1", "0", "0", "0"],
+    wait_for(lambda: _row(browser, "jugfile.second") == ["0", "1", "0", "0", "0"],
              what="the task after the barrier to appear")
-    assert _table(browser)["jugfile.first"] == ["0", "0", "0", "3", "0"]
+    assert _row(browser, "jugfile.first") == ["0", "0", "0", "3", "0"]
     assert browser.find_element(By.ID, "barrier").text == ""  # type: ignore[attr-defined]
 
     ok("execute", jf, "--jugdir", jd)
-    wait_for(lambda: _table(browser).get("Total") == ["0", "0", "0", "4", "0"],
+    wait_for(lambda: _row(browser, "Total") == ["0", "0", "0", "4", "0"],
              what="every task finished on the page")
     assert "Updated" in browser.find_element(By.ID, "updated").text  # type: ignore[attr-defined]
 
@@ -171,15 +182,29 @@ def test_page_lists_failures(tmp_path: Path, browser: object) -> None:
     def boom(i):
         raise ValueError(f"boom number {i}")
     t = boom(7)
+    @TaskGenerator
+    def fine(i):
+        return i
+    u = fine(1)
     """)
     jd = tmp_path / "d.jugdata"
-    assert run_jug("execute", jf, "--jugdir", jd).returncode != 0
+    assert run_jug("execute", jf, "--jugdir", jd, "--target", "jugfile.boom").returncode != 0
+    # 'fine' is locked by a process that no longer exists: a crashed task
+    key = ok("shell", jf, "--jugdir", jd, "-c", "print(u.hash())").stdout.strip()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    store = select_store(str(jd))
+    assert store.lock(key, {"host": socket.gethostname(), "pid": dead.pid,
+                            "started": time.time(), "heartbeat": time.time()})
     proc, url = _serve(jf, jd)
     try:
         browser.get(url)  # type: ignore[attr-defined]
-        wait_for(lambda: _table(browser).get("Total") == ["0", "0", "0", "0", "1"],
+        wait_for(lambda: _row(browser, "Total") == ["0", "0", "0", "0", "1"],
                  what="the failed count")
         text = browser.find_element(By.ID, "failures").text  # type: ignore[attr-defined]
         assert "jugfile.boom" in text and "boom number 7" in text
+        assert _table(browser)["jugfile.fine"].get("crashed") == "1"
+        locks = browser.find_element(By.ID, "locks").text  # type: ignore[attr-defined]
+        assert "1 by dead workers" in locks
     finally:
         stop(proc)

@@ -11,22 +11,12 @@ from typing import Any
 
 from ..backends import Store
 from ..jugfile import Loaded
-from ..taskstate import Snapshot, classify, format_short, summarize, unique_tasks
+from ..taskstate import format_short, summarize
 from ._common import CommandError, open_and_load, report
 
 HELP = "Exit with 0 if every task is finished, 1 if not (2 on errors)"
 TAKES_JUGFILE = True
 OPTIONS: list = []
-
-
-def progress(store: Store, loaded: Loaded) -> dict[str, int]:
-    """Task counts per state (``waiting``, ``ready``, ``running``, ``finished``, ``failed``)."""
-    tasks = unique_tasks(loaded.tasks)
-    states = classify(tasks, Snapshot(store))
-    counts = dict.fromkeys(("waiting", "ready", "running", "finished", "failed"), 0)
-    for s in states.values():
-        counts[s] += 1
-    return counts
 
 
 def all_done(store: Store, loaded: Loaded) -> bool:

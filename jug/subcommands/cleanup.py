@@ -21,6 +21,7 @@ from ..backends import Store
 from ..backends.owner import owner_summary
 from ..locks import LockVerdict, judge
 from ..options import Option
+from ..taskstate import STALE_AFTER
 from ._common import CommandError, open_and_load, open_store_or_fail, report
 
 HELP = "Remove results no longer referenced by the jugfile, dead workers' locks, failure marks"
@@ -31,7 +32,7 @@ OPTIONS = [
            flag=True),
     Option("stale", False, "Only remove locks whose owner is provably dead (process gone on "
            "this host, or no heartbeat for --stale-after seconds)", flag=True),
-    Option("stale-after", 300.0, "Seconds without heartbeat after which a worker on another "
+    Option("stale-after", STALE_AFTER, "Seconds without heartbeat after which a worker on another "
            "host counts as dead", type=float, metavar="SECONDS"),
     Option("dry-run", False, "Only print what would be removed", flag=True),
 ]

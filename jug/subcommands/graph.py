@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..options import Option
-from ..taskstate import Snapshot, base_dependencies, classify, unique_tasks
+from ..taskstate import STATES, Snapshot, base_dependencies, classify, dead_locks, unique_tasks
 from ._common import CommandError, open_and_load, report
 
 HELP = "Print the task graph (per task name, with counts) as Graphviz dot, or draw it"
@@ -26,8 +26,11 @@ OPTIONS = [
            metavar="FILE", short="-o"),
 ]
 
-_COLOURS = {"finished": "palegreen", "failed": "lightcoral", "running": "lightskyblue",
-            "ready": "khaki", "waiting": "white"}
+_COLOURS = {"finished": "palegreen", "failed": "lightcoral", "crashed": "orange",
+            "running": "lightskyblue", "ready": "khaki", "waiting": "white"}
+#: the order in which states are listed in node labels and chosen for the node colour
+_ORDER = ("finished", "running", "ready", "waiting", "crashed", "failed")
+_URGENCY = ("failed", "crashed", "running", "ready", "waiting")
 
 
 def _quote(text: str) -> str:
@@ -37,31 +40,26 @@ def _quote(text: str) -> str:
 def dot_text(tasks: list, snap: Snapshot, incomplete: bool = False) -> str:
     """The dot source of the per-name graph of ``tasks`` with state counts from ``snap``."""
     tasks = unique_tasks(tasks)
-    states = classify(tasks, snap)
+    states = classify(tasks, snap, dead_locks(snap.locks))
     counts: dict[str, dict[str, int]] = OrderedDict()
     edges: dict[tuple[str, str], int] = OrderedDict()
     for t in tasks:
-        c = counts.setdefault(t.name, dict.fromkeys(_COLOURS, 0))
-        c[states[t.hash()]] += 1
+        c = counts.setdefault(t.name, dict.fromkeys(STATES, 0))
+        st = states[t.hash()]
+        c[st] = c.get(st, 0) + 1
         for d in base_dependencies(t):
             edges[(d.name, t.name)] = edges.get((d.name, t.name), 0) + 1
     lines = ["digraph jug {", "  rankdir=LR;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
     for name, c in counts.items():
         total = sum(c.values())
-        parts = [f"{c[s]} {s}" for s in ("finished", "running", "ready", "waiting", "failed")
-                 if c[s]]
+        order = [*_ORDER, *(s for s in c if s not in _ORDER)]
+        parts = [f"{c[s]} {s}" for s in order if c.get(s)]
         label = f"{name}\n{total} task(s): {', '.join(parts)}"
-        if c["failed"]:
-            colour = _COLOURS["failed"]
-        elif c["finished"] == total:
+        if c.get("finished") == total:
             colour = _COLOURS["finished"]
-        elif c["running"]:
-            colour = _COLOURS["running"]
-        elif c["ready"]:
-            colour = _COLOURS["ready"]
-        else:
-            colour = _COLOURS["waiting"]
+        else:  # the most urgent state present: failed, crashed, running, ready, waiting
+            colour = next((_COLOURS[s] for s in _URGENCY if c.get(s)), "white")
         lines.append(f"  {_quote(name)} [label={_quote(label)}, fillcolor={colour}];")
     for (a, b), n in edges.items():
         lines.append(f"  {_quote(a)} -> {_quote(b)} [label={n}];")

@@ -54,17 +54,32 @@ PAGE = """<!doctype html>
 <h1>jug status</h1>
 <p id="meta">{jugfile} &mdash; store {jugdir}</p>
 <table id="status">
-<thead><tr><th>Task name</th><th>Waiting</th><th>Ready</th><th>Running</th><th>Finished</th>
-<th>Failed</th></tr></thead>
+<thead><tr id="header"><th>Task name</th></tr></thead>
 <tbody id="rows"></tbody>
 </table>
 <p id="barrier"></p>
 <p id="locks"></p>
+<p id="eta"></p>
 <ul id="failures"></ul>
 <p id="error"></p>
 <p id="updated"></p>
 <script>
-const STATES = ["waiting", "ready", "running", "finished", "failed"];
+// the column order of 'jug status'; other states the server reports are appended
+const ORDER = ["waiting", "ready", "finished", "running", "failed"];
+function columns(total) {{
+  const cols = ORDER.filter(s => s in total);
+  for (const s of Object.keys(total)) if (!cols.includes(s) && (total[s] || s !== "crashed")) cols.push(s);
+  return cols;
+}}
+function header(cols) {{
+  const tr = document.getElementById("header");
+  tr.replaceChildren();
+  for (const c of ["Task name", ...cols.map(s => s[0].toUpperCase() + s.slice(1))]) {{
+    const th = document.createElement("th");
+    th.textContent = c;
+    tr.appendChild(th);
+  }}
+}}
 const REFRESH_MS = {refresh_ms};
 function cell(tr, text, cls) {{
   const td = document.createElement("td");
@@ -72,12 +87,12 @@ function cell(tr, text, cls) {{
   if (cls) td.className = cls;
   tr.appendChild(td);
 }}
-function row(name, counts, id, cls) {{
+function row(name, counts, cols, id, cls) {{
   const tr = document.createElement("tr");
   tr.id = id;
   if (cls) tr.className = cls;
   cell(tr, name);
-  for (const s of STATES) cell(tr, counts[s], s + (counts[s] && s === "failed" ? " failed" : ""));
+  for (const s of cols) cell(tr, counts[s] || 0, s);
   return tr;
 }}
 async function refresh() {{
@@ -85,19 +100,25 @@ async function refresh() {{
     const r = await fetch("status.json", {{cache: "no-store"}});
     const doc = await r.json();
     if (!r.ok) throw new Error(doc.error || r.statusText);
+    const cols = columns(doc.total);
+    header(cols);
     const body = document.getElementById("rows");
     body.replaceChildren();
     let i = 0;
     for (const [name, counts] of Object.entries(doc.tasks)) {{
-      const tr = row(name, counts, "row-" + i++);
+      const tr = row(name, counts, cols, "row-" + i++);
       tr.dataset.name = name;
       body.appendChild(tr);
     }}
-    body.appendChild(row("Total", doc.total, "total", "total"));
+    body.appendChild(row("Total", doc.total, cols, "total", "total"));
     document.getElementById("barrier").textContent = doc.incomplete ?
       "The jugfile stops at a barrier: more tasks follow once these finish." : "";
+    const dead = doc.locks.owners.filter(o => o.dead).length;
     document.getElementById("locks").textContent = doc.locks.count ?
-      doc.locks.count + " task(s) locked (running)." : "";
+      doc.locks.count + " task(s) locked" + (dead ? ", " + dead + " by dead workers" : "") + "." : "";
+    const left = (doc.total.waiting || 0) + (doc.total.ready || 0) + (doc.total.running || 0);
+    document.getElementById("eta").textContent = (doc.eta_seconds != null && left) ?
+      "ETA: about " + Math.round(doc.eta_seconds) + " s (from recorded run times)" : "";
     const fails = document.getElementById("failures");
     fails.replaceChildren();
     for (const f of doc.failures.slice(0, 20)) {{
