@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,23 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-
-def _suite_conftest() -> Any:
-    """tests/conftest.py loaded by path: another folder's conftest (tests/hpc) may own the
-    module name ``conftest`` in sys.modules when the whole suite runs."""
-    spec = importlib.util.spec_from_file_location("_jug_api_tests_conftest",
-                                                  Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_conftest = _suite_conftest()
-jug_env = _conftest.jug_env
-run_jug = _conftest.run_jug
-start_jug = _conftest.start_jug
-write_jugfile = _conftest.write_jugfile
-
+from support import jug_env, run_jug, start_jug, write_jugfile  # noqa: F401 (re-exported)
 
 FAST = ("--wait-cycle-time", "0.2")
 

@@ -5,27 +5,13 @@ Side-effect files written by the tasks prove how many times each task really ran
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from pathlib import Path
 
 import pytest
 from redis_fixture import RedisServer, require_redis
-
-
-def _suite_helpers():
-    """tests/conftest.py as a module, by path: another folder's conftest (tests/hpc) may own
-    the module name ``conftest`` in sys.modules."""
-    spec = importlib.util.spec_from_file_location("_jug_tests_conftest",
-                                                  Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_helpers = _suite_helpers()
-run_jug, start_jug, write_jugfile = _helpers.run_jug, _helpers.start_jug, _helpers.write_jugfile
+from support import run_jug, start_jug, write_jugfile
 
 pytestmark = pytest.mark.redis
 
