@@ -54,3 +54,33 @@ def test_without_dot_a_clear_error_and_dot_file_still_works(tmp_path: Path) -> N
     assert p.returncode == 2 and "graphviz" in p.stderr and not (tmp_path / "g.png").exists()
     ok("graph", jf, "--jugdir", tmp_path / "d", "-o", tmp_path / "g.dot", env=env)
     assert (tmp_path / "g.dot").read_text().startswith("digraph jug {")
+
+
+def test_failed_and_crashed_tasks_are_shown(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import time
+
+    from jug.backends import select_store
+
+    jf = write_jugfile(tmp_path, """
+    from jug import TaskGenerator
+    @TaskGenerator
+    def boom(i):
+        raise ValueError(i)
+    @TaskGenerator
+    def fine(i):
+        return i
+    t = boom(1)
+    u = fine(2)
+    """)
+    jd = tmp_path / "d.jugdata"
+    run_jug("execute", jf, "--jugdir", jd, "--target", "jugfile.boom")
+    key = ok("shell", jf, "--jugdir", jd, "-c", "print(u.hash())").stdout.strip()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    select_store(str(jd)).lock(key, {"host": socket.gethostname(), "pid": gone.pid,
+                                     "started": time.time(), "heartbeat": time.time()})
+    out = ok("graph", jf, "--jugdir", jd).stdout
+    assert '"jugfile.boom" [label="jugfile.boom\\n1 task(s): 1 failed", fillcolor=lightcoral]' in out
+    assert '"jugfile.fine" [label="jugfile.fine\\n1 task(s): 1 crashed", fillcolor=orange]' in out
