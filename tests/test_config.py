@@ -53,6 +53,15 @@ def _values(opt: Option) -> dict[str, Any]:
         vals: tuple = (11, 12, 13, 14)
     elif opt.type is float:
         vals = (1.5, 2.5, 3.5, 4.5)
+    elif opt.type not in (None, str):  # a custom converter: try numbers, then words
+        for raw in (("11", "12", "13", "14"), ("user-val", "project-val", "env-val", "cli-val")):
+            try:
+                vals = tuple(opt.type(r) for r in raw)
+                break
+            except (TypeError, ValueError):
+                continue
+        else:
+            raise AssertionError(f"no sample values for option {opt.name}: extend _values()")
     else:
         vals = ("user-val", "project-val", "env-val", "cli-val")
     if opt.multiple:
@@ -64,6 +73,13 @@ def _env_text(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v[0] if isinstance(v, list) else v)
+
+
+def _raw(opt: Option, v: Any) -> Any:
+    """How a value is written in a config file (custom types as the text they parse)."""
+    if opt.type in (None, str, int, float) or isinstance(v, bool):
+        return v
+    return [_env_text(v)] if opt.multiple else _env_text(v)
 
 
 def _cli_args(opt: Option, v: Any) -> list[str]:
@@ -103,9 +119,9 @@ def test_every_option_follows_the_precedence(sub: str, opt: Option, tmp_path: Pa
     assert got == (list(opt.default) if isinstance(opt.default, list) else opt.default)
     assert src == "default"
     # the user file uses the per-subcommand section, the project file the top level
-    user_rc.write_text(yaml.safe_dump({sub: {opt.name: vals["user"]}}))
+    user_rc.write_text(yaml.safe_dump({sub: {opt.name: _raw(opt, vals["user"])}}))
     assert value() == (vals["user"], str(user_rc))
-    (project / "jugrc").write_text(yaml.safe_dump({opt.name: vals["project"]}))
+    (project / "jugrc").write_text(yaml.safe_dump({opt.name: _raw(opt, vals["project"])}))
     assert value() == (vals["project"], str(project / "jugrc"))
     monkeypatch.setenv(opt.env_var, _env_text(vals["env"]))
     assert value() == (vals["env"], f"environment {opt.env_var}")
