@@ -362,7 +362,10 @@ def run(args: Any) -> int:
     except ValueError as e:
         print(f"jug: {e}", file=sys.stderr)
         return 2
-    old_term = signal.signal(signal.SIGTERM, _on_signal)
+    # SIGTERM (walltime, scancel), and SGE's SIGUSR1/SIGUSR2 (soft walltime, qdel -notify):
+    # release the running task's lock and stop.
+    handled = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+    old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
     worker = Worker(store, args)
     try:
         return _execute(worker, store, args)
@@ -378,7 +381,8 @@ def run(args: Any) -> int:
         return 1
     finally:
         worker.timings.flush()
-        signal.signal(signal.SIGTERM, old_term)
+        for sig, old in old_handlers.items():
+            signal.signal(sig, old)
 
 
 def _execute(worker: Worker, store: Store, args: Any) -> int:
