@@ -47,6 +47,51 @@ def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
     return out
 
 
+def match_tasks(tasks: Iterable[Task], target: str) -> list[Task]:
+    """Tasks named ``target``: exact name, else ``.target`` suffix, else prefix (most specific)."""
+    tasks = list(tasks)
+    for rule in (lambda n: n == target,
+                 lambda n: n.endswith("." + target),
+                 lambda n: n.startswith(target)):
+        chosen = [t for t in tasks if rule(t.name)]
+        if chosen:
+            return chosen
+    return []
+
+
+def dependents_closure(tasks: list[Task], roots: Iterable[Task]) -> list[Task]:
+    """``roots`` and every task of ``tasks`` depending on them (also through Tasklets)."""
+    tasks = unique_tasks(tasks)
+    users: dict[str, list[Task]] = {}
+    for t in tasks:
+        for d in base_dependencies(t):
+            users.setdefault(d.hash(), []).append(t)
+    seen: dict[str, Task] = OrderedDict()
+    stack = list(roots)
+    while stack:
+        t = stack.pop()
+        h = t.hash()
+        if h in seen:
+            continue
+        seen[h] = t
+        stack.extend(users.get(h, ()))
+    order = {t.hash(): i for i, t in enumerate(tasks)}
+    return sorted(seen.values(), key=lambda t: order.get(t.hash(), -1))
+
+
+def dependency_closure(tasks: list[Task], roots: Iterable[Task]) -> list[Task]:
+    """``roots`` and every task they need, recursively, in the order of ``tasks``."""
+    needed: set[str] = set()
+    stack = list(roots)
+    while stack:
+        t = stack.pop()
+        h = t.hash()
+        if h not in needed:
+            needed.add(h)
+            stack.extend(base_dependencies(t))
+    return [t for t in unique_tasks(tasks) if t.hash() in needed]
+
+
 class Snapshot:
     """Store facts read in bulk: finished hashes, locks (with owners) and failure marks."""
 

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from ..backends import Store, StoreError
 from ..jugfile import JugfileError, Loaded, load, open_store
 from ..task import Task
-from ..taskstate import base_dependencies, unique_tasks
+from ..taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 
 
 class CommandError(Exception):
@@ -46,41 +46,9 @@ def report(e: CommandError) -> int:
     return e.code
 
 
-def match_tasks(tasks: Iterable[Task], target: str) -> list[Task]:
-    """Tasks named ``target``: exact name, else ``.target`` suffix, else prefix (most specific)."""
-    tasks = list(tasks)
-    for rule in (lambda n: n == target,
-                 lambda n: n.endswith("." + target),
-                 lambda n: n.startswith(target)):
-        chosen = [t for t in tasks if rule(t.name)]
-        if chosen:
-            return chosen
-    return []
-
-
 def known_names(tasks: Iterable[Task]) -> list[str]:
     """The distinct task names of ``tasks``, sorted."""
     return sorted({t.name for t in tasks})
-
-
-def dependents_closure(tasks: list[Task], roots: Iterable[Task]) -> list[Task]:
-    """``roots`` and every task of ``tasks`` depending on them (also through Tasklets)."""
-    tasks = unique_tasks(tasks)
-    users: dict[str, list[Task]] = {}
-    for t in tasks:
-        for d in base_dependencies(t):
-            users.setdefault(d.hash(), []).append(t)
-    seen: dict[str, Task] = OrderedDict()
-    stack = list(roots)
-    while stack:
-        t = stack.pop()
-        h = t.hash()
-        if h in seen:
-            continue
-        seen[h] = t
-        stack.extend(users.get(h, ()))
-    order = {t.hash(): i for i, t in enumerate(tasks)}
-    return sorted(seen.values(), key=lambda t: order.get(t.hash(), -1))
 
 
 def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False

@@ -22,7 +22,7 @@ from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
 from ..options import Option
 from ..task import Task, TaskError
-from ..taskstate import base_dependencies, dead_locks, unique_tasks
+from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
 from ..timings import Durations, TimingRecorder
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
@@ -116,22 +116,11 @@ class Worker:
         tasks = unique_tasks(tasks)
         if not self.target:
             return tasks
-        tgt = self.target
-        chosen = [t for t in tasks if t.name == tgt or t.name.startswith(tgt)
-                  or t.name.rsplit(".", 1)[-1] == tgt]
+        chosen = match_tasks(tasks, self.target)
         if not chosen:
-            names = sorted({t.name for t in tasks})
-            raise TaskError(f"--target {tgt!r} matches no task; task names are: {', '.join(names)}")
-        needed: set[str] = set()
-        stack = list(chosen)
-        while stack:
-            t = stack.pop()
-            h = t.hash()
-            if h in needed:
-                continue
-            needed.add(h)
-            stack.extend(base_dependencies(t))
-        return [t for t in tasks if t.hash() in needed]
+            raise TaskError(f"--target {self.target!r} matches no task; task names are: "
+                            f"{', '.join(sorted({t.name for t in tasks}))}")
+        return dependency_closure(tasks, chosen)
 
     # -- the loop ------------------------------------------------------------------
     def run(self, tasks: list[Task]) -> None:
