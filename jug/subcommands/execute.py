@@ -106,6 +106,7 @@ class Worker:
         self.timings = TimingRecorder(store)
         self.durations = Durations.from_store(store)
         self.executed = 0
+        self.executed_by_name: dict[str, int] = {}
         self.failed_here: list[str] = []
         self.stop_reason: str | None = None
         self.gave_up = False
@@ -300,6 +301,7 @@ class Worker:
             return "failed"
         elapsed = time.perf_counter() - start
         self.executed += 1
+        self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
         self.timings.add(t.name, elapsed)
         self.durations.add(t.name, elapsed)
         exit_checks.task_finished(t)
@@ -370,6 +372,10 @@ def run(args: Any) -> int:
         return 1
     finally:
         worker.timings.flush()
+        if worker.executed:
+            from ..io import print_task_summary_table
+
+            print_task_summary_table(args, [("Executed", worker.executed_by_name)])
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
 
