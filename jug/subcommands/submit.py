@@ -53,9 +53,23 @@ OPTIONS = [
            "submit nothing", flag=True),
     Option("cancel", None, "Cancel every array submitted for this jugfile and store",
            flag=True),
+    Option("watch", None, "Stay on the login node: resubmit workers as the remaining work needs "
+           "until every task is finished (one line per poll)", flag=True),
+    Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
+           flag=True),
+    Option("max-workers", None, "With --watch: at most this many workers at once (default: "
+           "--workers)", type=int, metavar="N"),
+    Option("max-queued", None, "With --watch: at most this many elements of the arrays in the "
+           "queue, pending or running (site limits such as MaxSubmitJobs)", type=int,
+           metavar="N"),
+    Option("poll", None, "With --watch: seconds between polls (default: 60; backs off on "
+           "scheduler errors)", type=float, metavar="SECONDS"),
+    Option("stale-after", None, "With --watch: a lock whose heartbeat is older than this many "
+           "seconds belongs to a dead worker (default: 300)", type=float, metavar="SECONDS"),
 ]
 
-_ACTIONS = ("dry_run", "cancel", "profile")
+_ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "max_workers", "max_queued", "poll",
+            "stale_after")
 
 
 def _err(msg: str) -> None:
@@ -200,6 +214,8 @@ def _run(args: Any) -> int:
     if getattr(args, "cancel", False):
         return _cancel(settings, args.jugfile, dry_run)
     plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
+    if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
+        return _watch(args, plan)
     if os.path.exists(plan.stop_file):
         msg = (f"the stop file {plan.stop_file} exists: workers would exit at once. "
                f"Remove it first (rm {shlex.quote(plan.stop_file)})")
@@ -250,6 +266,33 @@ def _run(args: Any) -> int:
     print(f"progress: jug status {jf}   drain: touch {shlex.quote(plan.stop_file)}   "
           f"cancel: jug submit --cancel {jf}")
     return 0
+
+
+def _watch(args: Any, plan: Any) -> int:
+    """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
+    from ..backends import StoreError, select_store
+    from ..jugfile import JugfileError
+    from ..schedulers.job import SubmitError
+    from ..schedulers.watch import WatchOptions, run_watch
+
+    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
+                        max_queued=getattr(args, "max_queued", None),
+                        poll=float(getattr(args, "poll", None) or 60.0),
+                        once=bool(getattr(args, "once", False)))
+    if getattr(args, "stale_after", None):
+        opts.stale_after = float(args.stale_after)
+    if opts.max_workers < 1 or (opts.max_queued is not None and opts.max_queued < 1):
+        raise SubmitError("--max-workers and --max-queued must be at least 1")
+    if opts.poll <= 0:
+        raise SubmitError("--poll must be a positive number of seconds")
+    try:
+        store = select_store(plan.jugdir)
+    except StoreError as e:
+        raise SubmitError(str(e))
+    try:
+        return run_watch(plan, store, opts)
+    except JugfileError as e:
+        raise SubmitError(f"{e}\n(nothing more was submitted)")
 
 
 def add_arguments(parser: Any) -> None:

@@ -1,0 +1,299 @@
+"""How many workers the resubmit loop keeps alive: pure functions, no store, no scheduler.
+
+``jug submit --watch`` calls :func:`analyse` on the task states of one bulk store read (with
+the dependency structure and recorded run times) to get :class:`TaskCounts`, describes each
+live array it submitted as an :class:`ArrayState` from one queue query, and asks
+:func:`decide` what to do.  Keeping the decision pure lets the unit tests cover many task and
+queue states without a cluster.
+
+The rule: workers wanted = min(max-workers, workers the work that can run within one
+walltime can use), where that work is the tasks running now, the tasks ready now (crashed
+ones are reclaimed and ready again) and the waiting tasks whose dependencies all finish
+within the walltime; one worker takes ``budget // typical duration`` tasks of it (one task
+when the duration is unknown).  The supply is the running workers plus the pending ones the
+scheduler will start (elements held back by a throttle do not count).  A deficit first
+raises the throttle of live arrays with held elements, then submits one new array (split by
+the site's array size limit, capped by ``--max-queued``).  A surplus cancels the pending
+elements of the newest arrays or, for part of an array, lowers its throttle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+#: decision actions
+SUBMIT = "submit"  # new arrays and/or raised throttles
+SHRINK = "shrink"  # pending elements cancelled and/or throttles lowered
+KEEP = "keep"  # nothing to change
+DONE = "done"  # every task finished: exit 0
+FAILED = "failed"  # only failed tasks (and tasks that need them) remain: exit 1
+DRAIN = "drain"  # stop file: nothing new, pending elements cancelled, wait for running ones
+DRAINED = "drained"  # stop file and no worker left: exit
+STUCK = "stuck"  # no worker could ever start what is left (tasks longer than the budget)
+
+EXIT_DONE = 0
+EXIT_FAILED = 1
+EXIT_STUCK = 2
+EXIT_DRAINED = 3
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """Task states of the jugfile, plus what the dependency structure says about them."""
+
+    ready: int = 0
+    waiting: int = 0
+    running: int = 0
+    finished: int = 0
+    failed: int = 0
+    crashed: int = 0
+    soon: int = 0  # waiting tasks whose dependencies all finish within one walltime
+    blocked: int = 0  # waiting tasks that can never run: a dependency failed
+    too_long: int = 0  # ready/crashed tasks whose typical run time exceeds a worker's budget
+    task_seconds: float | None = None  # typical run time of the runnable tasks (None: unknown)
+    incomplete: bool = False  # the jugfile stopped at a barrier: more tasks will follow
+
+    @property
+    def runnable(self) -> int:
+        """Tasks a worker could start now (crashed ones are reclaimed before they run)."""
+        return self.ready + self.crashed
+
+    @property
+    def left(self) -> int:
+        """Tasks not finished and not failed."""
+        return self.ready + self.waiting + self.running + self.crashed
+
+    @property
+    def total(self) -> int:
+        """Every task of the jugfile (so far, if it stopped at a barrier)."""
+        return self.left + self.finished + self.failed
+
+
+@dataclass(frozen=True)
+class ArrayState:
+    """One array this loop (or ``jug submit``) submitted, as the queue shows it now."""
+
+    job_id: str
+    pending: int = 0
+    running: int = 0
+    throttle: int | None = None  # running-elements limit (None or 0: none)
+    submitted: float = 0.0  # submission time (newest arrays shrink first)
+
+    @property
+    def startable(self) -> int:
+        """Pending elements the scheduler will start (not held back by the throttle)."""
+        if not self.throttle:
+            return self.pending
+        return min(self.pending, max(0, self.throttle - self.running))
+
+    @property
+    def held(self) -> int:
+        """Pending elements held back by the throttle."""
+        return self.pending - self.startable
+
+    @property
+    def alive(self) -> int:
+        """Elements in the queue (pending, held or running)."""
+        return self.pending + self.running
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the user and the site allow."""
+
+    max_workers: int
+    max_queued: int | None = None  # elements of our arrays in the queue, pending or running
+    max_array_size: int | None = None
+    can_throttle: bool = True  # the scheduler changes a live array's throttle
+    draining: bool = False  # the stop file exists
+
+
+@dataclass
+class Decision:
+    """What to do this poll, and why (one line for the user)."""
+
+    action: str
+    reason: str
+    wanted: int = 0  # workers the work can use (capped by max-workers)
+    supply: int = 0  # running workers plus pending ones that will start
+    submit: list[int] = field(default_factory=list)  # sizes of new arrays
+    throttle: dict[str, int] = field(default_factory=dict)  # array -> new throttle
+    cancel_pending: list[str] = field(default_factory=list)  # arrays losing pending elements
+    exit_code: int | None = None  # the loop ends with this code
+
+    @property
+    def new_workers(self) -> int:
+        """Workers added by new arrays."""
+        return sum(self.submit)
+
+
+def split_sizes(total: int, limit: int | None) -> list[int]:
+    """``total`` elements as arrays of at most ``limit`` elements (none for zero)."""
+    if total <= 0:
+        return []
+    if not limit or limit >= total:
+        return [total]
+    return [limit] * (total // limit) + ([total % limit] if total % limit else [])
+
+
+def tasks_per_worker(task_seconds: float | None, budget: float) -> int:
+    """How many tasks one worker finishes in its budget (1 when the run time is unknown)."""
+    if not task_seconds or task_seconds <= 0 or budget <= 0:
+        return 1
+    return max(1, int(budget // task_seconds))
+
+
+def workers_wanted(counts: TaskCounts, budget: float, max_workers: int) -> int:
+    """Workers the work of the next walltime can use, at most ``max_workers``."""
+    work = counts.runnable - counts.too_long + counts.soon
+    per_worker = tasks_per_worker(counts.task_seconds, budget)
+    need = max(counts.running, math.ceil((counts.running + max(0, work)) / per_worker))
+    return max(0, min(max_workers, need))
+
+
+def _task_words(counts: TaskCounts) -> str:
+    """``5 ready + 3 soon`` for decision reasons."""
+    parts = [f"{counts.runnable - counts.too_long} ready"]
+    if counts.soon:
+        parts.append(f"{counts.soon} soon ready")
+    if counts.running:
+        parts.append(f"{counts.running} running")
+    return " + ".join(parts)
+
+
+def decide(counts: TaskCounts, arrays: Sequence[ArrayState], budget: float,
+           limits: Limits) -> Decision:
+    """The loop's decision for one poll (pure: same input, same answer)."""
+    running = sum(a.running for a in arrays)
+    supply = running + sum(a.startable for a in arrays)
+    alive = sum(a.alive for a in arrays)
+    with_pending = [a.job_id for a in sorted(arrays, key=lambda a: -a.submitted) if a.pending]
+
+    if limits.draining:
+        if running:
+            return Decision(DRAIN, f"stop file: no new workers; waiting for {running} running "
+                            "worker(s) to finish their task", 0, supply,
+                            cancel_pending=with_pending)
+        return Decision(DRAINED, "stop file: no worker left", 0, supply,
+                        cancel_pending=with_pending, exit_code=EXIT_DRAINED)
+    if counts.left == 0 and not counts.incomplete:
+        if counts.failed:
+            return Decision(FAILED, f"only failed tasks remain ({counts.failed})", 0, supply,
+                            cancel_pending=with_pending, exit_code=EXIT_FAILED)
+        return Decision(DONE, f"all {counts.finished} tasks finished", 0, supply,
+                        cancel_pending=with_pending, exit_code=EXIT_DONE)
+    if (counts.failed and not counts.runnable and not counts.running
+            and counts.waiting == counts.blocked):
+        return Decision(FAILED, f"only failed tasks ({counts.failed}) and {counts.blocked} "
+                        "task(s) that need them remain", 0, supply,
+                        cancel_pending=with_pending, exit_code=EXIT_FAILED)
+    if (counts.runnable and counts.too_long == counts.runnable and not counts.running
+            and not counts.soon):
+        return Decision(STUCK, f"every runnable task ({counts.too_long}) typically takes longer "
+                        f"than a worker's budget of {budget:.0f}s: give a longer --walltime",
+                        0, supply, cancel_pending=with_pending, exit_code=EXIT_STUCK)
+
+    wanted = workers_wanted(counts, budget, limits.max_workers)
+    per_worker = tasks_per_worker(counts.task_seconds, budget)
+    why = f"{_task_words(counts)}"
+    if per_worker > 1:
+        why += f", ~{per_worker} tasks per worker per walltime"
+    if wanted < counts.running + max(0, counts.runnable - counts.too_long + counts.soon) \
+            and wanted == limits.max_workers:
+        why += f", capped by max-workers {limits.max_workers}"
+    d = Decision(KEEP, "", wanted, supply)
+
+    if wanted > supply:
+        deficit = wanted - supply
+        if limits.can_throttle:
+            for a in sorted(arrays, key=lambda a: a.submitted):
+                if deficit <= 0:
+                    break
+                if a.held and a.throttle:
+                    add = min(a.held, deficit)
+                    d.throttle[a.job_id] = a.throttle + add
+                    deficit -= add
+        raised = wanted - supply - deficit
+        room = deficit if limits.max_queued is None else max(0, min(deficit, limits.max_queued - alive))
+        d.submit = split_sizes(room, limits.max_array_size)
+        parts = []
+        if raised:
+            parts.append(f"raise throttle by {raised}")
+        if room:
+            parts.append(f"submit {room}")
+        if room < deficit:
+            parts.append(f"{deficit - room} more held back by max-queued {limits.max_queued}")
+        d.action = SUBMIT if (raised or room) else KEEP
+        d.reason = f"{'; '.join(parts)} (want {wanted}: {why}; have {supply})"
+        return d
+
+    if wanted < supply:
+        excess = supply - wanted
+        cut = 0
+        for a in sorted(arrays, key=lambda a: -a.submitted):
+            if excess <= 0:
+                break
+            if not a.startable:
+                continue
+            if excess >= a.startable:
+                d.cancel_pending.append(a.job_id)
+                excess -= a.startable
+                cut += a.startable
+            elif limits.can_throttle:
+                d.throttle[a.job_id] = a.running + a.startable - excess
+                cut += excess
+                excess = 0
+        if cut:
+            d.action = SHRINK
+            d.reason = (f"drop {cut} pending worker(s) (want {wanted}: {why}; have {supply}; "
+                        f"{running} running)")
+        else:
+            d.reason = (f"{supply - wanted} more worker(s) than the work needs; running ones "
+                        f"exit when idle (want {wanted}: {why})")
+        return d
+
+    d.reason = f"enough workers (want {wanted}: {why}; have {supply})"
+    return d
+
+
+def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, Sequence[str]],
+            names: Mapping[str, str], typical: Callable[[str], float | None], budget: float,
+            incomplete: bool = False) -> TaskCounts:
+    """Task counts with the dependency structure: soon-ready, blocked and too-long tasks.
+
+    ``order`` lists task hashes dependencies first (a jugfile's creation order), ``states``
+    maps each to waiting/ready/running/finished/failed/crashed, ``deps`` to the hashes it
+    needs, ``names`` to its task name; ``typical(name)`` is a recorded run time or None.
+    """
+    n = dict.fromkeys(("ready", "waiting", "running", "finished", "failed", "crashed"), 0)
+    blocked: set[str] = set()
+    soon = too_long = 0
+    known: list[float] = []
+    for h in order:
+        st = states[h]
+        n[st] = n.get(st, 0) + 1
+        secs = typical(names[h])
+        if st in ("ready", "crashed"):
+            if secs is not None and secs > budget:
+                too_long += 1
+                continue
+            if secs is not None:
+                known.append(secs)
+        elif st == "waiting":
+            ds = deps.get(h, ())
+            if any(states.get(d) == "failed" or d in blocked for d in ds):
+                blocked.add(h)
+                continue
+            if all(states.get(d) == "finished" or (
+                    states.get(d) in ("ready", "running", "crashed")
+                    and (typical(names[d]) or 0.0) <= budget) for d in ds):
+                soon += 1
+                if secs is not None:
+                    known.append(secs)
+    return TaskCounts(ready=n["ready"], waiting=n["waiting"], running=n["running"],
+                      finished=n["finished"], failed=n["failed"], crashed=n["crashed"],
+                      soon=soon, blocked=len(blocked), too_long=too_long,
+                      task_seconds=sum(known) / len(known) if known else None,
+                      incomplete=incomplete)
