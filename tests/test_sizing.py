@@ -280,3 +280,19 @@ def test_analyse_too_long_and_task_seconds() -> None:
 def test_analyse_feeds_decide_for_a_barrier() -> None:
     c = analyse(["a"], {"a": "finished"}, {}, {"a": "a"}, lambda n: None, HOUR, incomplete=True)
     assert c.incomplete and decide(c, [], HOUR, lim()).exit_code is None
+
+
+def test_idle_running_workers_stop_when_only_the_reduce_runs() -> None:
+    arrays = [ArrayState("1", running=2, idle=1, submitted=1.0),
+              ArrayState("2", running=3, idle=3, submitted=2.0)]
+    d = decide(TaskCounts(running=1, finished=40), arrays, HOUR, lim(8))
+    assert d.action == sizing.SHRINK and d.cancel_idle == {"2": 3, "1": 1}
+    assert "idle" in d.reason
+
+
+def test_idle_workers_are_kept_while_tasks_are_ready() -> None:
+    arrays = [ArrayState("1", running=4, idle=3)]
+    d = decide(TaskCounts(ready=1, running=1, task_seconds=1.0), arrays, HOUR, lim(8))
+    assert d.cancel_idle == {} and d.action == sizing.KEEP
+    d = decide(TaskCounts(running=1, waiting=1, soon=1), arrays, HOUR, lim(8))
+    assert d.cancel_idle == {}  # the reduce becomes ready soon

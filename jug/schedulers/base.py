@@ -255,6 +255,11 @@ class Scheduler:
                for i in (e.indices or [])]
         return [self.cancel_args(ids)] if ids else []
 
+    def cancel_elements_args(self, job_id: str, indices: Sequence[int]) -> list[list[str]]:
+        """Commands cancelling the given elements of one array (pending or running)."""
+        ids = [self.element_id(job_id, i) for i in indices]
+        return [self.cancel_args(ids)] if ids else []
+
     def cancel_pending(self, job_id: str, counts: ArrayCounts) -> None:
         """Cancel the pending elements of one array (running workers keep going)."""
         for cmd in self.cancel_pending_args(job_id, counts):

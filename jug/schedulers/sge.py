@@ -76,6 +76,10 @@ class SGE(Scheduler):
                     cmds.append(["qdel", job_id, "-t", f"{lo}-{hi}"])
         return cmds
 
+    def cancel_elements_args(self, job_id: str, indices: Sequence[int]) -> list[list[str]]:
+        """``qdel ID -t a-b`` for each run of the given elements."""
+        return [["qdel", job_id, "-t", f"{lo}-{hi}"] for lo, hi in _runs(list(indices))]
+
     def throttle_args(self, job_id: str, limit: int) -> list[str]:
         """``qalter -tc N ID``."""
         return ["qalter", "-tc", str(int(limit)), job_id]

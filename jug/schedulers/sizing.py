@@ -14,7 +14,8 @@ when the duration is unknown).  The supply is the running workers plus the pendi
 scheduler will start (elements held back by a throttle do not count).  A deficit first
 raises the throttle of live arrays with held elements, then submits one new array (split by
 the site's array size limit, capped by ``--max-queued``).  A surplus cancels the pending
-elements of the newest arrays or, for part of an array, lowers its throttle.
+elements of the newest arrays or, for part of an array, lowers its throttle; when no task
+is ready or about to be (e.g. only a reduce runs), idle running workers are stopped too.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class ArrayState:
     running: int = 0
     throttle: int | None = None  # running-elements limit (None or 0: none)
     submitted: float = 0.0  # submission time (newest arrays shrink first)
+    idle: int = 0  # running elements that hold no task lock
 
     @property
     def startable(self) -> int:
@@ -121,6 +123,7 @@ class Decision:
     submit: list[int] = field(default_factory=list)  # sizes of new arrays
     throttle: dict[str, int] = field(default_factory=dict)  # array -> new throttle
     cancel_pending: list[str] = field(default_factory=list)  # arrays losing pending elements
+    cancel_idle: dict[str, int] = field(default_factory=dict)  # array -> idle workers to stop
     exit_code: int | None = None  # the loop ends with this code
 
     @property
@@ -245,9 +248,25 @@ def decide(counts: TaskCounts, arrays: Sequence[ArrayState], budget: float,
                 d.throttle[a.job_id] = a.running + a.startable - excess
                 cut += excess
                 excess = 0
-        if cut:
+        work = counts.runnable - counts.too_long + counts.soon
+        idle_cut = 0
+        if excess > 0 and work <= 0:
+            # nothing a new task could start on: idle running workers only wait (e.g. for the
+            # reduce another worker runs); stopping one loses nothing (jug releases its lock)
+            for a in sorted(arrays, key=lambda a: -a.submitted):
+                n = min(a.idle, excess)
+                if n > 0:
+                    d.cancel_idle[a.job_id] = n
+                    excess -= n
+                    idle_cut += n
+        if cut or idle_cut:
             d.action = SHRINK
-            d.reason = (f"drop {cut} pending worker(s) (want {wanted}: {why}; have {supply}; "
+            parts = []
+            if cut:
+                parts.append(f"drop {cut} pending worker(s)")
+            if idle_cut:
+                parts.append(f"stop {idle_cut} idle worker(s): no task for them")
+            d.reason = (f"{'; '.join(parts)} (want {wanted}: {why}; have {supply}; "
                         f"{running} running)")
         else:
             d.reason = (f"{supply - wanted} more worker(s) than the work needs; running ones "

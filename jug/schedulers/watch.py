@@ -89,6 +89,7 @@ class Watcher:
         self.submit_failures = 0
         self.last_reject = ""
         self.drain_announced = False
+        self.idle: dict[str, list[int]] = {}  # array -> running elements holding no lock
         try:
             self.max_array_size = self.sched.max_array_size()
         except SchedulerError:
@@ -189,9 +190,17 @@ class Watcher:
         budget = float(self.plan.budget)
         tc = sizing.analyse(self.order, states, self.deps, self.names, durations.typical,
                             budget, bool(self.loaded.incomplete))
+        busy = {k[1:] for o in snap.locks.values() if (k := _owner_key(o)) is not None
+                and k[0] == self.sched.name}
+        self.idle = {}
+        for d in docs.values():
+            jid = d["job_id"]
+            short = self.sched.short_id(jid)
+            self.idle[jid] = [i for e in counts[jid].entries if e.state == RUNNING
+                              for i in (e.indices or []) if (short, str(i)) not in busy]
         arrays = [sizing.ArrayState(d["job_id"], counts[d["job_id"]].pending,
                                     counts[d["job_id"]].running, d.get("throttle"),
-                                    float(d.get("submitted") or 0))
+                                    float(d.get("submitted") or 0), len(self.idle[d["job_id"]]))
                   for d in docs.values() if counts[d["job_id"]].alive]
         limits = sizing.Limits(max_workers=self.opts.max_workers,
                                max_queued=self.opts.max_queued,
@@ -216,6 +225,14 @@ class Watcher:
                 self.sched.cancel_pending(jid, counts[jid])
             except SchedulerError as e:
                 notes.append(f"cancel of pending elements of {jid} failed: {e}")
+        for jid, n in d.cancel_idle.items():
+            victims = sorted(self.idle.get(jid, []))[-n:]
+            try:
+                for cmd in self.sched.cancel_elements_args(jid, victims):
+                    self.sched._run(cmd, f"{self.sched.name} cancel idle workers")
+                notes.append(f"stopped idle worker(s) {', '.join(self.sched.element_id(jid, i) for i in victims)}")
+            except SchedulerError as e:
+                notes.append(f"stopping idle workers of {jid} failed: {e}")
         for jid, limit in d.throttle.items():
             try:
                 if self.sched.set_throttle(jid, limit):

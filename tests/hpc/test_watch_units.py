@@ -242,3 +242,20 @@ def test_interrupt_leaves_workers_and_says_how_to_cancel(loop) -> None:
     w.sleep = boom
     assert w.run() == 130
     assert "jug submit --cancel" in lines[-1] and "keep running" in lines[-1]
+
+
+def test_idle_running_workers_stop_while_only_the_reduce_runs(loop) -> None:
+    import time
+
+    w, sched, lines = loop
+    w.poll()
+    for t in w.tasks[:4]:
+        t.run()
+    w.store.lock(w.tasks[4].hash(), owner=owner("101", 0, time.time()))
+    sched.entries = [QueueEntry("101", [0], RUNNING, "RUNNING"),
+                     QueueEntry("101", [1], RUNNING, "RUNNING"),
+                     QueueEntry("101", [2], RUNNING, "RUNNING")]
+    r = w.poll()
+    assert r.decision.cancel_idle == {"101": 2} and r.reclaimed == 0
+    assert ["scancel", "101_1", "101_2"] in sched.calls
+    assert "stopped idle worker(s) 101_1, 101_2" in lines[-1]
