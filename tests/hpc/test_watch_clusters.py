@@ -1,0 +1,236 @@
+"""``jug submit --watch`` on the REAL single-node SLURM and SGE (tests/clusters/*-up.sh).
+
+Few and short on purpose (two cores, shared with the ``jug submit`` tests): SGE walltimes are
+exact to the second, so the multi-walltime run uses SGE; SLURM (one-minute minimum walltime)
+runs the map -> reduce test.  Under CI=true these fail, never skip, if a cluster cannot start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hpc_helpers import base_env, fast_idle_workers, side_effects, status, wait_until
+
+from jug.backends import select_store
+from jug.schedulers.job import cancel_arrays, submitted_arrays
+
+LINE = re.compile(r"tasks: (\d+) ready, (\d+) waiting, (\d+) running, (\d+) finished, "
+                  r"(\d+) failed, (\d+) crashed \| workers: (\d+) pending, (\d+) running")
+
+MAPREDUCE = """
+import os, sys, time
+from jug import TaskGenerator
+
+SIDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "side")
+os.makedirs(SIDE, exist_ok=True)
+
+def mark(what):
+    open(os.path.join(SIDE, f"{what}-{os.getpid()}"), "w").close()
+
+@TaskGenerator
+def part(i):
+    mark(f"start-m{i}")
+    time.sleep(1)
+    mark(f"done-m{i}")
+    return i
+
+@TaskGenerator
+def reduce(xs):
+    mark("start-r")
+    time.sleep(25)
+    mark("done-r")
+    return sum(xs)
+
+total = reduce([part(i) for i in range(6)])
+"""
+
+
+@pytest.fixture
+def proj(project: Path) -> Path:
+    """The test project, with idle workers re-checking every second."""
+    fast_idle_workers(project.parent)
+    return project
+
+
+def watch(proj: Path, sched: str, *args: str, jugfile: str = "work.py",
+          work: tuple = ()) -> subprocess.Popen:
+    """Start ``jug submit --watch`` in the background; its output goes to proj/watch.out."""
+    extra = ["--", *work] if work else []
+    out = open(proj / "watch.out", "w")
+    return subprocess.Popen([sys.executable, "-m", "jug", "submit", "--scheduler", sched,
+                             "--watch", "--poll", "2", *args, jugfile, *extra], cwd=proj,
+                            env=base_env(), stdout=out, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(p: subprocess.Popen, proj: Path, timeout: float) -> str:
+    """Wait for the loop to exit; its output (killed and shown if it overruns)."""
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGINT)
+        p.wait(30)
+        pytest.fail(f"--watch did not finish in {timeout:.0f} s:\n"
+                    + (proj / "watch.out").read_text()[-6000:])
+    return (proj / "watch.out").read_text()
+
+
+def polls(text: str) -> list[tuple[int, ...]]:
+    """(ready, waiting, running, finished, failed, crashed, pending w., running w.) per poll."""
+    return [tuple(map(int, m.groups())) for m in LINE.finditer(text)]
+
+
+def logs(proj: Path) -> dict[str, str]:
+    """Worker log files by name."""
+    return {f.name: f.read_text() for f in (proj / "logs").glob("*.out")}
+
+
+def cleanup_queue(proj: Path, jugfile: str = "work.py") -> None:
+    """Cancel the arrays this test's loop left in the queue (best effort, never others')."""
+    try:
+        store = select_store(str(proj / (Path(jugfile).stem + ".jugdata")))
+        docs = submitted_arrays(store, str(proj / jugfile))
+        if docs:
+            cancel_arrays(store, docs, echo=lambda s: None)
+    except Exception:
+        pass
+
+
+@pytest.mark.sge
+def test_sge_watch_finishes_work_of_three_walltimes(proj: Path, sge_cluster: str) -> None:
+    """22 tasks of 2 s (44 s of work) with a 15 s walltime: several arrays, each task once,
+    none cut by the walltime, no lock left."""
+    work = ("22", "2")
+    t0 = time.time()
+    p = watch(proj, "sge", "--max-workers", "2", "--walltime", "0:00:15", "--margin", "8s",
+              work=work)
+    try:
+        text = finish(p, proj, 240)
+    finally:
+        cleanup_queue(proj)
+    assert p.returncode == 0, text
+    assert "done: all 22 tasks finished" in text
+    arrays = re.findall(r"submitted sge array (\d+)", text)
+    assert len(arrays) >= 3, text  # the work outlived several walltimes
+    started, done = side_effects(proj)
+    assert sorted(done, key=int) == [str(i) for i in range(22)]  # each task exactly once
+    assert sorted(started, key=int) == sorted(done, key=int)  # none started twice or cut
+    for name, log in logs(proj).items():
+        assert "received SIG" not in log, (name, log)  # no worker hit the soft walltime
+    st = status(lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a],
+                                               cwd=proj, env=base_env(), capture_output=True,
+                                               text=True), proj, args=work)
+    assert st["total"]["finished"] == 22 and st["locks"]["count"] == 0
+    assert all(row[7] + row[6] <= 2 for row in polls(text))  # never above --max-workers
+    print(f"[sge multi-walltime: {time.time() - t0:.0f} s, {len(arrays)} arrays]")
+
+
+@pytest.mark.slurm
+def test_slurm_map_reduce_does_not_keep_workers_for_the_reduce(proj: Path,
+                                                              slurm_cluster: str) -> None:
+    """6 map tasks then a 25 s reduce with up to 4 workers: while only the reduce runs the
+    loop keeps one worker (pending elements cancelled, idle ones stopped)."""
+    (proj / "mr.py").write_text(textwrap.dedent(MAPREDUCE))
+    t0 = time.time()
+    p = watch(proj, "slurm", "--max-workers", "4", "--walltime", "0:02:00", "--margin", "30s",
+              jugfile="mr.py")
+    try:
+        text = finish(p, proj, 180)
+    finally:
+        cleanup_queue(proj, "mr.py")
+    assert p.returncode == 0, text
+    rows = polls(text)
+    assert max(r[6] + r[7] for r in rows) >= 2, text  # the map stage had several workers
+    reduce_only = [i for i, r in enumerate(rows) if r[0] == 0 and r[1] == 0 and r[2] == 1]
+    assert len(reduce_only) >= 4, text  # the 25 s reduce spans several 2 s polls
+    late = [rows[i] for i in reduce_only[2:]]  # allow two polls for cancellations to land
+    assert all(r[6] + r[7] <= 1 for r in late), text
+    assert "stop" in text or "drop" in text  # it said what it shrank
+    started, done = side_effects(proj)
+    assert sorted(done) == sorted(started) == sorted([f"m{i}" for i in range(6)] + ["r"])
+    print(f"[slurm map-reduce: {time.time() - t0:.0f} s]")
+
+
+def _kill_worker(sched: str, owner: dict) -> None:
+    """Simulate node loss: SIGKILL the worker (no chance to release its lock)."""
+    job = owner["job"]
+    if sched == "slurm":
+        subprocess.run(["scancel", "--signal=KILL", "--full", job["queue_id"]], check=True)
+    else:  # qdel sends -notify's SIGUSR2 first (a clean stop): kill the process instead
+        os.kill(int(owner["pid"]), signal.SIGKILL)
+
+
+@pytest.mark.sge
+def test_sge_killed_worker_lock_is_reclaimed_and_task_completes(proj: Path,
+                                                               sge_cluster: str) -> None:
+    work = ("3", "6")
+    p = watch(proj, "sge", "--max-workers", "1", "--walltime", "0:02:00", "--margin", "30s",
+              "--stale-after", "600", work=work)
+    run = lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a], cwd=proj,  # noqa
+                                         env=base_env(), capture_output=True, text=True)
+    try:
+        st = wait_until(lambda: (s := status(run, proj, args=work))["locks"]["count"] == 1
+                        and s, 90, "a worker to lock a task")
+        [owner] = st["locks"]["owners"]
+        victim = owner["hash"]
+        time.sleep(1)
+        _kill_worker("sge", owner)
+        text = finish(p, proj, 150)
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        cleanup_queue(proj)
+    assert p.returncode == 0, text
+    assert f"({victim[:12]})" in text and "reclaimed the lock of task work.work" in text, text
+    started, done = side_effects(proj)
+    assert sorted(done, key=int) == ["0", "1", "2"]
+    assert len(started) == 4  # the killed task started twice, finished once
+    st = status(run, proj, args=work)
+    assert st["total"]["finished"] == 3 and st["locks"]["count"] == 0
+
+
+@pytest.mark.sge
+def test_sge_stop_file_drains_the_loop(proj: Path, sge_cluster: str) -> None:
+    """touch STOP: pending elements cancelled, the running worker finishes its task, exit 3;
+    removing STOP and rerunning resumes to the end."""
+    work = ("10", "4")
+    p = watch(proj, "sge", "--max-workers", "4", "--walltime", "0:05:00", "--margin", "60s",
+              work=work)
+    run = lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a], cwd=proj,  # noqa
+                                         env=base_env(), capture_output=True, text=True)
+    try:
+        wait_until(lambda: (proj / "watch.out").exists()
+                   and (r := polls((proj / "watch.out").read_text()))
+                   and r[-1][7] >= 1 and r[-1][6] >= 1 and r[-1][2] >= 1, 60,
+                   "running and pending workers")
+        (proj / "STOP").touch()
+        t0 = time.time()
+        text = finish(p, proj, 60)
+        assert time.time() - t0 < 30, text  # only the current 4 s tasks were finished
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        cleanup_queue(proj)
+    assert p.returncode == 3, text
+    assert "draining: the stop file" in text and "drained:" in text and "rm " in text
+    assert "submitted" not in text.split("draining:")[1]
+    started, done = side_effects(proj)
+    assert sorted(started) == sorted(done) and 0 < len(done) < 10  # none cut short
+    st = status(run, proj, args=work)
+    assert st["locks"]["count"] == 0
+    (proj / "STOP").unlink()
+    p = watch(proj, "sge", "--max-workers", "2", "--walltime", "0:05:00", "--margin", "60s",
+              work=work)
+    try:
+        text = finish(p, proj, 120)
+    finally:
+        cleanup_queue(proj)
+    assert p.returncode == 0 and "done: all 10 tasks finished" in text, text
+    assert sorted(side_effects(proj)[1], key=int) == [str(i) for i in range(10)]
