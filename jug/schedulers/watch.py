@@ -27,6 +27,8 @@ from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 
 #: longest pause between polls after repeated scheduler errors (seconds)
 MAX_BACKOFF = 900.0
+#: store namespace of the "this jugfile is being watched" records (one loop per jugfile)
+WATCH_NAMESPACE = "watch"
 
 
 @dataclass
@@ -172,6 +174,7 @@ class Watcher:
         """Read, reclaim, decide, act; print one line.  Raises SchedulerError on queue errors."""
         if self.loaded is None or self.loaded.incomplete:
             self._load()
+        self._beat()
         docs = self._arrays()
         known = {self.sched.short_id(d["job_id"]) for d in
                  self.store.read_docs(STATE_NAMESPACE).values()
@@ -288,6 +291,50 @@ class Watcher:
             text += " | jugfile stopped at a barrier: more tasks follow"
         return text + (f" | {note}" if note else "")
 
+    # -- one loop per jugfile ------------------------------------------------------------
+    def _record_name(self) -> str:
+        """The document naming the loop that watches this jugfile."""
+        return state_name("watch", self.plan.jugfile)
+
+    def _beat(self) -> None:
+        """Record (refresh) that this process watches the jugfile (best effort)."""
+        from ..backends.owner import current_owner
+
+        me = current_owner()
+        try:
+            self.store.write_doc(WATCH_NAMESPACE, self._record_name(),
+                                 {"host": me["host"], "pid": me["pid"], "started": me["started"],
+                                  "heartbeat": time.time(), "poll": self.opts.poll,
+                                  "jugfile": self.plan.jugfile})
+        except Exception:
+            pass
+
+    def other_watcher(self) -> str | None:
+        """Who else watches this jugfile right now (a live loop elsewhere), or None."""
+        from ..backends.owner import current_owner
+        from ..locks import owner_is_alive
+
+        doc = self.store.read_docs(WATCH_NAMESPACE).get(self._record_name())
+        me = current_owner()
+        if not doc or (doc.get("host") == me["host"] and doc.get("pid") == me["pid"]):
+            return None
+        fresh = max(3 * float(doc.get("poll") or 60), 120.0)
+        if owner_is_alive(doc, time.time(), fresh):
+            return f"pid {doc.get('pid')} on {doc.get('host')}"
+        return None
+
+    def release(self) -> None:
+        """Forget this loop's record (if it is still ours)."""
+        from ..backends.owner import current_owner
+
+        name = self._record_name()
+        try:
+            doc = self.store.read_docs(WATCH_NAMESPACE).get(name)
+            if doc and doc.get("pid") == current_owner()["pid"]:
+                self.store.remove_doc(WATCH_NAMESPACE, name)
+        except Exception:
+            pass
+
     # -- the loop -----------------------------------------------------------------------
     def _failed_names(self) -> list[str]:
         """``name (hash)`` of each failed task of the jugfile."""
@@ -321,12 +368,19 @@ class Watcher:
             signal.signal(signal.SIGTERM, _raise_interrupt)
         except ValueError:
             old = None  # not in the main thread
+        other = self.other_watcher()
+        if other:
+            self.echo(f"another jug submit --watch ({other}) watches "
+                      f"{os.path.relpath(self.plan.jugfile)} with this store: not starting a "
+                      f"second loop (it would submit twice). Stop that one first.")
+            return 2
         try:
             return self._loop()
         except KeyboardInterrupt:
             self._interrupted()
             return 130
         finally:
+            self.release()
             if old is not None:
                 signal.signal(signal.SIGTERM, old)
 

@@ -259,3 +259,22 @@ def test_idle_running_workers_stop_while_only_the_reduce_runs(loop) -> None:
     assert r.decision.cancel_idle == {"101": 2} and r.reclaimed == 0
     assert ["scancel", "101_1", "101_2"] in sched.calls
     assert "stopped idle worker(s) 101_1, 101_2" in lines[-1]
+
+
+def test_one_loop_per_jugfile(loop) -> None:
+    import time
+
+    from jug.schedulers.watch import WATCH_NAMESPACE
+
+    w, sched, lines = loop
+    name = w._record_name()
+    w.store.write_doc(WATCH_NAMESPACE, name, {"host": "login2", "pid": 77, "started": 1.0,
+                                              "heartbeat": time.time(), "poll": 60})
+    assert w.run() == 2 and "another jug submit --watch (pid 77 on login2)" in lines[-1]
+    assert sched.queue_calls == 0
+    # a loop that stopped beating long ago does not block a new one
+    w.store.write_doc(WATCH_NAMESPACE, name, {"host": "login2", "pid": 77, "started": 1.0,
+                                              "heartbeat": time.time() - 3600, "poll": 60})
+    w.opts.once = True
+    assert w.run() == 0 and sched.queue_calls == 1
+    assert name not in w.store.read_docs(WATCH_NAMESPACE)  # released at exit
