@@ -92,6 +92,7 @@ class Watcher:
         self.last_reject = ""
         self.drain_announced = False
         self.idle: dict[str, list[int]] = {}  # array -> running elements holding no lock
+        self.rejected = False  # the scheduler rejected this poll's submission
         try:
             self.max_array_size = self.sched.max_array_size()
         except SchedulerError:
@@ -243,6 +244,7 @@ class Watcher:
                     self.store.write_doc(STATE_NAMESPACE, name, {**doc, "throttle": limit})
             except SchedulerError as e:
                 notes.append(f"throttle update of {jid} failed: {e}")
+        self.rejected = False
         if d.new_workers:
             now = time.time()
             if now < self.submit_retry_at:
@@ -258,6 +260,7 @@ class Watcher:
         try:
             self.plan.submit(self.store, workers, echo=lines.append)
         except SchedulerError as e:
+            self.rejected = True
             self.submit_failures += 1
             wait = min(self.opts.poll * 2 ** self.submit_failures, max(self.opts.max_backoff,
                                                                       self.opts.poll))
@@ -415,7 +418,7 @@ class Watcher:
             if d.exit_code is not None:
                 return self._finish(d)
             if self.opts.once:
-                return 0
+                return 1 if self.rejected else 0
             self.sleep(self.opts.poll)
 
     def _interrupted(self) -> None:

@@ -158,20 +158,30 @@ def test_slurm_map_reduce_does_not_keep_workers_for_the_reduce(proj: Path,
     print(f"[slurm map-reduce: {time.time() - t0:.0f} s]")
 
 
-def _kill_worker(sched: str, owner: dict) -> None:
-    """Simulate node loss: SIGKILL the worker (no chance to release its lock)."""
-    job = owner["job"]
-    if sched == "slurm":
-        subprocess.run(["scancel", "--signal=KILL", "--full", job["queue_id"]], check=True)
-    else:  # qdel sends -notify's SIGUSR2 first (a clean stop): kill the process instead
-        os.kill(int(owner["pid"]), signal.SIGKILL)
+def _kill_worker(owner: dict) -> None:
+    """Simulate node loss: SIGKILL the worker process, so it cannot release its lock.
+
+    (``scancel`` and ``qdel`` first send SIGTERM / -notify's SIGUSR2, which jug handles by
+    releasing the lock cleanly: no crash to recover from.)
+    """
+    os.kill(int(owner["pid"]), signal.SIGKILL)
 
 
-@pytest.mark.sge
-def test_sge_killed_worker_lock_is_reclaimed_and_task_completes(proj: Path,
-                                                               sge_cluster: str) -> None:
+CLUSTERS = [pytest.param("slurm", marks=pytest.mark.slurm),
+            pytest.param("sge", marks=pytest.mark.sge)]
+
+
+@pytest.fixture(params=CLUSTERS)
+def cluster(request: pytest.FixtureRequest) -> str:
+    """The name of a running scheduler (brought up by the session fixture if needed)."""
+    return request.getfixturevalue(f"{request.param}_cluster")
+
+
+def test_killed_worker_lock_is_reclaimed_and_task_completes(proj: Path, cluster: str) -> None:
+    """A worker SIGKILLed mid-task (node loss) leaves its lock: the loop reclaims it (its job
+    left the queue / its process is gone) and a new worker runs the task."""
     work = ("3", "6")
-    p = watch(proj, "sge", "--max-workers", "1", "--walltime", "0:02:00", "--margin", "30s",
+    p = watch(proj, cluster, "--max-workers", "1", "--walltime", "0:02:00", "--margin", "30s",
               "--stale-after", "600", work=work)
     run = lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a], cwd=proj,  # noqa
                                          env=base_env(), capture_output=True, text=True)
@@ -181,7 +191,7 @@ def test_sge_killed_worker_lock_is_reclaimed_and_task_completes(proj: Path,
         [owner] = st["locks"]["owners"]
         victim = owner["hash"]
         time.sleep(1)
-        _kill_worker("sge", owner)
+        _kill_worker(owner)
         text = finish(p, proj, 150)
     finally:
         if p.poll() is None:
@@ -234,3 +244,25 @@ def test_sge_stop_file_drains_the_loop(proj: Path, sge_cluster: str) -> None:
         cleanup_queue(proj)
     assert p.returncode == 0 and "done: all 10 tasks finished" in text, text
     assert sorted(side_effects(proj)[1], key=int) == [str(i) for i in range(10)]
+
+
+def test_rejection_is_reported_once_and_retried_with_back_off(proj: Path, cluster: str) -> None:
+    """An unknown queue: the scheduler's words once, then fewer and fewer attempts."""
+    once = subprocess.run([sys.executable, "-m", "jug", "submit", "--scheduler", cluster,
+                           "--watch", "--once", "--queue", "nosuchqueue", "work.py"], cwd=proj,
+                          env=base_env(), capture_output=True, text=True, timeout=60)
+    words = "invalid partition" if cluster == "slurm" else 'unknown queue "nosuchqueue"'
+    assert once.returncode == 1 and words in once.stdout.lower(), once.stdout + once.stderr
+    p = subprocess.Popen([sys.executable, "-m", "jug", "submit", "--scheduler", cluster,
+                          "--watch", "--poll", "1", "--queue", "nosuchqueue", "work.py"],
+                         cwd=proj, env=base_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    time.sleep(8)
+    p.send_signal(signal.SIGINT)
+    text = p.communicate(timeout=30)[0]
+    assert p.returncode == 130 and "jug submit --cancel" in text
+    assert text.count("rejected the submission") == 1, text  # reported once...
+    assert words in text.lower()  # ...in the scheduler's words
+    attempts = 1 + text.count("submission still rejected")
+    assert 2 <= attempts <= 3 and len(polls(text)) >= 5, text  # back-off 2 s, 4 s, ...
+    assert "submitted slurm" not in text and "submitted sge" not in text
