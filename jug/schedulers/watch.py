@@ -19,8 +19,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..taskstate import STALE_AFTER, Snapshot, base_dependencies, classify, unique_tasks
-from ..timings import Durations
+from ..taskstate import (
+    STALE_AFTER,
+    Snapshot,
+    base_dependencies,
+    classify,
+    format_duration,
+    unique_tasks,
+)
+from ..timings import Durations, eta_seconds
 from . import sizing
 from .base import PENDING, RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
@@ -93,6 +100,7 @@ class Watcher:
         self.drain_announced = False
         self.idle: dict[str, list[int]] = {}  # array -> running elements holding no lock
         self.rejected = False  # the scheduler rejected this poll's submission
+        self.eta: float | None = None  # seconds left at the current number of running workers
         try:
             self.max_array_size = self.sched.max_array_size()
         except SchedulerError:
@@ -212,6 +220,12 @@ class Watcher:
                                can_throttle=self.sched.throttle_args("0", 1) is not None,
                                draining=os.path.exists(self.plan.stop_file))
         decision = sizing.decide(tc, arrays, budget, limits)
+        remaining: dict[str, int] = {}
+        for h, st in states.items():
+            if st in ("waiting", "ready", "running", "crashed"):
+                remaining[self.names[h]] = remaining.get(self.names[h], 0) + 1
+        self.eta = eta_seconds(remaining, durations,
+                               max(sum(a.running for a in arrays), 1)) if remaining else None
         note = self._act(decision, docs, counts)
         result = PollResult(tc, arrays, decision, reclaimed)
         result.line = self._line(tc, arrays, decision, note)
@@ -290,6 +304,8 @@ class Watcher:
                 f"{c.running} running, {c.finished} finished, {c.failed} failed, "
                 f"{c.crashed} crashed | workers: {pending} pending, {running} running | "
                 f"{d.action}: {d.reason}")
+        if self.eta is not None and d.exit_code is None:
+            text += f" | ETA ~{format_duration(self.eta)}"
         if c.incomplete:
             text += " | jugfile stopped at a barrier: more tasks follow"
         return text + (f" | {note}" if note else "")
