@@ -103,33 +103,46 @@ def cleanup_queue(proj: Path, jugfile: str = "work.py") -> None:
         pass
 
 
-@pytest.mark.sge
-def test_sge_watch_finishes_work_of_three_walltimes(proj: Path, sge_cluster: str) -> None:
-    """22 tasks of 2 s (44 s of work) with a 15 s walltime: several arrays, each task once,
-    none cut by the walltime, no lock left."""
-    work = ("22", "2")
+def _run_three_walltimes(proj: Path, sched: str, work: tuple, walltime: str, margin: str,
+                         timeout: float) -> None:
+    """--watch on work of about three walltimes: several arrays, each task exactly once,
+    none cut by the walltime, no lock left, never more than two workers."""
+    n = int(work[0])
     t0 = time.time()
-    p = watch(proj, "sge", "--max-workers", "2", "--walltime", "0:00:15", "--margin", "8s",
+    p = watch(proj, sched, "--max-workers", "2", "--walltime", walltime, "--margin", margin,
               work=work)
     try:
-        text = finish(p, proj, 240)
+        text = finish(p, proj, timeout)
     finally:
         cleanup_queue(proj)
     assert p.returncode == 0, text
-    assert "done: all 22 tasks finished" in text
-    arrays = re.findall(r"submitted sge array (\d+)", text)
+    assert f"done: all {n} tasks finished" in text
+    arrays = re.findall(rf"submitted {sched} array (\d+)", text)
     assert len(arrays) >= 3, text  # the work outlived several walltimes
     started, done = side_effects(proj)
-    assert sorted(done, key=int) == [str(i) for i in range(22)]  # each task exactly once
+    assert sorted(done, key=int) == [str(i) for i in range(n)]  # each task exactly once
     assert sorted(started, key=int) == sorted(done, key=int)  # none started twice or cut
     for name, log in logs(proj).items():
-        assert "received SIG" not in log, (name, log)  # no worker hit the soft walltime
+        assert "received SIG" not in log and "TIME LIMIT" not in log, (name, log)
+        assert "jug: stopping:" in log or "Executed" in log, (name, log)
     st = status(lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a],
                                                cwd=proj, env=base_env(), capture_output=True,
                                                text=True), proj, args=work)
-    assert st["total"]["finished"] == 22 and st["locks"]["count"] == 0
+    assert st["total"]["finished"] == n and st["locks"]["count"] == 0
     assert all(row[7] + row[6] <= 2 for row in polls(text))  # never above --max-workers
-    print(f"[sge multi-walltime: {time.time() - t0:.0f} s, {len(arrays)} arrays]")
+    print(f"[{sched} three walltimes: {time.time() - t0:.0f} s, {len(arrays)} arrays]")
+
+
+@pytest.mark.sge
+def test_sge_watch_finishes_work_of_three_walltimes(proj: Path, sge_cluster: str) -> None:
+    """22 tasks of 2 s (44 s of work), 15 s walltime (tasks start during the first 7 s)."""
+    _run_three_walltimes(proj, "sge", ("22", "2"), "0:00:15", "8s", 240)
+
+
+@pytest.mark.slurm
+def test_slurm_watch_finishes_work_of_three_walltimes(proj: Path, slurm_cluster: str) -> None:
+    """60 tasks of 3 s (180 s of work), SLURM's smallest walltime of 1 minute (30 s budget)."""
+    _run_three_walltimes(proj, "slurm", ("60", "3"), "0:01:00", "30s", 300)
 
 
 @pytest.mark.slurm
