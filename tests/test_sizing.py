@@ -57,7 +57,12 @@ def test_array_state_throttle_arithmetic() -> None:
     (TaskCounts(ready=100, task_seconds=600.0), HOUR, 64, 17),  # 6 per worker
     (TaskCounts(ready=0, running=4), HOUR, 10, 4),  # running tasks keep their workers
     (TaskCounts(ready=1, running=4, task_seconds=1.0), HOUR, 10, 4),
-    (TaskCounts(ready=2, waiting=50, soon=5), HOUR, 100, 7),  # soon-ready tasks count
+    (TaskCounts(ready=2, waiting=50, soon=5), HOUR, 100, 5),  # fan-out beyond the width
+    (TaskCounts(ready=6, waiting=1, soon=1), HOUR, 100, 6),  # map -> reduce: no extra
+    (TaskCounts(running=1, waiting=1, soon=1), HOUR, 100, 1),  # long map, then its reduce
+    (TaskCounts(ready=100, waiting=100, soon=100), HOUR, 500, 100),  # pipeline a_i -> b_i
+    (TaskCounts(running=1, waiting=100, soon=100), HOUR, 500, 100),  # setup -> 100 tasks
+    (TaskCounts(ready=10, soon=10, task_seconds=600.0), HOUR, 100, 4),  # 20 tasks, 6 each
     (TaskCounts(ready=5, too_long=5), HOUR, 10, 0),  # nobody can start them
     (TaskCounts(finished=9), HOUR, 10, 0),
     (TaskCounts(ready=7, running=3), HOUR, 1, 1),

@@ -9,7 +9,8 @@ queue states without a cluster.
 The rule: workers wanted = min(max-workers, workers the work that can run within one
 walltime can use), where that work is the tasks running now, the tasks ready now (crashed
 ones are reclaimed and ready again) and the waiting tasks whose dependencies all finish
-within the walltime; one worker takes ``budget // typical duration`` tasks of it (one task
+within the walltime (see :func:`workers_needed`: soon-ready tasks reuse the workers their
+dependencies free); one worker takes ``budget // typical duration`` tasks of it (one task
 when the duration is unknown).  The supply is the running workers plus the pending ones the
 scheduler will start (elements held back by a throttle do not count).  A deficit first
 raises the throttle of live arrays with held elements, then submits one new array (split by
@@ -148,12 +149,27 @@ def tasks_per_worker(task_seconds: float | None, budget: float) -> int:
     return max(1, int(budget // task_seconds))
 
 
+def workers_needed(counts: TaskCounts, budget: float) -> int:
+    """Workers the work of the next walltime can use (no cap).
+
+    The width now is the running plus the startable tasks.  A soon-ready task runs on a
+    worker freed by one of its dependencies, so soon-ready tasks add workers only where they
+    fan out beyond that width (peak = max(width, soon)); idle workers waiting for a long
+    dependency would otherwise give up and be resubmitted over and over.  Finally one worker
+    takes ``budget // typical`` tasks: never more workers than the volume needs to finish
+    within one walltime, and never fewer than the running tasks.
+    """
+    startable = max(0, counts.runnable - counts.too_long)
+    width = counts.running + startable
+    peak = max(width, counts.soon)
+    volume = counts.running + startable + counts.soon
+    per_worker = tasks_per_worker(counts.task_seconds, budget)
+    return max(counts.running, min(peak, math.ceil(volume / per_worker)))
+
+
 def workers_wanted(counts: TaskCounts, budget: float, max_workers: int) -> int:
     """Workers the work of the next walltime can use, at most ``max_workers``."""
-    work = counts.runnable - counts.too_long + counts.soon
-    per_worker = tasks_per_worker(counts.task_seconds, budget)
-    need = max(counts.running, math.ceil((counts.running + max(0, work)) / per_worker))
-    return max(0, min(max_workers, need))
+    return max(0, min(max_workers, workers_needed(counts, budget)))
 
 
 def _task_words(counts: TaskCounts) -> str:
@@ -203,8 +219,7 @@ def decide(counts: TaskCounts, arrays: Sequence[ArrayState], budget: float,
     why = f"{_task_words(counts)}"
     if per_worker > 1:
         why += f", ~{per_worker} tasks per worker per walltime"
-    if wanted < counts.running + max(0, counts.runnable - counts.too_long + counts.soon) \
-            and wanted == limits.max_workers:
+    if workers_needed(counts, budget) > limits.max_workers:
         why += f", capped by max-workers {limits.max_workers}"
     d = Decision(KEEP, "", wanted, supply)
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..backends import StoreError
 from ..taskstate import (
     STALE_AFTER,
     Snapshot,
@@ -408,13 +409,14 @@ class Watcher:
         while True:
             try:
                 result = self.poll()
-            except SchedulerError as e:
+            except (SchedulerError, StoreError, OSError) as e:
                 self.queue_errors += 1
                 wait = min(self.opts.poll * 2 ** self.queue_errors,
                            max(self.opts.max_backoff, self.opts.poll))
                 if str(e) != self.last_queue_error:
                     self.last_queue_error = str(e)
-                    self.echo(f"{time.strftime('%H:%M:%S')} scheduler error (retrying with "
+                    what = "scheduler" if isinstance(e, SchedulerError) else "store"
+                    self.echo(f"{time.strftime('%H:%M:%S')} {what} error (retrying with "
                               f"back-off):\n  {str(e).replace(chr(10), chr(10) + '  ')}")
                 self.echo(f"{time.strftime('%H:%M:%S')} next poll in {wait:.0f}s")
                 if self.opts.once:

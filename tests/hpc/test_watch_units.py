@@ -67,8 +67,13 @@ class FakeSlurm(Slurm):
 @pytest.fixture
 def loop(tmp_path: Path):
     """A Watcher over a fresh project, its fake scheduler and the printed lines."""
+    return make_loop(tmp_path, JUGFILE)
+
+
+def make_loop(tmp_path: Path, source: str):
+    """A Watcher over ``source`` saved as mr.py in ``tmp_path``."""
     jf = tmp_path / "mr.py"
-    jf.write_text(textwrap.dedent(JUGFILE))
+    jf.write_text(textwrap.dedent(source))
     settings, _ = submit_profiles.merge(str(jf), None, {
         "scheduler": "slurm", "walltime": "00:10:00", "margin": "60", "max_array_size": 1000,
         "pythonpath": "none"}, files=[])
@@ -278,3 +283,45 @@ def test_one_loop_per_jugfile(loop) -> None:
     w.opts.once = True
     assert w.run() == 0 and sched.queue_calls == 1
     assert name not in w.store.read_docs(WATCH_NAMESPACE)  # released at exit
+
+
+def test_barrier_reloads_the_jugfile_until_it_passes(tmp_path: Path) -> None:
+    w, sched, lines = make_loop(tmp_path, """
+        from jug import TaskGenerator, barrier
+
+        @TaskGenerator
+        def one(i):
+            return i
+
+        first = [one(i) for i in range(2)]
+        barrier()
+        second = [one(10 + i) for i in range(3)]
+    """)
+    r = w.poll()
+    assert r.counts.incomplete and r.counts.ready == 2 and r.decision.exit_code is None
+    assert "stopped at a barrier" in lines[-1]
+    finish_all(w)
+    r = w.poll()  # reloaded: the barrier passes, the second stage appears
+    assert not r.counts.incomplete and (r.counts.ready, r.counts.finished) == (3, 2)
+    finish_all(w)
+    assert w.run() == 0
+
+
+def test_store_errors_back_off_like_scheduler_errors(loop) -> None:
+    from jug.backends import StoreError
+
+    w, sched, lines = loop
+    sleeps: list[float] = []
+    w.sleep = sleeps.append
+    real = w.store.list_locks
+    fails = iter([True])
+
+    def flaky() -> dict:
+        if next(fails, False):
+            raise StoreError("redis://db: connection refused")
+        finish_all(w)
+        return real()
+
+    w.store.list_locks = flaky  # type: ignore[method-assign]
+    assert w.run() == 0 and sleeps[0] == 0.02
+    assert any("store error" in ln and "connection refused" in ln for ln in lines)
