@@ -54,7 +54,10 @@ OPTIONS = [
     Option("cancel", None, "Cancel every array submitted for this jugfile and store",
            flag=True),
     Option("watch", None, "Stay on the login node: resubmit workers as the remaining work needs "
-           "until every task is finished (one line per poll)", flag=True),
+           "until every task is finished (one line per poll). Exit code 0: all finished; 1: "
+           "only failed tasks remain; 2: cannot continue (tasks longer than the walltime, "
+           "another loop watches); 3: drained by the stop file; 130: Ctrl-C (workers keep "
+           "running)", flag=True),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
            flag=True),
     Option("max-workers", None, "With --watch: at most this many workers at once (default: "
