@@ -260,6 +260,11 @@ class Scheduler:
         ids = [self.element_id(job_id, i) for i in indices]
         return [self.cancel_args(ids)] if ids else []
 
+    def cancel_elements(self, job_id: str, indices: Sequence[int]) -> None:
+        """Cancel the given elements of one array (e.g. idle workers the loop stops)."""
+        for cmd in self.cancel_elements_args(job_id, indices):
+            self._run(cmd, f"{self.name} cancel elements")
+
     def cancel_pending(self, job_id: str, counts: ArrayCounts) -> None:
         """Cancel the pending elements of one array (running workers keep going)."""
         for cmd in self.cancel_pending_args(job_id, counts):

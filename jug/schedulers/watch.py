@@ -247,9 +247,9 @@ class Watcher:
         for jid, n in d.cancel_idle.items():
             victims = sorted(self.idle.get(jid, []))[-n:]
             try:
-                for cmd in self.sched.cancel_elements_args(jid, victims):
-                    self.sched._run(cmd, f"{self.sched.name} cancel idle workers")
-                notes.append(f"stopped idle worker(s) {', '.join(self.sched.element_id(jid, i) for i in victims)}")
+                self.sched.cancel_elements(jid, victims)
+                names = ", ".join(self.sched.element_id(jid, i) for i in victims)
+                notes.append(f"stopped idle worker(s) {names}")
             except SchedulerError as e:
                 notes.append(f"stopping idle workers of {jid} failed: {e}")
         for jid, limit in d.throttle.items():
