@@ -279,3 +279,27 @@ def test_rejection_is_reported_once_and_retried_with_back_off(proj: Path, cluste
     attempts = 1 + text.count("submission still rejected")
     assert 2 <= attempts <= 3 and len(polls(text)) >= 5, text  # back-off 2 s, 4 s, ...
     assert "submitted slurm" not in text and "submitted sge" not in text
+
+
+def test_watch_adopts_a_throttled_array_and_raises_its_throttle(proj: Path,
+                                                               cluster: str) -> None:
+    """An array from plain ``jug submit --throttle 1``: the loop raises the live throttle
+    (``scontrol update ... ArrayTaskThrottle`` / ``qalter -tc``) instead of submitting."""
+    work = ("6", "2")
+    first = subprocess.run([sys.executable, "-m", "jug", "submit", "--scheduler", cluster,
+                            "--workers", "3", "--throttle", "1", "--walltime", "0:05:00",
+                            "--margin", "60s", "work.py", "--", *work], cwd=proj,
+                           env=base_env(), capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    p = watch(proj, cluster, "--max-workers", "3", "--walltime", "0:05:00", "--margin", "60s",
+              work=work)
+    try:
+        text = finish(p, proj, 120)
+    finally:
+        cleanup_queue(proj)
+    assert p.returncode == 0, text
+    assert "raise throttle by 2" in text, text
+    assert f"submitted {cluster} array" not in text  # the live array was enough
+    assert "done: all 6 tasks finished" in text
+    assert sorted(side_effects(proj)[1], key=int) == [str(i) for i in range(6)]
+    assert max(r[7] for r in polls(text)) >= 2, text  # more than one ran at once
