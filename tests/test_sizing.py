@@ -12,7 +12,6 @@ from jug.schedulers.sizing import (
     analyse,
     decide,
     split_sizes,
-    tasks_per_worker,
     workers_wanted,
 )
 
@@ -33,14 +32,6 @@ def test_split_sizes(total: int, limit: int | None, expected: list[int]) -> None
     assert split_sizes(total, limit) == expected
 
 
-@pytest.mark.parametrize("secs,budget,expected", [
-    (None, HOUR, 1), (0.0, HOUR, 1), (60.0, HOUR, 60), (100.0, 250.0, 2), (500.0, 250.0, 1),
-    (10.0, 0.0, 1),
-])
-def test_tasks_per_worker(secs: float | None, budget: float, expected: int) -> None:
-    assert tasks_per_worker(secs, budget) == expected
-
-
 def test_array_state_throttle_arithmetic() -> None:
     a = ArrayState("1", pending=8, running=2, throttle=4)
     assert (a.startable, a.held, a.alive) == (2, 6, 10)
@@ -50,25 +41,26 @@ def test_array_state_throttle_arithmetic() -> None:
 
 
 # -- workers wanted ----------------------------------------------------------------------
-@pytest.mark.parametrize("counts,budget,cap,expected", [
-    (TaskCounts(ready=100), HOUR, 10, 10),  # capped by max-workers
-    (TaskCounts(ready=3), HOUR, 10, 3),  # unknown durations: one task per worker
-    (TaskCounts(ready=100, task_seconds=60.0), HOUR, 64, 2),  # 60 tasks per worker
-    (TaskCounts(ready=100, task_seconds=600.0), HOUR, 64, 17),  # 6 per worker
-    (TaskCounts(ready=0, running=4), HOUR, 10, 4),  # running tasks keep their workers
-    (TaskCounts(ready=1, running=4, task_seconds=1.0), HOUR, 10, 4),
-    (TaskCounts(ready=2, waiting=50, soon=5), HOUR, 100, 5),  # fan-out beyond the width
-    (TaskCounts(ready=6, waiting=1, soon=1), HOUR, 100, 6),  # map -> reduce: no extra
-    (TaskCounts(running=1, waiting=1, soon=1), HOUR, 100, 1),  # long map, then its reduce
-    (TaskCounts(ready=100, waiting=100, soon=100), HOUR, 500, 100),  # pipeline a_i -> b_i
-    (TaskCounts(running=1, waiting=100, soon=100), HOUR, 500, 100),  # setup -> 100 tasks
-    (TaskCounts(ready=10, soon=10, task_seconds=600.0), HOUR, 100, 4),  # 20 tasks, 6 each
-    (TaskCounts(ready=5, too_long=5), HOUR, 10, 0),  # nobody can start them
-    (TaskCounts(finished=9), HOUR, 10, 0),
-    (TaskCounts(ready=7, running=3), HOUR, 1, 1),
+@pytest.mark.parametrize("counts,cap,expected", [
+    (TaskCounts(ready=100), 10, 10),  # capped by max-workers
+    (TaskCounts(ready=3), 10, 3),
+    (TaskCounts(ready=100, task_seconds=60.0), 64, 64),  # short tasks: still all in parallel
+    (TaskCounts(ready=0, running=4), 10, 4),  # running tasks keep their workers
+    (TaskCounts(ready=1, running=4, task_seconds=1.0), 10, 5),
+    (TaskCounts(ready=2, waiting=50, soon=5), 100, 5),  # fan-out beyond the width
+    (TaskCounts(ready=6, waiting=1, soon=1), 100, 6),  # map -> reduce: no extra worker
+    (TaskCounts(running=1, waiting=1, soon=1), 100, 1),  # long map, then its reduce
+    (TaskCounts(ready=100, waiting=100, soon=100), 500, 100),  # pipeline a_i -> b_i
+    (TaskCounts(running=1, waiting=100, soon=100), 500, 100),  # setup -> 100 tasks
+    (TaskCounts(ready=2, waiting=30, soon=30, soon_peak=10), 500, 10),  # widest level
+    (TaskCounts(ready=5, too_long=5), 10, 0),  # nobody can start them
+    (TaskCounts(ready=5, too_long=2), 10, 3),
+    (TaskCounts(crashed=2, ready=1), 10, 3),  # crashed tasks are reclaimed and run again
+    (TaskCounts(finished=9), 10, 0),
+    (TaskCounts(ready=7, running=3), 1, 1),
 ])
-def test_workers_wanted(counts: TaskCounts, budget: float, cap: int, expected: int) -> None:
-    assert workers_wanted(counts, budget, cap) == expected
+def test_workers_wanted(counts: TaskCounts, cap: int, expected: int) -> None:
+    assert workers_wanted(counts, cap) == expected
 
 
 # -- decide: growing ---------------------------------------------------------------------
@@ -161,10 +153,10 @@ def test_surplus_of_running_workers_is_left_alone() -> None:
     assert d.action == sizing.KEEP and not d.cancel_pending and not d.throttle
 
 
-def test_short_tasks_need_few_workers() -> None:
+def test_short_tasks_still_use_every_worker() -> None:
     arrays = [ArrayState("1", pending=10)]
     d = decide(TaskCounts(ready=30, task_seconds=10.0), arrays, 300.0, lim(10))
-    assert d.wanted == 1 and d.throttle == {"1": 1}
+    assert d.wanted == 10 and d.action == sizing.KEEP
 
 
 # -- decide: endings ---------------------------------------------------------------------
@@ -249,7 +241,8 @@ def test_analyse_map_reduce() -> None:
     states = {f"m{i}": "ready" for i in range(4)}
     states["r"] = "waiting"
     c = graph(states, {"r": [f"m{i}" for i in range(4)]})
-    assert (c.ready, c.waiting, c.soon, c.blocked) == (4, 1, 1, 0)
+    assert (c.ready, c.waiting, c.soon, c.soon_peak, c.blocked) == (4, 1, 1, 1, 0)
+    assert workers_wanted(c, 10) == 4
     states.update({"m0": "finished", "m1": "running", "m2": "crashed"})
     c = graph(states, {"r": [f"m{i}" for i in range(4)]})
     assert (c.ready, c.running, c.crashed, c.soon, c.runnable) == (1, 1, 1, 1, 2)
@@ -280,6 +273,31 @@ def test_analyse_too_long_and_task_seconds() -> None:
     assert c.too_long == 1 and c.task_seconds == 10.0
     c = analyse(["a"], {"a": "ready"}, {}, {"a": "x"}, lambda n: None, 600.0)
     assert c.task_seconds is None and c.too_long == 0
+
+
+def test_analyse_nothing_after_a_too_long_task_is_soon() -> None:
+    c = analyse(["a", "b"], {"a": "ready", "b": "waiting"}, {"b": ["a"]},
+                {"a": "long", "b": "short"}, {"long": 900.0, "short": 1.0}.get, 600.0)
+    assert c.too_long == 1 and c.soon == 0
+
+
+def test_analyse_chains_with_known_durations_look_deeper() -> None:
+    states = {"a": "running", "b": "waiting", "c": "waiting", "d": "waiting"}
+    deps = {"b": ["a"], "c": ["b"], "d": ["c"]}
+    c = graph(states, deps, {"a": 100.0, "b": 100.0, "c": 100.0, "d": 100.0}, budget=250.0)
+    assert c.soon == 2 and c.soon_peak == 1  # b at 100 s, c at 200 s; d only at 300 s
+    assert workers_wanted(c, 10) == 1  # a chain needs one worker
+    c = graph(states, deps, budget=250.0)  # no recorded times: one level deep only
+    assert c.soon == 1
+
+
+def test_analyse_soon_levels_fan_out() -> None:
+    states = {"s": "running", **{f"x{i}": "waiting" for i in range(8)},
+              **{f"y{i}": "waiting" for i in range(8)}}
+    deps = {**{f"x{i}": ["s"] for i in range(8)}, **{f"y{i}": [f"x{i}"] for i in range(8)}}
+    c = graph(states, deps, {"s": 10.0, **{f"x{i}": 10.0 for i in range(8)}}, budget=600.0)
+    assert (c.soon, c.soon_peak) == (16, 8)
+    assert workers_wanted(c, 100) == 8
 
 
 def test_analyse_feeds_decide_for_a_barrier() -> None:

@@ -9,9 +9,10 @@ queue states without a cluster.
 The rule: workers wanted = min(max-workers, workers the work that can run within one
 walltime can use), where that work is the tasks running now, the tasks ready now (crashed
 ones are reclaimed and ready again) and the waiting tasks whose dependencies all finish
-within the walltime (see :func:`workers_needed`: soon-ready tasks reuse the workers their
-dependencies free); one worker takes ``budget // typical duration`` tasks of it (one task
-when the duration is unknown).  The supply is the running workers plus the pending ones the
+within the walltime, estimated from recorded run times through chains of dependencies (see
+:func:`analyse`; soon-ready tasks reuse the workers their dependencies free, see
+:func:`workers_needed`).  Tasks whose typical run time exceeds a worker's budget count for
+nothing: no worker would start them.  The supply is the running workers plus the pending ones the
 scheduler will start (elements held back by a throttle do not count).  A deficit first
 raises the throttle of live arrays with held elements, then submits one new array (split by
 the site's array size limit, capped by ``--max-queued``).  A surplus cancels the pending
@@ -21,7 +22,6 @@ is ready or about to be (e.g. only a reduce runs), idle running workers are stop
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -52,6 +52,7 @@ class TaskCounts:
     failed: int = 0
     crashed: int = 0
     soon: int = 0  # waiting tasks whose dependencies all finish within one walltime
+    soon_peak: int | None = None  # most soon-ready tasks of one dependency level (None: soon)
     blocked: int = 0  # waiting tasks that can never run: a dependency failed
     too_long: int = 0  # ready/crashed tasks whose typical run time exceeds a worker's budget
     task_seconds: float | None = None  # typical run time of the runnable tasks (None: unknown)
@@ -142,34 +143,22 @@ def split_sizes(total: int, limit: int | None) -> list[int]:
     return [limit] * (total // limit) + ([total % limit] if total % limit else [])
 
 
-def tasks_per_worker(task_seconds: float | None, budget: float) -> int:
-    """How many tasks one worker finishes in its budget (1 when the run time is unknown)."""
-    if not task_seconds or task_seconds <= 0 or budget <= 0:
-        return 1
-    return max(1, int(budget // task_seconds))
-
-
-def workers_needed(counts: TaskCounts, budget: float) -> int:
+def workers_needed(counts: TaskCounts) -> int:
     """Workers the work of the next walltime can use (no cap).
 
     The width now is the running plus the startable tasks.  A soon-ready task runs on a
-    worker freed by one of its dependencies, so soon-ready tasks add workers only where they
-    fan out beyond that width (peak = max(width, soon)); idle workers waiting for a long
-    dependency would otherwise give up and be resubmitted over and over.  Finally one worker
-    takes ``budget // typical`` tasks: never more workers than the volume needs to finish
-    within one walltime, and never fewer than the running tasks.
+    worker freed by one of its dependencies, so soon-ready tasks add workers only where a
+    level of them fans out beyond that width (peak = max(width, widest soon level)); more
+    would wait idle for a long dependency, give up and be resubmitted over and over.
     """
     startable = max(0, counts.runnable - counts.too_long)
-    width = counts.running + startable
-    peak = max(width, counts.soon)
-    volume = counts.running + startable + counts.soon
-    per_worker = tasks_per_worker(counts.task_seconds, budget)
-    return max(counts.running, min(peak, math.ceil(volume / per_worker)))
+    peak = counts.soon if counts.soon_peak is None else counts.soon_peak
+    return max(counts.running + startable, peak)
 
 
-def workers_wanted(counts: TaskCounts, budget: float, max_workers: int) -> int:
+def workers_wanted(counts: TaskCounts, max_workers: int) -> int:
     """Workers the work of the next walltime can use, at most ``max_workers``."""
-    return max(0, min(max_workers, workers_needed(counts, budget)))
+    return max(0, min(max_workers, workers_needed(counts)))
 
 
 def _task_words(counts: TaskCounts) -> str:
@@ -214,12 +203,9 @@ def decide(counts: TaskCounts, arrays: Sequence[ArrayState], budget: float,
                         f"than a worker's budget of {budget:.0f}s: give a longer --walltime",
                         0, supply, cancel_pending=with_pending, exit_code=EXIT_STUCK)
 
-    wanted = workers_wanted(counts, budget, limits.max_workers)
-    per_worker = tasks_per_worker(counts.task_seconds, budget)
+    wanted = workers_wanted(counts, limits.max_workers)
     why = f"{_task_words(counts)}"
-    if per_worker > 1:
-        why += f", ~{per_worker} tasks per worker per walltime"
-    if workers_needed(counts, budget) > limits.max_workers:
+    if workers_needed(counts) > limits.max_workers:
         why += f", capped by max-workers {limits.max_workers}"
     d = Decision(KEEP, "", wanted, supply)
 
@@ -300,34 +286,62 @@ def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, 
     ``order`` lists task hashes dependencies first (a jugfile's creation order), ``states``
     maps each to waiting/ready/running/finished/failed/crashed, ``deps`` to the hashes it
     needs, ``names`` to its task name; ``typical(name)`` is a recorded run time or None.
+
+    A waiting task is *soon ready* when its dependencies finish within one walltime
+    (``budget``): estimated from recorded run times through chains of dependencies (how many
+    tasks a worker gets through in a walltime), or, without recorded times, one level deep
+    only (every dependency ready or running).  Soon-ready tasks are counted per level, since
+    a level only runs once the one before it has finished.
     """
     n = dict.fromkeys(("ready", "waiting", "running", "finished", "failed", "crashed"), 0)
     blocked: set[str] = set()
-    soon = too_long = 0
+    done_at: dict[str, float | None] = {}  # seconds from now until finished (None: unknown)
+    level: dict[str, int] = {}  # 0: ready/running; k: soon ready after k-1 waiting levels
+    per_level: dict[int, int] = {}
+    too_long = 0
     known: list[float] = []
     for h in order:
         st = states[h]
         n[st] = n.get(st, 0) + 1
         secs = typical(names[h])
-        if st in ("ready", "crashed"):
-            if secs is not None and secs > budget:
-                too_long += 1
+        if st == "finished":
+            done_at[h] = 0.0
+        elif st in ("ready", "crashed", "running"):
+            if st != "running" and secs is not None and secs > budget:
+                too_long += 1  # no worker can start it: nothing after it is soon
                 continue
-            if secs is not None:
+            level[h] = 0
+            done_at[h] = secs
+            if st != "running" and secs is not None:
                 known.append(secs)
         elif st == "waiting":
             ds = deps.get(h, ())
             if any(states.get(d) == "failed" or d in blocked for d in ds):
                 blocked.add(h)
                 continue
-            if all(states.get(d) == "finished" or (
-                    states.get(d) in ("ready", "running", "crashed")
-                    and (typical(names[d]) or 0.0) <= budget) for d in ds):
-                soon += 1
-                if secs is not None:
-                    known.append(secs)
+            pending = [d for d in ds if states.get(d) != "finished"]
+            if any(d not in level for d in pending):
+                continue  # needs a task that is not going to run soon
+            depth = 1 + max((level[d] for d in pending), default=0)
+            times = [done_at.get(d) for d in pending]
+            if any(t is None for t in times):
+                if depth > 1:
+                    continue  # unknown run times: look one level deep only
+                ready_at = max((t for t in times if t is not None), default=0.0)
+                finish = None
+            else:
+                ready_at = max(times, default=0.0)  # type: ignore[type-var]
+                finish = None if secs is None else ready_at + secs
+            if ready_at > budget:
+                continue
+            level[h] = depth
+            done_at[h] = finish
+            per_level[depth] = per_level.get(depth, 0) + 1
+            if secs is not None:
+                known.append(secs)
     return TaskCounts(ready=n["ready"], waiting=n["waiting"], running=n["running"],
                       finished=n["finished"], failed=n["failed"], crashed=n["crashed"],
-                      soon=soon, blocked=len(blocked), too_long=too_long,
+                      soon=sum(per_level.values()), soon_peak=max(per_level.values(), default=0),
+                      blocked=len(blocked), too_long=too_long,
                       task_seconds=sum(known) / len(known) if known else None,
                       incomplete=incomplete)
