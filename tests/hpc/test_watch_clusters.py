@@ -104,9 +104,14 @@ def cleanup_queue(proj: Path, jugfile: str = "work.py") -> None:
 
 
 def _run_three_walltimes(proj: Path, sched: str, work: tuple, walltime: str, margin: str,
-                         timeout: float) -> None:
-    """--watch on work of about three walltimes: several arrays, each task exactly once,
-    none cut by the walltime, no lock left, never more than two workers."""
+                         timeout: float, strict: bool = True) -> None:
+    """--watch on work of about three walltimes: several arrays, each task finished exactly
+    once, none killed by the walltime, no lock left, never more than two workers.
+
+    ``strict``: no task even started twice.  Not for SLURM with a 1-minute walltime: its
+    backstop ``--signal`` may come up to 60 s early, i.e. at any time; a task it cuts is
+    released by the worker and runs again (checked instead).
+    """
     n = int(work[0])
     t0 = time.time()
     p = watch(proj, sched, "--max-workers", "2", "--walltime", walltime, "--margin", margin,
@@ -120,15 +125,20 @@ def _run_three_walltimes(proj: Path, sched: str, work: tuple, walltime: str, mar
     arrays = re.findall(rf"submitted {sched} array (\d+)", text)
     assert len(arrays) >= 3, text  # the work outlived several walltimes
     started, done = side_effects(proj)
-    assert sorted(done, key=int) == [str(i) for i in range(n)]  # each task exactly once
-    assert sorted(started, key=int) == sorted(done, key=int)  # none started twice or cut
+    assert sorted(done, key=int) == [str(i) for i in range(n)]  # each task finished once
     stopped = {f"jug-work_{e.replace('.', '_')}.out"  # idle workers the loop stopped
                for m in re.finditer(r"stopped idle worker\(s\) ([\w., ]+)", text)
                for e in m.group(1).split(", ")}
-    for name, log in logs(proj).items():
-        assert "TIME LIMIT" not in log, (name, log)
-        if name not in stopped:  # no worker got the walltime's backstop signal
-            assert "received SIG" not in log, (name, log)
+    texts = logs(proj)
+    for name, log in texts.items():
+        assert "TIME LIMIT" not in log, (name, log)  # never killed by the walltime
+    signalled = [name for name, log in texts.items()
+                 if "received SIG" in log and name not in stopped]
+    if strict:
+        assert sorted(started, key=int) == sorted(done, key=int)  # none started twice
+        assert not signalled, signalled  # no worker got the walltime's backstop signal
+    else:  # a task cut by the early backstop signal was released and ran again
+        assert len(started) - len(done) <= len(signalled) + len(stopped), (started, signalled)
     st = status(lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a],
                                                cwd=proj, env=base_env(), capture_output=True,
                                                text=True), proj, args=work)
@@ -146,7 +156,7 @@ def test_sge_watch_finishes_work_of_three_walltimes(proj: Path, sge_cluster: str
 @pytest.mark.slurm
 def test_slurm_watch_finishes_work_of_three_walltimes(proj: Path, slurm_cluster: str) -> None:
     """60 tasks of 3 s (180 s of work), SLURM's smallest walltime of 1 minute (30 s budget)."""
-    _run_three_walltimes(proj, "slurm", ("60", "3"), "0:01:00", "30s", 300)
+    _run_three_walltimes(proj, "slurm", ("60", "3"), "0:01:00", "30s", 300, strict=False)
 
 
 @pytest.mark.slurm
