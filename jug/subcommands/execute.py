@@ -107,6 +107,7 @@ class Worker:
         self.durations = Durations.from_store(store)
         self.executed = 0
         self.executed_by_name: dict[str, int] = {}
+        self.interrupted_task: str | None = None  # name of the task a signal cut short
         self.failed_here: list[str] = []
         self.stop_reason: str | None = None
         self.gave_up = False
@@ -284,6 +285,9 @@ class Worker:
         start = time.perf_counter()
         try:
             t.run(force=True, save=True, debug_mode=self.debug)
+        except Terminated:
+            self.interrupted_task = t.name
+            raise
         except CorruptResult as e:
             bad = e.key
             dep = next((d for d in base_dependencies(t) if d.hash() == bad), None)
@@ -361,8 +365,9 @@ def run(args: Any) -> int:
     try:
         return _execute(worker, store, args)
     except Terminated as e:
-        print(f"jug: received {e}; released the lock of the running task and stopped",
-              file=sys.stderr)
+        what = (f"released the lock of the running task {worker.interrupted_task}"
+                if worker.interrupted_task else "no task was running")
+        print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
         return EXIT_TERMINATED
     except JugfileError as e:
         print(f"jug: {e}", file=sys.stderr)

@@ -133,7 +133,7 @@ def _run_three_walltimes(proj: Path, sched: str, work: tuple, walltime: str, mar
     for name, log in texts.items():
         assert "TIME LIMIT" not in log, (name, log)  # never killed by the walltime
     signalled = [name for name, log in texts.items()
-                 if "received SIG" in log and name not in stopped]
+                 if "released the lock of the running task" in log and name not in stopped]
     if strict:
         assert sorted(started, key=int) == sorted(done, key=int)  # none started twice
         assert not signalled, signalled  # no worker got the walltime's backstop signal
