@@ -35,10 +35,15 @@ def _answers(cmd: list[str]) -> bool:
 
 
 def _bring_up(name: str, probe: list[str]) -> None:
-    if _answers(probe):
-        return
+    """Run the idempotent up-script (as root), which also restarts a daemon that died.
+
+    A probe alone is not enough: ``qstat -f`` answers while SGE's execd is dead (jobs then
+    wait forever), so as root the script always runs (about a second when all is up).
+    """
     script = CLUSTERS / f"{name}-up.sh"
     if os.geteuid() != 0:
+        if _answers(probe):
+            return
         _unavailable(f"{name} is not running and starting it needs root ({script})")
     if shutil.which("apt-get") is None and shutil.which(probe[0]) is None:
         _unavailable(f"{name} is not installed and apt-get is missing")
