@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 
 class SchedulerError(Exception):
@@ -71,6 +71,24 @@ class ArrayCounts:
     def alive(self) -> int:
         """Workers that still run or will run."""
         return self.pending + self.running
+
+
+def tally(entries: Iterable[QueueEntry], job_ids: Iterable[str],
+          short_id: Callable[[str], str]) -> dict[str, ArrayCounts]:
+    """Pending and running elements of each array of ``job_ids``, from one queue listing."""
+    wanted = {short_id(j): j for j in job_ids}
+    counts = {j: ArrayCounts() for j in wanted.values()}
+    for entry in entries:
+        full = wanted.get(entry.array_id)
+        if full is None:
+            continue
+        c = counts[full]
+        c.entries.append(entry)
+        if entry.state == PENDING:
+            c.pending += entry.count
+        elif entry.state == RUNNING:
+            c.running += entry.count
+    return counts
 
 
 def expand_indices(text: str) -> list[int]:
@@ -223,21 +241,10 @@ class Scheduler:
 
     def query(self, job_ids: Iterable[str]) -> dict[str, ArrayCounts]:
         """Pending and running workers of each array in ``job_ids`` (one queue call for all)."""
-        wanted = {self.short_id(j): j for j in job_ids}
-        counts = {j: ArrayCounts() for j in wanted.values()}
-        if not wanted:
-            return counts
-        for entry in self.queue():
-            full = wanted.get(entry.array_id)
-            if full is None:
-                continue
-            c = counts[full]
-            c.entries.append(entry)
-            if entry.state == PENDING:
-                c.pending += entry.count
-            elif entry.state == RUNNING:
-                c.running += entry.count
-        return counts
+        job_ids = list(job_ids)
+        if not job_ids:
+            return {}
+        return tally(self.queue(), job_ids, self.short_id)
 
     # -- cancel / throttle ----------------------------------------------------------------
     def cancel_args(self, job_ids: Sequence[str]) -> list[str]:

@@ -30,7 +30,7 @@ from ..taskstate import (
 )
 from ..timings import Durations, eta_seconds
 from . import sizing
-from .base import PENDING, RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError
+from .base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 
 #: longest pause between polls after repeated scheduler errors (seconds)
@@ -127,24 +127,6 @@ class Watcher:
         """ONE queue query for every array of this user."""
         return self.sched.queue()
 
-    @staticmethod
-    def _counts(entries: list[QueueEntry], docs: dict[str, dict],
-                short_id: Callable[[str], str]) -> dict[str, ArrayCounts]:
-        """Pending and running elements of each recorded array, from the one queue listing."""
-        by_short = {short_id(d["job_id"]): d["job_id"] for d in docs.values()}
-        out = {d["job_id"]: ArrayCounts() for d in docs.values()}
-        for e in entries:
-            full = by_short.get(e.array_id)
-            if full is None:
-                continue
-            c = out[full]
-            c.entries.append(e)
-            if e.state == PENDING:
-                c.pending += e.count
-            elif e.state == RUNNING:
-                c.running += e.count
-        return out
-
     def _dead_locks(self, snap: Snapshot, entries: list[QueueEntry],
                     known: set[str]) -> dict[str, str]:
         """``{hash: reason}`` for locks whose owner is provably dead (never a live worker's).
@@ -190,7 +172,7 @@ class Watcher:
                  self.store.read_docs(STATE_NAMESPACE).values()
                  if d.get("scheduler") == self.sched.name}
         entries = self._queue()
-        counts = self._counts(entries, docs, self.sched.short_id)
+        counts = tally(entries, [d["job_id"] for d in docs.values()], self.sched.short_id)
         snap = Snapshot(self.store)
         dead = self._dead_locks(snap, entries, known)
         reclaimed = 0
