@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import textwrap
 import time
 from pathlib import Path
 
@@ -12,30 +11,25 @@ from test_api_helpers import (
     execute,
     jug_eval,
     lines,
+    logged_jugfile,
     run_jug,
     start_execute,
     status,
     write_jugfile,
 )
 
-LOGGED = """
+IMPORTS = """
 import os
 from jug import TaskGenerator, barrier, bvalue, value
-LOG = os.path.join(os.path.dirname(__file__), "log")
-
-def log(word):
-    with open(LOG, "a") as f:
-        f.write(word + "\\n")
 """
 
 
-
 def logged(body: str) -> str:
-    """A jugfile: the LOGGED prelude (a ``log(word)`` side-effect helper) plus ``body``."""
-    return LOGGED + textwrap.dedent(body)
+    """A jugfile: IMPORTS, the ``log(word)`` side-effect helper, then ``body``."""
+    return logged_jugfile(IMPORTS, body)
 
 
-TWO_BARRIERS = LOGGED + """
+TWO_BARRIERS = logged("""
 @TaskGenerator
 def first(i):
     log(f"first-{i}")
@@ -56,7 +50,7 @@ barrier()
 b = [second(x) for x in value(a)]   # only definable once a has run
 barrier()
 total = third(value(b))
-"""
+""")
 
 
 def test_status_before_execution_stops_at_first_barrier(tmp_path: Path, jugdir: Path) -> None:

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import collections
-import textwrap
 import time
 from pathlib import Path
 
-from test_api_helpers import counts, execute, lines, start_execute, status, write_jugfile
+from test_api_helpers import (
+    counts,
+    execute,
+    lines,
+    logged_jugfile,
+    start_execute,
+    status,
+    write_jugfile,
+)
 
-LOGGED = """
+IMPORTS = """
 import os, time
 from jug import TaskGenerator, barrier
 from jug.hooks import exit_checks
-HERE = os.path.dirname(__file__)
-LOG = os.path.join(HERE, "log")
-
-def log(word):
-    with open(LOG, "a") as f:
-        f.write(word + "\\n")
 """
 
 
 def logged(body: str) -> str:
-    """A jugfile: the LOGGED prelude (a ``log(word)`` side-effect helper) plus ``body``."""
-    return LOGGED + textwrap.dedent(body)
+    """A jugfile: IMPORTS, the ``log(word)`` side-effect helper, then ``body``."""
+    return logged_jugfile(IMPORTS, body)
 
 
 TEN = logged("""

@@ -11,6 +11,21 @@ from typing import Any
 
 from support import jug_env, run_jug, start_jug, write_jugfile  # noqa: F401 (re-exported)
 
+LOG_HELPER = """
+HERE = os.path.dirname(__file__)
+LOG = os.path.join(HERE, "log")
+
+def log(word):
+    with open(LOG, "a") as f:
+        f.write(word + "\\n")
+"""
+
+
+def logged_jugfile(imports: str, body: str) -> str:
+    """A jugfile: ``imports`` (must import os), a ``log(word)`` side-effect helper, ``body``."""
+    return textwrap.dedent(imports) + LOG_HELPER + textwrap.dedent(body)
+
+
 FAST = ("--wait-cycle-time", "0.2")
 
 

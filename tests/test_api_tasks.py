@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import textwrap
 import time
 from pathlib import Path
 
-from test_api_helpers import counts, execute, jug_eval, lines, run_jug, status, write_jugfile
+from test_api_helpers import (
+    counts,
+    execute,
+    jug_eval,
+    lines,
+    logged_jugfile,
+    run_jug,
+    status,
+    write_jugfile,
+)
 
-LOGGED = """
+IMPORTS = """
 import os
 from jug import Task, TaskGenerator, CachedFunction, CompoundTask, CompoundTaskGenerator
 from jug import barrier, bvalue, value, iteratetask
 from jug.task import Tasklet
-LOG = os.path.join(os.path.dirname(__file__), "log")
-
-def log(word):
-    with open(LOG, "a") as f:
-        f.write(word + "\\n")
 """
 
 
 def logged(body: str) -> str:
-    """A jugfile: the LOGGED prelude (a ``log(word)`` side-effect helper) plus ``body``."""
-    return LOGGED + textwrap.dedent(body)
+    """A jugfile: IMPORTS, the ``log(word)`` side-effect helper, then ``body``."""
+    return logged_jugfile(IMPORTS, body)
 
 
 def test_cached_function_runs_once_across_loads(tmp_path: Path, jugdir: Path) -> None:

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
-from test_api_helpers import counts, execute, jug_eval, lines, status, write_jugfile
+from test_api_helpers import counts, execute, jug_eval, lines, logged_jugfile, status, write_jugfile
 
-LOGGED = """
+IMPORTS = """
 import os
 from jug import Task, TaskGenerator, value
 from jug.utils import CustomHash, timed_path, identity, cached_glob, sync_move
 from jug.hash import hash_one
-HERE = os.path.dirname(__file__)
-LOG = os.path.join(HERE, "log")
-
-def log(word):
-    with open(LOG, "a") as f:
-        f.write(word + "\\n")
 """
 
 
 def logged(body: str) -> str:
-    """A jugfile: the LOGGED prelude (a ``log(word)`` side-effect helper) plus ``body``."""
-    return LOGGED + textwrap.dedent(body)
+    """A jugfile: IMPORTS, the ``log(word)`` side-effect helper, then ``body``."""
+    return logged_jugfile(IMPORTS, body)
 
 
 def test_custom_hash_hashes_with_function_and_passes_object(tmp_path: Path, jugdir: Path) -> None:
