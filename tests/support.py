@@ -24,10 +24,12 @@ def jug_env(extra: dict | None = None) -> dict:
 
 
 def run_jug(*args: str, cwd: Path | str | None = None, env: dict | None = None,
-            timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
-    """Run ``python -m jug ARGS`` and return the completed process (text output)."""
+            timeout: float = 120, check: bool = False, input: str | None = None
+            ) -> subprocess.CompletedProcess:
+    """Run ``python -m jug ARGS`` (stdin ``input``) and return the completed process."""
     proc = subprocess.run([sys.executable, "-m", "jug", *map(str, args)], cwd=cwd,
-                          env=jug_env(env), capture_output=True, text=True, timeout=timeout)
+                          env=jug_env(env), capture_output=True, text=True, timeout=timeout,
+                          input=input)
     if check and proc.returncode != 0:
         raise AssertionError(f"jug {' '.join(map(str, args))} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")

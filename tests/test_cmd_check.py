@@ -6,23 +6,16 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import CHAIN, make_jugdir, ok, run_jug, start_jug, stop, write_jugfile
-
-BARRIER = """
-from jug import TaskGenerator, barrier
-
-@TaskGenerator
-def first(i):
-    return i
-
-@TaskGenerator
-def second(xs):
-    return sum(xs)
-
-xs = [first(i) for i in range(3)]
-barrier()
-total = second(xs)
-"""
+from test_cmd_helpers import (
+    BARRIER,
+    CHAIN,
+    make_jugdir,
+    ok,
+    run_jug,
+    start_jug,
+    stop,
+    write_jugfile,
+)
 
 FAILING = """
 from jug import TaskGenerator

@@ -7,18 +7,14 @@ tests/hpc/conftest.py in a full run.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+from support import IN_CI, ROOT, jug_env, start_jug, write_jugfile  # noqa: F401 (re-exported)
+from support import run_jug as _support_run_jug
 
 #: a jugfile with a Tasklet edge: ``pair`` -> ``pick`` (via pair[0]) -> ``report``
 CHAIN = """
@@ -64,24 +60,27 @@ final = report(picked)
 others = [other(i) for i in range(2)]
 """
 
+# A jugfile stopped by a barrier until its first three tasks have run.
+BARRIER = """
+from jug import TaskGenerator, barrier
 
-def jug_env(extra: dict | None = None) -> dict:
-    """Environment of a jug subprocess: this checkout importable, no JUG_* or batch vars."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "PBS_", "SGE_", "JUG_")) and k != "JOB_ID"}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["JUG_CONFIG"] = os.devnull
-    if extra:
-        env.update(extra)
-    return env
+@TaskGenerator
+def first(i):
+    return i
+
+@TaskGenerator
+def second(xs):
+    return sum(xs)
+
+xs = [first(i) for i in range(3)]
+barrier()
+total = second(xs)
+"""
 
 
-def run_jug(*args: Any, cwd: Path | str | None = None, env: dict | None = None,
-            timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m jug ARGS`` to completion (text output captured)."""
-    return subprocess.run([sys.executable, "-m", "jug", *map(str, args)], cwd=cwd,
-                          env=jug_env(env), capture_output=True, text=True, timeout=timeout,
-                          input=input)
+def run_jug(*args: Any, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess:
+    """:func:`support.run_jug` with the subcommand tests' shorter default timeout."""
+    return _support_run_jug(*args, timeout=timeout, **kw)
 
 
 def ok(*args: Any, **kw: Any) -> subprocess.CompletedProcess:
@@ -89,21 +88,6 @@ def ok(*args: Any, **kw: Any) -> subprocess.CompletedProcess:
     p = run_jug(*args, **kw)
     assert p.returncode == 0, f"jug {args} exited {p.returncode}\n{p.stdout}\n{p.stderr}"
     return p
-
-
-def start_jug(*args: Any, cwd: Path | str | None = None, env: dict | None = None
-              ) -> subprocess.Popen:
-    """Start ``python -m jug ARGS`` in the background (text pipes)."""
-    return subprocess.Popen([sys.executable, "-m", "jug", *map(str, args)], cwd=cwd,
-                            env=jug_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def write_jugfile(folder: Path, source: str, name: str = "jugfile.py") -> Path:
-    """Write the dedented ``source`` as ``folder/name``; returns its path."""
-    path = Path(folder) / name
-    path.write_text(textwrap.dedent(source))
-    return path
 
 
 def status(jugfile: Path, jugdir: str | Path, **kw: Any) -> dict:

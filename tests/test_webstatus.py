@@ -17,27 +17,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from test_cmd_helpers import IN_CI, ok, run_jug, start_jug, stop, wait_for, write_jugfile
+from test_cmd_helpers import BARRIER, IN_CI, ok, run_jug, start_jug, stop, wait_for, write_jugfile
 
 from jug.backends import select_store
 
 pytest.importorskip("flask")
 
-BARRIER = """
-from jug import TaskGenerator, barrier
-
-@TaskGenerator
-def first(i):
-    return i
-
-@TaskGenerator
-def second(xs):
-    return sum(xs)
-
-xs = [first(i) for i in range(3)]
-barrier()
-total = second(xs)
-"""
 
 
 def _serve(jf: Path, jd: Path, *extra: str) -> tuple[subprocess.Popen, str]:
