@@ -72,14 +72,6 @@ def is_current(owner: Mapping) -> bool:
     return owner.get("pid") == os.getpid() and owner.get("host") == _HOST
 
 
-def refresh_identity() -> None:
-    """Re-read pid-dependent facts (call in a forked child)."""
-    global _PROCESS_START, _BATCH, _BATCH_JSON
-    _PROCESS_START = time.time()
-    _BATCH = batch_job()
-    _BATCH_JSON = json.dumps(_BATCH).encode()
-
-
 def owner_summary(owner: Mapping | None) -> str:
     """One human line for a lock owner: ``host:pid (slurm 123_4)``."""
     if not owner:
