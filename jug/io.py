@@ -36,10 +36,12 @@ METADATA_FORMATS = ("yaml", "json")
 
 
 class NoLoad(DerivedTask):
-    """Wrap a Task so a Task given it as an argument receives the Task itself, not its value.
+    """Wrap a Task so a Task given it as an argument receives this NoLoad, not the value.
 
     It still depends on the Task (``base_tasks()`` is the base's), so the consumer only runs
-    once the base has finished and can then call ``t.value()``, ``t.hash()``... itself.
+    once the base has finished; it then decides itself whether to load the value
+    (``jug.value(arg.base)``) or only look at ``arg.base.name``, ``arg.base.hash()``... The
+    reference lists the attributes ``base``, ``f`` (None) and ``t`` (the base, again).
     """
 
     __slots__ = ("base", "f", "t")
@@ -67,12 +69,12 @@ class NoLoad(DerivedTask):
         return "noload:" + self.base.hash()
 
     def is_loaded(self) -> bool:
-        """Always True: there is nothing to load (the value is the task itself)."""
+        """Always True: there is nothing to load (the value is this object)."""
         return True
 
-    def value(self) -> TaskLike:
-        """What a consumer receives: the wrapped task itself."""
-        return self.base
+    def value(self) -> NoLoad:
+        """What a consumer receives: this NoLoad (so the base's value is never loaded)."""
+        return self
 
     def __repr__(self) -> str:
         return f"NoLoad({self.base!r})"
@@ -156,6 +158,17 @@ def _no_load(obj: Any) -> Any:
         return type(obj)(_no_load(x) for x in obj)
     if type(obj) is dict:
         return {k: _no_load(v) for k, v in obj.items()}
+    return obj
+
+
+def _unwrap(obj: Any) -> Any:
+    """The inverse of :func:`_no_load`: the tasks a metadata writer was given as NoLoads."""
+    if isinstance(obj, NoLoad):
+        return obj.base
+    if type(obj) in (list, tuple):
+        return type(obj)(_unwrap(x) for x in obj)
+    if type(obj) is dict:
+        return {k: _unwrap(v) for k, v in obj.items()}
     return obj
 
 
@@ -266,7 +279,7 @@ def _dump_metadata(meta: dict, metadata_fname: str, metadata_format: str) -> Non
 
 def _write_metadata(task: TaskLike, metadata_fname: str, metadata_format: str) -> str:
     """Task body: describe the finished task (received unloaded via NoLoad) into a file."""
-    meta = describe(task)
+    meta = describe(_unwrap(task))
     now = datetime.datetime.now(datetime.timezone.utc).isoformat()
     meta["written_at"] = now
     if meta.get("ran_at") is None:

@@ -21,7 +21,7 @@ def logged(body: str) -> str:
     return logged_jugfile(IMPORTS, body)
 
 
-def test_noload_passes_the_task_itself(tmp_path: Path, jugdir: Path) -> None:
+def test_noload_passes_the_noload_object(tmp_path: Path, jugdir: Path) -> None:
     jf = write_jugfile(tmp_path, logged("""
     @TaskGenerator
     def big(n):
@@ -29,10 +29,11 @@ def test_noload_passes_the_task_itself(tmp_path: Path, jugdir: Path) -> None:
         return list(range(n))
 
     @TaskGenerator
-    def inspect(t):
-        # receives the Task (not its value): can read name, hash and load it on demand
-        log(f"inspect-{type(t).__name__}")
-        return [t.name, t.hash(), t.can_load(), len(t.value())]
+    def inspect(arg):
+        # receives the NoLoad itself (reference: attributes base, f, t), not the value
+        log(f"inspect-{type(arg).__name__}")
+        assert arg.t is arg.base and arg.f is None
+        return [arg.base.name, arg.base.hash(), arg.can_load(), len(value(arg.base))]
 
     b = big(1000)
     i = inspect(NoLoad(b))
@@ -41,7 +42,7 @@ def test_noload_passes_the_task_itself(tmp_path: Path, jugdir: Path) -> None:
     assert counts(st, "jugfile.inspect")["waiting"] == 1  # NoLoad is a real dependency
     assert counts(st, "jugfile.big")["ready"] == 1
     execute(jf, jugdir)
-    assert lines(tmp_path / "log") == ["big", "inspect-Task"]
+    assert lines(tmp_path / "log") == ["big", "inspect-NoLoad"]
     out = jug_eval(jf, jugdir, "out = [value(ns['i']), ns['b'].hash()]")
     assert out[0] == ["jugfile.big", out[1], True, 1000]
 
@@ -55,7 +56,7 @@ def test_noload_hash_follows_base(tmp_path: Path, jugdir: Path) -> None:
     @TaskGenerator
     def name_of(t):
         log("name_of")
-        return t.value()
+        return value(t.base)
 
     r = name_of(NoLoad(base(N)))
     """)
