@@ -137,8 +137,8 @@ class TaskLike:
 class Task(TaskLike):
     """``Task(f, dep0, dep1, ..., kw=val)``: the future result of ``f(dep0, dep1, ..., kw=val)``."""
 
-    __slots__ = ("f", "args", "kwargs", "name", "_hash", "_result", "_dep_list", "__weakref__",
-                 "__dict__")
+    __slots__ = ("f", "args", "kwargs", "name", "_hash", "_result", "_unsaved", "_dep_list",
+                 "__weakref__", "__dict__")
 
     #: the store Tasks save to (set by jug.init / set_jugdir / the command line)
     store: Any = None
@@ -150,6 +150,7 @@ class Task(TaskLike):
         self.kwargs = kwargs
         self._hash: str | None = None
         self._result: Any = _NOT_LOADED
+        self._unsaved = False  # _result came from run(save=False): not in the store
         self._dep_list: list[TaskLike] | None = None
         alltasks.append(self)
 
@@ -203,8 +204,8 @@ class Task(TaskLike):
 
     # -- results -------------------------------------------------------------------
     def can_load(self, store: Any = None) -> bool:
-        """True if the result is available (loaded here, or in the store)."""
-        if self._result is not _NOT_LOADED:
+        """True if the result is in the store (or loaded from / saved to it here)."""
+        if self._result is not _NOT_LOADED and not self._unsaved:
             return True
         return (store or self.store).can_load(self.hash())
 
@@ -215,10 +216,12 @@ class Task(TaskLike):
     def load(self) -> None:
         """Load the result from the store (always reads, even if already loaded)."""
         self._result = self.store.load(self.hash())
+        self._unsaved = False
 
     def unload(self) -> None:
         """Drop the in-memory result (it stays in the store)."""
         self._result = _NOT_LOADED
+        self._unsaved = False
 
     def value(self) -> Any:
         """The result, loaded from the store if needed."""
@@ -239,8 +242,15 @@ class Task(TaskLike):
         return self.value()
 
     def run(self, force: bool = False, save: bool = True, debug_mode: bool = False) -> Any:
-        """Compute the result (unless already stored and not ``force``), save it and return it."""
+        """Compute the result (unless already stored and not ``force``), return it.
+
+        With ``save=False`` the result stays only in memory: ``can_load()`` stays False and
+        dependent tasks cannot run until a saving run (which then stores the value it holds).
+        """
         if not force and self._result is not _NOT_LOADED:
+            if save and self._unsaved:
+                self.store.save(self.hash(), self._result)
+                self._unsaved = False
             return self._result
         if not force and self.store is not None and save and self.store.can_load(self.hash()):
             return self.value()
@@ -254,6 +264,7 @@ class Task(TaskLike):
         if save:
             self.store.save(self.hash(), result)
         self._result = result
+        self._unsaved = not save
         return result
 
     def invalidate(self) -> None:
