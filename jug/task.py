@@ -7,6 +7,7 @@ Tasks a jugfile defined (in definition order, which is a topological order), and
 
 from __future__ import annotations
 
+import reprlib
 import sys
 from hashlib import sha1
 from typing import Any, Callable, Iterator
@@ -31,6 +32,13 @@ class TaskError(Exception):
     """Misuse of the Task API (lambda given, value of a task that has not run...)."""
 
 
+class TaskFunctionError(TaskError, ValueError):
+    """What was given as a task's function cannot be one (a lambda, no name, not callable).
+
+    Also a ValueError: that is what Jug raises, so user code written for Jug catches it.
+    """
+
+
 _names: dict[Any, str] = {}  # function -> checked task name (Task creation is hot)
 
 
@@ -43,7 +51,7 @@ def _function_name(f: Callable) -> str:
     module = getattr(f, "__module__", None) or "__main__"
     name = getattr(f, "__qualname__", None) or getattr(f, "__name__", None)
     if name is None:
-        raise TaskError(f"cannot make a Task of {f!r}: it has no __name__ (pass a named function)")
+        raise TaskFunctionError(f"cannot make a Task of {f!r}: it has no __name__ (pass a named function)")
     full = f"{module}.{name}"
     try:
         _names[f] = full
@@ -54,9 +62,9 @@ def _function_name(f: Callable) -> str:
 
 def _check_function(f: Callable) -> None:
     if not callable(f):
-        raise TaskError(f"Task needs a function as first argument, got {f!r}")
+        raise TaskFunctionError(f"Task needs a function as first argument, got {f!r}")
     if getattr(f, "__name__", None) == "<lambda>":
-        raise TaskError(
+        raise TaskFunctionError(
             "jug cannot use a lambda as a Task function: a lambda has no stable name, so its "
             "results could not be found again. Define it with 'def name(...):' at module level.")
 

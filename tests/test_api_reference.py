@@ -34,3 +34,29 @@ def test_run_without_save_leaves_nothing_in_the_store(store) -> None:
     assert t.value() == 8  # the computed value is still returned to the caller
     assert t.run() == 8  # a saving run stores it
     assert t.can_load() and store.can_load(t.hash()) and after.can_run()
+
+
+def test_lambda_is_refused_with_a_value_error(store) -> None:
+    # Jug raises ValueError here and user code catches that
+    from jug import TaskGenerator
+
+    with pytest.raises(ValueError, match="lambda"):
+        Task(lambda x: x, 1)
+    with pytest.raises(ValueError, match="lambda"):
+        TaskGenerator(lambda x: x)
+    assert alltasks == []
+
+
+def test_repr_names_function_and_abbreviated_arguments(store) -> None:
+    t = Task(double, 21)
+    assert t.name.endswith(".double")
+    assert repr(t) == f"Task({t.name}, 21)"
+    big = Task(double, list(range(10_000)), scale="x" * 500)
+    text = repr(big)
+    assert text.startswith("Task(") and "double" in text and "scale=" in text
+    assert len(text) < 200 and "..." in text
+    chain = t
+    for _ in range(3000):  # a Task inside the arguments is named, not expanded
+        chain = Task(double, chain)
+    assert repr(chain) == f"Task({t.name}, Task({t.name}, ...))"
+    assert repr(t[0]) == f"Tasklet(Task({t.name}, 21), [0])"
