@@ -194,7 +194,12 @@ class Task(TaskLike):
         return "task:" + self.hash()
 
     def __repr__(self) -> str:
-        return f"Task({self.name}, hash={self._hash or '?'})"
+        """``Task(module.f, arg0, ..., kw=val)``, each argument abbreviated (for logs, shells)."""
+        parts = [_ARG_REPR.repr(a) for a in self.args[:_MAX_REPR_ARGS]]
+        if len(self.args) > _MAX_REPR_ARGS:
+            parts.append("...")
+        parts.extend(f"{k}={_ARG_REPR.repr(v)}" for k, v in self.kwargs.items())
+        return f"Task({', '.join([self.name, *parts])})"
 
     # -- dependencies ----------------------------------------------------------------
     def _deps(self) -> list[TaskLike]:
@@ -303,6 +308,28 @@ class Task(TaskLike):
     def is_failed(self) -> bool:
         """True if the task is marked failed."""
         return self.store.is_failed(self.hash())
+
+
+class _ArgRepr(reprlib.Repr):
+    """Short reprs of task arguments: a task inside is named, never expanded.
+
+    Expanding would make the repr of a long chain as long as the chain (and recurse as deep).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = 40
+        self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = self.maxdict = 6
+        self.maxlevel = 3
+
+    def repr1(self, x: Any, level: int) -> str:
+        if isinstance(x, TaskLike):
+            return f"{type(x).__name__}({x.name}, ...)"
+        return super().repr1(x, level)
+
+
+_ARG_REPR = _ArgRepr()
+_MAX_REPR_ARGS = 6
 
 
 def _hash_args(args: Any, kwargs: Any) -> str:
