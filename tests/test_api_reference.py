@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
+from support import jug_env, write_jugfile
 
 from jug import Task
 from jug.backends.dict_store import DictStore
@@ -11,6 +17,14 @@ from jug.task import alltasks
 
 def double(x: int) -> int:
     return 2 * x
+
+
+def python_out(cwd: Path, code: str) -> str:
+    """Run ``code`` in a fresh plain Python in ``cwd``; its stripped stdout."""
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=jug_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
 
 
 @pytest.fixture
@@ -60,3 +74,23 @@ def test_repr_names_function_and_abbreviated_arguments(store) -> None:
         chain = Task(double, chain)
     assert repr(chain) == f"Task({t.name}, Task({t.name}, ...))"
     assert repr(t[0]) == f"Tasklet(Task({t.name}, 21), [0])"
+
+
+RUNNING_PROBE = """
+import jug
+during_load = jug.is_jug_running()
+"""
+
+
+def test_is_jug_running_after_init_from_plain_python(tmp_path: Path) -> None:
+    # reference: "True if this script is being executed by jug instead of regular Python"
+    write_jugfile(tmp_path, RUNNING_PROBE, "probe.py")
+    out = python_out(tmp_path, """
+        import jug
+        before = jug.is_jug_running()
+        store, ns = jug.init("probe.py", "dict_store")
+        print(before, ns["during_load"], jug.is_jug_running())
+    """)
+    assert out == "False True True"
+    assert python_out(tmp_path, "import runpy; print(runpy.run_path('probe.py')['during_load'])"
+                      ) == "False"  # plain Python, no jug.init
