@@ -93,15 +93,38 @@ def _user_traceback(path: str) -> str:
     return "".join(traceback.format_exception(etype, evalue, tb))
 
 
+#: the jugdir the reference names as jug.init's default
+REFERENCE_JUGDIR = "jugdata"
+
+
+def init_jugdir(jugfile: str, jugdir: Any) -> Any:
+    """The jugdir jug.init uses: ``jugdir`` if given, else what already holds the results.
+
+    That is ``<jugfile>.jugdata`` (where ``jug execute`` puts them) unless only ``./jugdata``
+    (the reference's default, what older scripts used) exists.
+    """
+    if jugdir:
+        return jugdir
+    own = default_jugdir(jugfile)
+    if not os.path.exists(own) and os.path.isdir(REFERENCE_JUGDIR):
+        return os.path.abspath(REFERENCE_JUGDIR)
+    return own
+
+
 def init(jugfile: str | None = None, jugdir: Any = None, on_error: str = "exit",
          store: Store | None = None) -> tuple[Store, dict]:
-    """Open the store and load ``jugfile`` (default ``jugfile.py``); returns (store, namespace)."""
+    """Open the store and load ``jugfile`` (default ``jugfile.py``); returns (store, namespace).
+
+    Without ``jugdir`` the store is ``<jugfile>.jugdata`` beside the jugfile, the one ``jug
+    execute`` uses, so a script reads what the command line computed; but when that does not
+    exist and ``./jugdata`` (the reference's default) does, ``./jugdata`` is used.
+    """
     if jugfile is None:
         jugfile = "jugfile.py"
     if not jugfile.endswith(".py") and not os.path.exists(jugfile):
         jugfile = jugfile + ".py"
     if store is None:
-        store = open_store(jugfile, jugdir)
+        store = open_store(jugfile, init_jugdir(jugfile, jugdir))
     try:
         loaded = load(jugfile, store)
     except JugfileError as e:

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import jug_env, write_jugfile
+from support import jug_env, run_jug, write_jugfile
 
 from jug import Task
 from jug.backends.dict_store import DictStore
@@ -94,3 +94,31 @@ def test_is_jug_running_after_init_from_plain_python(tmp_path: Path) -> None:
     assert out == "False True True"
     assert python_out(tmp_path, "import runpy; print(runpy.run_path('probe.py')['during_load'])"
                       ) == "False"  # plain Python, no jug.init
+
+
+DOUBLE_JUGFILE = """
+from jug import TaskGenerator
+
+@TaskGenerator
+def double(x):
+    return 2 * x
+
+t = double(21)
+"""
+
+INIT_AND_READ = """
+import jug
+store, ns = jug.init("jf.py")
+print(ns["t"].can_load())
+"""
+
+
+def test_init_without_jugdir_uses_jugfile_jugdata_else_existing_jugdata(tmp_path: Path) -> None:
+    # reference default: jugdir='jugdata'; jug execute's default: jf.jugdata
+    write_jugfile(tmp_path, DOUBLE_JUGFILE, "jf.py")
+    run_jug("execute", "jf.py", "--jugdir", "jugdata", cwd=tmp_path, check=True)
+    assert python_out(tmp_path, INIT_AND_READ) == "True"  # only ./jugdata exists: used
+    assert not (tmp_path / "jf.jugdata").exists()
+    run_jug("execute", "jf.py", cwd=tmp_path, check=True)  # now jf.jugdata exists too
+    run_jug("invalidate", "jf.py", "--target", "jf.double", cwd=tmp_path, check=True)
+    assert python_out(tmp_path, INIT_AND_READ) == "False"  # jf.jugdata wins
