@@ -2,14 +2,18 @@
 
 ``write_task_out(result, oname, metadata_fname=None, metadata_format='yaml')`` is called in a
 jugfile; it adds Tasks that, once ``result`` has run, write its value to ``oname`` and, if
-asked, a metadata file.  The output format follows the file extension:
+asked, a metadata file.  The file never loses data (as ``str(array)`` would, abbreviating
+with ``...``):
 
-* ``.npy``: ``numpy.save`` of ``numpy.asarray(value)``;
-* ``.pkl`` / ``.pickle``: ``pickle`` (highest protocol);
-* ``.json``: ``json.dump`` (values must be JSON-able);
-* ``.txt`` / ``.csv`` / ``.tsv`` holding a 1-D or 2-D numeric numpy array: ``numpy.savetxt``
-  (space, comma or tab separated);
-* anything else: text: a ``str`` as is, ``bytes`` as raw bytes, other values as ``str(value)``.
+* a numpy array: ``.npy`` format (``numpy.save``) whatever the name, as Jug does;
+* a name ending in ``.npy``: ``.npy`` format of ``numpy.asarray(value)`` (array data only);
+* ``.json``: JSON (JSON data only, dict keys strings: ``json`` would silently turn ``1`` into
+  ``"1"``);
+* a text name (``.txt``, ``.csv``, ``.tsv``, ``.md``, ``.log``, ``.text``): a ``str`` as is;
+* anything else (``.pkl``, no extension...): ``pickle`` (highest protocol).
+
+A value that does not fit the format its name asks for is an :class:`OutputFormatError`
+naming the task whose result it is; no file is written.
 
 Files are written to a temporary name and moved into place (:func:`jug.utils.sync_move`), so a
 reader never sees half a file.  Metadata holds the task name, hash, dependencies (names and
@@ -20,6 +24,7 @@ time when the store has one, otherwise the time the metadata was written).
 from __future__ import annotations
 
 import datetime
+import enum
 import json
 import os
 import pickle
@@ -30,7 +35,7 @@ from typing import Any, Callable, Iterable
 from .task import DerivedTask, Task, Tasklet, TaskLike
 
 __all__ = ["NoLoad", "write_task_out", "write_metadata", "print_task_summary_table",
-           "describe"]
+           "describe", "OutputFormat", "OutputFormatError", "output_format"]
 
 METADATA_FORMATS = ("yaml", "json")
 
@@ -226,42 +231,117 @@ def _atomic_write(fname: str, write: Callable[[Any], None], binary: bool) -> Non
         raise
 
 
-def _is_array(obj: Any) -> bool:
-    """True for a numeric numpy array of 1 or 2 dimensions (written with numpy.savetxt)."""
+class OutputFormatError(ValueError):
+    """A result cannot be written, without loss, in the format its output file name asks for."""
+
+
+#: extensions whose files hold text: a ``str`` result is written as is
+TEXT_EXTENSIONS = (".txt", ".text", ".csv", ".tsv", ".md", ".log")
+_HINT = "Name the file .pkl (any picklable value), .npy (arrays) or .json (JSON data)."
+
+
+def _is_ndarray(obj: Any) -> bool:
     np = sys.modules.get("numpy")
-    return (np is not None and isinstance(obj, np.ndarray) and obj.ndim in (1, 2)
-            and obj.dtype.kind in "biuf")
+    return np is not None and isinstance(obj, np.ndarray)
 
 
-def _write_value(result: Any, oname: str) -> None:
-    """Write one value to ``oname`` in the format its extension names (see the module doc)."""
+def _npy_bytes(result: Any) -> bytes:
+    """``result`` in .npy format; only arrays, or values numpy turns into a non-object array."""
+    import io
+
+    import numpy as np
+
+    arr = result
+    if not _is_ndarray(result):
+        try:
+            arr = np.asarray(result)
+        except ValueError as e:
+            raise OutputFormatError(f"numpy cannot make an array of it ({e})") from None
+        if arr.dtype.hasobject:
+            raise OutputFormatError(f"it is a {type(result).__name__}, not array data")
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=arr.dtype.hasobject)
+    return buf.getvalue()
+
+
+def _json_check(obj: Any) -> None:
+    """Refuse what json.dump would change silently: dict keys that are not strings."""
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            bad = next((k for k in o if not isinstance(k, str)), None)
+            if bad is not None:
+                raise OutputFormatError(f"the dict key {bad!r} would become the string "
+                                        f"{json.dumps(str(bad))}")
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+
+
+def _json_bytes(result: Any) -> bytes:
+    _json_check(result)
+    try:
+        return json.dumps(result, indent=1).encode()
+    except (TypeError, ValueError) as e:
+        raise OutputFormatError(str(e)) from None
+
+
+def _text_bytes(result: Any) -> bytes:
+    if not isinstance(result, str):
+        raise OutputFormatError(f"it is a {type(result).__name__}; text files hold a str")
+    return result.encode("utf-8")
+
+
+def _pickle_bytes(result: Any) -> bytes:
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as e:
+        raise OutputFormatError(f"it cannot be pickled ({e})") from None
+
+
+class OutputFormat(str, enum.Enum):
+    """The formats write_task_out writes (the value is the name messages use)."""
+
+    NPY = ".npy"
+    JSON = "JSON"
+    TEXT = "text"
+    PICKLE = "pickle"
+
+
+def output_format(result: Any, oname: str) -> OutputFormat:
+    """The format of ``result`` written to ``oname``: arrays .npy always, else by extension."""
     lower = oname.lower()
-    if lower.endswith(".npy"):
-        import numpy as np
-
-        arr = np.asarray(result)
-        _atomic_write(oname, lambda f: np.save(f, arr, allow_pickle=arr.dtype.hasobject), True)
-    elif lower.endswith((".txt", ".csv", ".tsv")) and _is_array(result):
-        import numpy as np
-
-        sep = {"csv": ",", "tsv": "\t"}.get(lower.rsplit(".", 1)[-1], " ")
-        _atomic_write(oname, lambda f: np.savetxt(f, result, delimiter=sep), True)
-    elif lower.endswith((".pkl", ".pickle")):
-        _atomic_write(oname, lambda f: pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL),
-                      True)
-    elif lower.endswith(".json"):
-        _atomic_write(oname, lambda f: json.dump(result, f, indent=1), False)
-    elif isinstance(result, (bytes, bytearray, memoryview)):
-        _atomic_write(oname, lambda f: f.write(bytes(result)), True)
-    else:
-        text = result if isinstance(result, str) else str(result)
-        _atomic_write(oname, lambda f: f.write(text), False)
+    if _is_ndarray(result) or lower.endswith(".npy"):
+        return OutputFormat.NPY
+    if lower.endswith(".json"):
+        return OutputFormat.JSON
+    if lower.endswith(TEXT_EXTENSIONS):
+        return OutputFormat.TEXT
+    return OutputFormat.PICKLE
 
 
-def _write_task_out(result: Any, oname: str) -> str:
-    """Task body: write the finished result's value to ``oname``; returns ``oname``."""
-    _write_value(result, os.fspath(oname))
-    return os.fspath(oname)
+_ENCODERS: dict[OutputFormat, Callable[[Any], bytes]] = {
+    OutputFormat.NPY: _npy_bytes, OutputFormat.JSON: _json_bytes,
+    OutputFormat.TEXT: _text_bytes, OutputFormat.PICKLE: _pickle_bytes}
+
+
+def _write_task_out(result: Any, oname: str, source: str = "value") -> str:
+    """Task body: write the value of task ``source`` to ``oname``; returns ``oname``.
+
+    The whole content is encoded before the file is opened, so a value that does not fit
+    the format leaves no file, only an error naming the task.
+    """
+    oname = os.fspath(oname)
+    fmt = output_format(result, oname)
+    try:
+        content = _ENCODERS[fmt](result)
+    except OutputFormatError as e:
+        raise OutputFormatError(
+            f"jug.io.write_task_out: the result of task {source} cannot be written as "
+            f"{fmt.value} to {oname}: {e}. {_HINT}") from None
+    _atomic_write(oname, lambda f: f.write(content), True)
+    return oname
 
 
 def _dump_metadata(meta: dict, metadata_fname: str, metadata_format: str) -> None:
@@ -316,7 +396,8 @@ def write_task_out(result: Any, oname: str, metadata_fname: str | None = None,
     """
     if metadata_fname is not None:
         write_metadata(result, metadata_fname, metadata_format)
-    return Task(_write_task_out, result, os.fspath(oname))
+    source = result.name if isinstance(result, TaskLike) else type(result).__name__
+    return Task(_write_task_out, result, os.fspath(oname), source)
 
 
 # -- status-like tables ----------------------------------------------------------------------

@@ -147,7 +147,7 @@ def test_write_task_out_numpy_pickle_and_tasklets(tmp_path: Path, jugdir: Path) 
 
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.arange(6) / 2)
     assert pickle.loads((tmp_path / "p.pkl").read_bytes()) == {"a": 1}
-    assert (tmp_path / "raw.bin").read_bytes() == b"raw bytes"
+    assert pickle.loads((tmp_path / "raw.bin").read_bytes()) == b"raw bytes"  # no known ext
     hashes = jug_eval(jf, jugdir, "out = [ns['p'].hash(), ns['p'][0].hash()]")
     pmeta = yaml.safe_load((tmp_path / "p.yaml").read_text())
     assert pmeta["name"] == "jugfile.pair[0]" and pmeta["hash"] == hashes[1]
@@ -217,8 +217,53 @@ def test_write_task_out_text_array_and_numpy_arguments(tmp_path: Path, jugdir: P
     execute(jf, jugdir)
     import numpy as np
 
-    got = np.loadtxt(tmp_path / "t.csv", delimiter=",")
+    got = np.load(tmp_path / "t.csv")  # arrays: .npy format whatever the name (as Jug)
     assert np.array_equal(got, np.arange(6).reshape(3, 2) * 2.0)  # full table, not str() of it
     meta = yaml.safe_load((tmp_path / "t.yaml").read_text())
     assert meta["args"][0] == 2.0
     assert "shape=(3, 2)" in meta["args"][1]
+
+
+def test_write_task_out_is_never_lossy(tmp_path: Path, jugdir: Path) -> None:
+    jf = write_jugfile(tmp_path, logged("""
+    import numpy as np
+
+    @TaskGenerator
+    def big(n):
+        return np.arange(n, dtype=np.float64) / 3
+
+    @TaskGenerator
+    def record(n):
+        return {n: "int key", "nested": (1, 2.5, None)}
+
+    @TaskGenerator
+    def text(n):
+        return "line\\n" * n
+
+    b = big(5000)
+    r = record(1)
+    for name in ("b.out", "b.txt", "b.csv"):  # arrays: .npy format whatever the name
+        write_task_out(b, os.path.join(HERE, name))
+    write_task_out(r, os.path.join(HERE, "r.dat"))  # no known extension: pickle
+    write_task_out(text(2), os.path.join(HERE, "t.txt"))  # a str as text, as is
+    write_task_out(r, os.path.join(HERE, "r.txt"))  # not a str: cannot be text
+    write_task_out(r, os.path.join(HERE, "r.json"))  # int key: JSON would make it "1"
+    write_task_out(r, os.path.join(HERE, "r.npy"))  # a dict is no array data
+    """))
+    p = execute(jf, jugdir, "--keep-going", check=False)
+    assert p.returncode != 0
+    import pickle
+
+    import numpy as np
+
+    for name in ("b.out", "b.txt", "b.csv"):
+        assert np.array_equal(np.load(tmp_path / name), np.arange(5000) / 3)
+    assert pickle.loads((tmp_path / "r.dat").read_bytes()) == {1: "int key",
+                                                               "nested": (1, 2.5, None)}
+    assert (tmp_path / "t.txt").read_text() == "line\nline\n"
+    for name, fmt, task in (("r.txt", "text", "record"), ("r.json", "JSON", "record"),
+                            ("r.npy", ".npy", "record")):
+        assert not (tmp_path / name).exists()
+        line = next(x for x in p.stderr.splitlines() if name in x and "Error" in x)
+        assert f"jugfile.{task}" in line and fmt in line, line
+    assert not list(tmp_path.glob(".jug-tmp-*"))
