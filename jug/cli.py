@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -49,15 +50,21 @@ def all_options(module) -> list:
     return [*common, *getattr(module, "OPTIONS", [])]
 
 
+def version_line() -> str:
+    """``jug VERSION from PATH (python X.Y)``: which jug runs (PyPI's Jug is another project)."""
+    from . import __version__
+
+    where = os.path.dirname(os.path.abspath(__file__))
+    return f"jug {__version__} from {where} (python {sys.version_info[0]}.{sys.version_info[1]})"
+
+
 def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
     """Parse ``argv`` (without the program name) into (subcommand module, resolved args)."""
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         raise SystemExit(0)
     if argv[0] == "--version":
-        from . import __version__
-
-        print(f"jug {__version__}")
+        print(version_line())
         raise SystemExit(0)
     name = argv[0]
     if name not in SUBCOMMANDS:
