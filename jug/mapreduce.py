@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Iterator, Sequence
 
-from .task import Task, TaskError, TaskGenerator, TaskLike
+from .task import Task, TaskFunctionError, TaskGenerator, TaskLike
 
 __all__ = ["map", "currymap", "reduce", "mapreduce"]
 
@@ -29,9 +29,9 @@ def _get_function(f: Any) -> Callable:
     if isinstance(f, TaskGenerator):
         f = f.f
     if not callable(f):
-        raise TaskError(f"jug.mapreduce needs a function, got {f!r}")
+        raise TaskFunctionError(f"jug.mapreduce needs a function, got {f!r}")
     if getattr(f, "__name__", None) == "<lambda>":
-        raise TaskError(
+        raise TaskFunctionError(
             "jug.mapreduce cannot use a lambda: its name is not stable, so results could not be "
             "found again. Define it with 'def name(...):' at module level.")
     return f

@@ -144,8 +144,9 @@ def test_bad_arguments_fail_clearly() -> None:
 
     n = len(alltasks)
     try:
-        with pytest.raises(TaskError, match="lambda"):
+        with pytest.raises(TaskError, match="lambda") as e:
             mapreduce.map(lambda x: x, [1, 2])
+        assert isinstance(e.value, ValueError)  # as Task(lambda): what Jug raises
         with pytest.raises(ValueError, match="map_step"):
             mapreduce.map(abs, [1, 2], map_step=0)
         with pytest.raises(ValueError, match="reduce_step"):
