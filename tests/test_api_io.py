@@ -203,7 +203,7 @@ def test_print_task_summary_table(capsys) -> None:
     assert "Invalidated" in out and "jugfile.x" in out and "5" in out
 
 
-def test_write_task_out_text_array_and_numpy_arguments(tmp_path: Path, jugdir: Path) -> None:
+def test_write_task_out_array_under_csv_name_and_numpy_arguments(tmp_path: Path, jugdir: Path) -> None:
     jf = write_jugfile(tmp_path, logged("""
     import numpy as np
 
