@@ -140,6 +140,8 @@ class Scheduler:
     #: raw directives that would contradict what jug sets itself: (regex, jug's option)
     managed_directives: tuple[tuple[str, str], ...] = ()
     supports_signal: bool = False  # a pre-walltime signal to the batch shell
+    #: settings this scheduler's template never uses (left out of the dry run's settings)
+    unused_settings: tuple[str, ...] = ("parallel_env",)
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         settings = dict(settings or {})

@@ -23,6 +23,7 @@ class SGE(Scheduler):
     detect_commands = ("qsub", "qconf")
     log_pattern = "$JOB_NAME_$JOB_ID_$TASK_ID.out"
     supports_signal = True  # -l s_rt sends SIGUSR1
+    unused_settings = ()  # -pe takes the parallel environment
     managed_directives = (
         (r"-l\s+.*\b[hs]_rt\b", "--walltime / --margin"), (r"-t\b", "--workers"),
         (r"-tc\b", "--throttle"), (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),

@@ -48,18 +48,19 @@ OPTIONS = [
     Option("submit-pattern", None, metavar="REGEX", help="Regular expression finding the job id in the submit "
            "command's output (group 'id')"),
     Option("python", None, metavar="PATH", help="Python interpreter of the workers (default: this one)"),
-    Option("check", None, "Load the jugfile (jug status) before submitting", flag=True),
-    Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
-           "submit nothing", flag=True),
-    Option("cancel", None, "Cancel every array submitted for this jugfile and store",
+    Option("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
            flag=True),
+    Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
+           "submit nothing", flag=True, negatable=False),
+    Option("cancel", None, "Cancel every array submitted for this jugfile and store",
+           flag=True, negatable=False),
     Option("watch", None, "Stay on the login node: resubmit workers as the remaining work needs "
            "until every task is finished (one line per poll). Exit code 0: all finished; 1: "
            "only failed tasks remain; 2: cannot continue (tasks longer than the walltime, "
            "another loop watches); 3: drained by the stop file; 130: Ctrl-C (workers keep "
-           "running)", flag=True),
+           "running)", flag=True, negatable=False),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
-           flag=True),
+           flag=True, negatable=False),
     Option("max-workers", None, "With --watch: at most this many workers at once (default: "
            "--workers)", type=int, metavar="N"),
     Option("max-queued", None, "With --watch: at most this many elements of the arrays in the "
@@ -143,7 +144,7 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
     keys = list(dict.fromkeys([*derived, *settings]))
     for key in keys:
         value = derived.get(key, settings.get(key))
-        if value in (None, [], {}, "") or key in ("check", "pythonpath"):
+        if value in (None, [], {}, "") or key in ("check", "pythonpath", *sched.unused_settings):
             continue
         src = sources.get(key, "derived")
         if key in derived and settings.get(key) in (None, ""):
@@ -189,6 +190,17 @@ def _describe_status(summary: dict) -> tuple[str, bool]:
     return text, bool(left or summary.get("incomplete"))
 
 
+def _idle_workers_note(summary: dict, workers: int) -> str:
+    """A warning when more workers are asked for than tasks are left: the rest would start,
+    find nothing to do and exit, wasting queue slots ("" when the counts are unknown)."""
+    total = summary.get("total") or {}
+    left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
+    if not left or workers <= left or summary.get("incomplete"):
+        return ""
+    return (f"{workers} workers for {left} unfinished task(s): the extra workers will find "
+            f"nothing to do and exit")
+
+
 def run(args: Any) -> int:
     """Entry point: merge settings, then dry-run, cancel or submit."""
     from ..schedulers import SchedulerError
@@ -229,12 +241,15 @@ def _run(args: Any) -> int:
     if settings.get("check") is not False:
         summary = check_jugfile(plan)
     counts, work_left = _describe_status(summary)
+    idle = _idle_workers_note(summary, plan.workers)
     if dry_run:
         sizes = plan.sizes()
         print("# jug submit --dry-run: nothing is written or submitted")
         _print_settings(settings, sources, plan)
         if counts:
             print(f"# tasks: {counts}")
+        if idle:
+            print(f"# WARNING: {idle}")
         for part, size in enumerate(sizes):
             script = plan.script_path(part, len(sizes), "<time>")
             print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
@@ -255,11 +270,8 @@ def _run(args: Any) -> int:
         raise SubmitError(str(e))
     if counts:
         print(f"tasks: {counts}")
-        total = summary.get("total") or {}
-        left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
-        if left and plan.workers > left and not summary.get("incomplete"):
-            print(f"note: {plan.workers} workers for {left} unfinished task(s): the extra "
-                  f"workers will find nothing to do and exit")
+    if idle:
+        print(f"note: {idle}")
     plan.submit(store)
     sched = plan.scheduler
     print(f"workers stop starting tasks after {sched.format_walltime(plan.budget)} "
