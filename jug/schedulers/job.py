@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import SchedulerError, get_scheduler
-from .base import Scheduler
+from .base import Scheduler, UnexpressiblePath
 
 STATE_NAMESPACE = "submit"
 DEFAULT_MIN_MARGIN = 300  # seconds
@@ -125,6 +125,15 @@ def _auto_pythonpath(python: str) -> str | None:
     return os.pathsep.join(paths) or None
 
 
+def _check_one_line(paths: Mapping[str, str]) -> None:
+    """Refuse paths with a line break: no directive, comment or shell line of a script can
+    hold one, and the jugfile's own comment line would run the rest as a command."""
+    for what, path in paths.items():
+        if "\n" in path or "\r" in path:
+            raise SubmitError(f"{what} {path!r} contains a line break, which a job script "
+                              f"cannot hold: rename the folder or file")
+
+
 @dataclass
 class JobPlan:
     """Everything needed to render and submit worker arrays for one jugfile and store."""
@@ -191,6 +200,13 @@ class JobPlan:
             jugdir = os.path.abspath(str(jugdir))
         stop_file = os.path.abspath(os.path.join(workdir, str(s.get("stop_file") or "STOP")))
         log_dir = os.path.abspath(os.path.join(workdir, str(s.get("log_dir") or "logs")))
+        _check_one_line({"the jugfile": jugfile, "the working folder": workdir,
+                         "--jugdir": str(jugdir), "--stop-file": stop_file,
+                         "--log-dir": log_dir, "--python": str(s.get("python") or "")})
+        try:
+            scheduler.check_paths(workdir, log_dir)
+        except UnexpressiblePath as e:
+            raise SubmitError(str(e))
         stem = Path(jugfile).stem
         limit = 15 if scheduler.name in ("pbs", "torque") else None
         job_name = _sanitize_name(str(s.get("job_name") or f"jug-{stem}"), limit)
@@ -303,16 +319,25 @@ class JobPlan:
         return ctx
 
     def render(self, size: int | None = None) -> str:
-        """The job script of an array of ``size`` workers (default: all of them)."""
+        """The job script of an array of ``size`` workers (default: all of them).
+
+        Templates are looked up along :meth:`template_search_path`; the built-ins are also
+        reachable as ``jug/<name>`` whatever the search path holds, so that a site template
+        called ``slurm.sh.j2`` can ``{% extends "jug/slurm.sh.j2" %}`` and change one block.
+        """
         import jinja2
 
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_search_path()),
-                                 undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                 lstrip_blocks=True, keep_trailing_newline=True,
-                                 autoescape=False)
+        loader = jinja2.ChoiceLoader([
+            jinja2.PrefixLoader({"jug": jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))}),
+            jinja2.FileSystemLoader(self.template_search_path())])
+        env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
+                                 trim_blocks=True, lstrip_blocks=True,
+                                 keep_trailing_newline=True, autoescape=False)
         env.filters["walltime"] = self.scheduler.format_walltime
         env.filters["memory"] = self.scheduler.format_memory
         env.filters["q"] = lambda v: shlex.quote(str(v))
+        env.filters["dpath"] = lambda v, pattern=None: self.scheduler.directive_path(str(v),
+                                                                                     pattern)
         try:
             template = env.get_template(self.scheduler.template)
             text = template.render(**self.context(size or self.workers))
@@ -320,6 +345,8 @@ class JobPlan:
             where = f" ({e.filename}:{e.lineno})" if getattr(e, "filename", None) else ""
             raise SubmitError(f"cannot render the job script template "
                               f"{self.scheduler.template}{where}: {e}")
+        except UnexpressiblePath as e:
+            raise SubmitError(str(e))
         return re.sub(r"\n{3,}", "\n\n", text)
 
     def sizes(self, workers: int | None = None) -> list[int]:

@@ -285,3 +285,21 @@ def test_dry_run_lists_only_settings_the_scheduler_uses(jug, project: Path, sche
             cwd=project)
     assert p.returncode == 0, p.stderr
     assert ("parallel-env" in _settings(p.stdout)) is listed
+
+
+def test_unexpressible_path_is_refused_before_submitting(jug, tmp_path: Path) -> None:
+    """PBS's -o cannot take a path with a space: a clear error, qsub never runs."""
+    import shutil
+
+    from hpc_helpers import JUGFILES
+
+    proj = tmp_path / "my project"
+    proj.mkdir()
+    shutil.copy(JUGFILES / "work.py", proj / "work.py")
+    state = tmp_path / "fakepbs"
+    p = jug("submit", "--scheduler", "pbs", "work.py", "--", "2", "0", cwd=proj,
+            path_prefix=str(FAKEPBS), env={"FAKEPBS_DIR": str(state)})
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.startswith(f"jug submit: pbs cannot take the path '{proj}/logs'")
+    assert "Traceback" not in p.stderr and not (state / "calls.jsonl").exists()
+    assert not (proj / "logs").exists()
