@@ -110,7 +110,7 @@ def check_jugfile(plan: Any) -> dict[str, Any]:
     cmd = [plan.python, "-m", "jug", "status", "--json", "--jugdir", plan.jugdir, plan.jugfile]
     if plan.jugfile_args:
         cmd += ["--", *plan.jugfile_args]
-    env = dict(os.environ)
+    env = {**os.environ, **plan.secret_env()}  # the password never on a command line
     if plan.pythonpath:
         env["PYTHONPATH"] = plan.pythonpath
     try:
@@ -156,7 +156,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     """Cancel every array recorded for ``jugfile`` in its store (no scheduler option needed)."""
     from ..backends import StoreError, default_jugdir, select_store
     from ..schedulers import get_scheduler
-    from ..schedulers.job import SubmitError, cancel_arrays, submitted_arrays
+    from ..schedulers.job import SubmitError, cancel_arrays, split_password, submitted_arrays
 
     jugdir = settings.get("jugdir") or default_jugdir(jugfile)
     if "://" not in str(jugdir) and jugdir != "dict_store":
@@ -167,7 +167,8 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
         raise SubmitError(str(e))
     docs = submitted_arrays(store, jugfile)
     if not docs:
-        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {jugdir}")
+        shown = split_password(str(jugdir))[0]
+        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}")
         return 0
     if dry_run:
         for doc in docs.values():
@@ -219,7 +220,6 @@ def run(args: Any) -> int:
 
 def _run(args: Any) -> int:
     """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
-    from ..backends import StoreError, select_store
     from ..schedulers.job import JobPlan, SubmitError
 
     if not os.path.isfile(args.jugfile):
@@ -237,6 +237,10 @@ def _run(args: Any) -> int:
         if not dry_run:
             raise SubmitError(msg)
         print(f"# WARNING: {msg}")
+    store = None
+    if not dry_run:  # an unwritable store stops us before the jugfile check and any array
+        store = plan.open_store()
+        plan.check_store(store)
     summary: dict = {}
     if settings.get("check") is not False:
         summary = check_jugfile(plan)
@@ -264,10 +268,6 @@ def _run(args: Any) -> int:
             return 1
         print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
         return 0
-    try:
-        store = select_store(plan.jugdir)
-    except StoreError as e:
-        raise SubmitError(str(e))
     if counts:
         print(f"tasks: {counts}")
     if idle:
@@ -285,7 +285,6 @@ def _run(args: Any) -> int:
 
 def _watch(args: Any, plan: Any) -> int:
     """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
-    from ..backends import StoreError, select_store
     from ..jugfile import JugfileError
     from ..schedulers.job import SubmitError
     from ..schedulers.watch import WatchOptions, run_watch
@@ -300,10 +299,7 @@ def _watch(args: Any, plan: Any) -> int:
         raise SubmitError("--max-workers and --max-queued must be at least 1")
     if opts.poll <= 0:
         raise SubmitError("--poll must be a positive number of seconds")
-    try:
-        store = select_store(plan.jugdir)
-    except StoreError as e:
-        raise SubmitError(str(e))
+    store = plan.open_store()
     try:
         return run_watch(plan, store, opts)
     except JugfileError as e:
