@@ -99,35 +99,53 @@ def test_template_dir_overrides_a_block(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["template_dir", "jug_templates", "user"])
 def test_site_template_extends_the_builtin_of_the_same_name(tmp_path: Path, where: str) -> None:
-    """The README's example: one added directive, every built-in directive kept."""
+    """The README's example, from each place templates are looked for."""
     folder = {"template_dir": tmp_path / "mytemplates",
               "jug_templates": tmp_path / "proj" / "jug_templates",
               "user": tmp_path / ".config" / "jug" / "templates"}[where]  # HOME is tmp_path
+    text, builtin = _render_with_site_template("slurm", folder, where == "template_dir",
+                                               tmp_path)
+    assert text == builtin.replace("#\n# Written", "#SBATCH --constraint=haswell\n#\n# Written")
+
+
+@pytest.mark.parametrize("scheduler,added,kept", [
+    ("slurm", "#SBATCH --constraint=haswell",
+     ("--signal=", "--output=", "--job-name=", "--chdir=", "--time=", "--array=")),
+    ("pbs", "#PBS -l place=excl", ("-N ", "-J ", "-l walltime=", "-j oe", "-o ")),
+    ("sge", "#$ -P myproject", ("-N ", "-t ", "-l h_rt=", "-l s_rt=", "-notify", "-wd ", "-o ")),
+])
+def test_readme_site_template_adds_one_line_and_drops_nothing(tmp_path: Path, scheduler: str,
+                                                              added: str, kept: tuple) -> None:
+    text, builtin = _render_with_site_template(scheduler, tmp_path / "t", True, tmp_path)
+    assert text == builtin.replace("#\n# Written", f"{added}\n#\n# Written", 1)
+    prefix = added.split()[0]
+    for directive in kept:
+        assert f"{prefix} {directive}" in text, directive
+
+
+def _render_with_site_template(scheduler: str, folder: Path, as_template_dir: bool,
+                               tmp_path: Path) -> tuple[str, str]:
+    """(the script with the README's site template in ``folder``, the built-in script)."""
     folder.mkdir(parents=True)
-    site = folder / "slurm.sh.j2"
-    site.write_text(_readme_template())
-    plan = make_plan("slurm", 64, {"template_dir": str(folder)} if where == "template_dir"
-                     else {}, tmp_path)
+    site = folder / f"{scheduler}.sh.j2"
+    site.write_text(_readme_template(scheduler))
+    plan = make_plan(scheduler, 64, {"template_dir": str(folder)} if as_template_dir else {},
+                     tmp_path)
     plan.jugfile = str(tmp_path / "proj" / "jugfile.py")  # where jug_templates/ is looked for
     text = plan.render()
     site.unlink()
-    builtin = plan.render()
-    assert "--constraint" not in builtin
-    assert text == builtin.replace("#SBATCH --signal=B:TERM@720\n", "#SBATCH --signal=B:TERM@"
-                                   "720\n#SBATCH --constraint=haswell\n")
-    for kept in ("--signal=", "--output=", "--job-name=", "--chdir=", "--time=", "--array="):
-        assert f"#SBATCH {kept}" in text
+    return text, plan.render()
 
 
-def _readme_template() -> str:
-    """The site template shown in examples/slurm/README.md (the one after 'extends')."""
+def _readme_template(scheduler: str) -> str:
+    """The site template shown in examples/<scheduler>/README.md."""
     import re
 
     from hpc_helpers import ROOT
 
-    readme = (ROOT / "examples" / "slurm" / "README.md").read_text()
+    readme = (ROOT / "examples" / scheduler / "README.md").read_text()
     blocks = re.findall(r"```jinja\n(.*?)```", readme, re.S)
-    [block] = [b for b in blocks if 'extends "jug/slurm.sh.j2"' in b]
+    [block] = [b for b in blocks if f'extends "jug/{scheduler}.sh.j2"' in b]
     return block
 
 
