@@ -256,6 +256,9 @@ class JobPlan:
             raise SubmitError(f"--template-dir {tdir}: no such directory")
         scheduler.settings.update(s)
         jugdir, password = split_password(str(jugdir))
+        s["env"] = dict(s.get("env") or {})
+        in_env = s["env"].pop("JUG_REDIS_PASSWORD", None)  # a profile's env: goes to the file too
+        password = password or (str(in_env) if in_env else None)
         return cls(scheduler=scheduler, jugfile=jugfile, jugdir=jugdir, workdir=workdir,
                    workers=workers, walltime=walltime, margin=margin, stop_file=stop_file,
                    log_dir=log_dir, job_name=job_name, python=python, pythonpath=pythonpath,
@@ -424,7 +427,10 @@ class JobPlan:
 
     def check_store(self, store: Any) -> None:
         """Write and remove a probe record, so that an unwritable store stops the submission
-        *before* any array exists (an array the store cannot record, --cancel cannot find)."""
+        *before* any array exists (an array the store cannot record, --cancel cannot find).
+
+        Raises StoreError: the resubmit loop retries those; ``jug submit`` reports them.
+        """
         from ..backends import StoreError
 
         name = f"probe-{os.getpid()}"
@@ -432,8 +438,8 @@ class JobPlan:
             store.write_doc(STATE_NAMESPACE, name, {"probe": time.time()})
             store.remove_doc(STATE_NAMESPACE, name)
         except (StoreError, OSError) as e:
-            raise SubmitError(f"cannot write to the store {self.jugdir} ({e}); nothing was "
-                              f"submitted. Choose a writable --jugdir")
+            raise StoreError(f"cannot write to the store {self.jugdir} ({e}); nothing was "
+                             f"submitted. Choose a writable --jugdir") from None
 
     # -- submission -----------------------------------------------------------------------
     def submit(self, store: Any, workers: int | None = None, echo: Any = print) -> list[dict]:

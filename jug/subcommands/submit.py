@@ -138,7 +138,7 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
         "margin": sched.format_walltime(plan.margin),
         "budget": sched.format_walltime(plan.budget) + " (JUG_MAX_HOURS/MINUTES/SECONDS)",
         "stop_file": plan.stop_file, "log_dir": plan.log_dir, "job_name": plan.job_name,
-        "python": plan.python,
+        "python": plan.python, "env": plan.settings.get("env"),  # without a password
     }
     print("# settings (value  <- where it came from):")
     keys = list(dict.fromkeys([*derived, *settings]))
@@ -204,13 +204,14 @@ def _idle_workers_note(summary: dict, workers: int) -> str:
 
 def run(args: Any) -> int:
     """Entry point: merge settings, then dry-run, cancel or submit."""
+    from ..backends import StoreError
     from ..schedulers import SchedulerError
     from ..schedulers.job import SubmitError
     from ..submit_profiles import ProfileError
 
     try:
         return _run(args)
-    except (SubmitError, ProfileError) as e:
+    except (SubmitError, ProfileError, StoreError) as e:
         _err(str(e))
         return 2
     except SchedulerError as e:

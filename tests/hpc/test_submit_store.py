@@ -149,3 +149,12 @@ def test_workers_get_the_password_from_a_private_file(jug, project: Path, tmp_pa
              env={"JUG_REDIS_PASSWORD": PASSWORD})
     assert st.returncode == 0, st.stderr
     assert json.loads(st.stdout)["total"]["finished"] == 3
+
+
+def test_password_in_a_profile_env_goes_to_the_file_too(jug, project: Path) -> None:
+    (project / "jug-submit.yaml").write_text("env: {JUG_REDIS_PASSWORD: pw-SECRET-43, X: 'y'}\n")
+    p = jug("submit", "--scheduler", "sge", "--jugdir", "redis://127.0.0.1:9/0", "--dry-run",
+            "--no-check", "work.py", cwd=project)
+    assert p.returncode == 0, p.stderr
+    assert "pw-SECRET-43" not in p.stdout + p.stderr
+    assert "export X=y\n" in p.stdout and "JUG_REDIS_PASSWORD=$(cat " in p.stdout
