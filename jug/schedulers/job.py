@@ -151,6 +151,75 @@ def split_password(jugdir: str) -> tuple[str, str | None]:
     return parts._replace(netloc=user + host).geturl(), unquote(password)
 
 
+def _scheduler_from(s: Mapping[str, Any]) -> Scheduler:
+    """The adapter the settings name, else the one whose commands are on PATH."""
+    from .. import schedulers
+
+    name = s.get("scheduler") or schedulers.detect()
+    if not name:
+        raise SubmitError("no scheduler given and none found on PATH (looked for sbatch, "
+                          "qsub): use --scheduler slurm|pbs|torque|sge, or set "
+                          "'scheduler:' in a profile")
+    try:
+        return get_scheduler(str(name), s)
+    except SchedulerError as e:
+        raise SubmitError(str(e))
+
+
+def _validate_numbers(scheduler: Scheduler, s: dict[str, Any]) -> tuple[int, int, int]:
+    """(workers, walltime, margin); normalises the numeric settings of ``s`` in place."""
+    workers = _positive_int(s.get("workers"), "--workers")
+    if workers is None:
+        raise SubmitError("--workers must be at least 1")
+    walltime = parse_duration(s.get("walltime"), "walltime", bare_seconds=False)
+    margin = (parse_duration(s["margin"], "margin") if s.get("margin") not in (None, "")
+              else default_margin(walltime))
+    if walltime <= margin:
+        raise SubmitError(
+            f"walltime {scheduler.format_walltime(walltime)} is not longer than the margin "
+            f"{scheduler.format_walltime(margin)} that workers keep free before it ends: "
+            f"give a longer --walltime or a smaller --margin (e.g. --margin 30s)")
+    for key, label in (("cpus_per_task", "--cpus-per-task"), ("throttle", "--throttle"),
+                       ("max_array_size", "max-array-size")):
+        s[key] = _positive_int(s.get(key), label)
+    s["gpus"] = _positive_int(s.get("gpus"), "--gpus", minimum=0) or None
+    s["mem"] = parse_memory(s["mem"]) if s.get("mem") not in (None, "") else None
+    return workers, walltime, margin
+
+
+def _resolve_jugdir(jugdir: Any, jugfile: str) -> str:
+    """The store workers share: an absolute path or a URL (never the in-memory dict_store)."""
+    if jugdir in (None, ""):
+        from ..backends import default_jugdir
+
+        return default_jugdir(jugfile)
+    if jugdir == "dict_store":
+        raise SubmitError("jugdir 'dict_store' lives in one process's memory: batch "
+                          "workers need a shared store (a directory or redis://...)")
+    return str(jugdir) if "://" in str(jugdir) else os.path.abspath(str(jugdir))
+
+
+def _check_directives(scheduler: Scheduler, raw_directives: list) -> None:
+    """Refuse raw directives that would change behind jug's back what jug derives itself."""
+    for raw in raw_directives:
+        text = str(raw).strip()
+        if text.startswith(scheduler.prefix):
+            text = text[len(scheduler.prefix):].strip()
+        option = scheduler.check_directive(text)
+        if option:
+            raise SubmitError(f"directive '{raw}' would override what jug sets itself; "
+                              f"use {option} instead (jug derives the time budget, the "
+                              f"array and the logs from these)")
+
+
+def _check_paths(scheduler: Scheduler, workdir: str, log_dir: str) -> None:
+    """Refuse, before anything runs, folders this scheduler's directives cannot hold."""
+    try:
+        scheduler.check_paths(workdir, log_dir)
+    except UnexpressiblePath as e:
+        raise SubmitError(str(e))
+
+
 def _check_one_line(paths: Mapping[str, str]) -> None:
     """Refuse paths with a line break: no directive, comment or shell line of a script can
     hold one, and the jugfile's own comment line would run the rest as a command."""
@@ -186,55 +255,18 @@ class JobPlan:
     def from_settings(cls, settings: Mapping[str, Any], jugfile: str,
                       jugfile_args: list[str] | None = None, workdir: str | None = None) -> JobPlan:
         """Validate merged settings (see :mod:`jug.submit_profiles`) into a plan."""
-        from .. import schedulers
-
         s = dict(settings)
-        name = s.get("scheduler") or schedulers.detect()
-        if not name:
-            raise SubmitError("no scheduler given and none found on PATH (looked for sbatch, "
-                              "qsub): use --scheduler slurm|pbs|torque|sge, or set "
-                              "'scheduler:' in a profile")
-        try:
-            scheduler = get_scheduler(str(name), s)
-        except SchedulerError as e:
-            raise SubmitError(str(e))
-        workers = _positive_int(s.get("workers"), "--workers")
-        if workers is None:
-            raise SubmitError("--workers must be at least 1")
-        walltime = parse_duration(s.get("walltime"), "walltime", bare_seconds=False)
-        margin = (parse_duration(s["margin"], "margin") if s.get("margin") not in (None, "")
-                  else default_margin(walltime))
-        if walltime <= margin:
-            raise SubmitError(
-                f"walltime {scheduler.format_walltime(walltime)} is not longer than the margin "
-                f"{scheduler.format_walltime(margin)} that workers keep free before it ends: "
-                f"give a longer --walltime or a smaller --margin (e.g. --margin 30s)")
-        for key, label in (("cpus_per_task", "--cpus-per-task"), ("throttle", "--throttle"),
-                           ("max_array_size", "max-array-size")):
-            s[key] = _positive_int(s.get(key), label)
-        s["gpus"] = _positive_int(s.get("gpus"), "--gpus", minimum=0) or None
-        s["mem"] = parse_memory(s["mem"]) if s.get("mem") not in (None, "") else None
+        scheduler = _scheduler_from(s)
+        workers, walltime, margin = _validate_numbers(scheduler, s)
         workdir = os.path.abspath(workdir or os.getcwd())
         jugfile = os.path.abspath(jugfile)
-        jugdir = s.get("jugdir")
-        if jugdir in (None, ""):
-            from ..backends import default_jugdir
-
-            jugdir = default_jugdir(jugfile)
-        elif jugdir == "dict_store":
-            raise SubmitError("jugdir 'dict_store' lives in one process's memory: batch "
-                              "workers need a shared store (a directory or redis://...)")
-        elif "://" not in str(jugdir):
-            jugdir = os.path.abspath(str(jugdir))
+        jugdir = _resolve_jugdir(s.get("jugdir"), jugfile)
         stop_file = os.path.abspath(os.path.join(workdir, str(s.get("stop_file") or "STOP")))
         log_dir = os.path.abspath(os.path.join(workdir, str(s.get("log_dir") or "logs")))
         _check_one_line({"the jugfile": jugfile, "the working folder": workdir,
                          "--jugdir": str(jugdir), "--stop-file": stop_file,
                          "--log-dir": log_dir, "--python": str(s.get("python") or "")})
-        try:
-            scheduler.check_paths(workdir, log_dir)
-        except UnexpressiblePath as e:
-            raise SubmitError(str(e))
+        _check_paths(scheduler, workdir, log_dir)
         stem = Path(jugfile).stem
         limit = 15 if scheduler.name in ("pbs", "torque") else None
         job_name = _sanitize_name(str(s.get("job_name") or f"jug-{stem}"), limit)
@@ -242,15 +274,7 @@ class JobPlan:
         pp = s.get("pythonpath")
         pythonpath = (_auto_pythonpath(python) if pp == "auto"
                       else None if pp in (None, "", "none") else str(pp))
-        for raw in s.get("directive") or []:
-            text = str(raw).strip()
-            if text.startswith(scheduler.prefix):
-                text = text[len(scheduler.prefix):].strip()
-            option = scheduler.check_directive(text)
-            if option:
-                raise SubmitError(f"directive '{raw}' would override what jug sets itself; "
-                                  f"use {option} instead (jug derives the time budget, the "
-                                  f"array and the logs from these)")
+        _check_directives(scheduler, s.get("directive") or [])
         tdir = s.get("template_dir")
         if tdir and not Path(str(tdir)).expanduser().is_dir():
             raise SubmitError(f"--template-dir {tdir}: no such directory")

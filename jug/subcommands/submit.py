@@ -248,19 +248,7 @@ def _run(args: Any) -> int:
     counts, work_left = _describe_status(summary)
     idle = _idle_workers_note(summary, plan.workers)
     if dry_run:
-        sizes = plan.sizes()
-        print("# jug submit --dry-run: nothing is written or submitted")
-        _print_settings(settings, sources, plan)
-        if counts:
-            print(f"# tasks: {counts}")
-        if idle:
-            print(f"# WARNING: {idle}")
-        for part, size in enumerate(sizes):
-            script = plan.script_path(part, len(sizes), "<time>")
-            print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
-            sys.stdout.write(plan.render(size))
-            print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
-        return 0
+        return _dry_run(plan, settings, sources, counts, idle)
     if not work_left:
         failed = (summary.get("total") or {}).get("failed", 0)
         if failed:
@@ -273,6 +261,28 @@ def _run(args: Any) -> int:
         print(f"tasks: {counts}")
     if idle:
         print(f"note: {idle}")
+    return _submit(plan, store)
+
+
+def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str) -> int:
+    """``--dry-run``: the merged settings, each script and its submit command; nothing else."""
+    sizes = plan.sizes()
+    print("# jug submit --dry-run: nothing is written or submitted")
+    _print_settings(settings, sources, plan)
+    if counts:
+        print(f"# tasks: {counts}")
+    if idle:
+        print(f"# WARNING: {idle}")
+    for part, size in enumerate(sizes):
+        script = plan.script_path(part, len(sizes), "<time>")
+        print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
+        sys.stdout.write(plan.render(size))
+        print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+    return 0
+
+
+def _submit(plan: Any, store: Any) -> int:
+    """Submit the arrays, then say how to follow, drain and cancel them."""
     plan.submit(store)
     sched = plan.scheduler
     print(f"workers stop starting tasks after {sched.format_walltime(plan.budget)} "
