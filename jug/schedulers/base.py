@@ -25,6 +25,10 @@ class UnexpressiblePath(ValueError):
     """A path that this scheduler's directive syntax cannot hold (refused before submitting)."""
 
 
+class CommandMissing(SchedulerError):
+    """A scheduler command is not on PATH (so it certainly submitted nothing)."""
+
+
 class CommandFailed(SchedulerError):
     """A scheduler command exited non-zero; carries the command, exit code and output."""
 
@@ -186,7 +190,7 @@ class Scheduler:
              timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         """Run a scheduler command; missing command and non-zero exit become clear errors."""
         if shutil.which(cmd[0]) is None:
-            raise SchedulerError(
+            raise CommandMissing(
                 f"{what}: command '{cmd[0]}' not found on PATH. Is this a {self.name} login "
                 f"node? (load the scheduler's module, or pick another --scheduler)")
         try:

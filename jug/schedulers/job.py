@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import SchedulerError, get_scheduler
-from .base import Scheduler, UnexpressiblePath
+from .base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
 
 STATE_NAMESPACE = "submit"
 DEFAULT_MIN_MARGIN = 300  # seconds
@@ -480,7 +480,8 @@ class JobPlan:
             try:
                 job_id = self.scheduler.submit(script, cwd=self.workdir)
             except SchedulerError as e:
-                self._forget_script(script, created and not records)
+                if isinstance(e, (CommandFailed, CommandMissing)):  # else it may be queued
+                    self._forget_script(script, created and not records)
                 if records:
                     done = ", ".join(r["job_id"] for r in records)
                     raise SchedulerError(f"{e}\n(array(s) {done} were submitted before this "

@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -106,6 +107,14 @@ def test_rejected_submission_leaves_no_script(jug, project: Path, tmp_path: Path
     assert [f.name for f in (project / "logs").iterdir()] == ["old.out"]
 
 
+def test_unparsable_submit_output_keeps_the_script(jug, project: Path, tmp_path: Path) -> None:
+    """qsub exited 0 but printed no job id: the array may be queued and need its script."""
+    p = jug("submit", "--scheduler", "pbs", "work.py", "--", "2", "0", cwd=project,
+            path_prefix=str(FAKEPBS), env=fake_env(tmp_path, FAKEPBS_QSUB_STDOUT="Thank you"))
+    assert p.returncode == 1 and "cannot find a job id" in p.stderr
+    assert len(list((project / "logs").glob("*.sh"))) == 1
+
+
 # -- the Redis password (issue 11, item 9) -------------------------------------------------
 def test_dry_run_never_shows_the_password(jug, project: Path) -> None:
     p = jug("submit", "--scheduler", "slurm", "--jugdir", "redis://:pw-SECRET-42@127.0.0.1:9/0",
@@ -130,14 +139,21 @@ def test_workers_get_the_password_from_a_private_file(jug, project: Path, tmp_pa
     if given == "environment":
         env["JUG_REDIS_PASSWORD"] = PASSWORD
     jugdir = redis_password_url if given == "url" else public
+    argv_log = tmp_path / "argv.log"  # what `ps` would show of every python jug starts
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/bash\necho "$@" >> {argv_log}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
     old = os.umask(0o027)
     try:
         p = jug("submit", "--scheduler", "pbs", "--workers", "2", "--jugdir", jugdir,
-                "work.py", "--", "3", "0", cwd=project, path_prefix=str(FAKEPBS), env=env)
+                "--python", str(python), "work.py", "--", "3", "0", cwd=project,
+                path_prefix=str(FAKEPBS), env=env)
     finally:
         os.umask(old)
     assert p.returncode == 0, p.stdout + p.stderr
     assert PASSWORD not in p.stdout + p.stderr
+    calls = argv_log.read_text()
+    assert "-m jug status --json" in calls and "execute" in calls and PASSWORD not in calls
     secret = project / "logs" / ".jug-redis-password"
     assert secret.read_text() == PASSWORD and stat.S_IMODE(secret.stat().st_mode) == 0o600
     [script] = (project / "logs").glob("*.sh")
