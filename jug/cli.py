@@ -6,6 +6,7 @@ import argparse
 import difflib
 import importlib
 import os
+import select
 import sys
 from typing import Sequence
 
@@ -92,14 +93,45 @@ def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``jug`` console script."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    module, args = parse(argv)
+    """Entry point of the ``jug`` console script.
+
+    ``jug ... | head`` closes stdout early: that is the reader's choice, not an error, so every
+    command then exits quietly with 141 (128 + SIGPIPE, what the shell reports for a program
+    ended by a closed pipe) instead of printing a BrokenPipeError traceback.
+    """
     try:
-        return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        print("jug: interrupted", file=sys.stderr)
-        return 130
+        return _main(argv)
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        # later writes (and the flush at interpreter exit) must not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """Parse and run one subcommand; stdout is flushed here so a closed pipe shows up here."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        module, args = parse(argv)
+        try:
+            return int(module.run(args) or 0)
+        except KeyboardInterrupt:
+            print("jug: interrupted", file=sys.stderr)
+            return 130
+    finally:
+        sys.stdout.flush()
+
+
+def _stdout_closed() -> bool:
+    """True if stdout is a pipe whose reader has gone (poll reports POLLERR on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _fd, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 if __name__ == "__main__":

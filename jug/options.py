@@ -33,6 +33,7 @@ class Option:
     help: str = ""
     type: Callable[[str], Any] | None = None  # None: str; bool options are flags
     flag: bool = False  # a boolean switch (--name / --no-name)
+    negatable: bool = True  # False: a one-shot action flag, only --name (no --no-name)
     short: str | None = None
     choices: Sequence[Any] | None = None
     multiple: bool = False  # may be repeated; collects a list
@@ -131,7 +132,7 @@ def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> N
         kw: dict[str, Any] = {"dest": opt.dest, "default": None if opt.multiple else _UNSET,
                               "help": opt.help + default_txt}
         if opt.flag:
-            kw["action"] = argparse.BooleanOptionalAction
+            kw["action"] = argparse.BooleanOptionalAction if opt.negatable else "store_true"
         elif opt.multiple:
             kw["action"] = "append"
         if opt.type and not opt.flag:

@@ -43,8 +43,9 @@ CASES = _cases()
 
 def _values(opt: Option) -> dict[str, Any]:
     """A value per layer, each different from the layer below it and from the default."""
-    if opt.flag:
-        return dict(zip(LAYERS, (True, False, True, False)))
+    if opt.flag:  # a one-shot action flag has no --no- form: the command line turns it on
+        order = (True, False, True, False) if opt.negatable else (False, True, False, True)
+        return dict(zip(LAYERS, order))
     if opt.choices:
         others = [c for c in opt.choices if c != opt.default]
         second = others[1] if len(others) > 1 else opt.default

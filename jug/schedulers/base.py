@@ -21,6 +21,14 @@ class SchedulerError(Exception):
     """A scheduler command is missing, failed, or printed something we cannot parse."""
 
 
+class UnexpressiblePath(ValueError):
+    """A path that this scheduler's directive syntax cannot hold (refused before submitting)."""
+
+
+class CommandMissing(SchedulerError):
+    """A scheduler command is not on PATH (so it certainly submitted nothing)."""
+
+
 class CommandFailed(SchedulerError):
     """A scheduler command exited non-zero; carries the command, exit code and output."""
 
@@ -140,6 +148,8 @@ class Scheduler:
     #: raw directives that would contradict what jug sets itself: (regex, jug's option)
     managed_directives: tuple[tuple[str, str], ...] = ()
     supports_signal: bool = False  # a pre-walltime signal to the batch shell
+    #: settings this scheduler's template never uses (left out of the dry run's settings)
+    unused_settings: tuple[str, ...] = ("parallel_env",)
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         settings = dict(settings or {})
@@ -180,7 +190,7 @@ class Scheduler:
              timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         """Run a scheduler command; missing command and non-zero exit become clear errors."""
         if shutil.which(cmd[0]) is None:
-            raise SchedulerError(
+            raise CommandMissing(
                 f"{what}: command '{cmd[0]}' not found on PATH. Is this a {self.name} login "
                 f"node? (load the scheduler's module, or pick another --scheduler)")
         try:
@@ -324,6 +334,47 @@ class Scheduler:
         if not self.supports_signal:
             return None
         return max(1, min(margin // 2, 65535))
+
+    #: characters a path in a directive cannot hold here: {character: why}; found by
+    #: submitting to the real schedulers (``log_unsafe`` adds those of the log file argument)
+    path_unsafe: Mapping[str, str] = {"\n": "a line break ends the directive"}
+    log_unsafe: Mapping[str, str] = {}
+    chdir_directive: bool = True  # the working folder is a directive (PBS: a `cd` line only)
+
+    def check_paths(self, workdir: str, log_dir: str) -> None:
+        """Refuse, before anything runs, folders the built-in directives could not hold."""
+        if self.chdir_directive:
+            self.directive_path(workdir)
+        self.directive_path(log_dir, self.log_pattern)
+
+    def directive_path(self, folder: str, pattern: str | None = None) -> str:
+        """``folder`` (plus ``/pattern`` for a log file) as one directive argument.
+
+        Directives are read by the scheduler's own parser, not by a shell, so they are not
+        shell-quoted: the argument is wrapped in double quotes only when it holds a space or
+        another character that parser splits on (see :meth:`quote_directive`), and a path
+        holding a character the parser cannot pass through at all is refused, naming it.
+        """
+        unsafe = {**self.path_unsafe, **(self.log_unsafe if pattern is not None else {})}
+        for char, why in unsafe.items():
+            if char in folder:
+                raise UnexpressiblePath(
+                    f"{self.name} cannot take the path {folder!r} in a {self.prefix} directive: "
+                    f"{char!r} {why}. Use a folder without it (e.g. --log-dir, or submit from "
+                    f"another folder)")
+        escaped = self.escape_log_folder(folder) if pattern is not None else folder
+        text = escaped if pattern is None else f"{escaped}/{pattern}"
+        return self.quote_directive(text)
+
+    def escape_log_folder(self, folder: str) -> str:
+        """The log folder with this scheduler's file-name placeholders made literal."""
+        return folder
+
+    def quote_directive(self, text: str) -> str:
+        """``text`` in double quotes if the directive parser would split or cut it there."""
+        if re.fullmatch(r"[\w@%+=:,./$\-]*", text):
+            return text
+        return '"' + text + '"'
 
     def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
         """Scheduler-specific values for the template (e.g. the PBS dialect)."""

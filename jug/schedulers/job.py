@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import SchedulerError, get_scheduler
-from .base import Scheduler
+from .base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
 
 STATE_NAMESPACE = "submit"
 DEFAULT_MIN_MARGIN = 300  # seconds
@@ -125,6 +125,110 @@ def _auto_pythonpath(python: str) -> str | None:
     return os.pathsep.join(paths) or None
 
 
+PASSWORD_FILE = ".jug-redis-password"  # in the log folder, mode 0600
+
+
+def split_password(jugdir: str) -> tuple[str, str | None]:
+    """(the jugdir without its Redis password, the password or None).
+
+    A password must never reach a printed line, a job script or a command line (``ps`` shows
+    those to every user): workers read it from a file only the user can read.  Without one in
+    the URL, ``$JUG_REDIS_PASSWORD`` (what the Redis store reads) supplies it.
+    """
+    if not jugdir.startswith(("redis://", "rediss://")):
+        return jugdir, None
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(jugdir)
+    try:
+        password = parts.password
+    except ValueError:
+        return jugdir, None  # malformed: the store reports it (without the password)
+    if password is None:
+        return jugdir, os.environ.get("JUG_REDIS_PASSWORD") or None
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}@" if parts.username else ""
+    return parts._replace(netloc=user + host).geturl(), unquote(password)
+
+
+def _scheduler_from(s: Mapping[str, Any]) -> Scheduler:
+    """The adapter the settings name, else the one whose commands are on PATH."""
+    from .. import schedulers
+
+    name = s.get("scheduler") or schedulers.detect()
+    if not name:
+        raise SubmitError("no scheduler given and none found on PATH (looked for sbatch, "
+                          "qsub): use --scheduler slurm|pbs|torque|sge, or set "
+                          "'scheduler:' in a profile")
+    try:
+        return get_scheduler(str(name), s)
+    except SchedulerError as e:
+        raise SubmitError(str(e))
+
+
+def _validate_numbers(scheduler: Scheduler, s: dict[str, Any]) -> tuple[int, int, int]:
+    """(workers, walltime, margin); normalises the numeric settings of ``s`` in place."""
+    workers = _positive_int(s.get("workers"), "--workers")
+    if workers is None:
+        raise SubmitError("--workers must be at least 1")
+    walltime = parse_duration(s.get("walltime"), "walltime", bare_seconds=False)
+    margin = (parse_duration(s["margin"], "margin") if s.get("margin") not in (None, "")
+              else default_margin(walltime))
+    if walltime <= margin:
+        raise SubmitError(
+            f"walltime {scheduler.format_walltime(walltime)} is not longer than the margin "
+            f"{scheduler.format_walltime(margin)} that workers keep free before it ends: "
+            f"give a longer --walltime or a smaller --margin (e.g. --margin 30s)")
+    for key, label in (("cpus_per_task", "--cpus-per-task"), ("throttle", "--throttle"),
+                       ("max_array_size", "max-array-size")):
+        s[key] = _positive_int(s.get(key), label)
+    s["gpus"] = _positive_int(s.get("gpus"), "--gpus", minimum=0) or None
+    s["mem"] = parse_memory(s["mem"]) if s.get("mem") not in (None, "") else None
+    return workers, walltime, margin
+
+
+def _resolve_jugdir(jugdir: Any, jugfile: str) -> str:
+    """The store workers share: an absolute path or a URL (never the in-memory dict_store)."""
+    if jugdir in (None, ""):
+        from ..backends import default_jugdir
+
+        return default_jugdir(jugfile)
+    if jugdir == "dict_store":
+        raise SubmitError("jugdir 'dict_store' lives in one process's memory: batch "
+                          "workers need a shared store (a directory or redis://...)")
+    return str(jugdir) if "://" in str(jugdir) else os.path.abspath(str(jugdir))
+
+
+def _check_directives(scheduler: Scheduler, raw_directives: list) -> None:
+    """Refuse raw directives that would change behind jug's back what jug derives itself."""
+    for raw in raw_directives:
+        text = str(raw).strip()
+        if text.startswith(scheduler.prefix):
+            text = text[len(scheduler.prefix):].strip()
+        option = scheduler.check_directive(text)
+        if option:
+            raise SubmitError(f"directive '{raw}' would override what jug sets itself; "
+                              f"use {option} instead (jug derives the time budget, the "
+                              f"array and the logs from these)")
+
+
+def _check_paths(scheduler: Scheduler, workdir: str, log_dir: str) -> None:
+    """Refuse, before anything runs, folders this scheduler's directives cannot hold."""
+    try:
+        scheduler.check_paths(workdir, log_dir)
+    except UnexpressiblePath as e:
+        raise SubmitError(str(e))
+
+
+def _check_one_line(paths: Mapping[str, str]) -> None:
+    """Refuse paths with a line break: no directive, comment or shell line of a script can
+    hold one, and the jugfile's own comment line would run the rest as a command."""
+    for what, path in paths.items():
+        if "\n" in path or "\r" in path:
+            raise SubmitError(f"{what} {path!r} contains a line break, which a job script "
+                              f"cannot hold: rename the folder or file")
+
+
 @dataclass
 class JobPlan:
     """Everything needed to render and submit worker arrays for one jugfile and store."""
@@ -143,54 +247,26 @@ class JobPlan:
     pythonpath: str | None
     settings: dict[str, Any] = field(default_factory=dict)
     jugfile_args: list[str] = field(default_factory=list)
+    #: the Redis password (from the jugdir URL or $JUG_REDIS_PASSWORD), kept out of ``jugdir``
+    redis_password: str | None = field(default=None, repr=False)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], jugfile: str,
                       jugfile_args: list[str] | None = None, workdir: str | None = None) -> JobPlan:
         """Validate merged settings (see :mod:`jug.submit_profiles`) into a plan."""
-        from .. import schedulers
-
         s = dict(settings)
-        name = s.get("scheduler") or schedulers.detect()
-        if not name:
-            raise SubmitError("no scheduler given and none found on PATH (looked for sbatch, "
-                              "qsub): use --scheduler slurm|pbs|torque|sge, or set "
-                              "'scheduler:' in a profile")
-        try:
-            scheduler = get_scheduler(str(name), s)
-        except SchedulerError as e:
-            raise SubmitError(str(e))
-        workers = _positive_int(s.get("workers"), "--workers")
-        if workers is None:
-            raise SubmitError("--workers must be at least 1")
-        walltime = parse_duration(s.get("walltime"), "walltime", bare_seconds=False)
-        margin = (parse_duration(s["margin"], "margin") if s.get("margin") not in (None, "")
-                  else default_margin(walltime))
-        if walltime <= margin:
-            raise SubmitError(
-                f"walltime {scheduler.format_walltime(walltime)} is not longer than the margin "
-                f"{scheduler.format_walltime(margin)} that workers keep free before it ends: "
-                f"give a longer --walltime or a smaller --margin (e.g. --margin 30s)")
-        for key, label in (("cpus_per_task", "--cpus-per-task"), ("throttle", "--throttle"),
-                           ("max_array_size", "max-array-size")):
-            s[key] = _positive_int(s.get(key), label)
-        s["gpus"] = _positive_int(s.get("gpus"), "--gpus", minimum=0) or None
-        s["mem"] = parse_memory(s["mem"]) if s.get("mem") not in (None, "") else None
+        scheduler = _scheduler_from(s)
+        workers, walltime, margin = _validate_numbers(scheduler, s)
         workdir = os.path.abspath(workdir or os.getcwd())
         jugfile = os.path.abspath(jugfile)
-        jugdir = s.get("jugdir")
-        if jugdir in (None, ""):
-            from ..backends import default_jugdir
-
-            jugdir = default_jugdir(jugfile)
-        elif jugdir == "dict_store":
-            raise SubmitError("jugdir 'dict_store' lives in one process's memory: batch "
-                              "workers need a shared store (a directory or redis://...)")
-        elif "://" not in str(jugdir):
-            jugdir = os.path.abspath(str(jugdir))
+        jugdir = _resolve_jugdir(s.get("jugdir"), jugfile)
         stop_file = os.path.abspath(os.path.join(workdir, str(s.get("stop_file") or "STOP")))
         log_dir = os.path.abspath(os.path.join(workdir, str(s.get("log_dir") or "logs")))
+        _check_one_line({"the jugfile": jugfile, "the working folder": workdir,
+                         "--jugdir": str(jugdir), "--stop-file": stop_file,
+                         "--log-dir": log_dir, "--python": str(s.get("python") or "")})
+        _check_paths(scheduler, workdir, log_dir)
         stem = Path(jugfile).stem
         limit = 15 if scheduler.name in ("pbs", "torque") else None
         job_name = _sanitize_name(str(s.get("job_name") or f"jug-{stem}"), limit)
@@ -198,23 +274,19 @@ class JobPlan:
         pp = s.get("pythonpath")
         pythonpath = (_auto_pythonpath(python) if pp == "auto"
                       else None if pp in (None, "", "none") else str(pp))
-        for raw in s.get("directive") or []:
-            text = str(raw).strip()
-            if text.startswith(scheduler.prefix):
-                text = text[len(scheduler.prefix):].strip()
-            option = scheduler.check_directive(text)
-            if option:
-                raise SubmitError(f"directive '{raw}' would override what jug sets itself; "
-                                  f"use {option} instead (jug derives the time budget, the "
-                                  f"array and the logs from these)")
+        _check_directives(scheduler, s.get("directive") or [])
         tdir = s.get("template_dir")
         if tdir and not Path(str(tdir)).expanduser().is_dir():
             raise SubmitError(f"--template-dir {tdir}: no such directory")
         scheduler.settings.update(s)
-        return cls(scheduler=scheduler, jugfile=jugfile, jugdir=str(jugdir), workdir=workdir,
+        jugdir, password = split_password(str(jugdir))
+        s["env"] = dict(s.get("env") or {})
+        in_env = s["env"].pop("JUG_REDIS_PASSWORD", None)  # a profile's env: goes to the file too
+        password = password or (str(in_env) if in_env else None)
+        return cls(scheduler=scheduler, jugfile=jugfile, jugdir=jugdir, workdir=workdir,
                    workers=workers, walltime=walltime, margin=margin, stop_file=stop_file,
                    log_dir=log_dir, job_name=job_name, python=python, pythonpath=pythonpath,
-                   settings=s, jugfile_args=list(jugfile_args or []))
+                   settings=s, jugfile_args=list(jugfile_args or []), redis_password=password)
 
     # -- rendering ------------------------------------------------------------------------
     @property
@@ -297,22 +369,32 @@ class JobPlan:
             "stop_file": self.stop_file,
             "python": self.python,
             "pythonpath": self.pythonpath,
+            "password_file": self.password_file,
             "command": shlex.join(self.command()),
         }
         ctx.update(self.scheduler.template_context(ctx))
         return ctx
 
     def render(self, size: int | None = None) -> str:
-        """The job script of an array of ``size`` workers (default: all of them)."""
+        """The job script of an array of ``size`` workers (default: all of them).
+
+        Templates are looked up along :meth:`template_search_path`; the built-ins are also
+        reachable as ``jug/<name>`` whatever the search path holds, so that a site template
+        called ``slurm.sh.j2`` can ``{% extends "jug/slurm.sh.j2" %}`` and change one block.
+        """
         import jinja2
 
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_search_path()),
-                                 undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                 lstrip_blocks=True, keep_trailing_newline=True,
-                                 autoescape=False)
+        loader = jinja2.ChoiceLoader([
+            jinja2.PrefixLoader({"jug": jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))}),
+            jinja2.FileSystemLoader(self.template_search_path())])
+        env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
+                                 trim_blocks=True, lstrip_blocks=True,
+                                 keep_trailing_newline=True, autoescape=False)
         env.filters["walltime"] = self.scheduler.format_walltime
         env.filters["memory"] = self.scheduler.format_memory
         env.filters["q"] = lambda v: shlex.quote(str(v))
+        env.filters["dpath"] = lambda v, pattern=None: self.scheduler.directive_path(str(v),
+                                                                                     pattern)
         try:
             template = env.get_template(self.scheduler.template)
             text = template.render(**self.context(size or self.workers))
@@ -320,6 +402,8 @@ class JobPlan:
             where = f" ({e.filename}:{e.lineno})" if getattr(e, "filename", None) else ""
             raise SubmitError(f"cannot render the job script template "
                               f"{self.scheduler.template}{where}: {e}")
+        except UnexpressiblePath as e:
+            raise SubmitError(str(e))
         return re.sub(r"\n{3,}", "\n\n", text)
 
     def sizes(self, workers: int | None = None) -> list[int]:
@@ -338,42 +422,152 @@ class JobPlan:
         """The exact submit command for ``script``."""
         return self.scheduler.submit_args(script)
 
+    # -- the store ------------------------------------------------------------------------
+    @property
+    def password_file(self) -> str | None:
+        """Where workers read the Redis password from (None: no password)."""
+        return os.path.join(self.log_dir, PASSWORD_FILE) if self.redis_password else None
+
+    def secret_env(self) -> dict[str, str]:
+        """Environment a jug subprocess needs to open the store (the password, if any)."""
+        return {"JUG_REDIS_PASSWORD": self.redis_password} if self.redis_password else {}
+
+    def open_store(self) -> Any:
+        """The store (with the password, which ``jugdir`` leaves out); SubmitError if not."""
+        from ..backends import StoreError, select_store
+
+        url = self.jugdir
+        if self.redis_password:
+            from urllib.parse import quote, urlsplit
+
+            parts = urlsplit(url)
+            user, _, host = parts.netloc.rpartition("@")
+            auth = f"{user}:{quote(self.redis_password, safe='')}@"
+            url = parts._replace(netloc=auth + host).geturl()
+        try:
+            return select_store(url)
+        except (StoreError, OSError) as e:
+            raise SubmitError(f"cannot open the store {self.jugdir}: {e}")
+
+    def check_store(self, store: Any) -> None:
+        """Write and remove a probe record, so that an unwritable store stops the submission
+        *before* any array exists (an array the store cannot record, --cancel cannot find).
+
+        Raises StoreError: the resubmit loop retries those; ``jug submit`` reports them.
+        """
+        from ..backends import StoreError
+
+        name = f"probe-{os.getpid()}"
+        try:
+            store.write_doc(STATE_NAMESPACE, name, {"probe": time.time()})
+            store.remove_doc(STATE_NAMESPACE, name)
+        except (StoreError, OSError) as e:
+            raise StoreError(f"cannot write to the store {self.jugdir} ({e}); nothing was "
+                             f"submitted. Choose a writable --jugdir") from None
+
     # -- submission -----------------------------------------------------------------------
     def submit(self, store: Any, workers: int | None = None, echo: Any = print) -> list[dict]:
         """Render, write and submit arrays for ``workers`` workers; record each in ``store``."""
         sizes = self.sizes(workers)
         texts = [self.render(size) for size in sizes]  # template errors before any side effect
-        os.makedirs(self.log_dir, exist_ok=True)
+        self.check_store(store)
+        created = self._prepare_log_dir()
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        records = []
+        records: list[dict] = []
         for part, size in enumerate(sizes):
             script = self.script_path(part, len(sizes), stamp)
-            with open(script, "w") as f:
-                f.write(texts[part])
-            os.chmod(script, 0o755)
+            _write_script(script, texts[part])
             try:
                 job_id = self.scheduler.submit(script, cwd=self.workdir)
             except SchedulerError as e:
+                if isinstance(e, (CommandFailed, CommandMissing)):  # else it may be queued
+                    self._forget_script(script, created and not records)
                 if records:
                     done = ", ".join(r["job_id"] for r in records)
                     raise SchedulerError(f"{e}\n(array(s) {done} were submitted before this "
                                          f"error and are recorded: 'jug submit --cancel' "
                                          f"cancels them)")
                 raise
-            record = {
-                "scheduler": self.scheduler.name, "job_id": job_id,
-                "short_id": self.scheduler.short_id(job_id), "size": size,
-                "first_index": self.scheduler.first_index,
-                "throttle": self.settings.get("throttle"), "walltime": self.walltime,
-                "margin": self.margin, "script": script, "submitted": time.time(),
-                "jugfile": self.jugfile, "jugdir": self.jugdir, "workdir": self.workdir,
-                "job_name": self.job_name, "log_dir": self.log_dir, "stop_file": self.stop_file,
-                "command": self.submit_command_line(script),
-            }
-            store.write_doc(STATE_NAMESPACE, state_name(self.scheduler.name, job_id), record)
-            records.append(record)
+            records.append(self._record(store, job_id, size, script, records))
             echo(f"submitted {self.scheduler.name} array {job_id}: {size} worker(s), script {script}")
         return records
+
+    def _prepare_log_dir(self) -> bool:
+        """Create the log folder (True if it is new) and write the password file, if any."""
+        created = not os.path.isdir(self.log_dir)
+        try:
+            os.makedirs(self.log_dir, exist_ok=True)
+            if self.password_file:
+                _write_private(self.password_file, self.redis_password or "")
+        except OSError as e:
+            raise SubmitError(f"cannot write to the log folder {self.log_dir}: {e.strerror}; "
+                              f"nothing was submitted (choose another with --log-dir)")
+        return created
+
+    def _forget_script(self, script: str, remove_dir: bool) -> None:
+        """After a rejected submission: no stray script (nor a log folder made just for it)."""
+        leftovers = [script] + ([self.password_file] if remove_dir and self.password_file else [])
+        for path in leftovers:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+        if remove_dir:
+            try:
+                os.rmdir(self.log_dir)
+            except OSError:
+                pass
+
+    def _record(self, store: Any, job_id: str, size: int, script: str,
+                earlier: list[dict]) -> dict:
+        """Record a submitted array in the store; if that fails, say how to cancel it."""
+        from ..backends import StoreError
+
+        record = {
+            "scheduler": self.scheduler.name, "job_id": job_id,
+            "short_id": self.scheduler.short_id(job_id), "size": size,
+            "first_index": self.scheduler.first_index,
+            "throttle": self.settings.get("throttle"), "walltime": self.walltime,
+            "margin": self.margin, "script": script, "submitted": time.time(),
+            "jugfile": self.jugfile, "jugdir": self.jugdir, "workdir": self.workdir,
+            "job_name": self.job_name, "log_dir": self.log_dir, "stop_file": self.stop_file,
+            "command": self.submit_command_line(script),
+        }
+        try:
+            store.write_doc(STATE_NAMESPACE, state_name(self.scheduler.name, job_id), record)
+        except (StoreError, OSError) as e:
+            before = (f"\n(array(s) {', '.join(r['job_id'] for r in earlier)} submitted before "
+                      f"it are recorded: 'jug submit --cancel' cancels those)" if earlier else "")
+            raise NotRecorded(
+                f"submitted {self.scheduler.name} array {job_id} ({size} worker(s)) but could "
+                f"not record it in the store {self.jugdir}: {e}\n'jug submit --cancel' cannot "
+                f"find it; to cancel it run: {shlex.join(self.scheduler.cancel_args([job_id]))}"
+                f"{before}")
+        return record
+
+
+class NotRecorded(SubmitError):
+    """An array was submitted but the store refused its record (the message says how to
+    cancel it by hand)."""
+
+
+def _write_script(path: str, text: str) -> None:
+    """Write a job script with the umask's permissions (executable where the umask allows)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o777)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise SubmitError(f"cannot write the job script {path}: {e.strerror}; nothing was "
+                          f"submitted")
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write ``text`` to a file only the user can read (0600 even if it existed before)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
 
 
 def state_name(scheduler: str, job_id: str) -> str:

@@ -32,6 +32,19 @@ class PBS(Scheduler):
         (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),
     )
 
+    # No real PBS could be tried here, and PBS's -o takes [host:]path: a path is written bare
+    # and anything a directive parser might split or cut it at is refused.
+    path_unsafe = {"\n": "a line break ends the directive", " ": "would split the -o path",
+                   "\t": "would split the -o path", '"': "is a quote in a PBS directive",
+                   "'": "is a quote in a PBS directive", "#": "may start a comment",
+                   "\\": "is an escape character in a PBS directive"}
+    log_unsafe = {":": "is read as host:path by -o", ",": "separates paths in -o"}
+    chdir_directive = False
+
+    def quote_directive(self, text: str) -> str:
+        """Bare: the characters that would need quotes are refused (see ``path_unsafe``)."""
+        return text
+
     def element_id(self, array_id: str, index: int) -> str:
         """``1234[7].server`` from ``1234[].server``."""
         if "[]" in array_id:

@@ -6,7 +6,16 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Sequence
 
-from .base import DONE, PENDING, RUNNING, ArrayCounts, QueueEntry, Scheduler, expand_indices
+from .base import (
+    DONE,
+    PENDING,
+    RUNNING,
+    ArrayCounts,
+    QueueEntry,
+    Scheduler,
+    UnexpressiblePath,
+    expand_indices,
+)
 
 
 class SGE(Scheduler):
@@ -23,11 +32,29 @@ class SGE(Scheduler):
     detect_commands = ("qsub", "qconf")
     log_pattern = "$JOB_NAME_$JOB_ID_$TASK_ID.out"
     supports_signal = True  # -l s_rt sends SIGUSR1
+    unused_settings = ()  # -pe takes the parallel environment
     managed_directives = (
         (r"-l\s+.*\b[hs]_rt\b", "--walltime / --margin"), (r"-t\b", "--workers"),
         (r"-tc\b", "--throttle"), (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),
         (r"-(wd|cwd)\b", "the working folder"),
     )
+
+    # qsub reads "#$" lines splitting on blanks outside double quotes, but it drops every quote
+    # character and cuts the line at "#"; -o takes [host:]path[,...] and expands $HOME, $USER,
+    # $JOB_ID, $JOB_NAME, $HOSTNAME and $TASK_ID (all seen on SGE 8.1.9).
+    path_unsafe = {"\n": "a line break ends the directive",
+                   "'": "is dropped by SGE's directive parser", '"': "is dropped by SGE's "
+                   "directive parser", "#": "starts a comment in an SGE directive"}
+    log_unsafe = {":": "is read as host:path by -o", ",": "separates paths in -o"}
+
+    def escape_log_folder(self, folder: str) -> str:
+        """Refuse a folder that names one of ``-o``'s pseudo variables (it would be expanded)."""
+        m = re.search(r"\$(HOME|USER|JOB_ID|JOB_NAME|HOSTNAME|TASK_ID)", folder)
+        if m:
+            raise UnexpressiblePath(f"sge cannot take the path {folder!r} in a #$ -o directive: "
+                                    f"{m.group(0)} is expanded by SGE. Use a folder without it "
+                                    f"(e.g. --log-dir)")
+        return folder
 
     def array_spec(self, size: int, throttle: int | None = None) -> str:
         """``1-N``; the throttle is a separate ``-tc`` directive."""

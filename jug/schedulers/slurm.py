@@ -31,6 +31,22 @@ class Slurm(Scheduler):
         (r"(--job-name\b|-J\b)", "--job-name"), (r"(--chdir\b|-D\b)", "the working folder"),
     )
 
+    # sbatch reads "#SBATCH" lines like a shell word: quotes group, a backslash escapes, an
+    # unquoted "#" starts a comment. A backslash in --output/--chdir made the real job fail
+    # to launch (SLURM 22.05), so it is refused; "%" in --output is a placeholder ("%%").
+    path_unsafe = {"\n": "a line break ends the directive",
+                   "\\": "makes the job fail to launch (SLURM reads it as an escape)"}
+
+    def quote_directive(self, text: str) -> str:
+        """Double quotes with ``\\"`` for a quote inside, as sbatch's directive parser reads."""
+        if re.fullmatch(r"[\w@%+=:,./\-]*", text):
+            return text
+        return '"' + text.replace('"', '\\"') + '"'
+
+    def escape_log_folder(self, folder: str) -> str:
+        """``%`` is a file-name placeholder of ``--output``: ``%%`` is a literal one."""
+        return folder.replace("%", "%%")
+
     def format_walltime(self, seconds: int) -> str:
         """``D-HH:MM:SS`` from one day on, else ``HH:MM:SS`` (SLURM rounds up to minutes)."""
         days, rest = divmod(int(seconds), 86400)

@@ -48,18 +48,19 @@ OPTIONS = [
     Option("submit-pattern", None, metavar="REGEX", help="Regular expression finding the job id in the submit "
            "command's output (group 'id')"),
     Option("python", None, metavar="PATH", help="Python interpreter of the workers (default: this one)"),
-    Option("check", None, "Load the jugfile (jug status) before submitting", flag=True),
-    Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
-           "submit nothing", flag=True),
-    Option("cancel", None, "Cancel every array submitted for this jugfile and store",
+    Option("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
            flag=True),
+    Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
+           "submit nothing", flag=True, negatable=False),
+    Option("cancel", None, "Cancel every array submitted for this jugfile and store",
+           flag=True, negatable=False),
     Option("watch", None, "Stay on the login node: resubmit workers as the remaining work needs "
            "until every task is finished (one line per poll). Exit code 0: all finished; 1: "
            "only failed tasks remain; 2: cannot continue (tasks longer than the walltime, "
            "another loop watches); 3: drained by the stop file; 130: Ctrl-C (workers keep "
-           "running)", flag=True),
+           "running)", flag=True, negatable=False),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
-           flag=True),
+           flag=True, negatable=False),
     Option("max-workers", None, "With --watch: at most this many workers at once (default: "
            "--workers)", type=int, metavar="N"),
     Option("max-queued", None, "With --watch: at most this many elements of the arrays in the "
@@ -109,7 +110,7 @@ def check_jugfile(plan: Any) -> dict[str, Any]:
     cmd = [plan.python, "-m", "jug", "status", "--json", "--jugdir", plan.jugdir, plan.jugfile]
     if plan.jugfile_args:
         cmd += ["--", *plan.jugfile_args]
-    env = dict(os.environ)
+    env = {**os.environ, **plan.secret_env()}  # the password never on a command line
     if plan.pythonpath:
         env["PYTHONPATH"] = plan.pythonpath
     try:
@@ -137,13 +138,13 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
         "margin": sched.format_walltime(plan.margin),
         "budget": sched.format_walltime(plan.budget) + " (JUG_MAX_HOURS/MINUTES/SECONDS)",
         "stop_file": plan.stop_file, "log_dir": plan.log_dir, "job_name": plan.job_name,
-        "python": plan.python,
+        "python": plan.python, "env": plan.settings.get("env"),  # without a password
     }
     print("# settings (value  <- where it came from):")
     keys = list(dict.fromkeys([*derived, *settings]))
     for key in keys:
         value = derived.get(key, settings.get(key))
-        if value in (None, [], {}, "") or key in ("check", "pythonpath"):
+        if value in (None, [], {}, "") or key in ("check", "pythonpath", *sched.unused_settings):
             continue
         src = sources.get(key, "derived")
         if key in derived and settings.get(key) in (None, ""):
@@ -155,7 +156,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     """Cancel every array recorded for ``jugfile`` in its store (no scheduler option needed)."""
     from ..backends import StoreError, default_jugdir, select_store
     from ..schedulers import get_scheduler
-    from ..schedulers.job import SubmitError, cancel_arrays, submitted_arrays
+    from ..schedulers.job import SubmitError, cancel_arrays, split_password, submitted_arrays
 
     jugdir = settings.get("jugdir") or default_jugdir(jugfile)
     if "://" not in str(jugdir) and jugdir != "dict_store":
@@ -166,7 +167,8 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
         raise SubmitError(str(e))
     docs = submitted_arrays(store, jugfile)
     if not docs:
-        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {jugdir}")
+        shown = split_password(str(jugdir))[0]
+        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}")
         return 0
     if dry_run:
         for doc in docs.values():
@@ -189,15 +191,27 @@ def _describe_status(summary: dict) -> tuple[str, bool]:
     return text, bool(left or summary.get("incomplete"))
 
 
+def _idle_workers_note(summary: dict, workers: int) -> str:
+    """A warning when more workers are asked for than tasks are left: the rest would start,
+    find nothing to do and exit, wasting queue slots ("" when the counts are unknown)."""
+    total = summary.get("total") or {}
+    left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
+    if not left or workers <= left or summary.get("incomplete"):
+        return ""
+    return (f"{workers} workers for {left} unfinished task(s): the extra workers will find "
+            f"nothing to do and exit")
+
+
 def run(args: Any) -> int:
     """Entry point: merge settings, then dry-run, cancel or submit."""
+    from ..backends import StoreError
     from ..schedulers import SchedulerError
     from ..schedulers.job import SubmitError
     from ..submit_profiles import ProfileError
 
     try:
         return _run(args)
-    except (SubmitError, ProfileError) as e:
+    except (SubmitError, ProfileError, StoreError) as e:
         _err(str(e))
         return 2
     except SchedulerError as e:
@@ -207,7 +221,6 @@ def run(args: Any) -> int:
 
 def _run(args: Any) -> int:
     """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
-    from ..backends import StoreError, select_store
     from ..schedulers.job import JobPlan, SubmitError
 
     if not os.path.isfile(args.jugfile):
@@ -225,22 +238,17 @@ def _run(args: Any) -> int:
         if not dry_run:
             raise SubmitError(msg)
         print(f"# WARNING: {msg}")
+    store = None
+    if not dry_run:  # an unwritable store stops us before the jugfile check and any array
+        store = plan.open_store()
+        plan.check_store(store)
     summary: dict = {}
     if settings.get("check") is not False:
         summary = check_jugfile(plan)
     counts, work_left = _describe_status(summary)
+    idle = _idle_workers_note(summary, plan.workers)
     if dry_run:
-        sizes = plan.sizes()
-        print("# jug submit --dry-run: nothing is written or submitted")
-        _print_settings(settings, sources, plan)
-        if counts:
-            print(f"# tasks: {counts}")
-        for part, size in enumerate(sizes):
-            script = plan.script_path(part, len(sizes), "<time>")
-            print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
-            sys.stdout.write(plan.render(size))
-            print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
-        return 0
+        return _dry_run(plan, settings, sources, counts, idle)
     if not work_left:
         failed = (summary.get("total") or {}).get("failed", 0)
         if failed:
@@ -249,17 +257,32 @@ def _run(args: Any) -> int:
             return 1
         print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
         return 0
-    try:
-        store = select_store(plan.jugdir)
-    except StoreError as e:
-        raise SubmitError(str(e))
     if counts:
         print(f"tasks: {counts}")
-        total = summary.get("total") or {}
-        left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
-        if left and plan.workers > left and not summary.get("incomplete"):
-            print(f"note: {plan.workers} workers for {left} unfinished task(s): the extra "
-                  f"workers will find nothing to do and exit")
+    if idle:
+        print(f"note: {idle}")
+    return _submit(plan, store)
+
+
+def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str) -> int:
+    """``--dry-run``: the merged settings, each script and its submit command; nothing else."""
+    sizes = plan.sizes()
+    print("# jug submit --dry-run: nothing is written or submitted")
+    _print_settings(settings, sources, plan)
+    if counts:
+        print(f"# tasks: {counts}")
+    if idle:
+        print(f"# WARNING: {idle}")
+    for part, size in enumerate(sizes):
+        script = plan.script_path(part, len(sizes), "<time>")
+        print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
+        sys.stdout.write(plan.render(size))
+        print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+    return 0
+
+
+def _submit(plan: Any, store: Any) -> int:
+    """Submit the arrays, then say how to follow, drain and cancel them."""
     plan.submit(store)
     sched = plan.scheduler
     print(f"workers stop starting tasks after {sched.format_walltime(plan.budget)} "
@@ -273,7 +296,6 @@ def _run(args: Any) -> int:
 
 def _watch(args: Any, plan: Any) -> int:
     """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
-    from ..backends import StoreError, select_store
     from ..jugfile import JugfileError
     from ..schedulers.job import SubmitError
     from ..schedulers.watch import WatchOptions, run_watch
@@ -288,10 +310,7 @@ def _watch(args: Any, plan: Any) -> int:
         raise SubmitError("--max-workers and --max-queued must be at least 1")
     if opts.poll <= 0:
         raise SubmitError("--poll must be a positive number of seconds")
-    try:
-        store = select_store(plan.jugdir)
-    except StoreError as e:
-        raise SubmitError(str(e))
+    store = plan.open_store()
     try:
         return run_watch(plan, store, opts)
     except JugfileError as e:

@@ -235,3 +235,71 @@ def test_scheduler_detected_from_path(jug, project: Path, tmp_path: Path) -> Non
             env={"PATH": f"{FAKEPBS}:{bindir}"})
     assert p.returncode == 0, p.stderr
     assert "scheduler        pbs  <- derived" in p.stdout and "#PBS -N jug-work" in p.stdout
+
+
+# -- output etiquette (issue 10, items 11 and 12) --------------------------------------------
+def test_closed_pipe_ends_quietly(project: Path) -> None:
+    """``jug submit --dry-run ... | head -1``: no BrokenPipeError traceback, exit 141."""
+    import subprocess
+    import sys
+
+    from hpc_helpers import base_env
+
+    cmd = [sys.executable, "-m", "jug", "submit", "--scheduler", "slurm", "--dry-run",
+           "--no-check", "--workers", "400", "--max-array-size", "1", "work.py"]
+    proc = subprocess.Popen(cmd, cwd=project, env=base_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("# jug submit --dry-run")
+    proc.stdout.close()  # what head does after its first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_dry_run_warns_about_more_workers_than_tasks(jug, project: Path) -> None:
+    p = jug("submit", "--scheduler", "slurm", "--workers", "10", "--dry-run", "work.py", "--",
+            "4", "0", cwd=project)
+    assert p.returncode == 0, p.stderr
+    assert ("# WARNING: 10 workers for 4 unfinished task(s): the extra workers will find "
+            "nothing to do and exit") in p.stdout
+    p = jug("submit", "--scheduler", "slurm", "--workers", "4", "--dry-run", "work.py", "--",
+            "4", "0", cwd=project)
+    assert p.returncode == 0 and "WARNING" not in p.stdout
+
+
+def test_help_shows_check_default_and_no_negated_one_shot_actions(jug, project: Path) -> None:
+    p = jug("submit", "--help", cwd=project)
+    assert p.returncode == 0
+    text = " ".join(p.stdout.split())
+    assert "--check, --no-check Load the jugfile" in text and "(default: True)" in text
+    for action in ("dry-run", "cancel", "watch", "once"):
+        assert f"--{action}" in text and f"--no-{action}" not in text
+    p = jug("submit", "--no-dry-run", "work.py", cwd=project)
+    assert p.returncode == 2 and "unrecognized arguments: --no-dry-run" in p.stderr
+
+
+@pytest.mark.parametrize("scheduler,listed", [("slurm", False), ("pbs", False), ("sge", True)])
+def test_dry_run_lists_only_settings_the_scheduler_uses(jug, project: Path, scheduler: str,
+                                                        listed: bool) -> None:
+    p = jug("submit", "--scheduler", scheduler, "--dry-run", "--no-check", "work.py",
+            cwd=project)
+    assert p.returncode == 0, p.stderr
+    assert ("parallel-env" in _settings(p.stdout)) is listed
+
+
+def test_unexpressible_path_is_refused_before_submitting(jug, tmp_path: Path) -> None:
+    """PBS's -o cannot take a path with a space: a clear error, qsub never runs."""
+    import shutil
+
+    from hpc_helpers import JUGFILES
+
+    proj = tmp_path / "my project"
+    proj.mkdir()
+    shutil.copy(JUGFILES / "work.py", proj / "work.py")
+    state = tmp_path / "fakepbs"
+    p = jug("submit", "--scheduler", "pbs", "work.py", "--", "2", "0", cwd=proj,
+            path_prefix=str(FAKEPBS), env={"FAKEPBS_DIR": str(state)})
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.startswith(f"jug submit: pbs cannot take the path '{proj}/logs'")
+    assert "Traceback" not in p.stderr and not (state / "calls.jsonl").exists()
+    assert not (proj / "logs").exists()

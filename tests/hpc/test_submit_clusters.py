@@ -245,3 +245,34 @@ def test_cancel_pending_keeps_running_workers(jug, proj: Path, cluster: str) -> 
     wait_gone(cluster, [jid], 60)
     wait_until(lambda: status(jug, proj, args=work)["locks"]["count"] == 0, 30,
                "the cancelled worker to release its lock")
+
+
+# a project folder with characters special to a shell and to each directive parser
+SPECIAL = {"slurm": "my proj 50% it's #1 \"q\" $x", "sge": "my proj 50% $x (2)"}
+CHECK_ONLY = {"slurm": ["sbatch", "--test-only"], "sge": ["qsub", "-w", "v"]}
+
+
+def test_project_folder_with_special_characters(jug, tmp_path: Path, cluster: str) -> None:
+    """The rendered directives pass the real parser's check, and a real array runs there."""
+    import shutil
+    import subprocess
+
+    from hpc_helpers import JUGFILES
+
+    proj = tmp_path / SPECIAL[cluster]
+    proj.mkdir()
+    shutil.copy(JUGFILES / "work.py", proj / "work.py")
+    fast_idle_workers(tmp_path)
+    dry = jug("submit", "--scheduler", cluster, "--dry-run", "--no-check", "work.py", cwd=proj)
+    assert dry.returncode == 0, dry.stderr
+    script = dry.stdout.split("\n#!/bin/bash\n", 1)[1].split("# ---- submit command")[0]
+    (tmp_path / "check.sh").write_text("#!/bin/bash\n" + script)
+    check = subprocess.run([*CHECK_ONLY[cluster], str(tmp_path / "check.sh")], cwd=proj,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    work = ("4", "0.2")
+    submit(jug, proj, cluster, "--workers", "2", "--walltime", "0:10:00", work=work)
+    wait_gone(cluster, job_ids(proj), 90)
+    assert status(jug, proj, args=work)["total"]["finished"] == 4
+    assert len(logs(proj)) == 2  # in the folder's own logs/, named as the pattern says
+    assert sorted(side_effects(proj)[1], key=int) == ["0", "1", "2", "3"]

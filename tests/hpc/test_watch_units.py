@@ -325,3 +325,25 @@ def test_store_errors_back_off_like_scheduler_errors(loop) -> None:
     w.store.list_locks = flaky  # type: ignore[method-assign]
     assert w.run() == 0 and sleeps[0] == 0.02
     assert any("store error" in ln and "connection refused" in ln for ln in lines)
+
+
+def test_a_store_that_refuses_the_probe_is_retried_and_nothing_submitted(loop) -> None:
+    """The store probe before each submission fails once: no array, a retry, then one."""
+    w, sched, lines = loop
+    w.sleep = lambda s: None
+    real = w.store.write_doc
+    fails = iter([True])
+
+    def flaky(namespace: str, name: str, doc: dict) -> None:
+        if name.startswith("probe-") and next(fails, False):
+            raise OSError(30, "Read-only file system")
+        real(namespace, name, doc)
+
+    w.store.write_doc = flaky  # type: ignore[method-assign]
+    w.opts.once = True
+    assert w.run() == 1 and sched.next_id == 100  # nothing was submitted
+    assert any("store error" in ln and "Read-only file system" in ln for ln in lines)
+    w.opts.once = False
+    r = w.poll()
+    assert r.decision.submit == [3] and sched.next_id == 101
+    assert len(submitted_arrays(w.store, w.plan.jugfile)) == 1
