@@ -14,6 +14,8 @@ import socket
 import time
 from typing import Any
 
+from .history import FinishHistogram
+
 NAMESPACE = "timings"
 RECENT = 20
 FLUSH_SECONDS = 10.0
@@ -26,6 +28,7 @@ class TimingRecorder:
         self.store = store
         self.name = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
         self.data: dict[str, dict] = {}
+        self.finished = FinishHistogram()
         self.last_write = time.monotonic()
         self.dirty = False
 
@@ -40,6 +43,7 @@ class TimingRecorder:
         recent.append(round(seconds, 6))
         if len(recent) > RECENT:
             del recent[0]
+        self.finished.add()
         self.dirty = True
         if time.monotonic() - self.last_write > FLUSH_SECONDS:
             self.flush()
@@ -49,7 +53,8 @@ class TimingRecorder:
         if not self.dirty:
             return
         try:
-            self.store.write_doc(NAMESPACE, self.name, {"tasks": self.data, "time": time.time()})
+            self.store.write_doc(NAMESPACE, self.name, {"tasks": self.data, "time": time.time(),
+                                                    "finished": self.finished.to_doc()})
         except Exception:
             pass
         self.dirty = False
