@@ -13,19 +13,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .taskstate import STATES
+from .timings import format_duration
 
 #: the states still to run: what an ETA is about
 LEFT = ("waiting", "ready", "running")
-
-
-def format_duration(seconds: float) -> str:
-    """``3h05m``, ``4m10s`` or ``12s``."""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
 
 
 @dataclass

@@ -119,3 +119,13 @@ def eta_seconds(remaining: dict[str, int], durations: Durations, workers: int) -
             return None
         work += n * m
     return work / max(workers, 1)
+
+
+def format_duration(seconds: float) -> str:
+    """``3h05m``, ``4m10s`` or ``12s``."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
