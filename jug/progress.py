@@ -157,8 +157,6 @@ def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
 
 def format_table(summary: dict[str, Any]) -> str:
     """The plain status table (the tutorial's layout), then totals, failures and locks."""
-    from .backends.owner import owner_summary
-
     cols = columns(summary)
     width = max([len("Task name"), *(len(n) for n in summary["tasks"])]) + 2
     header = f"{'Task name':<{width}}" + "".join(f"{c.capitalize():>11}" for c in cols)
@@ -175,12 +173,21 @@ def format_table(summary: dict[str, Any]) -> str:
     if extra:
         lines.append("")
         lines.extend(extra)
-    owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
-    if owners:
-        lines.append("")
-        lines.append(f"{len(owners)} task(s) running, locked by: "
-                     + ", ".join(sorted({owner_summary(o) for o in owners})))
+    locked = lock_line(summary)
+    if locked:
+        lines.extend(("", locked))
     return "\n".join(lines)
+
+
+def lock_line(summary: dict[str, Any]) -> str:
+    """Who runs the running tasks (empty when nothing runs)."""
+    from .backends.owner import owner_summary
+
+    owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
+    if not owners:
+        return ""
+    return (f"{len(owners)} task(s) running, locked by: "
+            + ", ".join(sorted({owner_summary(o) for o in owners})))
 
 
 def traceback_text(store: Any, prefix: str) -> str:

@@ -13,7 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .progress import columns, failure_lines, total_line
+from .progress import columns, failure_lines, lock_line, total_line
 
 _STYLE = {"waiting": "dim", "ready": "yellow", "finished": "green", "running": "cyan",
           "failed": "bold red", "crashed": "magenta"}
@@ -50,6 +50,9 @@ def renderable(summary: dict[str, Any]) -> Group:
     if extra:
         parts.append(Text(""))
         parts.extend(Text(line, style="red" if not line.startswith("  ") else "") for line in extra)
+    locked = lock_line(summary)
+    if locked:
+        parts.extend((Text(""), Text(locked, style="cyan")))
     return Group(*parts)
 
 

@@ -29,7 +29,7 @@ class TimingRecorder:
         self.name = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
         self.data: dict[str, dict] = {}
         self.finished = FinishHistogram()
-        self.last_write = time.monotonic()
+        self.last_write = -FLUSH_SECONDS  # the first finished task is written at once
         self.dirty = False
 
     def add(self, task_name: str, seconds: float) -> None:
