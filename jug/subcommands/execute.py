@@ -67,6 +67,7 @@ class _Heartbeat:
         self.store = store
         self.interval = interval
         self.key: str | None = None
+        self.also: Any = None  # called at each beat (flushes the run-time records)
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -78,6 +79,8 @@ class _Heartbeat:
             if key is not None:
                 try:
                     self.store.heartbeat(key)
+                    if self.also is not None:
+                        self.also()
                 except Exception:
                     pass
 
@@ -105,6 +108,7 @@ class Worker:
         self.stale_after = float(args.stale_after)
         self.reclaimed: list[str] = []
         self.timings = TimingRecorder(store)
+        self.heartbeat.also = self.timings.flush  # a long task does not hide earlier ones
         self.durations = Durations.from_store(store)
         self.executed = 0
         self.executed_by_name: dict[str, int] = {}
