@@ -216,3 +216,15 @@ def test_short_and_json_ignore_the_terminal(tmp_path: Path, flag: str) -> None:
         assert json.loads(out)["order"] == list(STATES)
     else:
         assert out.strip() == "9 tasks: 1 waiting, 8 ready, 0 finished, 0 running, 0 failed"
+
+
+def test_piped_status_does_not_import_rich(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, FAILING)
+    code = ("import sys; from jug.cli import main; main(['status', sys.argv[1]]); "
+            "print('rich loaded:', any(m == 'rich' or m.startswith('rich.') for m in sys.modules))")
+    from support import jug_env
+
+    p = subprocess.run([sys.executable, "-c", code, str(jf)], capture_output=True, text=True,
+                       env=jug_env(), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.rstrip().endswith("rich loaded: False")
