@@ -228,3 +228,12 @@ def test_piped_status_does_not_import_rich(tmp_path: Path) -> None:
                        env=jug_env(), timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.rstrip().endswith("rich loaded: False")
+
+
+def test_watch_on_a_terminal_draws_with_rich_and_stops_when_done(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, FAILING)
+    run_jug("execute", jf, "--keep-going")  # everything finished or failed (or blocked)
+    p = run_jug("status", jf, "--json")
+    assert json.loads(p.stdout)["total"]["waiting"] == 1  # the sum waits on failed tasks
+    out = _on_terminal("status", str(jf), "--watch", "0.1")
+    assert ESC in out and "━" in out and "Failed (2)" in out

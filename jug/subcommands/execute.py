@@ -395,13 +395,9 @@ def run(args: Any) -> int:
     except KeyboardInterrupt:
         why = (ExitReason.SIGNAL, "SIGINT")
         raise
-    except JugfileError as e:
+    except (JugfileError, StoreError, TaskError) as e:
         print(f"jug: {e}", file=sys.stderr)
-        why = (ExitReason.ERROR, str(e).splitlines()[0] if str(e) else "")
-        return 1
-    except (StoreError, TaskError) as e:
-        print(f"jug: {e}", file=sys.stderr)
-        why = (ExitReason.ERROR, str(e).splitlines()[0] if str(e) else "")
+        why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
         return 1
     finally:
         worker.timings.flush()

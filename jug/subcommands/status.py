@@ -17,7 +17,7 @@ from typing import Any, Callable
 from ..backends import StoreError
 from ..jugfile import JugfileError, load, open_store
 from ..options import Option
-from ..progress import LEFT, format_short, format_table, traceback_text
+from ..progress import format_short, format_table, traceback_text
 from ..taskstate import summarize
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
@@ -54,8 +54,12 @@ def fancy_output(stream: Any = None) -> bool:
 
 
 def all_done(summary: dict[str, Any]) -> bool:
-    """Nothing left to run (every task finished or failed, no barrier pending)."""
-    return not summary.get("incomplete") and not any(summary["total"].get(k) for k in LEFT)
+    """Nothing can change any more: no task ready, running or crashed (to be reclaimed).
+
+    Waiting tasks left then wait on failed ones (directly or not), and a jugfile stopped at
+    a barrier with nothing to run stays stopped: watching longer would show nothing new.
+    """
+    return not any(summary["total"].get(k) for k in ("ready", "running", "crashed"))
 
 
 def _render(args: Any, summary: dict[str, Any]) -> str:

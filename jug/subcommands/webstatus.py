@@ -75,12 +75,10 @@ PAGE = """<!doctype html>
 <p id="updated"></p>
 <div id="charts"></div>
 <script>
-// the column order of 'jug status'; other states the server reports are appended
-const ORDER = ["waiting", "ready", "finished", "running", "failed"];
-function columns(total) {{
-  const cols = ORDER.filter(s => s in total);
-  for (const s of Object.keys(total)) if (!cols.includes(s) && (total[s] || s !== "crashed")) cols.push(s);
-  return cols;
+// the columns of 'jug status', in the order the server declares (crashed only when some are)
+function columns(doc) {{
+  const order = doc.order || Object.keys(doc.total);
+  return order.filter(s => s in doc.total && (doc.total[s] || s !== "crashed"));
 }}
 function header(cols) {{
   const tr = document.getElementById("header");
@@ -111,7 +109,7 @@ async function refresh() {{
     const r = await fetch("status.json", {{cache: "no-store"}});
     const doc = await r.json();
     if (!r.ok) throw new Error(doc.error || r.statusText);
-    const cols = columns(doc.total);
+    const cols = columns(doc);
     header(cols);
     const body = document.getElementById("rows");
     body.replaceChildren();
