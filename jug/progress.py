@@ -148,8 +148,8 @@ def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
             lines.append(f"  ... and {len(failures) - limit} more (jug status --json)")
     dead = [o for o in summary["locks"]["owners"] if o.get("dead")]
     if dead:
-        lines.append(f"Crashed ({len(dead)}): lock owner dead; the next worker or "
-                     "'jug cleanup --stale' reclaims them")
+        lines.append(f"Crashed ({len(dead)}): {len(dead)} task(s) crashed (their lock owner is "
+                     "dead); the next worker or 'jug cleanup --stale' reclaims them")
         for o in dead[:limit]:
             lines.append(f"  {o.get('task')} {o['hash'][:12]}: {o['dead']}")
     return lines
