@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -31,9 +32,15 @@ class TimingRecorder:
         self.finished = FinishHistogram()
         self.last_write = -FLUSH_SECONDS  # the first finished task is written at once
         self.dirty = False
+        # the heartbeat thread flushes too (a long task must not hide the runs before it)
+        self._lock = threading.RLock()
 
     def add(self, task_name: str, seconds: float) -> None:
         """Record one run of ``task_name`` that took ``seconds``."""
+        with self._lock:
+            self._add(task_name, seconds)
+
+    def _add(self, task_name: str, seconds: float) -> None:
         d = self.data.get(task_name)
         if d is None:
             d = self.data[task_name] = {"count": 0, "total": 0.0, "recent": []}
@@ -50,15 +57,16 @@ class TimingRecorder:
 
     def flush(self) -> None:
         """Write this worker's document (best effort: timings never fail a run)."""
-        if not self.dirty:
-            return
-        try:
-            self.store.write_doc(NAMESPACE, self.name, {"tasks": self.data, "time": time.time(),
-                                                    "finished": self.finished.to_doc()})
-        except Exception:
-            pass
-        self.dirty = False
-        self.last_write = time.monotonic()
+        with self._lock:
+            if not self.dirty:
+                return
+            try:
+                self.store.write_doc(NAMESPACE, self.name, {
+                    "tasks": self.data, "time": time.time(), "finished": self.finished.to_doc()})
+            except Exception:
+                pass
+            self.dirty = False
+            self.last_write = time.monotonic()
 
 
 class Durations:
