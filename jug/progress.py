@@ -9,6 +9,7 @@ piped into a script starts as fast as before.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ class Activity:
     workers_recorded: int
     eta_seconds: float | None
     eta_workers: int  # the worker count the ETA assumes
+    exits: dict[str, int]  # workers that left, per reason (``jug.workers.ExitReason``)
 
 
 def timing_docs(store: Any) -> dict[str, dict]:
@@ -64,7 +66,8 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
         finished_percent=100.0 * total.get("finished", 0) / all_tasks if all_tasks else 100.0,
         rate_per_minute=None if rate is None else rate * 60, window_seconds=RATE_WINDOW,
         live_workers=n_live, workers_recorded=len(records),
-        eta_seconds=eta if left else 0.0, eta_workers=max(n_live, 1))
+        eta_seconds=eta if left else 0.0, eta_workers=max(n_live, 1),
+        exits=dict(Counter(r.reason for r in records if r.ended is not None)))
 
 
 def failure_rows(failed: dict[str, dict], names: dict[str, str]) -> list[dict[str, Any]]:

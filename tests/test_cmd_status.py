@@ -237,3 +237,12 @@ def test_watch_on_a_terminal_draws_with_rich_and_stops_when_done(tmp_path: Path)
     assert json.loads(p.stdout)["total"]["waiting"] == 1  # the sum waits on failed tasks
     out = _on_terminal("status", str(jf), "--watch", "0.1")
     assert ESC in out and "━" in out and "Failed (2)" in out
+
+
+def test_json_counts_the_workers_that_left_per_reason(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, FAILING)
+    run_jug("execute", jf, env={"JUG_MAX_TASKS": "1"})
+    run_jug("execute", jf, "--keep-going")
+    st = status_json(jf, tmp_path / "jugfile.jugdata")
+    assert st["progress"]["exits"] == {"budget": 1, "task failed": 1}
+    assert st["progress"]["workers_recorded"] == 2 and st["progress"]["live_workers"] == 0
