@@ -246,3 +246,14 @@ def test_json_counts_the_workers_that_left_per_reason(tmp_path: Path) -> None:
     st = status_json(jf, tmp_path / "jugfile.jugdata")
     assert st["progress"]["exits"] == {"budget": 1, "task failed": 1}
     assert st["progress"]["workers_recorded"] == 2 and st["progress"]["live_workers"] == 0
+
+
+def test_watch_before_the_jugfile_still_finds_it(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, FAILING, "run.py")
+    run_jug("execute", jf, "--keep-going")
+    p = run_jug("status", "--watch", "run.py", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "run.work" in p.stdout and "Failed (2)" in p.stdout
+    bad = run_jug("status", jf, "--watch", "soon")
+    assert bad.returncode == 2 and bad.stderr.strip() == \
+        "jug: --watch soon: give a positive number of seconds"

@@ -35,7 +35,7 @@ WATCH_DEFAULT = 2.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--watch [SECONDS]`` (an optional value, which the Option table cannot express)."""
-    parser.add_argument("--watch", nargs="?", const=WATCH_DEFAULT, default=None, type=float,
+    parser.add_argument("--watch", nargs="?", const=str(WATCH_DEFAULT), default=None,
                         metavar="SECONDS", help="Redraw every SECONDS (default "
                         f"{WATCH_DEFAULT:g}) until every task is finished or failed; Ctrl-C leaves")
 
@@ -91,9 +91,20 @@ def _watch(get: Callable[[], dict], args: Any, fancy: bool) -> None:
 
 
 def _validate(args: Any) -> str | None:
-    watch = getattr(args, "watch", None)
-    if watch is not None and not (watch > 0 and watch < float("inf")):
-        return f"--watch {watch:g}: give a positive number of seconds"
+    """Turn ``args.watch`` into seconds (None: no watching); an error message if it is bad."""
+    raw = getattr(args, "watch", None)
+    if raw is None:
+        return None
+    try:
+        args.watch = float(raw)
+    except ValueError:
+        # ``jug status --watch run.py``: the optional SECONDS took the jugfile
+        if raw.endswith(".py") and args.jugfile == "jugfile.py":
+            args.jugfile, args.watch = raw, WATCH_DEFAULT
+            return None
+        return f"--watch {raw}: give a positive number of seconds"
+    if not (args.watch > 0 and args.watch < float("inf")):
+        return f"--watch {raw}: give a positive number of seconds"
     return None
 
 
