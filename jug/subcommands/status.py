@@ -2,7 +2,7 @@
 
 On a terminal the table has a bar per task name (rich, imported only then); piped or with
 ``NO_COLOR`` it is plain text with the same figures; ``--json`` is the stable interface for
-scripts.  ``--watch`` redraws until every task is finished or failed.
+scripts.  ``--watch`` redraws until no task is ready or running.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--watch [SECONDS]`` (an optional value, which the Option table cannot express)."""
     parser.add_argument("--watch", nargs="?", const=str(WATCH_DEFAULT), default=None,
                         metavar="SECONDS", help="Redraw every SECONDS (default "
-                        f"{WATCH_DEFAULT:g}) until every task is finished or failed; Ctrl-C leaves")
+                        f"{WATCH_DEFAULT:g}) until no task is ready or running (all finished, "
+                        "failed, or waiting on failed ones); Ctrl-C leaves")
 
 
 def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> dict[str, Any]:
