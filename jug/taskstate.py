@@ -14,11 +14,12 @@ from collections import OrderedDict
 from typing import Any, Iterable
 
 from .backends import Store
-from .backends.owner import owner_summary
 from .task import Task, TaskLike
-from .timings import Durations, eta_seconds
+from .timings import Durations, format_duration  # noqa: F401 (re-exported)
 
-STATES = ("waiting", "ready", "running", "finished", "failed", "crashed")
+#: THE order of the counts, everywhere (status table, --short, --json, jug submit, README):
+#: the tutorial's columns, then failed, then crashed (shown when there are some)
+STATES = ("waiting", "ready", "finished", "running", "failed", "crashed")
 #: seconds without a heartbeat after which a lock held on another host counts as crashed
 STALE_AFTER = 300.0
 
@@ -160,82 +161,25 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
             counts = per_name[t.name] = dict.fromkeys(STATES, 0)
         counts[st] += 1
         total[st] += 1
+    from .progress import activity, as_json, failure_rows, timing_docs
+
     owners = [{"hash": h, "task": names.get(h), **owner, "dead": crashed.get(h)}
               for h, owner in snap.locks.items()]
-    failures = [{"hash": h, "task": names.get(h, info.get("task")), "error": info.get("error")}
-                for h, info in snap.failed.items()]
-    durations = Durations.from_store(store)
+    docs = timing_docs(store)
+    durations = Durations(docs)
     remaining = {n: c["waiting"] + c["ready"] + c["running"] for n, c in per_name.items()}
-    workers = len({(o.get("host"), o.get("pid")) for o in snap.locks.values()})
+    progress = activity(store, docs, total, remaining, snap.locks, snap.time, stale_after)
     return {
+        "order": list(STATES),
         "jugfile": jugfile,
         "jugdir": store.description,
         "tasks": per_name,
         "total": total,
         "incomplete": incomplete,
         "locks": {"count": len(snap.locks), "owners": owners},
-        "failures": failures,
+        "failures": failure_rows(snap.failed, names),
         "durations": {n: d for n, d in durations.as_dict().items() if n in per_name},
-        "eta_seconds": eta_seconds(remaining, durations, workers),
+        "eta_seconds": progress.eta_seconds,
+        "progress": as_json(progress),
         "time": snap.time,
     }
-
-
-def format_table(summary: dict[str, Any]) -> str:
-    """The status table: one row per task name, then the totals."""
-    cols = ("Waiting", "Ready", "Finished", "Running", "Failed")  # the tutorial's order
-    if summary["total"].get("crashed"):
-        cols = (*cols, "Crashed")
-    names = list(summary["tasks"])
-    width = max([len("Task name"), *(len(n) for n in names)]) + 2
-    header = f"{'Task name':<{width}}" + "".join(f"{c:>11}" for c in cols)
-    lines = [header, "-" * len(header)]
-    for name, counts in summary["tasks"].items():
-        lines.append(f"{name:<{width}}" + "".join(f"{counts[c.lower()]:>11}" for c in cols))
-    lines.append("." * len(header))
-    tot = summary["total"]
-    lines.append(f"{'Total:':<{width}}" + "".join(f"{tot[c.lower()]:>11}" for c in cols))
-    if summary.get("incomplete"):
-        lines.append("")
-        lines.append("The jugfile stopped at a barrier: more tasks may follow once these finish.")
-    eta = summary.get("eta_seconds")
-    left = sum(tot[k] for k in ("waiting", "ready", "running"))
-    if eta is not None and left:
-        n = max(len({(o.get("host"), o.get("pid")) for o in summary["locks"]["owners"]}), 1)
-        lines.append(f"ETA: about {format_duration(eta)} with {n} worker(s) "
-                     "(from recorded run times)")
-    owners = summary["locks"]["owners"]
-    dead = [o for o in owners if o.get("dead")]
-    if dead:
-        lines.append("")
-        lines.append(f"{len(dead)} task(s) crashed (lock owner dead; 'jug cleanup --stale' or the "
-                     "next worker reclaims them): "
-                     + "; ".join(f"{o.get('task')}: {o['dead']}" for o in dead[:5]))
-    if owners:
-        lines.append("")
-        lines.append(f"{len(owners)} task(s) locked by: "
-                     + ", ".join(sorted({owner_summary(o) for o in owners})))
-    return "\n".join(lines)
-
-
-def format_duration(seconds: float) -> str:
-    """``3h05m``, ``4m10s`` or ``12s``."""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
-
-
-def format_short(summary: dict[str, Any]) -> str:
-    """One line: totals per state (``--short``)."""
-    tot = summary["total"]
-    n = sum(tot.values())
-    text = (f"{n} tasks: {tot['finished']} finished, {tot['running']} running, "
-            f"{tot['ready']} ready, {tot['waiting']} waiting, {tot['failed']} failed")
-    if tot.get("crashed"):
-        text += f", {tot['crashed']} crashed"
-    if summary.get("incomplete"):
-        text += " (stopped at a barrier: more may follow)"
-    return text

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from typing import Any
+
+from .history import FinishHistogram
 
 NAMESPACE = "timings"
 RECENT = 20
@@ -26,11 +29,18 @@ class TimingRecorder:
         self.store = store
         self.name = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
         self.data: dict[str, dict] = {}
-        self.last_write = time.monotonic()
+        self.finished = FinishHistogram()
+        self.last_write = -FLUSH_SECONDS  # the first finished task is written at once
         self.dirty = False
+        # the heartbeat thread flushes too (a long task must not hide the runs before it)
+        self._lock = threading.RLock()
 
     def add(self, task_name: str, seconds: float) -> None:
         """Record one run of ``task_name`` that took ``seconds``."""
+        with self._lock:
+            self._add(task_name, seconds)
+
+    def _add(self, task_name: str, seconds: float) -> None:
         d = self.data.get(task_name)
         if d is None:
             d = self.data[task_name] = {"count": 0, "total": 0.0, "recent": []}
@@ -40,20 +50,23 @@ class TimingRecorder:
         recent.append(round(seconds, 6))
         if len(recent) > RECENT:
             del recent[0]
+        self.finished.add()
         self.dirty = True
         if time.monotonic() - self.last_write > FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
         """Write this worker's document (best effort: timings never fail a run)."""
-        if not self.dirty:
-            return
-        try:
-            self.store.write_doc(NAMESPACE, self.name, {"tasks": self.data, "time": time.time()})
-        except Exception:
-            pass
-        self.dirty = False
-        self.last_write = time.monotonic()
+        with self._lock:
+            if not self.dirty:
+                return
+            try:
+                self.store.write_doc(NAMESPACE, self.name, {
+                    "tasks": self.data, "time": time.time(), "finished": self.finished.to_doc()})
+            except Exception:
+                pass
+            self.dirty = False
+            self.last_write = time.monotonic()
 
 
 class Durations:
@@ -114,3 +127,13 @@ def eta_seconds(remaining: dict[str, int], durations: Durations, workers: int) -
             return None
         work += n * m
     return work / max(workers, 1)
+
+
+def format_duration(seconds: float) -> str:
+    """``3h05m``, ``4m10s`` or ``12s``."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"

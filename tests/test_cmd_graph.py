@@ -84,3 +84,46 @@ def test_failed_and_crashed_tasks_are_shown(tmp_path: Path) -> None:
     out = ok("graph", jf, "--jugdir", jd).stdout
     assert '"jugfile.boom" [label="jugfile.boom\\n1 task(s): 1 failed", fillcolor=lightcoral]' in out
     assert '"jugfile.fine" [label="jugfile.fine\\n1 task(s): 1 crashed", fillcolor=orange]' in out
+
+
+BIG = """
+from jug import TaskGenerator
+
+@TaskGenerator
+def a(i):
+    return i
+
+@TaskGenerator
+def b(x):
+    return x
+
+@TaskGenerator
+def c(xs):
+    return sum(xs)
+
+total = c([b(a(i)) for i in range(5000)])
+"""
+
+
+def test_ten_thousand_tasks_collapse_by_name(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, BIG)
+    p = ok("graph", jf, "--jugdir", tmp_path / "d", "--tasks", timeout=120)
+    assert "10001 tasks: one node per task name" in p.stderr
+    nodes = [ln for ln in p.stdout.splitlines() if "[label=" in ln and "->" not in ln]
+    assert len(nodes) == 3
+    assert '"jugfile.a" [label="jugfile.a\\n5000 task(s): 5000 ready"' in p.stdout
+    assert '"jugfile.a" -> "jugfile.b" [label=5000];' in p.stdout
+    if shutil.which("dot"):
+        ok("graph", jf, "--jugdir", tmp_path / "d", "-o", tmp_path / "g.svg", timeout=120)
+        assert "jugfile.c" in (tmp_path / "g.svg").read_text()
+
+
+def test_tasks_draws_one_node_per_task_on_a_small_graph(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, CHAIN)
+    jd = tmp_path / "d.jugdata"
+    ok("execute", jf, "--jugdir", jd, "--target", "jugfile.pair")
+    out = ok("graph", jf, "--jugdir", jd, "--tasks").stdout
+    nodes = [ln for ln in out.splitlines() if "[label=" in ln]
+    edges = [ln for ln in out.splitlines() if "->" in ln]
+    assert len(nodes) == 12 and len(edges) == 9  # load->pair, pair->pick, pick->report: 3 each
+    assert sum("finished\", fillcolor=palegreen" in n for n in nodes) == 6

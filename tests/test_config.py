@@ -194,7 +194,7 @@ def test_home_user_config_end_to_end(tmp_path: Path) -> None:
     del e["JUG_CONFIG"]  # the real default: ~/.config/jug/jugrc under HOME
     p = subprocess.run([sys.executable, "-m", "jug", "check", str(jf)], env=e,
                        capture_output=True, text=True, timeout=60)
-    assert p.returncode == 1 and "12 tasks: 0 finished" in p.stdout
+    assert p.returncode == 1 and "12 tasks: 7 waiting, 5 ready, 0 finished" in p.stdout
 
 
 def test_cleanup_stale_after_from_project_config(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_status_counts_waiting_and_short_output(tmp_path: Path) -> None:
     assert st["incomplete"] is False
     short = run_jug("status", "--short", jf, check=True).stdout.strip()
     assert short.splitlines() == [
-        "6 tasks: 0 finished, 0 running, 5 ready, 1 waiting, 0 failed"]
+        "6 tasks: 1 waiting, 5 ready, 0 finished, 0 running, 0 failed"]
 
 
 def test_dict_store_runs_in_one_process(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ without them the browser test is skipped locally and FAILS in CI (``CI=true``).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -69,8 +70,10 @@ def browser() -> Iterator[object]:
     opts.binary_location = chromium
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"):
+                "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                "--window-size=1400,1250", "--force-device-scale-factor=1"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, read back
     drv = webdriver.Chrome(service=Service(executable_path=driver_exe), options=opts)
     try:
         yield drv
@@ -193,3 +196,159 @@ def test_page_lists_failures(tmp_path: Path, browser: object) -> None:
         assert "1 by dead workers" in locks
     finally:
         stop(proc)
+
+
+# A known store for the charts: real results and failure marks from a run, then fixed timings
+# and worker records (times relative to now), so every chart has known content.
+KNOWN = """
+from jug import TaskGenerator
+
+@TaskGenerator
+def load(i):
+    return i
+
+@TaskGenerator
+def fit(x):
+    if x == 2:
+        raise ValueError(f"no convergence for sample {x}")
+    return x * 2
+
+@TaskGenerator
+def report(xs):
+    return max(xs)
+
+data = [load(i) for i in range(6)]
+means = [fit(d) for d in data]
+best = report(means)
+"""
+
+
+def _known_store(tmp_path: Path) -> tuple[Path, Path]:
+    """The KNOWN jugfile run for 9 tasks (one failure), with fixed timings and worker records."""
+    from jug.workers import ExitReason, WorkerRecord
+
+    jf = write_jugfile(tmp_path, KNOWN)
+    jd = tmp_path / "known.jugdata"
+    run_jug("execute", jf, "--jugdir", jd, "--keep-going", env={"JUG_MAX_TASKS": "9"})
+    store = select_store(str(jd))
+    for name in store.read_docs("timings"):
+        store.remove_doc("timings", name)
+    for name in store.read_docs("workers"):
+        store.remove_doc("workers", name)
+    now = time.time()
+    store.write_doc("timings", "w1", {"time": now - 100, "tasks": {
+        "jugfile.load": {"count": 6, "total": 3.0, "recent": [0.4, 0.45, 0.5, 0.5, 0.55, 0.6]},
+        "jugfile.fit": {"count": 3, "total": 7.5, "recent": [2.0, 2.5, 3.0]},
+        "jugfile.report": {"count": 1, "total": 1.0, "recent": [1.0]}},
+        "finished": {"width": 10.0, "buckets": [[now - 300, 3], [now - 250, 3], [now - 200, 2],
+                                                 [now - 150, 1]]}})
+    for i, (reason, start, end, tasks) in enumerate([
+            (ExitReason.NO_WORK, 320, 140, 5), (ExitReason.TASK_FAILED, 310, 190, 2),
+            (ExitReason.BUDGET, 300, 150, 2)]):
+        rec = WorkerRecord(name=f"node{i}-{100 + i}-1", host=f"node{i}", pid=100 + i, job=None,
+                           element=None, pool=None, jugfile=str(jf), started=now - start,
+                           ended=now - end, reason=reason.value, tasks=tasks,
+                           busy_seconds=tasks * 1.0, idle_seconds=3.0)
+        store.write_doc("workers", rec.name, rec.__dict__)
+    return jf, jd
+
+
+_COUNT_PIXELS = """
+const [b64, rects, colours, done] = [arguments[0], arguments[1], arguments[2], arguments[3]];
+const img = new Image();
+img.onload = () => {
+  const c = document.createElement("canvas");
+  c.width = img.width; c.height = img.height;
+  const g = c.getContext("2d");
+  g.drawImage(img, 0, 0);
+  const out = {};
+  for (const [id, r] of Object.entries(rects)) {
+    const px = g.getImageData(r.x, r.y, r.w, r.h).data;
+    out[id] = {};
+    for (const [name, rgb] of Object.entries(colours)) {
+      let n = 0;
+      for (let i = 0; i < px.length; i += 4)
+        if (Math.abs(px[i] - rgb[0]) + Math.abs(px[i + 1] - rgb[1]) + Math.abs(px[i + 2] - rgb[2]) < 30) n++;
+      out[id][name] = n;
+    }
+  }
+  done(out);
+};
+img.src = "data:image/png;base64," + b64;
+"""
+
+
+def _rgb(hex_colour: str, alpha: float = 1.0, bg: str = "#fafafa") -> list[int]:
+    """``#rrggbb`` (drawn with ``alpha`` over ``bg``) as ``[r, g, b]``."""
+    c = [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+    b = [int(bg[i:i + 2], 16) for i in (1, 3, 5)]
+    return [round(alpha * x + (1 - alpha) * y) for x, y in zip(c, b)]
+
+
+@pytest.mark.chromium
+def test_charts_of_a_known_store(tmp_path: Path, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    from jug.webcharts import COLOURS
+
+    jf, jd = _known_store(tmp_path)
+    proc, url = _serve(jf, jd, "--refresh", "30")
+    try:
+        browser.get(url)  # type: ignore[attr-defined]
+        wait_for(lambda: browser.find_element(  # type: ignore[attr-defined]
+            By.TAG_NAME, "body").get_attribute("data-charts"), what="the charts")
+        find = browser.find_elements  # type: ignore[attr-defined]
+        assert _row(browser, "Total") == ["1", "2", "0", "9", "1"]
+        # each chart has drawn elements
+        points = find(By.CSS_SELECTOR, "#chart-finished polyline.done")[0].get_attribute("points")
+        assert len(points.split()) >= 8
+        assert find(By.CSS_SELECTOR, "#chart-finished line.projection")
+        assert len(find(By.CSS_SELECTOR, "#chart-durations circle")) == 10
+        assert len(find(By.CSS_SELECTOR, "#chart-durations line.median")) == 3
+        bars = find(By.CSS_SELECTOR, "#chart-workers rect.worker")
+        assert [b.get_attribute("fill") for b in bars] == [
+            COLOURS["no work left"], COLOURS["task failed"], COLOURS["budget"]]
+        details = find(By.CSS_SELECTOR, "#failures-tb details")
+        assert len(details) == 1
+        assert "ValueError: no convergence for sample 2" in details[0].text
+        pre = details[0].find_element(By.TAG_NAME, "pre").get_attribute("textContent")
+        assert 'raise ValueError(f"no convergence for sample {x}")' in pre
+        eta = browser.find_element(By.ID, "eta").text  # type: ignore[attr-defined]
+        assert "9 of 13 finished (69%)" in eta and "ETA: about" in eta
+        # no console errors, nothing fetched from elsewhere
+        logs = browser.get_log("browser")  # type: ignore[attr-defined]
+        assert not [e for e in logs if e["level"] == "SEVERE"], logs
+        hosts = browser.execute_script(  # type: ignore[attr-defined]
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).host);")
+        assert set(hosts) <= {url.split("/")[2]}
+        _compare_screenshot(browser, tmp_path)
+    finally:
+        stop(proc)
+
+
+def _compare_screenshot(browser: object, tmp_path: Path) -> None:
+    """The screenshot shows each chart's colours where the chart is (decoded by Chromium)."""
+    from jug.webcharts import COLOURS, DONE_COLOUR, PROJECTION_COLOUR, SAMPLE_COLOUR
+
+    png = browser.get_screenshot_as_base64()  # type: ignore[attr-defined]
+    (tmp_path / "webstatus.png").write_bytes(__import__("base64").b64decode(png))
+    if os.environ.get("JUG_UPDATE_GOLDEN"):  # the README's picture
+        (Path(__file__).parent.parent / "docs").mkdir(exist_ok=True)
+        shutil.copy(tmp_path / "webstatus.png", Path(__file__).parent.parent / "docs/webstatus.png")
+    rects = browser.execute_script(  # type: ignore[attr-defined]
+        "const o = {}; for (const id of ['chart-finished', 'chart-durations', 'chart-workers']) {"
+        " const r = document.getElementById(id).getBoundingClientRect();"
+        " o[id] = {x: Math.round(r.x), y: Math.round(r.y), w: Math.round(r.width),"
+        " h: Math.round(r.height)}; } return o;")
+    colours = {"done": _rgb(DONE_COLOUR), "projection": _rgb(PROJECTION_COLOUR),
+               "sample": _rgb(SAMPLE_COLOUR, 0.6), "no work left": _rgb(COLOURS["no work left"]),
+               "task failed": _rgb(COLOURS["task failed"]), "budget": _rgb(COLOURS["budget"])}
+    browser.set_script_timeout(30)  # type: ignore[attr-defined]
+    seen = browser.execute_async_script(_COUNT_PIXELS, png, rects, colours)  # type: ignore[attr-defined]
+    print("pixels per colour and chart:", seen)
+    assert seen["chart-finished"]["done"] > 300 and seen["chart-finished"]["projection"] > 50, seen
+    assert seen["chart-durations"]["sample"] > 50, seen
+    bars = seen["chart-workers"]
+    areas = [bars["task failed"], bars["budget"]]
+    assert min(areas) > 2000, seen  # each worker's bar is drawn, in its reason's colour
+    assert bars["no work left"] > max(areas), seen  # the longest-lived worker, the longest bar

@@ -283,9 +283,12 @@ class Watcher:
         """One status line: task states, workers, decision and why."""
         pending = sum(a.pending for a in arrays)
         running = sum(a.running for a in arrays)
-        text = (f"{time.strftime('%H:%M:%S')} tasks: {c.ready} ready, {c.waiting} waiting, "
-                f"{c.running} running, {c.finished} finished, {c.failed} failed, "
-                f"{c.crashed} crashed | workers: {pending} pending, {running} running | "
+        from ..progress import counts_text
+        from ..taskstate import STATES
+
+        counts = {s: getattr(c, s) for s in STATES}
+        text = (f"{time.strftime('%H:%M:%S')} tasks: {counts_text(counts, STATES)} | "
+                f"workers: {pending} pending, {running} running | "
                 f"{d.action}: {d.reason}")
         if self.eta is not None and d.exit_code is None:
             text += f" | ETA ~{format_duration(self.eta)}"

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..backends import Store
 from ..jugfile import Loaded
-from ..taskstate import format_short, summarize
+from ..progress import format_short
+from ..taskstate import summarize
 from ._common import CommandError, open_and_load, report
 
 HELP = "Exit with 0 if every task is finished, 1 if not (2 on errors)"

@@ -24,6 +24,7 @@ from ..options import Option
 from ..task import Task, TaskError
 from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
 from ..timings import Durations, TimingRecorder
+from ..workers import ExitReason, WorkerSession, reason_of_worker
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
 TAKES_JUGFILE = True
@@ -66,6 +67,7 @@ class _Heartbeat:
         self.store = store
         self.interval = interval
         self.key: str | None = None
+        self.also: Any = None  # called at each beat (flushes the run-time records)
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -77,6 +79,8 @@ class _Heartbeat:
             if key is not None:
                 try:
                     self.store.heartbeat(key)
+                    if self.also is not None:
+                        self.also()
                 except Exception:
                     pass
 
@@ -104,6 +108,7 @@ class Worker:
         self.stale_after = float(args.stale_after)
         self.reclaimed: list[str] = []
         self.timings = TimingRecorder(store)
+        self.heartbeat.also = self.timings.flush  # a long task does not hide earlier ones
         self.durations = Durations.from_store(store)
         self.executed = 0
         self.executed_by_name: dict[str, int] = {}
@@ -112,6 +117,7 @@ class Worker:
         self.stop_reason: str | None = None
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
+        self.session: WorkerSession | None = None  # the worker record and log lines
 
     # -- selection -----------------------------------------------------------------
     def _select(self, tasks: list[Task]) -> list[Task]:
@@ -136,6 +142,8 @@ class Worker:
         failed = set(store.list_failed())
         deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in tasks}
         pending = [t for t in tasks if t.hash() not in finished]
+        if self.session:
+            self.session.track([t.hash() for t in tasks], finished)
         # how many pending tasks still need each result: unload it from memory at zero
         users: dict[str, int] = {}
         for t in pending:
@@ -214,7 +222,12 @@ class Worker:
             if idle_cycles > self.nr_wait_cycles:
                 self.gave_up = True
                 return
-            if self._idle_wait():
+            if self.session:
+                self.session.idle(True)
+            stop = self._idle_wait()
+            if self.session:
+                self.session.idle(False)
+            if stop:
                 return
 
     def _reclaim_dead_locks(self, pending: list[Task]) -> bool:
@@ -302,6 +315,8 @@ class Worker:
         except (Exception, TaskError) as e:
             elapsed = time.perf_counter() - start
             self._failed(t, h, e, elapsed)
+            if self.session:
+                self.session.task_done(t.name, elapsed, ok=False)
             return "failed"
         elapsed = time.perf_counter() - start
         self.executed += 1
@@ -309,6 +324,8 @@ class Worker:
         self.timings.add(t.name, elapsed)
         self.durations.add(t.name, elapsed)
         exit_checks.task_finished(t)
+        if self.session:
+            self.session.task_done(t.name, elapsed)
         return "ok"
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
@@ -362,21 +379,29 @@ def run(args: Any) -> int:
     handled = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
     worker = Worker(store, args)
+    worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
+                                         verbose=args.verbose in ("info", "debug"))
+    why: tuple[ExitReason, str] = (ExitReason.ERROR, "")
     try:
-        return _execute(worker, store, args)
+        code = _execute(worker, store, args)
+        why = reason_of_worker(worker, code)
+        return code
     except Terminated as e:
         what = (f"released the lock of the running task {worker.interrupted_task}"
                 if worker.interrupted_task else "no task was running")
         print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
+        why = (ExitReason.SIGNAL, str(e))
         return EXIT_TERMINATED
-    except JugfileError as e:
+    except KeyboardInterrupt:
+        why = (ExitReason.SIGNAL, "SIGINT")
+        raise
+    except (JugfileError, StoreError, TaskError) as e:
         print(f"jug: {e}", file=sys.stderr)
-        return 1
-    except (StoreError, TaskError) as e:
-        print(f"jug: {e}", file=sys.stderr)
+        why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
         return 1
     finally:
         worker.timings.flush()
+        worker.session.close(*why)
         if worker.executed:
             from ..io import print_task_summary_table
 

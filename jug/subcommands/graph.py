@@ -2,7 +2,9 @@
 
 One node per task name, labelled with its counts per state and coloured by progress; one edge
 ``a -> b`` when some task named ``b`` depends on a task named ``a`` (labelled with how many
-such dependencies there are).
+such dependencies there are).  ``--tasks`` draws one node per task instead, as long as the
+graph is small enough for a person (and Graphviz) to read: above :data:`MAX_TASK_NODES` tasks
+it collapses by task name again, so a 10,000-task graph stays a few nodes.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ OPTIONS = [
     Option("output", None, "Write a picture to FILE (format from the extension: png, svg, pdf; "
            ".dot/.gv writes the dot text); needs Graphviz's 'dot' for pictures",
            metavar="FILE", short="-o"),
+    Option("tasks", False, "One node per task (collapsed by task name above "
+           "500 tasks)", flag=True),
 ]
+#: above this many tasks, ``--tasks`` collapses the graph by task name
+MAX_TASK_NODES = 500
 
 _COLOURS = {"finished": "palegreen", "failed": "lightcoral", "crashed": "orange",
             "running": "lightskyblue", "ready": "khaki", "waiting": "white"}
-#: the order in which states are listed in node labels and chosen for the node colour
-_ORDER = ("finished", "running", "ready", "waiting", "crashed", "failed")
 _URGENCY = ("failed", "crashed", "running", "ready", "waiting")
 
 
@@ -53,8 +57,7 @@ def dot_text(tasks: list, snap: Snapshot, incomplete: bool = False) -> str:
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
     for name, c in counts.items():
         total = sum(c.values())
-        order = [*_ORDER, *(s for s in c if s not in _ORDER)]
-        parts = [f"{c[s]} {s}" for s in order if c.get(s)]
+        parts = [f"{c[s]} {s}" for s in STATES if c.get(s)]
         label = f"{name}\n{total} task(s): {', '.join(parts)}"
         if c.get("finished") == total:
             colour = _COLOURS["finished"]
@@ -66,6 +69,23 @@ def dot_text(tasks: list, snap: Snapshot, incomplete: bool = False) -> str:
     if incomplete:
         lines.append('  "(barrier)" [shape=note, style=dashed, label="more tasks follow a '
                      'barrier"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def task_dot_text(tasks: list, snap: Snapshot) -> str:
+    """The dot source with one node per task (hash prefix and state), one edge per dependency."""
+    tasks = unique_tasks(tasks)
+    states = classify(tasks, snap, dead_locks(snap.locks))
+    lines = ["digraph jug {", "  rankdir=LR;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
+    for t in tasks:
+        h = t.hash()
+        label = f"{t.name}\n{h[:8]} {states[h]}"
+        lines.append(f"  {_quote(h)} [label={_quote(label)}, fillcolor={_COLOURS[states[h]]}];")
+    for t in tasks:
+        for d in base_dependencies(t):
+            lines.append(f"  {_quote(d.hash())} -> {_quote(t.hash())};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -89,11 +109,23 @@ def _draw(text: str, output: str) -> None:
         raise CommandError(f"dot could not write {output}: {proc.stderr.strip()}", 2)
 
 
+def _text(args: Any, loaded: Any, snap: Snapshot) -> str:
+    """Per-task dot text with ``--tasks`` on a small graph, else per task name."""
+    if args.tasks:
+        n = len(unique_tasks(loaded.tasks))
+        if n <= MAX_TASK_NODES and not loaded.incomplete:
+            return task_dot_text(loaded.tasks, snap)
+        why = f"{n} tasks" if n > MAX_TASK_NODES else "the jugfile stops at a barrier"
+        print(f"jug graph: {why}: one node per task name (--tasks draws at most "
+              f"{MAX_TASK_NODES} tasks)", file=sys.stderr)
+    return dot_text(loaded.tasks, snap, loaded.incomplete)
+
+
 def run(args: Any) -> int:
     """Print the dot text, or write ``--output``."""
     try:
         store, loaded = open_and_load(args)
-        text = dot_text(loaded.tasks, Snapshot(store), loaded.incomplete)
+        text = _text(args, loaded, Snapshot(store))
         if args.output:
             _draw(text, args.output)
             print(f"wrote {args.output}", file=sys.stderr)

@@ -1,23 +1,44 @@
-"""``jug status``: how many tasks of each name wait, are ready, run, finished or failed."""
+"""``jug status``: how many tasks of each name wait, are ready, finished, run or failed.
+
+On a terminal the table has a bar per task name (rich, imported only then); piped or with
+``NO_COLOR`` it is plain text with the same figures; ``--json`` is the stable interface for
+scripts.  ``--watch`` redraws until no task is ready or running.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
-from typing import Any
+import time
+from typing import Any, Callable
 
 from ..backends import StoreError
 from ..jugfile import JugfileError, load, open_store
 from ..options import Option
-from ..taskstate import format_short, format_table, summarize
+from ..progress import format_short, format_table, traceback_text
+from ..taskstate import summarize
 
-HELP = "Show how many tasks are waiting, ready, running, finished and failed"
+HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
 OPTIONS = [
     Option("short", False, "One line of totals", flag=True),
-    Option("json", False, "Machine-readable counts per task name, totals and lock owners",
-           flag=True),
+    Option("json", False, "Machine-readable counts per task name, totals, progress, failures "
+           "and lock owners", flag=True),
+    Option("traceback", None, "Print the stored traceback of the failed task whose hash starts "
+           "with HASH", metavar="HASH"),
 ]
+#: seconds between redraws of a bare ``--watch``
+WATCH_DEFAULT = 2.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--watch [SECONDS]`` (an optional value, which the Option table cannot express)."""
+    parser.add_argument("--watch", nargs="?", const=str(WATCH_DEFAULT), default=None,
+                        metavar="SECONDS", help="Redraw every SECONDS (default "
+                        f"{WATCH_DEFAULT:g}) until no task is ready or running (all finished, "
+                        "failed, or waiting on failed ones); Ctrl-C leaves")
 
 
 def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> dict[str, Any]:
@@ -27,17 +48,91 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     return summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
 
 
-def run(args: Any) -> int:
-    """Print the status table (or ``--short`` / ``--json``)."""
+def fancy_output(stream: Any = None) -> bool:
+    """True when ``stream`` (stdout) is a terminal and ``NO_COLOR`` is not set."""
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+def all_done(summary: dict[str, Any]) -> bool:
+    """Nothing can change any more: no task ready, running or crashed (to be reclaimed).
+
+    Waiting tasks left then wait on failed ones (directly or not), and a jugfile stopped at
+    a barrier with nothing to run stays stopped: watching longer would show nothing new.
+    """
+    return not any(summary["total"].get(k) for k in ("ready", "running", "crashed"))
+
+
+def _render(args: Any, summary: dict[str, Any]) -> str:
+    if args.json:
+        return json.dumps(summary, indent=1, default=str)
+    if args.short:
+        return format_short(summary)
+    return format_table(summary)
+
+
+def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
+    """Piped ``--watch``: print a fresh rendering each time (no escape codes)."""
+    while True:
+        summary = get()
+        print(_render(args, summary), flush=True)
+        if all_done(summary):
+            return
+        time.sleep(seconds)
+        print()
+
+
+def _watch(get: Callable[[], dict], args: Any, fancy: bool) -> None:
+    if fancy:
+        from ..progress_rich import watch
+
+        watch(get, args.watch, all_done)
+    else:
+        _watch_plain(get, args, args.watch)
+
+
+def _validate(args: Any) -> str | None:
+    """Turn ``args.watch`` into seconds (None: no watching); an error message if it is bad."""
+    raw = getattr(args, "watch", None)
+    if raw is None:
+        return None
     try:
-        summary = status_summary(args.jugfile, args.jugdir, getattr(args, "jugfile_args", None))
-    except (JugfileError, StoreError) as e:
+        args.watch = float(raw)
+    except ValueError:
+        # ``jug status --watch run.py``: the optional SECONDS took the jugfile
+        if raw.endswith(".py") and args.jugfile == "jugfile.py":
+            args.jugfile, args.watch = raw, WATCH_DEFAULT
+            return None
+        return f"--watch {raw}: give a positive number of seconds"
+    if not (args.watch > 0 and args.watch < float("inf")):
+        return f"--watch {raw}: give a positive number of seconds"
+    return None
+
+
+def run(args: Any) -> int:
+    """Print the status (table, ``--short``, ``--json``, or ``--traceback``), once or watching."""
+    bad = _validate(args)
+    if bad:
+        print(f"jug: {bad}", file=sys.stderr)
+        return 2
+    argv = getattr(args, "jugfile_args", None)
+    try:
+        if args.traceback:
+            print(traceback_text(open_store(args.jugfile, args.jugdir), args.traceback))
+            return 0
+        get = lambda: status_summary(args.jugfile, args.jugdir, argv)  # noqa: E731
+        fancy = fancy_output() and not (args.json or args.short)
+        if getattr(args, "watch", None):
+            _watch(get, args, fancy)
+        elif fancy:
+            from ..progress_rich import print_summary
+
+            print_summary(get())
+        else:
+            print(_render(args, get()))
+    except (JugfileError, StoreError, LookupError) as e:
         print(f"jug: {e}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(summary, indent=1, default=str))
-    elif args.short:
-        print(format_short(summary))
-    else:
-        print(format_table(summary))
+    except KeyboardInterrupt:
+        return 130
     return 0

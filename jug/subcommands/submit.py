@@ -186,8 +186,9 @@ def _describe_status(summary: dict) -> tuple[str, bool]:
     if not total:
         return "", True
     left = total.get("waiting", 0) + total.get("ready", 0) + total.get("running", 0)
-    text = ", ".join(f"{total.get(k, 0)} {k}" for k in
-                     ("ready", "waiting", "running", "finished", "failed"))
+    from ..progress import counts_text
+
+    text = counts_text(total)
     return text, bool(left or summary.get("incomplete"))
 
 

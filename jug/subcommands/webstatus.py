@@ -1,7 +1,8 @@
-"""``jug webstatus``: a local web page with the status table, refreshing itself.
+"""``jug webstatus``: a local web page with the status table and charts, refreshing itself.
 
 A small Flask application: ``/`` is the page, ``/status.json`` the ``jug status --json``
-document, fetched by the page every ``--refresh`` seconds.  The jugfile is loaded once and
+document and ``/charts`` the charts (SVG drawn on the server, :mod:`jug.webcharts`), both
+fetched by the page every ``--refresh`` seconds; the page loads nothing from elsewhere.  The jugfile is loaded once and
 again when it changes on disk or while it stops at a barrier; each request reads the store
 in bulk.  Binds to 127.0.0.1 unless ``--host`` says otherwise (the page has no login).
 """
@@ -20,6 +21,7 @@ from typing import Any
 from ..backends import Store
 from ..jugfile import JugfileError, Loaded, load
 from ..options import Option
+from ..progress import total_line
 from ..taskstate import summarize
 from ._common import CommandError, open_store_or_fail, report
 
@@ -39,6 +41,7 @@ PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <title>jug status: {title}</title>
 <style>
  body {{ font-family: sans-serif; margin: 2em; }}
@@ -48,6 +51,13 @@ PAGE = """<!doctype html>
  tr.total td {{ font-weight: bold; border-top: 2px solid #444; }}
  .failed {{ color: #b00; }} .finished {{ color: #070; }}
  #error {{ color: #b00; }} #meta {{ color: #666; font-size: 90%; }}
+ #charts {{ display: flex; flex-wrap: wrap; gap: 1em 2em; margin-top: 1em; }}
+ .chart h2 {{ font-size: 110%; margin: 0.2em 0; }}
+ .chart svg {{ background: #fafafa; border: 1px solid #ddd; font-size: 11px; }}
+ .chart .axis {{ stroke: #444; }}
+ #failures-tb {{ flex-basis: 100%; }}
+ #failures-tb pre {{ background: #f6f6f6; padding: 0.5em; overflow-x: auto; font-size: 85%; }}
+ .legend span {{ margin-right: 1em; }}
 </style>
 </head>
 <body>
@@ -63,13 +73,12 @@ PAGE = """<!doctype html>
 <ul id="failures"></ul>
 <p id="error"></p>
 <p id="updated"></p>
+<div id="charts"></div>
 <script>
-// the column order of 'jug status'; other states the server reports are appended
-const ORDER = ["waiting", "ready", "finished", "running", "failed"];
-function columns(total) {{
-  const cols = ORDER.filter(s => s in total);
-  for (const s of Object.keys(total)) if (!cols.includes(s) && (total[s] || s !== "crashed")) cols.push(s);
-  return cols;
+// the columns of 'jug status', in the order the server declares (crashed only when some are)
+function columns(doc) {{
+  const order = doc.order || Object.keys(doc.total);
+  return order.filter(s => s in doc.total && (doc.total[s] || s !== "crashed"));
 }}
 function header(cols) {{
   const tr = document.getElementById("header");
@@ -100,7 +109,7 @@ async function refresh() {{
     const r = await fetch("status.json", {{cache: "no-store"}});
     const doc = await r.json();
     if (!r.ok) throw new Error(doc.error || r.statusText);
-    const cols = columns(doc.total);
+    const cols = columns(doc);
     header(cols);
     const body = document.getElementById("rows");
     body.replaceChildren();
@@ -116,9 +125,7 @@ async function refresh() {{
     const dead = doc.locks.owners.filter(o => o.dead).length;
     document.getElementById("locks").textContent = doc.locks.count ?
       doc.locks.count + " task(s) locked" + (dead ? ", " + dead + " by dead workers" : "") + "." : "";
-    const left = (doc.total.waiting || 0) + (doc.total.ready || 0) + (doc.total.running || 0);
-    document.getElementById("eta").textContent = (doc.eta_seconds != null && left) ?
-      "ETA: about " + Math.round(doc.eta_seconds) + " s (from recorded run times)" : "";
+    document.getElementById("eta").textContent = doc.total_line || "";
     const fails = document.getElementById("failures");
     fails.replaceChildren();
     for (const f of doc.failures.slice(0, 20)) {{
@@ -131,6 +138,11 @@ async function refresh() {{
     document.getElementById("updated").textContent =
       "Updated " + new Date(doc.time * 1000).toLocaleTimeString();
     document.body.dataset.generation = doc.generation;
+    const charts = await fetch("charts", {{cache: "no-store"}});
+    if (charts.ok) {{
+      document.getElementById("charts").innerHTML = await charts.text();
+      document.body.dataset.charts = doc.generation;
+    }}
   }} catch (e) {{
     document.getElementById("error").textContent = "Cannot read the status: " + e;
   }}
@@ -177,6 +189,7 @@ class StatusSource:
             doc = summarize(self.loaded.tasks, self.store, self.loaded.incomplete,
                             self.loaded.path)
             doc["generation"] = self.generation
+            doc["total_line"] = total_line(doc)
             return doc
 
 
@@ -193,6 +206,17 @@ def make_app(source: StatusSource, refresh: float) -> Any:
                            jugdir=_escape(source.store.description),
                            refresh_ms=max(100, int(refresh * 1000)))
         return Response(html, mimetype="text/html")
+
+    @app.route("/charts")
+    def charts() -> Response:
+        from ..webcharts import collect, render
+
+        try:
+            html, code = render(collect(source.store, source.summary())), 200
+        except Exception as e:  # shown in place of the charts, never a broken page
+            html, code = f"<p class='failed'>Cannot draw the charts: {_escape(str(e))}</p>", 500
+        return Response(html, status=code, mimetype="text/html",
+                        headers={"Cache-Control": "no-store"})
 
     @app.route("/status.json")
     def status() -> Response:

@@ -22,7 +22,7 @@ def test_dry_run_prints_script_command_and_merged_values(jug, project: Path) -> 
     assert "submit command: sbatch --parsable" in out
     assert "queue            short  <- command line" in out
     assert "margin           00:12:00  <- derived" in out
-    assert "tasks: 4 ready" in out
+    assert "tasks: 0 waiting, 4 ready" in out
     assert f"-m jug execute --jugdir {project}/work.jugdata {project}/work.py -- 4 0" in out
     assert not (project / "logs").exists() and not (project / "work.jugdata").exists()
 
@@ -220,7 +220,7 @@ def test_examples_render_with_their_profiles(jug, tmp_path: Path, example: str,
     p = jug("submit", "--dry-run", "jugfile.py", cwd=dest)
     assert p.returncode == 0, p.stderr
     assert marker in p.stdout and "module load python/3.11" in p.stdout
-    assert "tasks: 200 ready, 1 waiting" in p.stdout
+    assert "tasks: 1 waiting, 200 ready" in p.stdout
     assert (dest / "README.md").read_text().count("jug submit") >= 5
 
 

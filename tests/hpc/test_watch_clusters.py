@@ -22,7 +22,7 @@ from hpc_helpers import base_env, fast_idle_workers, side_effects, status, wait_
 from jug.backends import select_store
 from jug.schedulers.job import cancel_arrays, submitted_arrays
 
-LINE = re.compile(r"tasks: (\d+) ready, (\d+) waiting, (\d+) running, (\d+) finished, "
+LINE = re.compile(r"tasks: (\d+) waiting, (\d+) ready, (\d+) finished, (\d+) running, "
                   r"(\d+) failed, (\d+) crashed \| workers: (\d+) pending, (\d+) running")
 
 MAPREDUCE = """
@@ -84,7 +84,8 @@ def finish(p: subprocess.Popen, proj: Path, timeout: float) -> str:
 
 def polls(text: str) -> list[tuple[int, ...]]:
     """(ready, waiting, running, finished, failed, crashed, pending w., running w.) per poll."""
-    return [tuple(map(int, m.groups())) for m in LINE.finditer(text)]
+    order = (1, 0, 3, 2, 4, 5, 6, 7)  # the line prints the counts in the project's one order
+    return [tuple(int(m.groups()[i]) for i in order) for m in LINE.finditer(text)]
 
 
 def logs(proj: Path) -> dict[str, str]:

@@ -101,7 +101,7 @@ def test_first_poll_submits_and_second_keeps(loop) -> None:
     assert len(submitted_arrays(w.store, w.plan.jugfile)) == 1
     r = w.poll()
     assert r.decision.action == sizing.KEEP and sched.queue_calls == 2
-    assert "tasks: 4 ready, 1 waiting" in lines[-1] and "workers: 3 pending, 0 running" in lines[-1]
+    assert "tasks: 1 waiting, 4 ready" in lines[-1] and "workers: 3 pending, 0 running" in lines[-1]
 
 
 def test_done_exits_zero_and_cancels_leftover_pending(loop) -> None:
