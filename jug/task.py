@@ -11,7 +11,15 @@ import sys
 from hashlib import sha1
 from typing import Any, Callable, Iterator
 
-from .hash import ENCODING_VERSION, hash_update, json_scalars, new_hasher
+from .hash import (
+    ENCODING_VERSION,
+    UnhashableError,
+    hash_session,
+    hash_update,
+    json_scalars,
+    new_hasher,
+    only_scalars,
+)
 
 __all__ = [
     "Task", "TaskGenerator", "Tasklet", "iteratetask", "value", "recursive_dependencies",
@@ -29,6 +37,10 @@ _PLAIN_TYPES = frozenset((int, float, str, bool, type(None), bytes))
 
 class TaskError(Exception):
     """Misuse of the Task API (lambda given, value of a task that has not run...)."""
+
+
+class ArgumentHashError(TaskError):
+    """An argument of a task cannot be hashed (unhashable object, a cycle): says which."""
 
 
 _names: dict[Any, str] = {}  # function -> checked task name (Task creation is hot)
@@ -62,11 +74,17 @@ def _check_function(f: Callable) -> None:
 
 
 def _find_dependencies(args: tuple, kwargs: dict) -> list[TaskLike]:
-    """Every Task/Tasklet inside ``args``/``kwargs`` (through lists, tuples, dicts, sets)."""
+    """Every Task/Tasklet inside ``args``/``kwargs`` (through lists, tuples, dicts, sets).
+
+    Each container is visited once (a self-referencing argument must not loop here: hashing
+    reports it).  Large lists of plain values are skipped after one type scan, which a
+    :func:`jug.hash.hash_session` shares with the hashing that follows.
+    """
     found: list[TaskLike] = []
     stack: list[Any] = list(args)
     if kwargs:
         stack.extend(kwargs.values())
+    seen: set[int] = set()
     while stack:
         o = stack.pop()
         t = type(o)
@@ -74,13 +92,16 @@ def _find_dependencies(args: tuple, kwargs: dict) -> list[TaskLike]:
             continue
         if isinstance(o, TaskLike):
             found.append(o)
-        elif t is list or t is tuple or t is set or t is frozenset:
-            if len(o) > 16 and set(map(type, o)) <= _PLAIN_TYPES:
+            continue
+        if t is list or t is tuple or t is set or t is frozenset or t is dict:
+            if id(o) in seen:
                 continue
-            stack.extend(o)
-        elif t is dict:
-            stack.extend(o.keys())
-            stack.extend(o.values())
+            seen.add(id(o))
+            if t is dict:
+                stack.extend(o.keys())
+                stack.extend(o.values())
+            elif len(o) <= 16 or not only_scalars(o, _PLAIN_TYPES):
+                stack.extend(o)
     found.reverse()
     return found
 
@@ -158,14 +179,21 @@ class Task(TaskLike):
         """The hex hash of this task: its function name and (hashes of) its arguments."""
         h = self._hash
         if h is None:
-            for d in self._deps():
-                if type(d) is not Task or d._hash is None:
-                    _ensure_dependency_hashes(self)
-                    break
-            h = self._hash or self._compute_hash()
+            with hash_session():  # the dependency scan and the hashing share one type scan
+                for d in self._deps():
+                    if type(d) is not Task or d._hash is None:
+                        _ensure_dependency_hashes(self)
+                        break
+                h = self._hash or self._compute_hash()
         return h
 
     def _compute_hash(self) -> str:
+        try:
+            return self._hash_arguments()
+        except UnhashableError as e:
+            raise ArgumentHashError(_unhashable_message(self, e)) from None
+
+    def _hash_arguments(self) -> str:
         args = self.args
         if not self.kwargs:
             fast = json_scalars(args)
@@ -284,6 +312,22 @@ class Task(TaskLike):
     def is_failed(self) -> bool:
         """True if the task is marked failed."""
         return self.store.is_failed(self.hash())
+
+
+def _unhashable_message(task: Task, error: UnhashableError) -> str:
+    """Which argument of ``task`` cannot be hashed, why, and what to pass instead."""
+    which = "an argument"
+    named = [(f"argument {i + 1}", a) for i, a in enumerate(task.args)]
+    named += [(f"argument {k!r}", a) for k, a in task.kwargs.items()]
+    for label, arg in named:
+        try:
+            hash_update(new_hasher(), arg)
+        except UnhashableError as e:
+            which = f"{label} ({type(arg).__qualname__})"
+            error = e
+            break
+    advice = f" ({error.advice})" if error.advice else ""
+    return f"cannot hash {which} of task {task.name}: {error.reason}{advice}"
 
 
 def _hash_args(args: Any, kwargs: Any) -> str:
