@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from .backends import Store
 from .backends.owner import owner_summary
+from .hash import hash_session
 from .task import Task, TaskLike
 from .timings import Durations, eta_seconds
 
@@ -39,11 +40,12 @@ def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
     """``tasks`` without repeated hashes (first one kept), hashes computed bottom-up."""
     seen: set[str] = set()
     out = []
-    for t in tasks:
-        h = t.hash()
-        if h not in seen:
-            seen.add(h)
-            out.append(t)
+    with hash_session():  # an argument shared by many tasks is scanned once
+        for t in tasks:
+            h = t.hash()
+            if h not in seen:
+                seen.add(h)
+                out.append(t)
     return out
 
 

@@ -357,3 +357,19 @@ def test_dependency_scan_terminates_on_cycles() -> None:
     a.append(a)
     d: dict = {"k": a}
     assert _find_dependencies((a, d), {}) == []
+
+
+def test_bulk_pass_scans_a_shared_argument_once(monkeypatch) -> None:
+    import jug.hash as jh
+    from jug.taskstate import unique_tasks
+
+    calls = []
+    real = jh._marshal_packed
+    monkeypatch.setattr(jh, "_marshal_packed", lambda seq: calls.append(1) or real(seq))
+    big = list(range(100_000))
+    tasks = [_task_of(big, i) for i in range(20)]
+    assert len(unique_tasks(tasks)) == 20
+    assert len(calls) == 1
+    big[5] = -5  # after the pass: a new task sees the new content
+    assert _task_of(big, 0).hash() != tasks[0].hash()
+    assert len(calls) == 2
