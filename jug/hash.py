@@ -84,7 +84,15 @@ class _Session:
             self.size += n
 
 
-_local = threading.local()
+class _Local(threading.local):
+    """Per-thread session state: ``depth`` > 0 inside a session; the cache is made on first use."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.session: _Session | None = None
+
+
+_local = _Local()
 
 
 @contextmanager
@@ -94,14 +102,13 @@ def hash_session() -> Iterator[None]:
     Open it around a bulk pass that hashes many tasks and runs no user code in between;
     leaving it drops the cache, so a list mutated afterwards is hashed afresh.
     """
-    if getattr(_local, "session", None) is not None:
-        yield
-        return
-    _local.session = _Session()
+    _local.depth += 1
     try:
         yield
     finally:
-        _local.session = None
+        _local.depth -= 1
+        if not _local.depth:
+            _local.session = None
 
 
 def scalar_kinds(seq: Any) -> frozenset:
@@ -197,13 +204,25 @@ def _scalar_parts(seq: Any, kinds: frozenset) -> tuple[bytes, Any] | None:
 
 
 def json_scalars(seq: Any) -> bytes | None:
-    """Encode a list/tuple of plain scalars in one C call, or None if it holds anything else."""
-    parts = _scalar_parts(seq, frozenset(map(type, seq)))
+    """Encode a list/tuple of plain scalars in one C call, or None if it holds anything else.
+
+    (The hot path of tiny tasks: short argument tuples of numbers and strings.)
+    """
+    kinds = set(map(type, seq))
+    if kinds == _INT_ONLY and len(seq) <= 64:
+        return b"I" + ",".join(map(str, seq)).encode()
+    if not kinds <= _PLAIN_SET:
+        return None
+    parts = _scalar_parts(seq, frozenset(kinds))
     return None if parts is None else parts[0] + bytes(parts[1])
 
 
 def _session() -> _Session | None:
-    return getattr(_local, "session", None)
+    """The open session's cache (made now if needed), or None outside a session."""
+    session = _local.session
+    if session is None and _local.depth:
+        session = _local.session = _Session()
+    return session
 
 
 def _cached_encoding(seq: Any) -> tuple[bool, tuple[bytes, Any] | None]:
@@ -235,11 +254,11 @@ def _scalar_encoding(seq: Any) -> tuple[bytes, Any] | None:
     return parts
 
 
-def only_scalars(seq: Any, plain: frozenset) -> bool:
+def only_scalars(seq: Any, plain: frozenset, known: dict | None = None) -> bool:
     """True if every element of list/tuple/set ``seq`` has a type in ``plain``.
 
     For the dependency scan: a long list of ints or floats is recognised in one pass, and its
-    encoding kept for the hashing that follows in the same session.
+    encoding kept for the hashing that follows (in ``known``, and in an open session).
     """
     if type(seq) is list or type(seq) is tuple:
         found, parts = _cached_encoding(seq)
@@ -249,6 +268,8 @@ def only_scalars(seq: Any, plain: frozenset) -> bool:
             parts = _marshal_packed(seq)
             if parts is not None:
                 _remember(seq, parts)
+                if known is not None:
+                    known[id(seq)] = (seq, parts)
                 return True
     return scalar_kinds(seq) <= plain
 
@@ -259,25 +280,63 @@ def _put(h: Any, tag: bytes, data: bytes | memoryview) -> None:
     h.update(data)
 
 
-class _Close:
-    """Stack marker closing a container or object: emits ``end`` and leaves the open set."""
+class _Marker:
+    """Stack marker closing the innermost open container: emits ``end``; ``tracked`` markers
+    also take the container out of the walk's open set."""
 
-    __slots__ = ("obj", "end")
+    __slots__ = ("end", "tracked")
 
-    def __init__(self, obj: Any, end: bytes) -> None:
-        self.obj = obj
+    def __init__(self, end: bytes, tracked: bool) -> None:
         self.end = end
+        self.tracked = tracked
 
 
-def hash_update(h: Any, obj: Any) -> None:
+_END = _Marker(b"]", False)  # closes a list, tuple or dict
+_END_TRACKED = _Marker(b"]", True)
+_END_SILENT = _Marker(b"", True)  # closes an object or function (nothing in the encoding)
+_ZERO = _LEN.pack(0)
+#: containers entered before cycle tracking starts: a cycle loops past it, then is caught
+_TRACK_AFTER = 1000
+
+
+class _Walk:
+    """The containers being encoded, innermost last: a structure that contains itself is
+    reported instead of looping forever.  ``opened`` keeps them alive, so ids stay unique.
+
+    Lists, tuples and dicts are tracked only after :data:`_TRACK_AFTER` of them (small
+    arguments, the common case, pay nothing); objects and functions always.
+    """
+
+    __slots__ = ("active", "opened")
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+        self.opened: list = []
+
+    def enter(self, o: Any, stack: list, marker: _Marker) -> None:
+        i = id(o)
+        if i in self.active:
+            raise UnhashableError(
+                f"it contains itself (a {type(o).__name__} that refers back to itself)",
+                "jug cannot hash a self-referencing structure: pass one without the cycle, or "
+                "an object whose __jug_hash__() method returns a key for it")
+        self.active.add(i)
+        self.opened.append(o)
+        stack.append(marker)
+
+    def leave(self) -> None:
+        self.active.discard(id(self.opened.pop()))
+
+
+def hash_update(h: Any, obj: Any, known: dict | None = None) -> None:
     """Feed the canonical encoding of ``obj`` into hasher ``h``.
 
     An explicit stack instead of recursion: deep nesting must not hit the recursion limit.
-    ``active`` holds the ids of the containers being encoded, so a structure that contains
-    itself is reported instead of looping forever.
+    ``known`` maps id -> (list, encoding) of lists a dependency scan has just encoded.
     """
     stack: list = [obj]
-    active: set[int] = set()
+    walk: _Walk | None = None
+    count = 0  # lists, tuples and dicts entered
     while stack:
         o = stack.pop()
         t = type(o)
@@ -294,48 +353,50 @@ def hash_update(h: Any, obj: Any) -> None:
         elif t is bytes:
             _put(h, b"b", o)
         elif t is list or t is tuple:
-            _hash_sequence(h, o, t, stack, active)
+            tag = b"l" if t is list else b"t"
+            fast = None
+            if len(o) > 8:
+                hit = known.get(id(o)) if known else None
+                fast = hit[1] if hit is not None and hit[0] is o else _scalar_encoding(o)
+            if fast is not None:
+                prefix, body = fast
+                h.update(tag + b"j" + _LEN.pack(len(prefix) + len(body)) + prefix)
+                h.update(body)
+            else:
+                count += 1
+                if count > _TRACK_AFTER:
+                    walk = walk or _Walk()
+                    walk.enter(o, stack, _END_TRACKED)
+                else:
+                    stack.append(_END)
+                h.update(tag + _ZERO + _LEN.pack(len(o)))
+                stack.extend(reversed(o))
+        elif t is _Marker:
+            h.update(o.end)
+            if o.tracked:
+                walk.leave()  # type: ignore[union-attr]
         elif t is dict:
-            _open(o, stack, active, b"]")
-            _put(h, b"d", b"")
-            h.update(_LEN.pack(len(o)))
+            count += 1
+            if count > _TRACK_AFTER:
+                walk = walk or _Walk()
+                walk.enter(o, stack, _END_TRACKED)
+            else:
+                stack.append(_END)
+            h.update(b"d" + _ZERO + _LEN.pack(len(o)))
             for k, v in sorted(((hash_one(k), v) for k, v in o.items()), key=lambda kv: kv[0]):
                 h.update(k.encode())
                 stack.append(v)
         elif t is set or t is frozenset:
             _put(h, b"S" if t is set else b"Z", "".join(sorted(hash_one(x) for x in o)).encode())
-        elif t is _Close:
-            h.update(o.end)
-            active.discard(id(o.obj))
         else:
-            _hash_other(h, o, stack, active)
-
-
-def _open(o: Any, stack: list, active: set[int], end: bytes) -> None:
-    """Enter container ``o``: refuse it if it is already being encoded (a cycle)."""
-    if id(o) in active:
-        raise UnhashableError(
-            f"it contains itself (a {type(o).__name__} that refers back to itself)",
-            "jug cannot hash a self-referencing structure: pass one without the cycle, or an "
-            "object whose __jug_hash__() method returns a key for it")
-    active.add(id(o))
-    stack.append(_Close(o, end))
-
-
-def _hash_sequence(h: Any, o: Any, t: type, stack: list, active: set[int]) -> None:
-    tag = b"l" if t is list else b"t"
-    fast = _scalar_encoding(o) if len(o) > 8 else None
-    if fast is not None:
-        prefix, body = fast
-        h.update(tag + b"j")
-        h.update(_LEN.pack(len(prefix) + len(body)))
-        h.update(prefix)
-        h.update(body)
-        return
-    _open(o, stack, active, b"]")
-    _put(h, tag, b"")
-    h.update(_LEN.pack(len(o)))
-    stack.extend(reversed(o))
+            jh = getattr(o, "__jug_hash__", None)
+            if jh is not None and not isinstance(o, type):  # Tasks, CustomHash, user hooks
+                v = jh()
+                _put(h, b"J", v.encode() if isinstance(v, str) else bytes(v))
+                continue
+            if walk is None:
+                walk = _Walk()
+            _hash_other(h, o, stack, walk)
 
 
 def _qualname(obj: Any) -> str:
@@ -357,13 +418,8 @@ def _named(obj: Any) -> bool:
             or getattr(target, "__wrapped__", None) is obj)
 
 
-def _hash_other(h: Any, o: Any, stack: list, active: set[int]) -> None:
-    """Encode everything that is not a builtin container or scalar."""
-    jh = getattr(o, "__jug_hash__", None)
-    if jh is not None and not isinstance(o, type):
-        v = jh()
-        _put(h, b"J", v.encode() if isinstance(v, str) else bytes(v))
-        return
+def _hash_other(h: Any, o: Any, stack: list, walk: _Walk) -> None:
+    """Encode everything that is not a builtin container or scalar (nor has __jug_hash__)."""
     if _hash_numpy(h, o):
         return
     if isinstance(o, functools.partial):
@@ -377,7 +433,7 @@ def _hash_other(h: Any, o: Any, stack: list, active: set[int]) -> None:
         _put(h, b"M", _qualname(o).encode())
         stack.append(bound_to)
         return
-    if _hash_code_or_function(h, o, stack, active):
+    if _hash_code_or_function(h, o, stack, walk):
         return
     if isinstance(o, (str, int, float, bytes, list, tuple, dict)):
         # subclasses of builtins: class name plus the builtin content
@@ -386,7 +442,7 @@ def _hash_other(h: Any, o: Any, stack: list, active: set[int]) -> None:
             if isinstance(o, base):
                 stack.append(base(o))
                 return
-    _hash_object(h, o, stack, active)
+    _hash_object(h, o, stack, walk)
 
 
 def _hash_numpy(h: Any, o: Any) -> bool:
@@ -405,7 +461,7 @@ def _hash_numpy(h: Any, o: Any) -> bool:
     return False
 
 
-def _hash_code_or_function(h: Any, o: Any, stack: list, active: set[int]) -> bool:
+def _hash_code_or_function(h: Any, o: Any, stack: list, walk: _Walk) -> bool:
     """Functions, classes and code objects; False if ``o`` is none of them."""
     if isinstance(o, types.CodeType):
         _put(h, b"K", o.co_code)
@@ -421,10 +477,10 @@ def _hash_code_or_function(h: Any, o: Any, stack: list, active: set[int]) -> boo
         raise UnhashableError(
             f"class {o.__qualname__} is defined inside a function, so its name does not "
             "identify it", "define the class at module level")
-    if id(o) in active:  # a recursive function refers to itself: a back reference
+    if id(o) in walk.active:  # a recursive function refers to itself: a back reference
         h.update(b"R")
         return True
-    _open(o, stack, active, b"")
+    walk.enter(o, stack, _END_SILENT)
     _put(h, b"F", _qualname(o).encode())
     closure = tuple(_cell_value(c) for c in (o.__closure__ or ()))
     stack.append((o.__code__, o.__defaults__, o.__kwdefaults__, closure, _used_globals(o)))
@@ -462,7 +518,7 @@ def _used_globals(f: types.FunctionType) -> dict:
     return out
 
 
-def _hash_object(h: Any, o: Any, stack: list, active: set[int]) -> None:
+def _hash_object(h: Any, o: Any, stack: list, walk: _Walk) -> None:
     """Other objects: class name and state, or a pickle; UnhashableError if neither works."""
     if isinstance(o, (io.IOBase, types.GeneratorType, threading.Thread)):
         raise UnhashableError(f"a {type(o).__qualname__} object has no stable content to hash",
@@ -477,7 +533,7 @@ def _hash_object(h: Any, o: Any, stack: list, active: set[int]) -> None:
     if state is None:
         state = getattr(o, "__dict__", None)
     if state is not None:
-        _open(o, stack, active, b"")
+        walk.enter(o, stack, _END_SILENT)
         _put(h, b"O", _qualname(type(o)).encode())
         stack.append(state)
         return

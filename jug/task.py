@@ -14,7 +14,6 @@ from typing import Any, Callable, Iterator
 from .hash import (
     ENCODING_VERSION,
     UnhashableError,
-    hash_session,
     hash_update,
     json_scalars,
     new_hasher,
@@ -33,6 +32,7 @@ running: list[bool] = [False]
 
 _NOT_LOADED = object()
 _PLAIN_TYPES = frozenset((int, float, str, bool, type(None), bytes))
+_TRACK_AFTER = 1000  # containers a dependency scan visits before it remembers which
 
 
 class TaskError(Exception):
@@ -73,18 +73,19 @@ def _check_function(f: Callable) -> None:
             "results could not be found again. Define it with 'def name(...):' at module level.")
 
 
-def _find_dependencies(args: tuple, kwargs: dict) -> list[TaskLike]:
+def _find_dependencies(args: tuple, kwargs: dict, known: dict | None = None) -> list[TaskLike]:
     """Every Task/Tasklet inside ``args``/``kwargs`` (through lists, tuples, dicts, sets).
 
-    Each container is visited once (a self-referencing argument must not loop here: hashing
-    reports it).  Large lists of plain values are skipped after one type scan, which a
+    A self-referencing argument must not loop here (hashing reports it): past a thousand
+    containers, each is visited once more at most.  Large lists of plain values are skipped after one type scan, which a
     :func:`jug.hash.hash_session` shares with the hashing that follows.
     """
     found: list[TaskLike] = []
     stack: list[Any] = list(args)
     if kwargs:
         stack.extend(kwargs.values())
-    seen: set[int] = set()
+    visited = 0
+    seen: set[int] | None = None  # after _TRACK_AFTER containers: each container once more
     while stack:
         o = stack.pop()
         t = type(o)
@@ -94,13 +95,16 @@ def _find_dependencies(args: tuple, kwargs: dict) -> list[TaskLike]:
             found.append(o)
             continue
         if t is list or t is tuple or t is set or t is frozenset or t is dict:
-            if id(o) in seen:
-                continue
-            seen.add(id(o))
+            visited += 1
+            if visited > _TRACK_AFTER:
+                seen = seen if seen is not None else set()
+                if id(o) in seen:
+                    continue
+                seen.add(id(o))
             if t is dict:
                 stack.extend(o.keys())
                 stack.extend(o.values())
-            elif len(o) <= 16 or not only_scalars(o, _PLAIN_TYPES):
+            elif len(o) <= 16 or not only_scalars(o, _PLAIN_TYPES, known):
                 stack.extend(o)
     found.reverse()
     return found
@@ -179,33 +183,33 @@ class Task(TaskLike):
         """The hex hash of this task: its function name and (hashes of) its arguments."""
         h = self._hash
         if h is None:
-            with hash_session():  # the dependency scan and the hashing share one type scan
-                for d in self._deps():
-                    if type(d) is not Task or d._hash is None:
-                        _ensure_dependency_hashes(self)
-                        break
-                h = self._hash or self._compute_hash()
+            known = None
+            if self._dep_list is None:  # the scan's encodings of long lists serve the hashing
+                known = {}
+                self._dep_list = _find_dependencies(self.args, self.kwargs, known)
+            for d in self._dep_list:
+                if type(d) is not Task or d._hash is None:
+                    _ensure_dependency_hashes(self)
+                    break
+            h = self._hash or self._compute_hash(known)
         return h
 
-    def _compute_hash(self) -> str:
+    def _compute_hash(self, known: dict | None = None) -> str:
+        args = self.args
         try:
-            return self._hash_arguments()
+            if not self.kwargs:
+                fast = json_scalars(args)
+                if fast is not None:
+                    self._hash = sha1(b"%s\0task\0%s\0A%s" % (
+                        ENCODING_VERSION, self.name.encode(), fast)).hexdigest()
+                    return self._hash
+            hasher = new_hasher()
+            hasher.update(b"\0task\0" + self.name.encode() + b"\0")
+            hash_update(hasher, args, known)
+            if self.kwargs:
+                hash_update(hasher, self.kwargs, known)
         except UnhashableError as e:
             raise ArgumentHashError(_unhashable_message(self, e)) from None
-
-    def _hash_arguments(self) -> str:
-        args = self.args
-        if not self.kwargs:
-            fast = json_scalars(args)
-            if fast is not None:
-                self._hash = sha1(b"%s\0task\0%s\0A%s" % (
-                    ENCODING_VERSION, self.name.encode(), fast)).hexdigest()
-                return self._hash
-        hasher = new_hasher()
-        hasher.update(b"\0task\0" + self.name.encode() + b"\0")
-        hash_update(hasher, args)
-        if self.kwargs:
-            hash_update(hasher, self.kwargs)
         self._hash = hasher.hexdigest()
         return self._hash
 
