@@ -281,7 +281,7 @@ class Task(TaskLike):
         if debug_mode:
             before = _hash_args(args, kwargs)
         result = self.f(*args, **kwargs)
-        if debug_mode and _hash_args(args, kwargs) != before:
+        if debug_mode and before is not None and _hash_args(args, kwargs) != before:
             raise TaskError(f"task {self.name} modified its arguments (debug mode check)")
         if save:
             self.store.save(self.hash(), result)
@@ -334,9 +334,14 @@ def _unhashable_message(task: Task, error: UnhashableError) -> str:
     return f"cannot hash {which} of task {task.name}: {error.reason}{advice}"
 
 
-def _hash_args(args: Any, kwargs: Any) -> str:
+def _hash_args(args: Any, kwargs: Any) -> str | None:
+    """Hash of a task's argument values for the debug-mode check; None if they cannot be
+    hashed (a result holding a cycle, say): then the check is skipped, the task still runs."""
     h = new_hasher()
-    hash_update(h, (args, kwargs))
+    try:
+        hash_update(h, (args, kwargs))
+    except UnhashableError:
+        return None
     return h.hexdigest()
 
 

@@ -373,3 +373,19 @@ def test_bulk_pass_scans_a_shared_argument_once(monkeypatch) -> None:
     big[5] = -5  # after the pass: a new task sees the new content
     assert _task_of(big, 0).hash() != tasks[0].hash()
     assert len(calls) == 2
+
+
+def test_debug_mode_runs_tasks_whose_argument_values_hold_a_cycle() -> None:
+    from jug.task import Task
+
+    def make_cycle() -> list:
+        a: list = []
+        a.append(a)
+        return a
+
+    def size(x: list) -> int:
+        return len(x)
+
+    made = Task(make_cycle)
+    made.run(save=False)
+    assert Task(size, made).run(save=False, debug_mode=True) == 1
