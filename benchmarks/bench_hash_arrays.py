@@ -133,9 +133,13 @@ def array_rows(quick: bool, base: Path) -> list[Row]:
     work = Path(tempfile.mkdtemp(prefix="jugbench-arrays-", dir=base))
 
     def prepare() -> None:
-        shutil.rmtree(work / "run", ignore_errors=True)
-        (work / "run").mkdir()
-        os.sync()  # no dirty pages of the previous run are flushed inside the next one
+        """Remove the files of the previous run but keep the folders (a store in use has its
+        result folders), then flush: no run pays for the previous one's dirty pages."""
+        (work / "run").mkdir(exist_ok=True)
+        for root, _dirs, files in os.walk(work / "run"):
+            for name in files:
+                os.unlink(os.path.join(root, name))
+        os.sync()
 
     def run(fn: Callable[[Path, list, bool], None], fsync: bool) -> Callable[[], None]:
         return lambda: fn(work / "run", arrays, fsync)
@@ -145,12 +149,33 @@ def array_rows(quick: bool, base: Path) -> list[Row]:
         jug_fsync, floor_fsync = _paired(run(_jug_save, True), run(_np_save, True), repeat, prepare)
         jug_plain, floor_plain = _paired(run(_jug_save, False), run(_np_save, False), repeat,
                                          prepare)
+        prepare()
+        _jug_save(work / "run", arrays, False)
+        _np_save(work / "run", arrays, False)
+        jug_read, floor_read = _paired(lambda: _jug_load(work / "run", count),
+                                       lambda: _np_load(work / "run", count), repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     label = f"{count} arrays of 16 MiB written"
     return [Row(f"{label} (default: no fsync)", jug_plain, floor_fsync, "np.save+fsync", 1.15),
-            Row(f"{label}, JUG_FSYNC=1", jug_fsync, floor_fsync, "np.save+fsync", 1.15),
-            Row(f"{label} (default: no fsync)", jug_plain, floor_plain, "np.save")]
+            Row(f"{label}, JUG_FSYNC=1", jug_fsync, floor_fsync, "np.save+fsync"),
+            Row(f"{label} (default: no fsync)", jug_plain, floor_plain, "np.save"),
+            Row(f"{count} arrays of 16 MiB read (page cache)", jug_read, floor_read, "np.load")]
+
+
+def _jug_load(folder: Path, count: int) -> None:
+    from jug.backends.file_store import FileStore
+
+    store = FileStore(str(folder / "jugdata"))
+    for i in range(count):
+        store.load(hashlib.sha1(b"%d" % i).hexdigest())
+
+
+def _np_load(folder: Path, count: int) -> None:
+    import numpy as np
+
+    for i in range(count):
+        np.load(folder / f"floor{i}.npy")
 
 
 def rows(quick: bool = False, base: Path | None = None) -> list[Row]:
