@@ -173,11 +173,13 @@ def _marshal_packed(seq: Any) -> tuple[bytes, Any] | None:
         out = values.astype("<i8") if width == 4 else values.copy()
         return (b"Q" if width == 4 else b"D"), out.view(np.uint8).data
     packed = bytearray(8 * n)
+    plane = b""
     for k in range(width):
-        packed[k::8] = data[6 + k::step]
+        plane = data[6 + k::step]
+        packed[k::8] = plane
     if width == 8:
         return b"D", packed
-    sign = data[9::step].translate(_SIGN)  # sign-extend int32 to int64
+    sign = plane.translate(_SIGN)  # the high bytes' signs extend int32 to int64
     if b"\xff" in sign:  # (the zero-filled high bytes are right for non-negative values)
         for k in range(4, 8):
             packed[k::8] = sign
