@@ -153,3 +153,14 @@ def test_partial_writes_are_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(sizes) > 100
     assert np.array_equal(store.load("g" * 40), arr)
     assert Path(store.result_path("g" * 40)).read_bytes() == encode_result(arr)
+
+
+def test_forged_shape_is_refused_before_allocating(store: FileStore) -> None:
+    path = _saved(store, _arrays()["big"])
+    data = path.read_bytes()
+    shape = b"(%d,)" % (BIG // 8)
+    assert shape in data[:200]
+    forged = b"(" + b"9" * (len(shape) - 3) + b",)"  # same length: the header still parses
+    path.write_bytes(data.replace(shape, forged, 1))
+    with pytest.raises(CorruptResult, match="bytes of data"):
+        store.load("c" * 40)

@@ -17,6 +17,7 @@ truncated or corrupt result is *detected* (:class:`CorruptResult`) and never loa
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import struct
 import sys
@@ -216,9 +217,7 @@ def _read_npy(f: Any, length: int, crc: int, key: str, where: str) -> Any:
     if len(pre) + size > length:
         raise CorruptResult(key, where, "cannot decode payload: .npy header longer than the payload")
     npy_head = pre + _read_exact(f, size)
-    arr = _empty_from_npy_header(np, npy_head, key, where)
-    if len(npy_head) + arr.nbytes != length:
-        raise CorruptResult(key, where, f"array of {arr.nbytes} bytes in a payload of {length}")
+    arr = _empty_from_npy_header(np, npy_head, length - len(npy_head), key, where)
     view = (arr.T if np.isfortran(arr) else arr).reshape(-1).view(np.uint8).data
     got = 0
     while got < len(view):
@@ -234,8 +233,9 @@ def _read_npy(f: Any, length: int, crc: int, key: str, where: str) -> Any:
     return arr
 
 
-def _empty_from_npy_header(np: Any, npy_head: bytes, key: str, where: str) -> Any:
-    """A new uninitialised array with the shape, dtype and order a .npy header describes."""
+def _empty_from_npy_header(np: Any, npy_head: bytes, nbytes: int, key: str, where: str) -> Any:
+    """A new uninitialised array with the shape, dtype and order a .npy header describes
+    (checked against the ``nbytes`` of data that follow before anything is allocated)."""
     fmt = np.lib.format
     hf = io.BytesIO(npy_head)
     try:
@@ -247,9 +247,12 @@ def _empty_from_npy_header(np: Any, npy_head: bytes, key: str, where: str) -> An
             shape, fortran, dtype = reader(hf)
         if dtype.hasobject:
             raise ValueError("object arrays are never stored as .npy")
-        return np.empty(shape, dtype, order="F" if fortran else "C")
-    except (ValueError, SyntaxError, MemoryError) as e:
+        size = dtype.itemsize * math.prod(shape)
+    except (ValueError, SyntaxError, TypeError) as e:
         raise CorruptResult(key, where, f"cannot decode payload: {e!r}") from None
+    if size != nbytes:
+        raise CorruptResult(key, where, f"array of {size} bytes in {nbytes} bytes of data")
+    return np.empty(shape, dtype, order="F" if fortran else "C")
 
 
 class Store(ABC):
