@@ -366,11 +366,7 @@ def hash_update(h: Any, obj: Any, known: dict | None = None) -> None:
                 h.update(body)
             else:
                 count += 1
-                if count > _TRACK_AFTER:
-                    walk = walk or _Walk()
-                    walk.enter(o, stack, _END_TRACKED)
-                else:
-                    stack.append(_END)
+                walk = _enter(o, stack, walk, count)
                 h.update(tag + _ZERO + _LEN.pack(len(o)))
                 stack.extend(reversed(o))
         elif t is _Marker:
@@ -379,26 +375,42 @@ def hash_update(h: Any, obj: Any, known: dict | None = None) -> None:
                 walk.leave()  # type: ignore[union-attr]
         elif t is dict:
             count += 1
-            if count > _TRACK_AFTER:
-                walk = walk or _Walk()
-                walk.enter(o, stack, _END_TRACKED)
-            else:
-                stack.append(_END)
-            h.update(b"d" + _ZERO + _LEN.pack(len(o)))
-            for k, v in sorted(((hash_one(k), v) for k, v in o.items()), key=lambda kv: kv[0]):
-                h.update(k.encode())
-                stack.append(v)
+            walk = _enter(o, stack, walk, count)
+            _hash_dict(h, o, stack)
         elif t is set or t is frozenset:
             _put(h, b"S" if t is set else b"Z", "".join(sorted(hash_one(x) for x in o)).encode())
         else:
-            jh = getattr(o, "__jug_hash__", None)
-            if jh is not None and not isinstance(o, type):  # Tasks, CustomHash, user hooks
-                v = jh()
-                _put(h, b"J", v.encode() if isinstance(v, str) else bytes(v))
-                continue
-            if walk is None:
-                walk = _Walk()
-            _hash_other(h, o, stack, walk)
+            walk = _hash_nonbuiltin(h, o, stack, walk)
+
+
+def _enter(o: Any, stack: list, walk: _Walk | None, count: int) -> _Walk | None:
+    """Open container ``o`` (the ``count``-th): push its end marker, tracked past the limit."""
+    if count > _TRACK_AFTER:
+        walk = walk or _Walk()
+        walk.enter(o, stack, _END_TRACKED)
+    else:
+        stack.append(_END)
+    return walk
+
+
+def _hash_dict(h: Any, o: dict, stack: list) -> None:
+    """Header of a dict, its keys' hashes in sorted order, its values pushed to follow."""
+    h.update(b"d" + _ZERO + _LEN.pack(len(o)))
+    for k, v in sorted(((hash_one(k), v) for k, v in o.items()), key=lambda kv: kv[0]):
+        h.update(k.encode())
+        stack.append(v)
+
+
+def _hash_nonbuiltin(h: Any, o: Any, stack: list, walk: _Walk | None) -> _Walk | None:
+    """Objects with ``__jug_hash__`` (Tasks, CustomHash...), else :func:`_hash_other`."""
+    jh = getattr(o, "__jug_hash__", None)
+    if jh is not None and not isinstance(o, type):
+        v = jh()
+        _put(h, b"J", v.encode() if isinstance(v, str) else bytes(v))
+        return walk
+    walk = walk or _Walk()
+    _hash_other(h, o, stack, walk)
+    return walk
 
 
 def _qualname(obj: Any) -> str:
