@@ -356,10 +356,7 @@ def hash_update(h: Any, obj: Any, known: dict | None = None) -> None:
             _put(h, b"b", o)
         elif t is list or t is tuple:
             tag = b"l" if t is list else b"t"
-            fast = None
-            if len(o) > 8:
-                hit = known.get(id(o)) if known else None
-                fast = hit[1] if hit is not None and hit[0] is o else _scalar_encoding(o)
+            fast = _known_or_scalar_encoding(o, known) if len(o) > 8 else None
             if fast is not None:
                 prefix, body = fast
                 h.update(tag + b"j" + _LEN.pack(len(prefix) + len(body)) + prefix)
@@ -381,6 +378,12 @@ def hash_update(h: Any, obj: Any, known: dict | None = None) -> None:
             _put(h, b"S" if t is set else b"Z", "".join(sorted(hash_one(x) for x in o)).encode())
         else:
             walk = _hash_nonbuiltin(h, o, stack, walk)
+
+
+def _known_or_scalar_encoding(o: Any, known: dict | None) -> tuple[bytes, Any] | None:
+    """The encoding the dependency scan just made of ``o``, else :func:`_scalar_encoding`."""
+    hit = known.get(id(o)) if known else None
+    return hit[1] if hit is not None and hit[0] is o else _scalar_encoding(o)
 
 
 def _enter(o: Any, stack: list, walk: _Walk | None, count: int) -> _Walk | None:
