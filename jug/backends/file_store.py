@@ -283,7 +283,16 @@ class FileStore(Store):
         return n
 
 
-_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
+def _iov_max() -> int:
+    """Buffers one writev may take (POSIX guarantees 16)."""
+    try:
+        n = os.sysconf("SC_IOV_MAX")
+    except (AttributeError, ValueError, OSError):
+        return 16
+    return min(n, 1024) if n > 0 else 16
+
+
+_IOV_MAX = _iov_max()
 
 
 def _write_all(fd: int, buffers: list) -> None:
