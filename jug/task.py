@@ -77,8 +77,9 @@ def _find_dependencies(args: tuple, kwargs: dict, known: dict | None = None) -> 
     """Every Task/Tasklet inside ``args``/``kwargs`` (through lists, tuples, dicts, sets).
 
     A self-referencing argument must not loop here (hashing reports it): past a thousand
-    containers, each is visited once more at most.  Large lists of plain values are skipped after one type scan, which a
-    :func:`jug.hash.hash_session` shares with the hashing that follows.
+    containers, each is visited once more at most.  Long lists of plain values are skipped
+    after one scan, whose encoding goes into ``known`` (and an open
+    :func:`jug.hash.hash_session`) for the hashing that follows.
     """
     found: list[TaskLike] = []
     stack: list[Any] = list(args)
