@@ -420,8 +420,9 @@ def _qualname(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
 
 
-def _named(obj: Any) -> bool:
-    """True if ``obj``'s module and qualified name lead back to this very object."""
+def is_named(obj: Any) -> bool:
+    """True if ``obj``'s module and qualified name lead back to this very object (so the name
+    identifies it: a lambda, a closure or a shadowed function is not named)."""
     qualname = getattr(obj, "__qualname__", None)
     module = sys.modules.get(getattr(obj, "__module__", None) or "")
     if module is None or not isinstance(qualname, str) or "<" in qualname:
@@ -487,7 +488,7 @@ def _hash_code_or_function(h: Any, o: Any, stack: list, walk: _Walk) -> bool:
         return True
     if not (callable(o) and hasattr(o, "__qualname__") and hasattr(o, "__module__")):
         return False
-    if _named(o) or not isinstance(o, (types.FunctionType, type)):
+    if is_named(o) or not isinstance(o, (types.FunctionType, type)):
         _put(h, b"C", _qualname(o).encode())
         return True
     if isinstance(o, type):

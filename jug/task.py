@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 from .hash import (
     ENCODING_VERSION,
     UnhashableError,
+    hash_one,
     hash_update,
     json_scalars,
     new_hasher,
@@ -198,14 +199,15 @@ class Task(TaskLike):
     def _compute_hash(self, known: dict | None = None) -> str:
         args = self.args
         try:
+            name = _function_key(self.f, self.name)
             if not self.kwargs:
                 fast = json_scalars(args)
                 if fast is not None:
                     self._hash = sha1(b"%s\0task\0%s\0A%s" % (
-                        ENCODING_VERSION, self.name.encode(), fast)).hexdigest()
+                        ENCODING_VERSION, name, fast)).hexdigest()
                     return self._hash
             hasher = new_hasher()
-            hasher.update(b"\0task\0" + self.name.encode() + b"\0")
+            hasher.update(b"\0task\0" + name + b"\0")
             hash_update(hasher, args, known)
             if self.kwargs:
                 hash_update(hasher, self.kwargs, known)
@@ -317,6 +319,16 @@ class Task(TaskLike):
     def is_failed(self) -> bool:
         """True if the task is marked failed."""
         return self.store.is_failed(self.hash())
+
+
+def _function_key(f: Callable, name: str) -> bytes:
+    """What identifies a task's function in its hash: its name, as in Jug (editing a task's
+    code does not recompute it), unless the name cannot tell functions apart -- a closure or
+    a function defined inside another (``make.<locals>.work``): then also the function's
+    content hash, so the tasks of ``make(10)`` and ``make(20)`` are different tasks."""
+    if "<" not in name:
+        return name.encode()
+    return f"{name}\0fn:{hash_one(f)}".encode()
 
 
 def _unhashable_message(task: Task, error: UnhashableError) -> str:
