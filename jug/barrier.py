@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .hash import hash_session
 from .task import Task, TaskLike, _find_dependencies, alltasks, value
 
 
@@ -25,10 +26,11 @@ def _all_finished(tasks: list[Task]) -> bool:
     if not pending:
         return True
     finished = set(store.list()) if len(pending) > 8 else None
-    for t in pending:
-        h = t.hash()
-        if not (h in finished if finished is not None else store.can_load(h)):
-            return False
+    with hash_session():  # no user code runs until it closes: shared arguments scanned once
+        for t in pending:
+            h = t.hash()
+            if not (h in finished if finished is not None else store.can_load(h)):
+                return False
     return True
 
 

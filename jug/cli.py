@@ -12,6 +12,7 @@ from typing import Sequence
 
 from . import options as _options
 from .subcommands import SUBCOMMANDS
+from .task import TaskError
 
 
 def _load(name: str):
@@ -120,6 +121,9 @@ def _main(argv: Sequence[str] | None) -> int:
         except KeyboardInterrupt:
             print("jug: interrupted", file=sys.stderr)
             return 130
+        except TaskError as e:  # a user's mistake in the jugfile found late (unhashable argument...)
+            print(f"jug: {e}", file=sys.stderr)
+            return 1
     finally:
         sys.stdout.flush()
 

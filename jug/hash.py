@@ -1,28 +1,39 @@
 """Version-stable hashing of task arguments.
 
 Values are turned into a canonical byte encoding (type tag + content) that does not depend
-on the Python version, the process or dict ordering, then hashed with SHA-1 (as Jug's 40-hex
-task hashes).  The encoding is versioned (:data:`ENCODING_VERSION`): a change to it changes
-every hash, on purpose.
+on the process or dict ordering, then hashed with SHA-1 (as Jug's 40-hex task hashes).  The
+encoding is versioned (:data:`ENCODING_VERSION`): a change to it changes every hash, on purpose.
 
 Fast paths keep large arguments cheap: numpy arrays hash their dtype, shape and raw bytes;
-lists and tuples of plain scalars go through one C-level ``json.dumps`` call instead of a
-Python loop.  Objects may define ``__jug_hash__()`` returning ``str`` or ``bytes``.
-Other objects fall back to their class name plus ``__getstate__``/``__dict__``, or, last,
-a pickle with a pinned protocol.
+lists and tuples of plain scalars are packed in C (``array``) or go through one C-level
+``json.dumps`` call instead of a Python loop.  Inside a :func:`hash_session` (one bulk pass
+over the tasks, during which no user code runs that could mutate arguments) the encoding of
+a large list is computed once per list object, however many tasks share it.
+
+Objects may define ``__jug_hash__()`` returning ``str`` or ``bytes``.  Functions that their
+module and name designate are hashed by that name (like the task function itself); other
+functions (lambdas, closures, functions defined in functions) by their code, defaults,
+closure values and the globals they use, so two different callables never share a hash.
+Other objects fall back to their class name plus ``__getstate__``/``__dict__``, or, last, a
+pickle with a pinned protocol.  What cannot be hashed faithfully (a lock, an open file, a
+structure that contains itself) raises :class:`UnhashableError`.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
+import marshal
 import pickle
 import struct
 import sys
+import threading
 import types
 from array import array
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 ENCODING_VERSION = b"jug-hash/1"
 _PICKLE_PROTOCOL = 4  # pinned: the default protocol changes between Python versions
@@ -31,16 +42,88 @@ _PLAIN = (int, float, str, bool, type(None))
 _PLAIN_SET = frozenset(_PLAIN)
 _INT_ONLY = {int}
 _FLOAT_ONLY = {float}
-
-
-def _packed(code: str, seq: Any) -> bytes:
-    """Little-endian machine representation of a homogeneous int64/float64 sequence."""
-    arr = array(code, seq)
-    if sys.byteorder != "little":
-        arr.byteswap()
-    return arr.tobytes()
 _LEN = struct.Struct(">Q")
 _json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+
+#: lists/tuples at least this long have their scan and encoding cached in a session
+CACHE_MIN_LEN = 1000
+#: the most bytes of encodings a session keeps (beyond it, older entries are dropped)
+CACHE_BUDGET = 256 << 20
+
+
+class UnhashableError(ValueError):
+    """A value cannot be hashed faithfully; ``reason`` says why, ``advice`` what to do."""
+
+    def __init__(self, reason: str, advice: str = "") -> None:
+        self.reason = reason
+        self.advice = advice
+        super().__init__(reason + (f"; {advice}" if advice else ""))
+
+
+class _Session:
+    """Per-bulk-pass cache: id -> (object kept alive, value), for large lists and tuples.
+
+    Holding the object keeps its id from being reused by another object; the cache lives
+    only while jug's own code hashes (no user code runs that could mutate the lists).
+    """
+
+    __slots__ = ("kinds", "encodings", "size")
+
+    def __init__(self) -> None:
+        self.kinds: dict[int, tuple[Any, frozenset]] = {}
+        self.encodings: dict[int, tuple[Any, tuple]] = {}
+        self.size = 0
+
+    def remember(self, o: Any, enc: tuple) -> None:
+        n = len(enc[1])
+        while self.encodings and self.size + n > CACHE_BUDGET:
+            _, (_, old) = self.encodings.popitem()
+            self.size -= len(old[1])
+        if n <= CACHE_BUDGET:
+            self.encodings[id(o)] = (o, enc)
+            self.size += n
+
+
+class _Local(threading.local):
+    """Per-thread session state: ``depth`` > 0 inside a session; the cache is made on first use."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.session: _Session | None = None
+
+
+_local = _Local()
+
+
+@contextmanager
+def hash_session() -> Iterator[None]:
+    """Scope in which each large list/tuple is scanned and encoded once (nested: no-op).
+
+    Open it around a bulk pass that hashes many tasks and runs no user code in between;
+    leaving it drops the cache, so a list mutated afterwards is hashed afresh.
+    """
+    _local.depth += 1
+    try:
+        yield
+    finally:
+        _local.depth -= 1
+        if not _local.depth:
+            _local.session = None
+
+
+def scalar_kinds(seq: Any) -> frozenset:
+    """The set of element types of a list/tuple (cached per object inside a session)."""
+    if len(seq) < CACHE_MIN_LEN:
+        return frozenset(map(type, seq))
+    session = _session()
+    if session is None:
+        return frozenset(map(type, seq))
+    hit = session.kinds.get(id(seq))
+    if hit is not None and hit[0] is seq:
+        return hit[1]
+    kinds = frozenset(map(type, seq))
+    session.kinds[id(seq)] = (seq, kinds)
+    return kinds
 
 
 def new_hasher() -> Any:
@@ -50,24 +133,147 @@ def new_hasher() -> Any:
     return h
 
 
-def json_scalars(seq: Any) -> bytes | None:
-    """Encode a list/tuple of plain scalars in one C call, or None if it holds anything else."""
-    kinds = set(map(type, seq))
+def _packed(code: str, seq: Any) -> memoryview:
+    """Little-endian machine representation of a homogeneous int64/float64 sequence."""
+    arr = array(code, seq)
+    if sys.byteorder != "little":
+        arr.byteswap()
+    return memoryview(arr).cast("B")
+
+
+_SIGN = bytes(0xFF if b >= 0x80 else 0 for b in range(256))  # high byte -> sign-extension byte
+_MARSHAL_SLOTS = {int: (b"i", 4), float: (b"g", 8)}  # marshal v2 type code, payload bytes
+
+
+def _marshal_packed(seq: Any) -> tuple[bytes, Any] | None:
+    """The ``Q``/``D`` encoding of a long list of only ints (in int32) or only floats, or None.
+
+    One C pass instead of a type scan plus a packing pass: ``marshal`` (version 2: no
+    back-references, so canonical) checks exact types itself -- a bool, an int subclass or
+    anything else has another record size or code -- and if every record has the int/float
+    size and type code, the records are exactly those values.  Their little-endian payloads
+    are moved into the int64/float64 layout of :func:`_packed`, so the hash is the same.
+    """
+    first = type(seq[0])
+    slot = _MARSHAL_SLOTS.get(first)
+    if slot is None or type(seq[-1]) is not first or type(seq[len(seq) // 2]) is not first:
+        return None
+    try:
+        data = marshal.dumps(seq, 2)
+    except ValueError:  # unmarshallable element, or too deeply nested
+        return None
+    code, width = slot
+    n, step = len(seq), width + 1
+    if len(data) != 5 + step * n or data[5::step] != code * n:
+        return None
+    np = sys.modules.get("numpy")
+    if np is not None:  # only if already imported: importing it costs more than it saves
+        kind = np.dtype([("t", "u1"), ("v", "<i4" if width == 4 else "<f8")])
+        values = np.frombuffer(data, kind, offset=5)["v"]
+        out = values.astype("<i8") if width == 4 else values.copy()
+        return (b"Q" if width == 4 else b"D"), out.view(np.uint8).data
+    packed = bytearray(8 * n)
+    plane = b""
+    for k in range(width):
+        plane = data[6 + k::step]
+        packed[k::8] = plane
+    if width == 8:
+        return b"D", packed
+    sign = plane.translate(_SIGN)  # the high bytes' signs extend int32 to int64
+    if b"\xff" in sign:  # (the zero-filled high bytes are right for non-negative values)
+        for k in range(4, 8):
+            packed[k::8] = sign
+    return b"Q", packed
+
+
+def _scalar_parts(seq: Any, kinds: frozenset) -> tuple[bytes, Any] | None:
+    """(prefix, body) of the scalar encoding of ``seq``: the bytes are prefix + body."""
     if kinds == _INT_ONLY:
         if len(seq) > 64:
             try:
-                return b"Q" + _packed("q", seq)
+                return b"Q", _packed("q", seq)
             except OverflowError:
                 pass
-        return b"I" + ",".join(map(str, seq)).encode()
+        return b"I", ",".join(map(str, seq)).encode()
     if kinds == _FLOAT_ONLY and len(seq) > 64:
-        return b"D" + _packed("d", seq)
+        return b"D", _packed("d", seq)
     if not kinds <= _PLAIN_SET:
         return None
     try:
-        return b"J" + _json_encode(seq).encode()
+        return b"J", _json_encode(seq).encode()
     except (ValueError, OverflowError):
         return None
+
+
+def json_scalars(seq: Any) -> bytes | None:
+    """Encode a list/tuple of plain scalars in one C call, or None if it holds anything else.
+
+    (The hot path of tiny tasks: short argument tuples of numbers and strings.)
+    """
+    kinds = set(map(type, seq))
+    if kinds == _INT_ONLY and len(seq) <= 64:
+        return b"I" + ",".join(map(str, seq)).encode()
+    if not kinds <= _PLAIN_SET:
+        return None
+    parts = _scalar_parts(seq, frozenset(kinds))
+    return None if parts is None else parts[0] + bytes(parts[1])
+
+
+def _session() -> _Session | None:
+    """The open session's cache (made now if needed), or None outside a session."""
+    session = _local.session
+    if session is None and _local.depth:
+        session = _local.session = _Session()
+    return session
+
+
+def _cached_encoding(seq: Any) -> tuple[bool, tuple[bytes, Any] | None]:
+    """(found, encoding) of ``seq`` in the session cache."""
+    session = _session()
+    if session is not None:
+        hit = session.encodings.get(id(seq))
+        if hit is not None and hit[0] is seq:
+            return True, hit[1]
+    return False, None
+
+
+def _remember(seq: Any, parts: tuple[bytes, Any]) -> None:
+    session = _session()
+    if session is not None and len(seq) >= CACHE_MIN_LEN:
+        session.remember(seq, parts)
+
+
+def _scalar_encoding(seq: Any) -> tuple[bytes, Any] | None:
+    """:func:`_scalar_parts` of a list/tuple, cached per object inside a session."""
+    found, parts = _cached_encoding(seq)
+    if found:
+        return parts
+    parts = _marshal_packed(seq) if len(seq) > 64 else None
+    if parts is None:
+        parts = _scalar_parts(seq, scalar_kinds(seq))
+    if parts is not None:
+        _remember(seq, parts)
+    return parts
+
+
+def only_scalars(seq: Any, plain: frozenset, known: dict | None = None) -> bool:
+    """True if every element of list/tuple/set ``seq`` has a type in ``plain``.
+
+    For the dependency scan: a long list of ints or floats is recognised in one pass, and its
+    encoding kept for the hashing that follows (in ``known``, and in an open session).
+    """
+    if type(seq) is list or type(seq) is tuple:
+        found, parts = _cached_encoding(seq)
+        if found and parts is not None:
+            return True
+        if len(seq) > 64:
+            parts = _marshal_packed(seq)
+            if parts is not None:
+                _remember(seq, parts)
+                if known is not None:
+                    known[id(seq)] = (seq, parts)
+                return True
+    return scalar_kinds(seq) <= plain
 
 
 def _put(h: Any, tag: bytes, data: bytes | memoryview) -> None:
@@ -76,10 +282,63 @@ def _put(h: Any, tag: bytes, data: bytes | memoryview) -> None:
     h.update(data)
 
 
-def hash_update(h: Any, obj: Any) -> None:
-    """Feed the canonical encoding of ``obj`` into hasher ``h``."""
-    # An explicit stack instead of recursion: deep nesting must not hit the recursion limit.
-    stack = [obj]
+class _Marker:
+    """Stack marker closing the innermost open container: emits ``end``; ``tracked`` markers
+    also take the container out of the walk's open set."""
+
+    __slots__ = ("end", "tracked")
+
+    def __init__(self, end: bytes, tracked: bool) -> None:
+        self.end = end
+        self.tracked = tracked
+
+
+_END = _Marker(b"]", False)  # closes a list, tuple or dict
+_END_TRACKED = _Marker(b"]", True)
+_END_SILENT = _Marker(b"", True)  # closes an object or function (nothing in the encoding)
+_ZERO = _LEN.pack(0)
+#: containers entered before cycle tracking starts: a cycle loops past it, then is caught
+_TRACK_AFTER = 1000
+
+
+class _Walk:
+    """The containers being encoded, innermost last: a structure that contains itself is
+    reported instead of looping forever.  ``opened`` keeps them alive, so ids stay unique.
+
+    Lists, tuples and dicts are tracked only after :data:`_TRACK_AFTER` of them (small
+    arguments, the common case, pay nothing); objects and functions always.
+    """
+
+    __slots__ = ("active", "opened")
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+        self.opened: list = []
+
+    def enter(self, o: Any, stack: list, marker: _Marker) -> None:
+        i = id(o)
+        if i in self.active:
+            raise UnhashableError(
+                f"it contains itself (a {type(o).__name__} that refers back to itself)",
+                "jug cannot hash a self-referencing structure: pass one without the cycle, or "
+                "an object whose __jug_hash__() method returns a key for it")
+        self.active.add(i)
+        self.opened.append(o)
+        stack.append(marker)
+
+    def leave(self) -> None:
+        self.active.discard(id(self.opened.pop()))
+
+
+def hash_update(h: Any, obj: Any, known: dict | None = None) -> None:
+    """Feed the canonical encoding of ``obj`` into hasher ``h``.
+
+    An explicit stack instead of recursion: deep nesting must not hit the recursion limit.
+    ``known`` maps id -> (list, encoding) of lists a dependency scan has just encoded.
+    """
+    stack: list = [obj]
+    walk: _Walk | None = None
+    count = 0  # lists, tuples and dicts entered
     while stack:
         o = stack.pop()
         t = type(o)
@@ -97,55 +356,90 @@ def hash_update(h: Any, obj: Any) -> None:
             _put(h, b"b", o)
         elif t is list or t is tuple:
             tag = b"l" if t is list else b"t"
-            fast = json_scalars(o) if len(o) > 8 else None
+            fast = _known_or_scalar_encoding(o, known) if len(o) > 8 else None
             if fast is not None:
-                _put(h, tag + b"j", fast)
+                prefix, body = fast
+                h.update(tag + b"j" + _LEN.pack(len(prefix) + len(body)) + prefix)
+                h.update(body)
             else:
-                _put(h, tag, b"")
-                h.update(_LEN.pack(len(o)))
-                stack.append(_End)
+                count += 1
+                walk = _enter(o, stack, walk, count)
+                h.update(tag + _ZERO + _LEN.pack(len(o)))
                 stack.extend(reversed(o))
+        elif t is _Marker:
+            h.update(o.end)
+            if o.tracked:
+                walk.leave()  # type: ignore[union-attr]
         elif t is dict:
-            _put(h, b"d", b"")
-            h.update(_LEN.pack(len(o)))
-            stack.append(_End)
-            for k, v in sorted(((hash_one(k), v) for k, v in o.items()), key=lambda kv: kv[0]):
-                h.update(k.encode())
-                stack.append(v)
+            count += 1
+            walk = _enter(o, stack, walk, count)
+            _hash_dict(h, o, stack)
         elif t is set or t is frozenset:
             _put(h, b"S" if t is set else b"Z", "".join(sorted(hash_one(x) for x in o)).encode())
-        elif o is _End:
-            h.update(b"]")
         else:
-            _hash_other(h, o, stack)
+            walk = _hash_nonbuiltin(h, o, stack, walk)
 
 
-class _End:
-    """Marker closing a container in the encoding stream."""
+def _known_or_scalar_encoding(o: Any, known: dict | None) -> tuple[bytes, Any] | None:
+    """The encoding the dependency scan just made of ``o``, else :func:`_scalar_encoding`."""
+    hit = known.get(id(o)) if known else None
+    return hit[1] if hit is not None and hit[0] is o else _scalar_encoding(o)
+
+
+def _enter(o: Any, stack: list, walk: _Walk | None, count: int) -> _Walk | None:
+    """Open container ``o`` (the ``count``-th): push its end marker, tracked past the limit."""
+    if count > _TRACK_AFTER:
+        walk = walk or _Walk()
+        walk.enter(o, stack, _END_TRACKED)
+    else:
+        stack.append(_END)
+    return walk
+
+
+def _hash_dict(h: Any, o: dict, stack: list) -> None:
+    """Header of a dict, its keys' hashes in sorted order, its values pushed to follow."""
+    h.update(b"d" + _ZERO + _LEN.pack(len(o)))
+    for k, v in sorted(((hash_one(k), v) for k, v in o.items()), key=lambda kv: kv[0]):
+        h.update(k.encode())
+        stack.append(v)
+
+
+def _hash_nonbuiltin(h: Any, o: Any, stack: list, walk: _Walk | None) -> _Walk | None:
+    """Objects with ``__jug_hash__`` (Tasks, CustomHash...), else :func:`_hash_other`."""
+    jh = getattr(o, "__jug_hash__", None)
+    if jh is not None and not isinstance(o, type):
+        v = jh()
+        _put(h, b"J", v.encode() if isinstance(v, str) else bytes(v))
+        return walk
+    walk = walk or _Walk()
+    _hash_other(h, o, stack, walk)
+    return walk
 
 
 def _qualname(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
 
 
-def _hash_other(h: Any, o: Any, stack: list) -> None:
-    """Encode everything that is not a builtin container or scalar."""
-    jh = getattr(o, "__jug_hash__", None)
-    if jh is not None and not isinstance(o, type):
-        v = jh()
-        _put(h, b"J", v.encode() if isinstance(v, str) else bytes(v))
+def is_named(obj: Any) -> bool:
+    """True if ``obj``'s module and qualified name lead back to this very object (so the name
+    identifies it: a lambda, a closure or a shadowed function is not named)."""
+    qualname = getattr(obj, "__qualname__", None)
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if module is None or not isinstance(qualname, str) or "<" in qualname:
+        return False
+    target: Any = module
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return False
+    return (target is obj or getattr(target, "__func__", None) is obj
+            or getattr(target, "__wrapped__", None) is obj)
+
+
+def _hash_other(h: Any, o: Any, stack: list, walk: _Walk) -> None:
+    """Encode everything that is not a builtin container or scalar (nor has __jug_hash__)."""
+    if _hash_numpy(h, o):
         return
-    np = sys.modules.get("numpy")
-    if np is not None:
-        if isinstance(o, np.ndarray) and not o.dtype.hasobject:
-            _put(h, b"A", f"{o.dtype.str}|{o.shape}".encode())
-            arr = np.ascontiguousarray(o)
-            _put(h, b"a", memoryview(arr).cast("B") if arr.size else b"")
-            return
-        if isinstance(o, np.generic) and not isinstance(o, np.object_):
-            _put(h, b"G", f"{o.dtype.str}".encode())
-            _put(h, b"g", o.tobytes())
-            return
     if isinstance(o, functools.partial):
         _put(h, b"p", b"")
         stack.append((o.func, o.args, o.keywords))
@@ -157,8 +451,7 @@ def _hash_other(h: Any, o: Any, stack: list) -> None:
         _put(h, b"M", _qualname(o).encode())
         stack.append(bound_to)
         return
-    if callable(o) and hasattr(o, "__qualname__") and hasattr(o, "__module__"):
-        _put(h, b"C", _qualname(o).encode())
+    if _hash_code_or_function(h, o, stack, walk):
         return
     if isinstance(o, (str, int, float, bytes, list, tuple, dict)):
         # subclasses of builtins: class name plus the builtin content
@@ -167,6 +460,87 @@ def _hash_other(h: Any, o: Any, stack: list) -> None:
             if isinstance(o, base):
                 stack.append(base(o))
                 return
+    _hash_object(h, o, stack, walk)
+
+
+def _hash_numpy(h: Any, o: Any) -> bool:
+    np = sys.modules.get("numpy")
+    if np is None:
+        return False
+    if isinstance(o, np.ndarray) and not o.dtype.hasobject:
+        _put(h, b"A", f"{o.dtype.str}|{o.shape}".encode())
+        arr = np.ascontiguousarray(o)
+        _put(h, b"a", arr.reshape(-1).view(np.uint8).data if arr.nbytes else b"")
+        return True
+    if isinstance(o, np.generic) and not isinstance(o, np.object_):
+        _put(h, b"G", f"{o.dtype.str}".encode())
+        _put(h, b"g", o.tobytes())
+        return True
+    return False
+
+
+def _hash_code_or_function(h: Any, o: Any, stack: list, walk: _Walk) -> bool:
+    """Functions, classes and code objects; False if ``o`` is none of them."""
+    if isinstance(o, types.CodeType):
+        _put(h, b"K", o.co_code)
+        stack.append((o.co_consts, o.co_names, o.co_varnames, o.co_freevars, o.co_argcount,
+                      o.co_posonlyargcount, o.co_kwonlyargcount, o.co_flags))
+        return True
+    if not (callable(o) and hasattr(o, "__qualname__") and hasattr(o, "__module__")):
+        return False
+    if is_named(o) or not isinstance(o, (types.FunctionType, type)):
+        _put(h, b"C", _qualname(o).encode())
+        return True
+    if isinstance(o, type):
+        raise UnhashableError(
+            f"class {o.__qualname__} is defined inside a function, so its name does not "
+            "identify it", "define the class at module level")
+    if id(o) in walk.active:  # a recursive function refers to itself: a back reference
+        h.update(b"R")
+        return True
+    walk.enter(o, stack, _END_SILENT)
+    _put(h, b"F", _qualname(o).encode())
+    closure = tuple(_cell_value(c) for c in (o.__closure__ or ()))
+    stack.append((o.__code__, o.__defaults__, o.__kwdefaults__, closure, _used_globals(o)))
+    return True
+
+
+class _EmptyCell:
+    """Stands for a closure cell that has no value yet."""
+
+    def __jug_hash__(self) -> bytes:
+        return b"empty-cell"
+
+
+def _cell_value(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EmptyCell()
+
+
+def _used_globals(f: types.FunctionType) -> dict:
+    """The module globals ``f``'s code (and code nested in it) refers to, modules by name."""
+    names: set[str] = set()
+    codes = [f.__code__]
+    while codes:
+        c = codes.pop()
+        names.update(c.co_names)
+        codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    g = f.__globals__
+    out: dict = {}
+    for n in names:
+        if n in g:
+            v = g[n]
+            out[n] = ("module", v.__name__) if isinstance(v, types.ModuleType) else v
+    return out
+
+
+def _hash_object(h: Any, o: Any, stack: list, walk: _Walk) -> None:
+    """Other objects: class name and state, or a pickle; UnhashableError if neither works."""
+    if isinstance(o, (io.IOBase, types.GeneratorType, threading.Thread)):
+        raise UnhashableError(f"a {type(o).__qualname__} object has no stable content to hash",
+                              "pass what it is made from (a file name, the data) instead")
     state = None
     getstate = getattr(o, "__getstate__", None)
     if getstate is not None:
@@ -177,10 +551,18 @@ def _hash_other(h: Any, o: Any, stack: list) -> None:
     if state is None:
         state = getattr(o, "__dict__", None)
     if state is not None:
+        walk.enter(o, stack, _END_SILENT)
         _put(h, b"O", _qualname(type(o)).encode())
         stack.append(state)
         return
-    _put(h, b"P", pickle.dumps(o, protocol=_PICKLE_PROTOCOL))
+    try:
+        data = pickle.dumps(o, protocol=_PICKLE_PROTOCOL)
+    except Exception as e:
+        raise UnhashableError(
+            f"a {_qualname(type(o))} object cannot be hashed ({e})",
+            "pass plain data instead, or wrap it in jug.utils.CustomHash / give its class a "
+            "__jug_hash__() method") from None
+    _put(h, b"P", data)
 
 
 def hash_one(obj: Any) -> str:

@@ -12,7 +12,15 @@ import sys
 from hashlib import sha1
 from typing import Any, Callable, Iterator
 
-from .hash import ENCODING_VERSION, hash_update, json_scalars, new_hasher
+from .hash import (
+    ENCODING_VERSION,
+    UnhashableError,
+    hash_one,
+    hash_update,
+    json_scalars,
+    new_hasher,
+    only_scalars,
+)
 
 __all__ = [
     "Task", "TaskGenerator", "Tasklet", "iteratetask", "value", "recursive_dependencies",
@@ -26,6 +34,7 @@ running: list[bool] = [False]
 
 _NOT_LOADED = object()
 _PLAIN_TYPES = frozenset((int, float, str, bool, type(None), bytes))
+_TRACK_AFTER = 1000  # containers a dependency scan visits before it remembers which
 
 
 class TaskError(Exception):
@@ -37,6 +46,10 @@ class TaskFunctionError(TaskError, ValueError):
 
     Also a ValueError: that is what Jug raises, so user code written for Jug catches it.
     """
+
+
+class ArgumentHashError(TaskError):
+    """An argument of a task cannot be hashed (unhashable object, a cycle): says which."""
 
 
 _names: dict[Any, str] = {}  # function -> checked task name (Task creation is hot)
@@ -69,12 +82,20 @@ def _check_function(f: Callable) -> None:
             "results could not be found again. Define it with 'def name(...):' at module level.")
 
 
-def _find_dependencies(args: tuple, kwargs: dict) -> list[TaskLike]:
-    """Every Task/Tasklet inside ``args``/``kwargs`` (through lists, tuples, dicts, sets)."""
+def _find_dependencies(args: tuple, kwargs: dict, known: dict | None = None) -> list[TaskLike]:
+    """Every Task/Tasklet inside ``args``/``kwargs`` (through lists, tuples, dicts, sets).
+
+    A self-referencing argument must not loop here (hashing reports it): past a thousand
+    containers, each is visited once more at most.  Long lists of plain values are skipped
+    after one scan, whose encoding goes into ``known`` (and an open
+    :func:`jug.hash.hash_session`) for the hashing that follows.
+    """
     found: list[TaskLike] = []
     stack: list[Any] = list(args)
     if kwargs:
         stack.extend(kwargs.values())
+    visited = 0
+    seen: set[int] | None = None  # after _TRACK_AFTER containers: each container once more
     while stack:
         o = stack.pop()
         t = type(o)
@@ -82,13 +103,19 @@ def _find_dependencies(args: tuple, kwargs: dict) -> list[TaskLike]:
             continue
         if isinstance(o, TaskLike):
             found.append(o)
-        elif t is list or t is tuple or t is set or t is frozenset:
-            if len(o) > 16 and set(map(type, o)) <= _PLAIN_TYPES:
-                continue
-            stack.extend(o)
-        elif t is dict:
-            stack.extend(o.keys())
-            stack.extend(o.values())
+            continue
+        if t is list or t is tuple or t is set or t is frozenset or t is dict:
+            visited += 1
+            if visited > _TRACK_AFTER:
+                seen = seen if seen is not None else set()
+                if id(o) in seen:
+                    continue
+                seen.add(id(o))
+            if t is dict:
+                stack.extend(o.keys())
+                stack.extend(o.values())
+            elif len(o) <= 16 or not only_scalars(o, _PLAIN_TYPES, known):
+                stack.extend(o)
     found.reverse()
     return found
 
@@ -167,26 +194,34 @@ class Task(TaskLike):
         """The hex hash of this task: its function name and (hashes of) its arguments."""
         h = self._hash
         if h is None:
-            for d in self._deps():
+            known = None
+            if self._dep_list is None:  # the scan's encodings of long lists serve the hashing
+                known = {}
+                self._dep_list = _find_dependencies(self.args, self.kwargs, known)
+            for d in self._dep_list:
                 if type(d) is not Task or d._hash is None:
                     _ensure_dependency_hashes(self)
                     break
-            h = self._hash or self._compute_hash()
+            h = self._hash or self._compute_hash(known)
         return h
 
-    def _compute_hash(self) -> str:
+    def _compute_hash(self, known: dict | None = None) -> str:
         args = self.args
-        if not self.kwargs:
-            fast = json_scalars(args)
-            if fast is not None:
-                self._hash = sha1(b"%s\0task\0%s\0A%s" % (
-                    ENCODING_VERSION, self.name.encode(), fast)).hexdigest()
-                return self._hash
-        hasher = new_hasher()
-        hasher.update(b"\0task\0" + self.name.encode() + b"\0")
-        hash_update(hasher, args)
-        if self.kwargs:
-            hash_update(hasher, self.kwargs)
+        try:
+            name = _function_key(self.f, self.name)
+            if not self.kwargs:
+                fast = json_scalars(args)
+                if fast is not None:
+                    self._hash = sha1(b"%s\0task\0%s\0A%s" % (
+                        ENCODING_VERSION, name, fast)).hexdigest()
+                    return self._hash
+            hasher = new_hasher()
+            hasher.update(b"\0task\0" + name + b"\0")
+            hash_update(hasher, args, known)
+            if self.kwargs:
+                hash_update(hasher, self.kwargs, known)
+        except UnhashableError as e:
+            raise ArgumentHashError(_unhashable_message(self, e)) from None
         self._hash = hasher.hexdigest()
         return self._hash
 
@@ -272,7 +307,7 @@ class Task(TaskLike):
         if debug_mode:
             before = _hash_args(args, kwargs)
         result = self.f(*args, **kwargs)
-        if debug_mode and _hash_args(args, kwargs) != before:
+        if debug_mode and before is not None and _hash_args(args, kwargs) != before:
             raise TaskError(f"task {self.name} modified its arguments (debug mode check)")
         if save:
             self.store.save(self.hash(), result)
@@ -332,9 +367,40 @@ _ARG_REPR = _ArgRepr()
 _MAX_REPR_ARGS = 6
 
 
-def _hash_args(args: Any, kwargs: Any) -> str:
+def _function_key(f: Callable, name: str) -> bytes:
+    """What identifies a task's function in its hash: its name, as in Jug (editing a task's
+    code does not recompute it), unless the name cannot tell functions apart -- a closure or
+    a function defined inside another (``make.<locals>.work``): then also the function's
+    content hash, so the tasks of ``make(10)`` and ``make(20)`` are different tasks."""
+    if "<" not in name:
+        return name.encode()
+    return f"{name}\0fn:{hash_one(f)}".encode()
+
+
+def _unhashable_message(task: Task, error: UnhashableError) -> str:
+    """Which argument of ``task`` cannot be hashed, why, and what to pass instead."""
+    which = "an argument"
+    named = [(f"argument {i + 1}", a) for i, a in enumerate(task.args)]
+    named += [(f"argument {k!r}", a) for k, a in task.kwargs.items()]
+    for label, arg in named:
+        try:
+            hash_update(new_hasher(), arg)
+        except UnhashableError as e:
+            which = f"{label} ({type(arg).__qualname__})"
+            error = e
+            break
+    advice = f" ({error.advice})" if error.advice else ""
+    return f"cannot hash {which} of task {task.name}: {error.reason}{advice}"
+
+
+def _hash_args(args: Any, kwargs: Any) -> str | None:
+    """Hash of a task's argument values for the debug-mode check; None if they cannot be
+    hashed (a result holding a cycle, say): then the check is skipped, the task still runs."""
     h = new_hasher()
-    hash_update(h, (args, kwargs))
+    try:
+        hash_update(h, (args, kwargs))
+    except UnhashableError:
+        return None
     return h.hexdigest()
 
 

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from typing import Any, Iterable
 
 from .backends import Store
+from .hash import hash_session
 from .task import Task, TaskLike
 from .timings import Durations, format_duration  # noqa: F401 (re-exported)
 
@@ -40,11 +41,12 @@ def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
     """``tasks`` without repeated hashes (first one kept), hashes computed bottom-up."""
     seen: set[str] = set()
     out = []
-    for t in tasks:
-        h = t.hash()
-        if h not in seen:
-            seen.add(h)
-            out.append(t)
+    with hash_session():  # an argument shared by many tasks is scanned once
+        for t in tasks:
+            h = t.hash()
+            if h not in seen:
+                seen.add(h)
+                out.append(t)
     return out
 
 

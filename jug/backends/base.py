@@ -17,11 +17,13 @@ truncated or corrupt result is *detected* (:class:`CorruptResult`) and never loa
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import struct
 import sys
 import zlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 MAGIC = b"JUGR"
@@ -55,23 +57,77 @@ def _is_numpy_array(value: Any) -> bool:
     return np is not None and type(value) is np.ndarray and value.dtype.hasobject is False
 
 
-def encode_result(value: Any) -> bytes:
-    """Frame ``value`` as bytes: numpy arrays in .npy format, others pickled (compressed if large)."""
-    if _is_numpy_array(value):
-        import numpy as np
+@dataclass(frozen=True)
+class EncodedResult:
+    """A framed result as buffers to write one after the other (never concatenated here).
 
+    ``header`` is the jug frame header; ``parts`` the payload pieces (for a numpy array:
+    the .npy header and a view of the array's own memory), so a store can write them with
+    one ``writev`` and no copy of the array.
+    """
+
+    header: bytes
+    parts: tuple
+
+    @property
+    def size(self) -> int:
+        """Total bytes (header and payload)."""
+        return len(self.header) + sum(memoryview(p).nbytes for p in self.parts)
+
+    def buffers(self) -> list:
+        """Header and payload pieces, in order."""
+        return [self.header, *self.parts]
+
+    def to_bytes(self) -> bytes:
+        """One bytes object (one copy of the payload), for stores that need a single value."""
+        return b"".join(self.buffers())
+
+
+def _frame(fmt: bytes, parts: tuple) -> EncodedResult:
+    crc = 0
+    length = 0
+    for p in parts:
+        crc = zlib.crc32(p, crc)
+        length += memoryview(p).nbytes
+    return EncodedResult(_HEADER.pack(MAGIC, VERSION, fmt, length, crc), parts)
+
+
+def _npy_parts(value: Any) -> tuple:
+    """(.npy header, view of the data) for an array, laid out as ``np.save`` writes it."""
+    import numpy as np
+
+    arr = value if value.flags.c_contiguous or value.flags.f_contiguous \
+        else np.ascontiguousarray(value)
+    head = io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(head, np.lib.format.header_data_from_array_1_0(arr))
+    except ValueError:  # header too large for format 1.0: let np.save choose the version
         buf = io.BytesIO()
-        np.save(buf, value, allow_pickle=False)
-        payload = buf.getbuffer()
-        fmt = FORMAT_NUMPY
-    else:
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        fmt = FORMAT_PICKLE
-        if len(payload) > _COMPRESS_THRESHOLD:
-            payload = zlib.compress(payload, 1)
-            fmt = FORMAT_ZPICKLE
-    header = _HEADER.pack(MAGIC, VERSION, fmt, len(payload), zlib.crc32(payload))
-    return header + bytes(payload)
+        np.save(buf, arr, allow_pickle=False)
+        return (buf.getbuffer(),)
+    flat = arr if arr.flags.c_contiguous else arr.T  # Fortran order: its transpose is C order
+    data = flat.reshape(-1).view(np.uint8).data if arr.nbytes else b""
+    return head.getvalue(), data
+
+
+def encode_result_parts(value: Any) -> EncodedResult:
+    """Frame ``value``: numpy arrays in .npy format (zero-copy), others pickled (compressed if large)."""
+    if _is_numpy_array(value):
+        return _frame(FORMAT_NUMPY, _npy_parts(value))
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    fmt = FORMAT_PICKLE
+    if len(payload) > _COMPRESS_THRESHOLD:
+        payload = zlib.compress(payload, 1)
+        fmt = FORMAT_ZPICKLE
+    return _frame(fmt, (payload,))
+
+
+def encode_result(value: Any) -> bytes:
+    """:func:`encode_result_parts` as one bytes object."""
+    parts = encode_result_parts(value)
+    if len(parts.parts) == 1 and type(parts.parts[0]) is bytes:
+        return parts.header + parts.parts[0]
+    return parts.to_bytes()
 
 
 def check_header(data: bytes | memoryview, key: str, where: str) -> tuple[bytes, int, int]:
@@ -89,7 +145,12 @@ def check_header(data: bytes | memoryview, key: str, where: str) -> tuple[bytes,
 def decode_result(data: bytes | memoryview, key: str = "?", where: str = "?") -> Any:
     """Inverse of :func:`encode_result`; raises :class:`CorruptResult` on any mismatch."""
     fmt, length, crc = check_header(data, key, where)
-    payload = memoryview(data)[HEADER_SIZE:]
+    return decode_payload(fmt, length, crc, memoryview(data)[HEADER_SIZE:], key, where)
+
+
+def decode_payload(fmt: bytes, length: int, crc: int, payload: bytes | memoryview,
+                   key: str = "?", where: str = "?") -> Any:
+    """Check length and checksum of a payload whose header said (fmt, length, crc), decode it."""
     if len(payload) != length:
         raise CorruptResult(key, where, f"truncated: payload is {len(payload)} bytes, expected {length}")
     if zlib.crc32(payload) != crc:
@@ -108,6 +169,90 @@ def decode_result(data: bytes | memoryview, key: str = "?", where: str = "?") ->
     except Exception as e:  # checksum was fine but the payload does not decode
         raise CorruptResult(key, where, f"cannot decode payload: {e!r}")
     raise CorruptResult(key, where, f"unknown payload format {fmt!r}")
+
+
+#: numpy results at least this large are read straight into a preallocated array
+LARGE_ARRAY = 1 << 20
+
+
+def read_result(f: Any, key: str, where: str) -> Any:
+    """Read one framed result from binary file ``f`` (unbuffered is best) and decode it.
+
+    A large numpy array is read with one ``readinto`` into its final memory and checksummed
+    there: no intermediate copies, so loading needs the array's size and not several times it.
+    """
+    head = _read_exact(f, HEADER_SIZE)
+    fmt, length, crc = check_header(head, key, where)
+    if fmt == FORMAT_NUMPY and length >= LARGE_ARRAY:
+        arr = _read_npy(f, length, crc, key, where)
+        if arr is not None:
+            return arr
+        f.seek(HEADER_SIZE)  # a layout the direct path does not handle: read it whole
+    return decode_payload(fmt, length, crc, f.read(), key, where)
+
+
+def _read_exact(f: Any, n: int) -> bytes:
+    """Up to ``n`` bytes (fewer only at the end of the file)."""
+    chunks = []
+    while n > 0:
+        b = f.read(n)
+        if not b:
+            break
+        chunks.append(b)
+        n -= len(b)
+    return b"".join(chunks)
+
+
+def _read_npy(f: Any, length: int, crc: int, key: str, where: str) -> Any:
+    """The array of a .npy payload of ``length`` bytes, or None for .npy versions other than 1/2."""
+    import numpy as np
+
+    fixed = _read_exact(f, 10)
+    if len(fixed) < 10 or fixed[:6] != b"\x93NUMPY":
+        raise CorruptResult(key, where, "cannot decode payload: bad .npy header")
+    if fixed[6] not in (1, 2):
+        return None
+    pre = fixed if fixed[6] == 1 else fixed + _read_exact(f, 2)
+    size = int.from_bytes(pre[8:], "little")
+    if len(pre) + size > length:
+        raise CorruptResult(key, where, "cannot decode payload: .npy header longer than the payload")
+    npy_head = pre + _read_exact(f, size)
+    arr = _empty_from_npy_header(np, npy_head, length - len(npy_head), key, where)
+    view = (arr.T if np.isfortran(arr) else arr).reshape(-1).view(np.uint8).data
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            raise CorruptResult(key, where, f"truncated: payload is {len(npy_head) + got} bytes, "
+                                f"expected {length}")
+        got += n
+    if f.read(1):
+        raise CorruptResult(key, where, "trailing bytes after the payload")
+    if zlib.crc32(view, zlib.crc32(npy_head)) != crc:
+        raise CorruptResult(key, where, "checksum mismatch")
+    return arr
+
+
+def _empty_from_npy_header(np: Any, npy_head: bytes, nbytes: int, key: str, where: str) -> Any:
+    """A new uninitialised array with the shape, dtype and order a .npy header describes
+    (checked against the ``nbytes`` of data that follow before anything is allocated)."""
+    fmt = np.lib.format
+    hf = io.BytesIO(npy_head)
+    try:
+        major, _minor = fmt.read_magic(hf)
+        reader = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        try:
+            shape, fortran, dtype = reader(hf, max_header_size=len(npy_head) + 1)
+        except TypeError:  # numpy < 1.24 has no max_header_size
+            shape, fortran, dtype = reader(hf)
+        if dtype.hasobject:
+            raise ValueError("object arrays are never stored as .npy")
+        size = dtype.itemsize * math.prod(shape)
+    except (ValueError, SyntaxError, TypeError) as e:
+        raise CorruptResult(key, where, f"cannot decode payload: {e!r}") from None
+    if size != nbytes:
+        raise CorruptResult(key, where, f"array of {size} bytes in {nbytes} bytes of data")
+    return np.empty(shape, dtype, order="F" if fortran else "C")
 
 
 class Store(ABC):

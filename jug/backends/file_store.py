@@ -29,8 +29,8 @@ from .base import (
     Store,
     StoreError,
     check_header,
-    decode_result,
-    encode_result,
+    encode_result_parts,
+    read_result,
 )
 
 _TMP_PREFIX = ".tmp."
@@ -71,8 +71,9 @@ class FileStore(Store):
         d = f"{self._results}/{key[:2]}"
         return d, f"{d}/{key[2:]}"
 
-    def _atomic_write(self, folder: str, path: str, data: bytes, fsync: bool = False) -> None:
-        """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    def _atomic_write(self, folder: str, path: str, data: bytes | list, fsync: bool = False) -> None:
+        """Write ``data`` (bytes, or buffers written in order) to ``path`` via a temporary file
+        in the same folder and a rename."""
         self._ensure_dir(folder)
         self._counter += 1
         tmp = f"{folder}/{self._tmp_tag}{self._counter}"
@@ -85,10 +86,7 @@ class FileStore(Store):
         except PermissionError as e:
             raise StoreError(f"cannot write in {folder}: {e.strerror}. Is the jugdir writable?") from None
         try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            _write_all(fd, data if isinstance(data, list) else [data])
             if fsync:
                 os.fsync(fd)
         except BaseException:
@@ -104,18 +102,19 @@ class FileStore(Store):
 
     # -- results ---------------------------------------------------------------------
     def save(self, key: str, value: Any) -> None:
-        data = encode_result(value)
+        """Frame ``value`` and write header and payload pieces with writev (arrays uncopied)."""
+        encoded = encode_result_parts(value)
         folder, path = self._result_path(key)
-        self._atomic_write(folder, path, data, self._fsync)
+        self._atomic_write(folder, path, encoded.buffers(), self._fsync)
 
     def load(self, key: str) -> Any:
         _, path = self._result_path(key)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            f = open(path, "rb", buffering=0)
         except FileNotFoundError:
             raise KeyError(key) from None
-        return decode_result(data, key, path)
+        with f:
+            return read_result(f, key, path)
 
     def result_path(self, key: str) -> str:
         """Where the result of ``key`` lives (for messages)."""
@@ -282,6 +281,32 @@ class FileStore(Store):
                     except FileNotFoundError:
                         pass
         return n
+
+
+def _iov_max() -> int:
+    """Buffers one writev may take (POSIX guarantees 16)."""
+    try:
+        n = os.sysconf("SC_IOV_MAX")
+    except (AttributeError, ValueError, OSError):
+        return 16
+    return min(n, 1024) if n > 0 else 16
+
+
+_IOV_MAX = _iov_max()
+
+
+def _write_all(fd: int, buffers: list) -> None:
+    """Write every buffer, in order, with as few system calls as the kernel allows."""
+    views = [v for v in (memoryview(b).cast("B") for b in buffers) if len(v)]
+    if not hasattr(os, "writev"):
+        views = [memoryview(b"".join(views))] if views else []
+    while views:
+        n = os.writev(fd, views[:_IOV_MAX]) if hasattr(os, "writev") else os.write(fd, views[0])
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
 
 
 def _warn_not_owner(key: str, owner: dict) -> None:
