@@ -302,8 +302,14 @@ class JobPlan:
         ctx.update(self.scheduler.template_context(ctx))
         return ctx
 
-    def render(self, size: int | None = None) -> str:
-        """The job script of an array of ``size`` workers (default: all of them)."""
+    def render(self, size: int | None = None, template: str | None = None,
+               extra: Mapping[str, Any] | None = None) -> str:
+        """The job script of an array of ``size`` workers (default: all of them).
+
+        ``template`` and ``extra`` variables render another job of the same plan (the
+        planner job of ``--until-done``) with the same search path and filters.
+        """
+        template = template or self.scheduler.template
         import jinja2
 
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_search_path()),
@@ -314,12 +320,12 @@ class JobPlan:
         env.filters["memory"] = self.scheduler.format_memory
         env.filters["q"] = lambda v: shlex.quote(str(v))
         try:
-            template = env.get_template(self.scheduler.template)
-            text = template.render(**self.context(size or self.workers))
+            text = env.get_template(template).render({**self.context(size or self.workers),
+                                                      **(extra or {})})
         except jinja2.TemplateError as e:
             where = f" ({e.filename}:{e.lineno})" if getattr(e, "filename", None) else ""
             raise SubmitError(f"cannot render the job script template "
-                              f"{self.scheduler.template}{where}: {e}")
+                              f"{template}{where}: {e}")
         return re.sub(r"\n{3,}", "\n\n", text)
 
     def sizes(self, workers: int | None = None) -> list[int]:

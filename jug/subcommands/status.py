@@ -24,7 +24,11 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     """Load ``jugfile`` against its store and return the ``--json`` document."""
     store = open_store(jugfile, jugdir)
     loaded = load(jugfile, store, argv)
-    return summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
+    summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
+    from ..schedulers.chain import iter_chain_lines  # a --until-done chain says how it is
+
+    summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
+    return summary
 
 
 def run(args: Any) -> int:
@@ -40,4 +44,6 @@ def run(args: Any) -> int:
         print(format_short(summary))
     else:
         print(format_table(summary))
+    if summary.get("chain") and not args.json:
+        print("\n".join(summary["chain"]))
     return 0
