@@ -55,8 +55,7 @@ def assert_each_task_once(proj: Path, n: int) -> None:
     assert sorted(started, key=int) == sorted(done, key=int), started  # none ran twice
 
 
-def cancel_quietly(proj: Path, sched: str, jugfile: str = "work.py",
-                   env: dict | None = None) -> None:
-    """Best-effort ``jug submit --cancel`` at the end of a test (only this test's jobs)."""
-    subprocess.run([sys.executable, "-m", "jug", "submit", "--scheduler", sched, "--cancel",
-                    jugfile], cwd=proj, env=base_env(env), capture_output=True, timeout=120)
+def cancel_quietly(proj: Path, jugfile: str = "work.py", env: dict | None = None) -> None:
+    """``jug submit --cancel`` (the store knows each job's scheduler): only this test's jobs."""
+    subprocess.run([sys.executable, "-m", "jug", "submit", "--cancel", jugfile], cwd=proj,
+                   env=base_env(env), capture_output=True, timeout=120)

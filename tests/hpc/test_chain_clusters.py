@@ -42,12 +42,12 @@ def cluster(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def proj(project: Path, cluster: str) -> Iterator[Path]:
+def proj(project: Path) -> Iterator[Path]:
     """The test project, idle workers re-checking every second; cancels what is left."""
     fast_idle_workers(project.parent)
     yield project
     for f in project.glob("*.py"):
-        cancel_quietly(project, cluster, jugfile=f.name)
+        cancel_quietly(project, jugfile=f.name)
 
 
 def in_queue(sched: str, ids: list[str]) -> int:
@@ -143,7 +143,7 @@ def test_cancel_leaves_nothing_of_the_chain_in_the_queue(proj: Path, cluster: st
     chain = chain_of(proj)
     ids = chain.arrays() + chain.helpers()
     assert len(ids) == 2 and in_queue(cluster, ids) == 2  # an array and its planner job
-    cancel_quietly(proj, cluster)
+    cancel_quietly(proj)
     wait_until(lambda: in_queue(cluster, ids) == 0, 60, "the chain's jobs to leave")
     assert chain_of(proj).status == "cancelled"
 

@@ -39,9 +39,9 @@ def pbs(project: Path, tmp_path: Path) -> Iterator[dict]:
     env = {"FAKEPBS_DIR": str(state), "HOME": str(tmp_path),
            "PATH": f"{FAKEPBS}{os.pathsep}{os.environ['PATH']}"}
     yield env
-    cancel_quietly(project, "pbs", env=env)
+    cancel_quietly(project, env=env)
     for f in project.glob("*.py"):
-        cancel_quietly(project, "pbs", jugfile=f.name, env=env)
+        cancel_quietly(project, jugfile=f.name, env=env)
 
 
 def alive_jobs(env: dict) -> dict[str, dict]:
@@ -118,7 +118,7 @@ def test_cancel_leaves_nothing_of_the_chain(project: Path, pbs: dict) -> None:
     p = until_done(project, "pbs", *WALL, work=("30", "2"), env=pbs)
     assert p.returncode == 0, p.stderr
     assert len(alive_jobs(pbs)) == 3  # two workers and the held planner job
-    cancel_quietly(project, "pbs", env=pbs)
+    cancel_quietly(project, env=pbs)
     wait_until(lambda: not alive_jobs(pbs), 20, "every job of the chain to end")
     chain = chain_of(project)
     assert chain.status == "cancelled" and len(chain.generations) == 1
