@@ -232,6 +232,10 @@ def _run(args: Any) -> int:
     if getattr(args, "status", False):
         return _status(settings, args.jugfile)
     plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
+    until_done = bool(getattr(args, "until_done", False))
+    if until_done and (getattr(args, "watch", False) or getattr(args, "once", False)):
+        raise SubmitError("--until-done and --watch exclude each other: --watch keeps a loop "
+                          "on this node, --until-done lets the workers resubmit themselves")
     if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
         return _watch(args, plan)
     if os.path.exists(plan.stop_file):
@@ -255,6 +259,11 @@ def _run(args: Any) -> int:
             print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
             sys.stdout.write(plan.render(size))
             print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+        if until_done:
+            from ..schedulers.chain import render_planner
+
+            print("# ---- planner job of generation 1 (held until the arrays above end):")
+            sys.stdout.write(render_planner(plan, 1, ["<array id>"]))
         return 0
     if not work_left:
         failed = (summary.get("total") or {}).get("failed", 0)
@@ -275,7 +284,7 @@ def _run(args: Any) -> int:
         if left and plan.workers > left and not summary.get("incomplete"):
             print(f"note: {plan.workers} workers for {left} unfinished task(s): the extra "
                   f"workers will find nothing to do and exit")
-    if getattr(args, "until_done", False):
+    if until_done:
         _start_chain(args, plan, store, summary)
     else:
         plan.submit(store)

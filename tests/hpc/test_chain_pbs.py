@@ -63,7 +63,7 @@ def _alive(pid: int) -> bool:
 WALL = ("--workers", "2", "--walltime", "0:00:20", "--margin", "10s")
 
 
-def test_work_of_three_walltimes_finishes_after_submit_returned(project: Path,
+def test_work_of_three_walltimes_finishes_after_submit_returned(jug, project: Path,
                                                                 pbs: dict) -> None:
     p = until_done(project, "pbs", *WALL, work=("24", "2"), env=pbs)
     assert p.returncode == 0 and "submitted planner job" in p.stdout, p.stdout + p.stderr
@@ -77,6 +77,22 @@ def test_work_of_three_walltimes_finishes_after_submit_returned(project: Path,
     logs = "".join(f.read_text() for f in (project / "logs").glob("*.o*"))
     assert "jug chain: skipped: generation 2 after generation 1 was planned by" in logs
     assert "received SIGTERM" not in logs
+    shown = jug("submit", "--status", "work.py", cwd=project, env=pbs).stdout
+    assert shown.startswith(f"chain (--until-done): done, generation {len(chain.generations)}")
+    assert "  generation 2: array(s) 3[].fakeserver (2 worker(s))" in shown, shown
+    assert "pbs array 1[].fakeserver: 2 worker(s); now 0 running, 0 pending" in shown
+
+
+def test_dry_run_shows_the_planner_job_and_watch_is_refused(jug, project: Path,
+                                                            pbs: dict) -> None:
+    p = jug("submit", "--scheduler", "pbs", "--until-done", "--dry-run", "work.py",
+            cwd=project, env=pbs)
+    assert p.returncode == 0 and "#PBS -W depend=afterany:<array id>" in p.stdout, p.stderr
+    calls = (Path(pbs["FAKEPBS_DIR"]) / "calls.jsonl").read_text()
+    assert '"qsub"' not in calls  # nothing submitted (only the array size limit asked)
+    p = jug("submit", "--scheduler", "pbs", "--until-done", "--watch", "work.py",
+            cwd=project, env=pbs)
+    assert p.returncode == 2 and "exclude each other" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_safety_net_resumes_after_every_worker_is_killed(project: Path, pbs: dict) -> None:

@@ -139,6 +139,18 @@ def test_compute_nodes_that_may_not_submit_are_refused() -> None:
     check_can_chain(make_plan("pbs", compute_submit="yes"))  # the site says it may
 
 
+def test_generation_limit_above_the_hard_cap_is_refused_before_submitting(
+        tmp_path: Path) -> None:
+    from jug.schedulers.chain import start
+    from jug.schedulers.watch import WatchOptions
+
+    store = select_store(str(tmp_path / "jugdata"))
+    for bad in (0, HARD_GENERATIONS + 1):
+        with pytest.raises(SubmitError, match="--max-generations must be between 1 and 100"):
+            start(make_plan("slurm"), store, WatchOptions(max_workers=2), bad, {})
+    assert not store.read_docs("submit") and not store.read_docs("chain")
+
+
 def test_refusal_is_one_clear_line_from_the_cli(tmp_path: Path) -> None:
     (tmp_path / "work.py").write_text("from jug import Task\nx = Task(abs, -1)\n")
     (tmp_path / "jug-submit.yaml").write_text("compute-submit: no\n")
