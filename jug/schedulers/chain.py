@@ -336,14 +336,7 @@ def _poll(store: Any, chain: Chain, after: int, by: str, leaving: bool,
     chain.last_poll = {"at": time.time(), "by": by, "line": result.line}
     d = result.decision
     outcome = PlanResult(KEPT, f"{d.action}: {d.reason}")
-    if watcher.stop_reason:
-        chain.end(STOPPED, watcher.stop_reason)
-    elif d.action in (sizing.DONE, sizing.FAILED, sizing.STUCK):
-        chain.end(DONE if d.action == sizing.DONE else FAILED if d.action == sizing.FAILED
-                  else STOPPED, d.reason)
-    elif d.action in (sizing.DRAIN, sizing.DRAINED):
-        chain.end(DRAINED, f"the stop file {plan.stop_file} exists: no new workers "
-                  f"(remove it and run jug submit --until-done again to resume)")
+    _judge(chain, watcher, result, plan.stop_file, leaving)
     if chain.status != RUNNING:
         outcome = PlanResult(ENDED, f"chain {chain.status}: {chain.reason}")
     if new:
@@ -357,6 +350,26 @@ def _poll(store: Any, chain: Chain, after: int, by: str, leaving: bool,
                              f"({gen.workers} worker(s)); planner {gen.planner or 'none'}", new)
     chain.save(store)
     return outcome
+
+
+def _judge(chain: Chain, watcher: ChainWatcher, result: Any, stop_file: str,
+           leaving: bool) -> None:
+    """End the chain where the poll says so: done, failed, drained, out of bounds, stuck,
+    or a planner job whose submission the scheduler rejected with no worker left to retry."""
+    d = result.decision
+    if watcher.stop_reason:
+        chain.end(STOPPED, watcher.stop_reason)
+    elif d.action in (sizing.DONE, sizing.FAILED, sizing.STUCK):
+        chain.end(DONE if d.action == sizing.DONE else FAILED if d.action == sizing.FAILED
+                  else STOPPED, d.reason)
+    elif d.action in (sizing.DRAIN, sizing.DRAINED):
+        chain.end(DRAINED, f"the stop file {stop_file} exists: no new workers (remove it "
+                  f"and run jug submit --until-done again to resume)")
+    elif watcher.rejected and not leaving and not any(
+            a.job_id in set(chain.arrays()) for a in result.arrays):
+        chain.end(STOPPED, f"the scheduler rejected the next generation and no worker of the "
+                  f"chain is left to retry ({(watcher.last_reject or '?').splitlines()[0]}); after a "
+                  f"fix run jug submit --until-done again")
 
 
 def _docs(store: Any, job_ids: list[str]) -> list[dict]:
@@ -406,6 +419,8 @@ def _attach_planner(plan: JobPlan, chain: Chain, gen: Generation, after_ids: lis
             f.write(text)
         gen.planner = plan.scheduler.submit(script, cwd=plan.workdir)
     except (SchedulerError, SubmitError, OSError) as e:
+        if len(after_ids) > len(gen.arrays):  # an older array may have left the scheduler
+            return _attach_planner(plan, chain, gen, list(gen.arrays))
         gen.planner_error = str(e).splitlines()[0]
 
 
@@ -454,7 +469,12 @@ def start(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | 
         if not got:
             raise SubmitError("another process holds the chain's planner lock: try again")
         chain.save(store)  # before submitting: a worker that leaves early finds the record
-        records = plan.submit(store, min(plan.workers, opts.max_workers), echo=echo)
+        try:
+            records = plan.submit(store, min(plan.workers, opts.max_workers), echo=echo)
+        except SchedulerError as e:
+            chain.end(STOPPED, f"the first submission failed: {str(e).splitlines()[0]}")
+            chain.save(store)
+            raise
         ids = [r["job_id"] for r in records]
         finished = int((summary.get("total") or {}).get("finished", 0))
         gen = Generation(1, ids, sum(r["size"] for r in records), time.time(), "jug submit",

@@ -153,3 +153,30 @@ def test_all_failing_tasks_stop_the_chain_after_one_generation(jug, project: Pat
     wait_until(lambda: not alive_jobs(pbs), 30, "every job to end")
     status = jug("status", "bad.py", cwd=project)
     assert f"chain (--until-done): {chain.status}" in status.stdout, status.stdout
+
+
+def test_planner_whose_submission_is_rejected_stops_the_chain_with_the_reason(
+        project: Path, pbs: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker is left to retry: the chain says so instead of stalling silently."""
+    from jug.backends import select_store
+    from jug.schedulers.chain import STOPPED, Chain, Generation, plan_once, recorded_settings
+    from jug.schedulers.job import JobPlan
+
+    for k, v in {**pbs, "FAKEPBS_QSUB_EXIT": "1",
+                 "FAKEPBS_QSUB_STDERR": "qsub: would exceed queue limit\n"}.items():
+        monkeypatch.setenv(k, v)
+    plan = JobPlan.from_settings({"scheduler": "pbs", "walltime": "0:10:00", "workers": 2,
+                                  "pythonpath": "none"}, str(project / "work.py"), ["4", "0"],
+                                 workdir=str(project))
+    store = select_store(plan.jugdir)
+    chain = Chain(plan.jugfile, plan.jugdir, plan.workdir, "pbs", recorded_settings(plan),
+                  ["4", "0"], 2, None, 5, 300.0, time.time(),
+                  generations=[Generation(1, ["77[].fakeserver"], 2, time.time(), "test", 0,
+                                          -1)])
+    chain.save(store)
+    r = plan_once(store, plan.jugfile, 1, "planner job test", leaving=False, echo=lambda s: None)
+    chain = Chain.load(store, plan.jugfile)
+    assert r.outcome == "ended" and chain.status == STOPPED, (r, chain)
+    assert "rejected the next generation" in chain.reason
+    assert "would exceed queue limit" in chain.reason
+    assert len(chain.generations) == 1
