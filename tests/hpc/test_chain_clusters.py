@@ -158,3 +158,11 @@ def test_all_failing_tasks_stop_after_one_generation(proj: Path, cluster: str,
     status = jug("status", "bad.py", cwd=proj).stdout
     assert re.search(rf"chain \(--until-done\): {chain.status}", status), status
     assert chain.reason in status
+
+
+@pytest.mark.sge
+def test_sge_probe_sees_that_execution_hosts_may_submit(sge_cluster: str) -> None:
+    """The single-node SGE's execution host is a submit host (qconf -sel vs qconf -ss)."""
+    sge = get_scheduler("sge")
+    assert sge.submit_hosts_probe() is True
+    assert get_scheduler("sge", {"compute_submit": "no"}).compute_nodes_may_submit() is False
