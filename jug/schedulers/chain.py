@@ -77,6 +77,8 @@ class Generation:
     finished_before: int  # finished tasks when it was submitted (progress check)
     planner: str | None = None
     planner_error: str = ""
+    #: planner jobs re-armed after a planner found other workers still at the work
+    rearmed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -134,7 +136,8 @@ class Chain:
 
     def helpers(self) -> list[str]:
         """Every planner job the chain submitted."""
-        return [g.planner for g in self.generations if g.planner]
+        return [j for g in self.generations for j in ([g.planner] if g.planner else [])
+                + g.rearmed]
 
     def end(self, status: str, reason: str) -> None:
         """Mark the chain as over (nothing is submitted for it any more)."""
@@ -339,6 +342,8 @@ def _poll(store: Any, chain: Chain, after: int, by: str, leaving: bool,
     _judge(chain, watcher, result, plan.stop_file, leaving)
     if chain.status != RUNNING:
         outcome = PlanResult(ENDED, f"chain {chain.status}: {chain.reason}")
+    if not new and not leaving and chain.status == RUNNING and result.arrays:
+        _rearm(plan, chain, after, [a.job_id for a in result.arrays])
     if new:
         alive = [a.job_id for a in result.arrays if a.job_id in set(chain.arrays())]
         gen = Generation(len(chain.generations) + 1, new,
@@ -422,6 +427,16 @@ def _attach_planner(plan: JobPlan, chain: Chain, gen: Generation, after_ids: lis
         if len(after_ids) > len(gen.arrays):  # an older array may have left the scheduler
             return _attach_planner(plan, chain, gen, list(gen.arrays))
         gen.planner_error = str(e).splitlines()[0]
+
+
+def _rearm(plan: JobPlan, chain: Chain, after: int, alive: list[str]) -> None:
+    """A planner job found enough workers of other arrays (e.g. a plain ``jug submit``) at
+    the work: plan again once they have ended, or nobody would."""
+    gen = next(g for g in chain.generations if g.n == after)
+    probe = Generation(after, alive, 0, time.time(), "", after, 0)
+    _attach_planner(plan, chain, probe, alive)
+    if probe.planner:
+        gen.rearmed.append(probe.planner)
 
 
 # -- start, cancel, status ---------------------------------------------------------------
@@ -537,6 +552,8 @@ def describe(chain: Chain) -> list[str]:
     for g in chain.generations:
         planner = (f"planner job {g.planner}" if g.planner
                    else f"no planner job ({g.planner_error})" if g.planner_error else "")
+        if g.rearmed:
+            planner += f", re-armed as {', '.join(g.rearmed)}"
         lines.append(f"  generation {g.n}: array(s) {', '.join(g.arrays)} ({g.workers} "
                      f"worker(s)) at {_clock(g.submitted)} by {g.by}; {planner}")
     if chain.last_poll:

@@ -25,6 +25,8 @@ from chain_helpers import (
 )
 from hpc_helpers import FAKEPBS, side_effects, wait_until
 
+from jug.schedulers.chain import describe as chain_lines
+
 
 @pytest.fixture
 def pbs(project: Path, tmp_path: Path) -> Iterator[dict]:
@@ -109,6 +111,27 @@ def test_safety_net_resumes_after_every_worker_is_killed(project: Path, pbs: dic
     started, done = side_effects(project)
     assert sorted(done, key=int) == [str(i) for i in range(16)]
     assert len(started) - len(done) <= len(workers)  # only the killed tasks ran again
+
+
+def test_planner_finding_other_workers_at_the_work_plans_again_after_them(
+        jug, project: Path, pbs: dict) -> None:
+    """A plain ``jug submit`` array does the work: the chain's planner re-arms itself behind
+    it instead of leaving the chain without a planner."""
+    plain = jug("submit", "--scheduler", "pbs", "--workers", "2", "--walltime", "0:10:00",
+                "work.py", "--", "16", "1", cwd=project, env=pbs)
+    assert plain.returncode == 0, plain.stderr
+    p = until_done(project, "pbs", "--workers", "1", "--walltime", "0:10:00", work=("16", "1"),
+                   env=pbs)
+    assert p.returncode == 0, p.stderr
+    [gen] = chain_of(project).generations
+    for v in alive_jobs(pbs).values():
+        if v["array"] == gen.arrays[0]:
+            os.killpg(v["pid"], signal.SIGKILL)
+    chain = wait_chain_end(project, 90)
+    assert chain.status == "done" and len(chain.generations) == 1, chain
+    assert len(chain.generations[0].rearmed) == 1, chain.generations
+    assert "re-armed as" in "\n".join(chain_lines(chain))
+    assert sorted(side_effects(project)[1], key=int) == [str(i) for i in range(16)]
 
 
 def test_stop_file_drains_and_a_new_submit_resumes(project: Path, pbs: dict) -> None:
