@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -147,12 +148,8 @@ class Chain:
 
 def _short(job_id: str) -> str:
     """The leading number of a job id (every adapter's short id)."""
-    digits = ""
-    for ch in str(job_id):
-        if not ch.isdigit():
-            break
-        digits += ch
-    return digits or str(job_id)
+    m = re.match(r"\d+", str(job_id))
+    return m.group(0) if m else str(job_id)
 
 
 # -- the planner lock ----------------------------------------------------------------------
