@@ -91,6 +91,7 @@ def test_work_of_three_walltimes_finishes_with_nobody_on_the_login_node(proj: Pa
     chain = wait_chain_end(proj, 360)
     assert chain.status == "done", "\n".join(str(g) for g in chain.generations) + chain.reason
     assert len(chain.generations) >= 3, chain.generations  # it outlived several walltimes
+    assert any(g.by.startswith("worker") for g in chain.generations[1:])  # a hand-over
     assert_each_task_once(proj, n)
     arrays = chain.arrays()
     wait_until(lambda: in_queue(cluster, arrays + chain.helpers()) == 0, 120,

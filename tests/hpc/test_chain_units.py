@@ -175,3 +175,25 @@ def test_planner_script_matches_golden(name: str, tmp_path: Path,
     assert text == golden.read_text()
     assert "--mem" not in text and "cpus-per-task=4" not in text  # smallest resources
     assert "--generation 3 /home/user/proj/jugfile.py" in text
+
+
+def test_only_a_spent_budget_hands_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a drain (stop file), not a task count limit, not a worker without a time limit."""
+    from jug.hooks import exit_checks
+    from jug.schedulers.chain import budget_spent
+
+    stop = tmp_path / "STOP"
+    monkeypatch.setenv("JUG_EXIT_IF_FILE_EXISTS", str(stop))
+    exit_checks.reset()
+    try:
+        assert not budget_spent("not enough time left for x")  # no time limit at all
+        exit_checks.exit_after_time(seconds=3600)
+        assert budget_spent("not enough time left for x (typically 9.0s, 5.0s left)")
+        assert not budget_spent("executed 3 tasks (JUG_MAX_TASKS / exit_after_n_tasks)")
+        exit_checks.reset()
+        exit_checks.exit_after_time(seconds=0)
+        assert budget_spent("time limit of 0 s reached (JUG_MAX_HOURS/MINUTES/SECONDS)")
+        stop.touch()
+        assert not budget_spent("time limit of 0 s reached")  # draining: nobody plans
+    finally:
+        exit_checks.reset()
