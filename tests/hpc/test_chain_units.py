@@ -56,8 +56,16 @@ def make_chain(tmp_path: Path, generations: int = 1, finished_before: int = 0,
     return store, chain
 
 
-def test_planner_lock_is_exclusive_and_released(tmp_path: Path) -> None:
-    store = select_store(str(tmp_path / "jugdata"))
+@pytest.fixture(params=["file", "redis"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    """A directory store and a real Redis store (the chain works on both)."""
+    if request.param == "redis":
+        return select_store(request.getfixturevalue("redis_url"))
+    return select_store(str(tmp_path / "jugdata"))
+
+
+def test_planner_lock_is_exclusive_and_released(any_store: object) -> None:
+    store = any_store
     first = PlannerLock(store, "/p/work.py")
     assert first.acquire()
     assert not PlannerLock(store, "/p/work.py", wait=0.6).acquire()  # held by a live process
@@ -69,8 +77,8 @@ def test_planner_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     assert not store.is_locked(lock_key("/p/work.py"))
 
 
-def test_planner_lock_of_a_dead_owner_is_reclaimed(tmp_path: Path) -> None:
-    store = select_store(str(tmp_path / "jugdata"))
+def test_planner_lock_of_a_dead_owner_is_reclaimed(any_store: object) -> None:
+    store = any_store
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
     owner = {"host": os.uname().nodename, "pid": int(dead), "started": 0.0,
@@ -80,8 +88,10 @@ def test_planner_lock_of_a_dead_owner_is_reclaimed(tmp_path: Path) -> None:
         assert got  # the dead planner's lock did not block the chain
 
 
-def test_chain_record_round_trip_and_lookups(tmp_path: Path) -> None:
+def test_chain_record_round_trip_and_lookups(tmp_path: Path, any_store: object) -> None:
     store, chain = make_chain(tmp_path, generations=2)
+    chain.save(any_store)
+    assert Chain.load(any_store, chain.jugfile) == chain
     again = Chain.load(store, chain.jugfile)
     assert again == chain
     assert again.generation_of("102") == 2 and again.generation_of("999") is None
