@@ -69,9 +69,9 @@ OPTIONS = [
            "jugfile and store", flag=True),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
            flag=True),
-    Option("max-workers", None, "With --watch: at most this many workers at once (default: "
+    Option("max-workers", None, "With --watch or --until-done: at most this many workers at once (default: "
            "--workers)", type=int, metavar="N"),
-    Option("max-queued", None, "With --watch: at most this many elements of the arrays in the "
+    Option("max-queued", None, "With --watch or --until-done: at most this many elements of the arrays in the "
            "queue, pending or running (site limits such as MaxSubmitJobs)", type=int,
            metavar="N"),
     Option("poll", None, "With --watch: seconds between polls (default: 60; backs off on "
