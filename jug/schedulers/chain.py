@@ -32,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable, Iterator, Mapping
 
 from . import sizing
@@ -113,8 +113,8 @@ class Chain:
         doc = store.read_docs(CHAIN_NAMESPACE).get(cls.doc_name(jugfile))
         if not doc:
             return None
-        gens = [Generation(**g) for g in doc.pop("generations", [])]
-        return cls(**doc, generations=gens)
+        gens = [Generation(**_known(Generation, g)) for g in doc.pop("generations", [])]
+        return cls(**_known(cls, doc), generations=gens)
 
     def save(self, store: Any) -> None:
         """Write the record (callers hold the planner lock)."""
@@ -144,6 +144,12 @@ class Chain:
         """Mark the chain as over (nothing is submitted for it any more)."""
         self.status = status
         self.reason = reason
+
+
+def _known(cls: type, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of ``doc`` that ``cls`` has fields for (records of other jug versions load)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in doc.items() if k in names}
 
 
 def _short(job_id: str) -> str:

@@ -101,6 +101,16 @@ def test_chain_record_round_trip_and_lookups(tmp_path: Path, any_store: object) 
     assert "generation 2 of at most 5" in text and "planner job 202" in text
 
 
+def test_a_record_with_unknown_keys_still_loads(tmp_path: Path) -> None:
+    """Records written by another jug version: ``jug status`` must not crash on them."""
+    store, chain = make_chain(tmp_path)
+    doc = store.read_docs("chain")[Chain.doc_name(chain.jugfile)]
+    doc["future_key"] = 1
+    doc["generations"][0]["future_key"] = 2
+    store.write_doc("chain", Chain.doc_name(chain.jugfile), doc)
+    assert Chain.load(store, chain.jugfile) == chain
+
+
 def test_a_generation_is_planned_once(tmp_path: Path) -> None:
     """The plan record stops a second worker of generation 1 from planning again."""
     store, chain = make_chain(tmp_path, generations=2)
