@@ -54,6 +54,8 @@ BUILTIN: dict[str, Any] = {
     "parallel_env": "smp",
     "execute_args": [],
     "check": True,
+    "compute_submit": None,  # None: ask the scheduler whether compute nodes may submit jobs
+    "planner_walltime": None,  # None: 10 minutes (at most the workers' walltime)
 }
 #: settings that collect lists (a later layer replaces, the command line appends)
 LIST_KEYS = ("directive", "prologue", "epilogue", "execute_args")

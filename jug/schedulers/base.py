@@ -150,6 +150,10 @@ class Scheduler:
     supports_signal: bool = False  # a pre-walltime signal to the batch shell
     #: settings this scheduler's template never uses (left out of the dry run's settings)
     unused_settings: tuple[str, ...] = ("parallel_env",)
+    #: the directive making a job wait until jobs ``{ids}`` ended (whatever their exit status)
+    dependency_option: str = ""
+    dependency_separator: str = ":"  # between the ids in ``dependency_option``
+    planner_template: str = "?"  # the template of ``--until-done``'s small planner job
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         settings = dict(settings or {})
@@ -379,6 +383,24 @@ class Scheduler:
     def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
         """Scheduler-specific values for the template (e.g. the PBS dialect)."""
         return {}
+
+    def dependency(self, job_ids: Sequence[str]) -> str:
+        """The directive (without prefix) holding a job until ``job_ids`` have all ended."""
+        return self.dependency_option.format(ids=self.dependency_separator.join(job_ids))
+
+    def submit_hosts_probe(self) -> bool | None:
+        """Whether compute nodes may submit jobs, from the scheduler (None: cannot tell)."""
+        return None
+
+    def compute_nodes_may_submit(self) -> bool | None:
+        """The ``compute_submit`` setting (yes/no) if given, else :meth:`submit_hosts_probe`.
+
+        ``--until-done`` needs it: workers and the planner job submit from compute nodes.
+        """
+        value = self.settings.get("compute_submit")
+        if value not in (None, ""):
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        return self.submit_hosts_probe()
 
     def check_directive(self, raw: str) -> str | None:
         """The jug option a raw directive would override behind jug's back, or None."""

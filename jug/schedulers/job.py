@@ -375,13 +375,17 @@ class JobPlan:
         ctx.update(self.scheduler.template_context(ctx))
         return ctx
 
-    def render(self, size: int | None = None) -> str:
+    def render(self, size: int | None = None, template: str | None = None,
+               extra: Mapping[str, Any] | None = None) -> str:
         """The job script of an array of ``size`` workers (default: all of them).
 
         Templates are looked up along :meth:`template_search_path`; the built-ins are also
         reachable as ``jug/<name>`` whatever the search path holds, so that a site template
         called ``slurm.sh.j2`` can ``{% extends "jug/slurm.sh.j2" %}`` and change one block.
+        ``template`` and ``extra`` variables render another job of the same plan (the
+        planner job of ``--until-done``) with the same search path and filters.
         """
+        template = template or self.scheduler.template
         import jinja2
 
         loader = jinja2.ChoiceLoader([
@@ -396,12 +400,12 @@ class JobPlan:
         env.filters["dpath"] = lambda v, pattern=None: self.scheduler.directive_path(str(v),
                                                                                      pattern)
         try:
-            template = env.get_template(self.scheduler.template)
-            text = template.render(**self.context(size or self.workers))
+            text = env.get_template(template).render({**self.context(size or self.workers),
+                                                      **(extra or {})})
         except jinja2.TemplateError as e:
             where = f" ({e.filename}:{e.lineno})" if getattr(e, "filename", None) else ""
             raise SubmitError(f"cannot render the job script template "
-                              f"{self.scheduler.template}{where}: {e}")
+                              f"{template}{where}: {e}")
         except UnexpressiblePath as e:
             raise SubmitError(str(e))
         return re.sub(r"\n{3,}", "\n\n", text)

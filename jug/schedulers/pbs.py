@@ -27,6 +27,8 @@ class PBS(Scheduler):
     submit_pattern = r"^(?P<id>\d+(\[\])?(\.[\w.\-]+)?)$"
     detect_commands = ("qsub", "pbsnodes")
     log_pattern = ""  # PBS takes a directory for -o; it names the files itself
+    dependency_option = "-W depend=afterany:{ids}"
+    planner_template = "pbs-planner.sh.j2"
     managed_directives = (
         (r"-l\s+.*\bwalltime\b", "--walltime"), (r"-[Jt]\b", "--workers / --throttle"),
         (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),

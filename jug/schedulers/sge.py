@@ -13,6 +13,7 @@ from .base import (
     ArrayCounts,
     QueueEntry,
     Scheduler,
+    SchedulerError,
     UnexpressiblePath,
     expand_indices,
 )
@@ -33,6 +34,9 @@ class SGE(Scheduler):
     log_pattern = "$JOB_NAME_$JOB_ID_$TASK_ID.out"
     supports_signal = True  # -l s_rt sends SIGUSR1
     unused_settings = ()  # -pe takes the parallel environment
+    dependency_option = "-hold_jid {ids}"
+    dependency_separator = ","
+    planner_template = "sge-planner.sh.j2"
     managed_directives = (
         (r"-l\s+.*\b[hs]_rt\b", "--walltime / --margin"), (r"-t\b", "--workers"),
         (r"-tc\b", "--throttle"), (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),
@@ -110,6 +114,16 @@ class SGE(Scheduler):
     def throttle_args(self, job_id: str, limit: int) -> list[str]:
         """``qalter -tc N ID``."""
         return ["qalter", "-tc", str(int(limit)), job_id]
+
+    def submit_hosts_probe(self) -> bool | None:
+        """False if an execution host is not a submit host (``qconf -sel`` vs ``qconf -ss``)."""
+        try:
+            execs = self._run(["qconf", "-sel"], "sge execution host list").stdout.split()
+            submits = self._run(["qconf", "-ss"], "sge submit host list").stdout.split()
+        except SchedulerError:
+            return None
+        short = {h.split(".")[0] for h in submits}
+        return all(h.split(".")[0] in short for h in execs) if execs else None
 
     def max_array_size_args(self) -> list[str]:
         """``qconf -sconf`` holds ``max_aj_tasks``."""

@@ -25,6 +25,8 @@ class Slurm(Scheduler):
     detect_commands = ("sbatch", "squeue")
     log_pattern = "%x_%A_%a.out"
     supports_signal = True
+    dependency_option = "--dependency=afterany:{ids}"
+    planner_template = "slurm-planner.sh.j2"
     managed_directives = (
         (r"(--time\b|-t\b)", "--walltime"), (r"(--array\b|-a\b)", "--workers / --throttle"),
         (r"(--signal\b)", "--margin"), (r"(--output\b|-o\b|--error\b|-e\b)", "--log-dir"),

@@ -197,6 +197,7 @@ class Watcher:
                                     counts[d["job_id"]].running, d.get("throttle"),
                                     float(d.get("submitted") or 0), len(self.idle[d["job_id"]]))
                   for d in docs.values() if counts[d["job_id"]].alive]
+        tc, arrays = self._adjust(tc, arrays, snap)
         limits = sizing.Limits(max_workers=self.opts.max_workers,
                                max_queued=self.opts.max_queued,
                                max_array_size=self.max_array_size,
@@ -215,6 +216,11 @@ class Watcher:
         self.echo(result.line)
         self.last = result
         return result
+
+    def _adjust(self, tc: sizing.TaskCounts, arrays: list[sizing.ArrayState],
+                snap: Snapshot) -> tuple[sizing.TaskCounts, list[sizing.ArrayState]]:
+        """What the decision sees (hook: ``--until-done`` discounts workers about to leave)."""
+        return tc, arrays
 
     def _act(self, d: sizing.Decision, docs: dict[str, dict],
              counts: dict[str, ArrayCounts]) -> str:

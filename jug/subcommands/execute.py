@@ -425,6 +425,9 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
                   file=sys.stderr)
+            from ..schedulers.chain import hand_over  # --until-done: plan the next workers
+
+            hand_over(store, args.jugfile, worker.stop_reason)
             return 0
         if worker.failed_here and not worker.keep_going:
             return EXIT_FAILED

@@ -45,7 +45,11 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     """Load ``jugfile`` against its store and return the ``--json`` document."""
     store = open_store(jugfile, jugdir)
     loaded = load(jugfile, store, argv)
-    return summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
+    summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
+    from ..schedulers.chain import iter_chain_lines  # a --until-done chain says how it is
+
+    summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
+    return summary
 
 
 def fancy_output(stream: Any = None) -> bool:
@@ -66,9 +70,8 @@ def all_done(summary: dict[str, Any]) -> bool:
 def _render(args: Any, summary: dict[str, Any]) -> str:
     if args.json:
         return json.dumps(summary, indent=1, default=str)
-    if args.short:
-        return format_short(summary)
-    return format_table(summary)
+    text = format_short(summary) if args.short else format_table(summary)
+    return "\n".join([text, *summary.get("chain", [])])  # a --until-done chain says how it is
 
 
 def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
@@ -127,7 +130,10 @@ def run(args: Any) -> int:
         elif fancy:
             from ..progress_rich import print_summary
 
-            print_summary(get())
+            summary = get()
+            print_summary(summary)
+            if summary.get("chain"):
+                print("\n".join(summary["chain"]))
         else:
             print(_render(args, get()))
     except (JugfileError, StoreError, LookupError) as e:

@@ -59,11 +59,21 @@ OPTIONS = [
            "only failed tasks remain; 2: cannot continue (tasks longer than the walltime, "
            "another loop watches); 3: drained by the stop file; 130: Ctrl-C (workers keep "
            "running)", flag=True, negatable=False),
+    Option("until-done", None, "Return at once and let the work carry itself across walltimes: "
+           "workers whose budget is spent submit the next workers (one --watch poll), a small "
+           "planner job after each generation is the safety net; ends when every task is "
+           "finished or failed, or the stop file drains it", flag=True, negatable=False),
+    Option("max-generations", None, "With --until-done: at most this many generations of "
+           "arrays (default: twice what the recorded run times need, else 20; at most 100)",
+           type=int, metavar="N"),
+    Option("status", None, "Show the --until-done chain and the arrays recorded for this "
+           "jugfile and store", flag=True, negatable=False),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
            flag=True, negatable=False),
-    Option("max-workers", None, "With --watch: at most this many workers at once (default: "
+    Option("max-workers", None, "With --watch or --until-done: at most this many workers at once "
+           "(default: "
            "--workers)", type=int, metavar="N"),
-    Option("max-queued", None, "With --watch: at most this many elements of the arrays in the "
+    Option("max-queued", None, "With --watch or --until-done: at most this many elements of the arrays in the "
            "queue, pending or running (site limits such as MaxSubmitJobs)", type=int,
            metavar="N"),
     Option("poll", None, "With --watch: seconds between polls (default: 60; backs off on "
@@ -73,7 +83,7 @@ OPTIONS = [
 ]
 
 _ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "max_workers", "max_queued", "poll",
-            "stale_after")
+            "stale_after", "until_done", "max_generations", "status")
 
 
 def _err(msg: str) -> None:
@@ -165,6 +175,10 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
         store = select_store(jugdir)
     except StoreError as e:
         raise SubmitError(str(e))
+    if not dry_run:
+        from ..schedulers.chain import cancel as cancel_chain
+
+        cancel_chain(store, jugfile, settings)  # first: no planner submits after this
     docs = submitted_arrays(store, jugfile)
     if not docs:
         shown = split_password(str(jugdir))[0]
@@ -230,7 +244,13 @@ def _run(args: Any) -> int:
     dry_run = bool(getattr(args, "dry_run", False))
     if getattr(args, "cancel", False):
         return _cancel(settings, args.jugfile, dry_run)
+    if getattr(args, "status", False):
+        return _status(settings, args.jugfile)
     plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
+    until_done = bool(getattr(args, "until_done", False))
+    if until_done and (getattr(args, "watch", False) or getattr(args, "once", False)):
+        raise SubmitError("--until-done and --watch exclude each other: --watch keeps a loop "
+                          "on this node, --until-done lets the workers resubmit themselves")
     if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
         return _watch(args, plan)
     if os.path.exists(plan.stop_file):
@@ -249,7 +269,7 @@ def _run(args: Any) -> int:
     counts, work_left = _describe_status(summary)
     idle = _idle_workers_note(summary, plan.workers)
     if dry_run:
-        return _dry_run(plan, settings, sources, counts, idle)
+        return _dry_run(plan, settings, sources, counts, idle, until_done)
     if not work_left:
         failed = (summary.get("total") or {}).get("failed", 0)
         if failed:
@@ -262,10 +282,15 @@ def _run(args: Any) -> int:
         print(f"tasks: {counts}")
     if idle:
         print(f"note: {idle}")
-    return _submit(plan, store)
+    if until_done:
+        _start_chain(args, plan, store, summary)
+    else:
+        plan.submit(store)
+    return _submitted(plan)
 
 
-def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str) -> int:
+def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
+             until_done: bool) -> int:
     """``--dry-run``: the merged settings, each script and its submit command; nothing else."""
     sizes = plan.sizes()
     print("# jug submit --dry-run: nothing is written or submitted")
@@ -279,12 +304,16 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str) -
         print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+    if until_done:
+        from ..schedulers.chain import render_planner
+
+        print("# ---- planner job of generation 1 (held until the arrays above end):")
+        sys.stdout.write(render_planner(plan, 1, ["<array id>"]))
     return 0
 
 
-def _submit(plan: Any, store: Any) -> int:
-    """Submit the arrays, then say how to follow, drain and cancel them."""
-    plan.submit(store)
+def _submitted(plan: Any) -> int:
+    """Say how to follow, drain and cancel the arrays just submitted."""
     sched = plan.scheduler
     print(f"workers stop starting tasks after {sched.format_walltime(plan.budget)} "
           f"(walltime {sched.format_walltime(plan.walltime)} - margin "
@@ -293,6 +322,57 @@ def _submit(plan: Any, store: Any) -> int:
     print(f"progress: jug status {jf}   drain: touch {shlex.quote(plan.stop_file)}   "
           f"cancel: jug submit --cancel {jf}")
     return 0
+
+
+def _open_store(settings: dict, jugfile: str) -> Any:
+    """The store of ``jugfile`` as the settings name it (SubmitError if it cannot open)."""
+    from ..backends import StoreError, default_jugdir, select_store
+    from ..schedulers.job import SubmitError
+
+    jugdir = settings.get("jugdir") or default_jugdir(jugfile)
+    if "://" not in str(jugdir) and jugdir != "dict_store":
+        jugdir = os.path.abspath(str(jugdir))
+    try:
+        return select_store(jugdir)
+    except StoreError as e:
+        raise SubmitError(str(e))
+
+
+def _status(settings: dict, jugfile: str) -> int:
+    """``--status``: the chain (if any) and every recorded array with its queue state."""
+    from ..schedulers import get_scheduler
+    from ..schedulers.chain import iter_chain_lines
+    from ..schedulers.job import submitted_arrays
+
+    store = _open_store(settings, jugfile)
+    lines = list(iter_chain_lines(store, jugfile))
+    docs = submitted_arrays(store, jugfile)
+    for sched_name in sorted({d["scheduler"] for d in docs.values()}):
+        mine = [d for d in docs.values() if d["scheduler"] == sched_name]
+        counts = get_scheduler(sched_name, settings).query([d["job_id"] for d in mine])
+        for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
+            c = counts[d["job_id"]]
+            lines.append(f"{sched_name} array {d['job_id']}: {d.get('size')} worker(s); now "
+                         f"{c.running} running, {c.pending} pending")
+    print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
+    return 0
+
+
+def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
+    """``--until-done``: generation 1 and its planner job (:mod:`jug.schedulers.chain`)."""
+    from ..schedulers.chain import start
+    from ..schedulers.job import SubmitError
+    from ..schedulers.watch import WatchOptions
+
+    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
+                        max_queued=getattr(args, "max_queued", None))
+    if getattr(args, "stale_after", None):
+        opts.stale_after = float(args.stale_after)
+    if opts.max_workers < 1 or (opts.max_queued is not None and opts.max_queued < 1):
+        raise SubmitError("--max-workers and --max-queued must be at least 1")
+    chain = start(plan, store, opts, getattr(args, "max_generations", None), summary)
+    print(f"chain started: up to {chain.max_generations} generation(s) of at most "
+          f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
 
 
 def _watch(args: Any, plan: Any) -> int:

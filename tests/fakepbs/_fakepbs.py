@@ -7,7 +7,8 @@ process with the variables a real PBS sets (``PBS_JOBID``, ``PBS_ARRAY_INDEX`` o
 working directory, as real PBS does, so the rendered script itself is exercised.
 State lives in ``$FAKEPBS_DIR`` (calls.jsonl, jobs.json).  ``FAKEPBS_SYNC=1`` makes qsub wait
 for the elements; ``FAKEPBS_QSUB_STDOUT`` / ``FAKEPBS_QSUB_EXIT`` replace qsub's output
-(wrapper banners, rejections).
+(wrapper banners, rejections).  ``-W depend=afterany:ID[:ID...]`` holds a job until every
+element of the named jobs has ended.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def qsub(argv: list[str]) -> int:
         m = re.match(r"(\d+)-(\d+)", rng)
         indices = list(range(int(m.group(1)), int(m.group(2)) + 1))
     outdir = opts.get("-o", [os.getcwd() + "/"])[0]
+    after = [w.split("afterany:", 1)[1].split(":") for w in opts.get("-W", [])
+             if w.startswith("depend=afterany:")]
+    hold = [sys.executable, os.path.abspath(__file__), "_after", STATE,
+            json.dumps(after[0])] if after else []
     with _locked() as jobs:
         n = jobs["next"]
         jobs["next"] = n + 1
@@ -100,7 +105,7 @@ def qsub(argv: list[str]) -> int:
         suffix = f".{i}" if i is not None else ""
         out = os.path.join(outdir, f"{name}.o{n}{suffix}") if outdir.endswith("/") else outdir
         log = open(out, "w")
-        p = subprocess.Popen(["/bin/bash", script], cwd=home, env=env, stdout=log,
+        p = subprocess.Popen([*hold, "/bin/bash", script], cwd=home, env=env, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True)
         procs.append((sub_id, i, p))
     with _locked() as jobs:
@@ -142,6 +147,25 @@ def qdel(argv: list[str]) -> int:
     return 0
 
 
+def _after(argv: list[str]) -> int:
+    """Wait until no element of the jobs ``argv[1]`` (JSON list) runs, then run ``argv[2:]``.
+
+    ``argv[0]`` is the state folder (the job's bare environment does not name it)."""
+    global STATE
+    STATE = argv[0]
+    ids = set(json.loads(argv[1]))
+    while True:
+        with _locked() as jobs:
+            pids = [v["pid"] for k, v in jobs["jobs"].items() if k in ids or v["array"] in ids]
+        if not any(_alive(pid) for pid in pids):
+            break
+        time.sleep(0.2)
+    os.execv(argv[2], argv[2:])
+    return 1
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "_after":
+        sys.exit(_after(sys.argv[2:]))
     cmd = os.path.basename(sys.argv[1])
     sys.exit({"qsub": qsub, "qstat": qstat, "qdel": qdel}[cmd](sys.argv[2:]))

@@ -1,0 +1,205 @@
+"""``jug submit --until-done`` through the fake PBS of tests/fakepbs (``-W depend=afterany``).
+
+The fake runs each job as local processes with a bare environment, like PBS; the site
+profile puts the fake qsub on the jobs' PATH, as a real site's profile would load modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from chain_helpers import (
+    FAILING,
+    assert_each_task_once,
+    cancel_quietly,
+    chain_of,
+    until_done,
+    wait_chain_end,
+)
+from hpc_helpers import FAKEPBS, side_effects, wait_until
+
+from jug.schedulers.chain import describe as chain_lines
+
+
+@pytest.fixture
+def pbs(project: Path, tmp_path: Path) -> Iterator[dict]:
+    """The fake PBS for this test: state folder, environment, and the site profile."""
+    state = tmp_path / "fakepbs"
+    (tmp_path / "jug-submit.yaml").write_text(textwrap.dedent(f"""\
+        execute-args: ["--wait-cycle-time", "1"]
+        env:
+          PATH: "{FAKEPBS}:/usr/bin:/bin"
+          FAKEPBS_DIR: "{state}"
+        """))
+    env = {"FAKEPBS_DIR": str(state), "HOME": str(tmp_path),
+           "PATH": f"{FAKEPBS}{os.pathsep}{os.environ['PATH']}"}
+    yield env
+    cancel_quietly(project, env=env)
+    for f in project.glob("*.py"):
+        cancel_quietly(project, jugfile=f.name, env=env)
+
+
+def alive_jobs(env: dict) -> dict[str, dict]:
+    """The fake's jobs whose process still runs."""
+    path = Path(env["FAKEPBS_DIR"]) / "jobs.json"
+    jobs = json.loads(path.read_text())["jobs"] if path.exists() else {}
+    return {k: v for k, v in jobs.items() if _alive(v["pid"])}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+WALL = ("--workers", "2", "--walltime", "0:00:20", "--margin", "10s")
+
+
+def test_work_of_three_walltimes_finishes_after_submit_returned(jug, project: Path,
+                                                                pbs: dict) -> None:
+    p = until_done(project, "pbs", *WALL, work=("24", "2"), env=pbs)
+    assert p.returncode == 0 and "submitted planner job" in p.stdout, p.stdout + p.stderr
+    chain = wait_chain_end(project, 120)
+    assert chain.status == "done" and chain.reason == "all 24 tasks finished", chain
+    assert len(chain.generations) >= 3  # the work outlived several walltimes
+    assert all(g.by.startswith("worker") for g in chain.generations[1:])  # handed over
+    assert all(g.planner for g in chain.generations)
+    assert_each_task_once(project, 24)
+    wait_until(lambda: not alive_jobs(pbs), 30, "every planner job to exit")
+    logs = "".join(f.read_text() for f in (project / "logs").glob("*.o*"))
+    assert "jug chain: skipped: generation 2 after generation 1 was planned by" in logs
+    assert "received SIGTERM" not in logs
+    shown = jug("submit", "--status", "work.py", cwd=project, env=pbs).stdout
+    assert shown.startswith(f"chain (--until-done): done, generation {len(chain.generations)}")
+    assert "  generation 2: array(s) 3[].fakeserver (2 worker(s))" in shown, shown
+    assert "pbs array 1[].fakeserver: 2 worker(s); now 0 running, 0 pending" in shown
+
+
+def test_dry_run_shows_the_planner_job_and_watch_is_refused(jug, project: Path,
+                                                            pbs: dict) -> None:
+    p = jug("submit", "--scheduler", "pbs", "--until-done", "--dry-run", "work.py",
+            cwd=project, env=pbs)
+    assert p.returncode == 0 and "#PBS -W depend=afterany:<array id>" in p.stdout, p.stderr
+    calls = (Path(pbs["FAKEPBS_DIR"]) / "calls.jsonl").read_text()
+    assert '"qsub"' not in calls  # nothing submitted (only the array size limit asked)
+    p = jug("submit", "--scheduler", "pbs", "--until-done", "--watch", "work.py",
+            cwd=project, env=pbs)
+    assert p.returncode == 2 and "exclude each other" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_safety_net_resumes_after_every_worker_is_killed(project: Path, pbs: dict) -> None:
+    p = until_done(project, "pbs", *WALL, work=("16", "2"), env=pbs)
+    assert p.returncode == 0, p.stderr
+    wait_until(lambda: len(side_effects(project)[1]) >= 2, 60, "two finished tasks")
+    workers = {k: v for k, v in alive_jobs(pbs).items() if v["index"] is not None}
+    assert workers
+    for v in workers.values():  # node failure: no worker can hand over
+        os.killpg(v["pid"], signal.SIGKILL)
+    chain = wait_chain_end(project, 150)
+    assert chain.status == "done", chain
+    assert chain.generations[1].by.startswith("planner job"), chain.generations
+    started, done = side_effects(project)
+    assert sorted(done, key=int) == [str(i) for i in range(16)]
+    assert len(started) - len(done) <= len(workers)  # only the killed tasks ran again
+
+
+def test_planner_finding_other_workers_at_the_work_plans_again_after_them(
+        jug, project: Path, pbs: dict) -> None:
+    """A plain ``jug submit`` array does the work: the chain's planner re-arms itself behind
+    it instead of leaving the chain without a planner."""
+    plain = jug("submit", "--scheduler", "pbs", "--workers", "2", "--walltime", "0:10:00",
+                "work.py", "--", "16", "1", cwd=project, env=pbs)
+    assert plain.returncode == 0, plain.stderr
+    p = until_done(project, "pbs", "--workers", "1", "--walltime", "0:10:00", work=("16", "1"),
+                   env=pbs)
+    assert p.returncode == 0, p.stderr
+    [gen] = chain_of(project).generations
+    for v in alive_jobs(pbs).values():
+        if v["array"] == gen.arrays[0]:
+            os.killpg(v["pid"], signal.SIGKILL)
+    chain = wait_chain_end(project, 90)
+    assert chain.status == "done" and len(chain.generations) == 1, chain
+    assert len(chain.generations[0].rearmed) == 1, chain.generations
+    assert "re-armed as" in "\n".join(chain_lines(chain))
+    assert sorted(side_effects(project)[1], key=int) == [str(i) for i in range(16)]
+
+
+def test_stop_file_drains_and_a_new_submit_resumes(project: Path, pbs: dict) -> None:
+    p = until_done(project, "pbs", *WALL, work=("30", "2"), env=pbs)
+    assert p.returncode == 0, p.stderr
+    wait_until(lambda: len(side_effects(project)[1]) >= 2, 60, "two finished tasks")
+    (project / "STOP").touch()
+    chain = wait_chain_end(project, 90)
+    assert chain.status == "drained" and "stop file" in chain.reason, chain
+    n = len(chain.generations)
+    time.sleep(3)
+    assert len(chain_of(project).generations) == n  # nothing submitted after the drain
+    started, done = side_effects(project)
+    assert sorted(started) == sorted(done) and len(done) < 30  # drained, none cut
+    (project / "STOP").unlink()
+    p = until_done(project, "pbs", *WALL, work=("30", "2"), env=pbs)
+    assert p.returncode == 0, p.stderr
+    assert wait_chain_end(project, 150).status == "done"
+    assert_each_task_once(project, 30)
+
+
+def test_cancel_leaves_nothing_of_the_chain(project: Path, pbs: dict) -> None:
+    p = until_done(project, "pbs", *WALL, work=("30", "2"), env=pbs)
+    assert p.returncode == 0, p.stderr
+    assert len(alive_jobs(pbs)) == 3  # two workers and the held planner job
+    cancel_quietly(project, env=pbs)
+    wait_until(lambda: not alive_jobs(pbs), 20, "every job of the chain to end")
+    chain = chain_of(project)
+    assert chain.status == "cancelled" and len(chain.generations) == 1
+    time.sleep(2)
+    assert not alive_jobs(pbs)  # no planner woke up to submit more
+
+
+def test_all_failing_tasks_stop_the_chain_after_one_generation(jug, project: Path,
+                                                               pbs: dict) -> None:
+    (project / "bad.py").write_text(FAILING)
+    p = until_done(project, "pbs", *WALL, jugfile="bad.py", env=pbs)
+    assert p.returncode == 0, p.stderr
+    chain = wait_chain_end(project, 60, jugfile="bad.py")
+    assert len(chain.generations) == 1, chain.generations
+    assert chain.status in ("failed", "stopped") and chain.reason, chain
+    wait_until(lambda: not alive_jobs(pbs), 30, "every job to end")
+    status = jug("status", "bad.py", cwd=project)
+    assert f"chain (--until-done): {chain.status}" in status.stdout, status.stdout
+
+
+def test_planner_whose_submission_is_rejected_stops_the_chain_with_the_reason(
+        project: Path, pbs: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker is left to retry: the chain says so instead of stalling silently."""
+    from jug.backends import select_store
+    from jug.schedulers.chain import STOPPED, Chain, Generation, plan_once, recorded_settings
+    from jug.schedulers.job import JobPlan
+
+    for k, v in {**pbs, "FAKEPBS_QSUB_EXIT": "1",
+                 "FAKEPBS_QSUB_STDERR": "qsub: would exceed queue limit\n"}.items():
+        monkeypatch.setenv(k, v)
+    plan = JobPlan.from_settings({"scheduler": "pbs", "walltime": "0:10:00", "workers": 2,
+                                  "pythonpath": "none"}, str(project / "work.py"), ["4", "0"],
+                                 workdir=str(project))
+    store = select_store(plan.jugdir)
+    chain = Chain(plan.jugfile, plan.jugdir, plan.workdir, "pbs", recorded_settings(plan),
+                  ["4", "0"], 2, None, 5, 300.0, time.time(),
+                  generations=[Generation(1, ["77[].fakeserver"], 2, time.time(), "test", 0,
+                                          -1)])
+    chain.save(store)
+    r = plan_once(store, plan.jugfile, 1, "planner job test", leaving=False, echo=lambda s: None)
+    chain = Chain.load(store, plan.jugfile)
+    assert r.outcome == "ended" and chain.status == STOPPED, (r, chain)
+    assert "rejected the next generation" in chain.reason
+    assert "would exceed queue limit" in chain.reason
+    assert len(chain.generations) == 1
