@@ -20,7 +20,7 @@ from typing import Any
 from ..backends import Store
 from ..backends.owner import owner_summary
 from ..locks import LockVerdict, judge
-from ..options import Option
+from ..options import Option, finite_seconds
 from ..taskstate import STALE_AFTER
 from ._common import CommandError, open_and_load, open_store_or_fail, report
 
@@ -33,7 +33,7 @@ OPTIONS = [
     Option("stale", False, "Only remove locks whose owner is provably dead (process gone on "
            "this host, or no heartbeat for --stale-after seconds)", flag=True),
     Option("stale-after", STALE_AFTER, "Seconds without heartbeat after which a worker on another "
-           "host counts as dead", type=float, metavar="SECONDS"),
+           "host counts as dead", type=finite_seconds, metavar="SECONDS"),
     Option("dry-run", False, "Only print what would be removed", flag=True),
 ]
 

@@ -20,7 +20,7 @@ from typing import Any
 from ..backends import CorruptResult, Store, StoreError
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
-from ..options import Option
+from ..options import Option, count, finite_seconds, seconds
 from ..task import Task, TaskError
 from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
 from ..timings import Durations, TimingRecorder
@@ -36,12 +36,13 @@ OPTIONS = [
     Option("pdb", False, "Start the Python debugger when a task raises", flag=True),
     Option("debug", False, "Debug mode: check that tasks do not modify their arguments", flag=True),
     Option("nr-wait-cycles", 20, "How many times to wait for other workers before giving up",
-           type=int),
-    Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=float),
-    Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock", type=float),
+           type=count),
+    Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=seconds),
+    Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock "
+           "(0: none)", type=seconds),
     Option("stale-after", 300.0, "A lock whose owner on another host has not sent a heartbeat "
            "for this many seconds is reclaimed by an idle worker (owners on this host are "
-           "reclaimed as soon as their process is gone; <= 0: only those)", type=float),
+           "reclaimed as soon as their process is gone; <= 0: only those)", type=finite_seconds),
     Option("verify-limit", 20000, "At start, check the integrity (header and length) of the "
            "stored results of up to this many finished tasks, so corrupt ones are recomputed "
            "(-1: all; 0: none; results are always checksummed when loaded)", type=int),
