@@ -9,6 +9,7 @@ import sys
 from typing import Sequence
 
 from . import options as _options
+from .backends import StoreError
 from .subcommands import SUBCOMMANDS
 
 
@@ -93,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jug: interrupted", file=sys.stderr)
         return 130
+    except StoreError as e:  # disk full, read-only jugdir, server gone: one line, no traceback
+        print(f"jug: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

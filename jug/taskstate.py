@@ -146,6 +146,10 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     """The ``jug status --json`` document: counts per task name and in total, plus locks."""
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
+    from .integrity import find_damaged
+
+    damaged = find_damaged(store, tasks, snap.finished)
+    snap.finished.difference_update(d.key for d in damaged)  # corrupt: to be recomputed
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
     states = classify(tasks, snap, crashed)
     per_name: dict[str, dict[str, int]] = OrderedDict()
@@ -175,6 +179,8 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
         "incomplete": incomplete,
         "locks": {"count": len(snap.locks), "owners": owners},
         "failures": failures,
+        "corrupt": [{"hash": d.key, "task": d.task, "where": d.where, "reason": d.reason}
+                    for d in damaged],
         "durations": {n: d for n, d in durations.as_dict().items() if n in per_name},
         "eta_seconds": eta_seconds(remaining, durations, workers),
         "time": snap.time,
@@ -204,6 +210,7 @@ def format_table(summary: dict[str, Any]) -> str:
         n = max(len({(o.get("host"), o.get("pid")) for o in summary["locks"]["owners"]}), 1)
         lines.append(f"ETA: about {format_duration(eta)} with {n} worker(s) "
                      "(from recorded run times)")
+    lines.extend(_problem_lines(summary))
     owners = summary["locks"]["owners"]
     dead = [o for o in owners if o.get("dead")]
     if dead:
@@ -216,6 +223,22 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(f"{len(owners)} task(s) locked by: "
                      + ", ".join(sorted({owner_summary(o) for o in owners})))
     return "\n".join(lines)
+
+
+def _problem_lines(summary: dict[str, Any]) -> list[str]:
+    """Why tasks failed, and which stored results are corrupt (up to 5 of each)."""
+    lines = []
+    failures = summary.get("failures") or []
+    if failures:
+        lines += ["", f"{len(failures)} task(s) failed ('jug cleanup --failed-only' runs them "
+                  "again):"]
+        lines += [f"  {f.get('task')}: {f.get('error')}" for f in failures[:5]]
+    corrupt = summary.get("corrupt") or []
+    if corrupt:
+        lines += ["", f"{len(corrupt)} stored result(s) are corrupt and count as not finished "
+                  "('jug execute' recomputes them):"]
+        lines += [f"  {c['task']}: {c['reason']} at {c['where']}" for c in corrupt[:5]]
+    return lines
 
 
 def format_duration(seconds: float) -> str:
@@ -236,6 +259,8 @@ def format_short(summary: dict[str, Any]) -> str:
             f"{tot['ready']} ready, {tot['waiting']} waiting, {tot['failed']} failed")
     if tot.get("crashed"):
         text += f", {tot['crashed']} crashed"
+    if summary.get("corrupt"):
+        text += f" ({len(summary['corrupt'])} corrupt result(s) to recompute)"
     if summary.get("incomplete"):
         text += " (stopped at a barrier: more may follow)"
     return text

@@ -22,6 +22,7 @@ import json
 import os
 import threading
 import time
+import zlib
 from typing import Any, Callable, Iterable, TypeVar
 
 from . import owner as _owner
@@ -36,6 +37,8 @@ from .base import (
 )
 
 _TMP_PREFIX = ".tmp."
+#: results up to this size (one page) get their checksum verified by the cheap check too
+CHEAP_CHECKSUM_SIZE = 4096
 #: folders are made group-shareable at most: a store every user could write to is refused
 _DIR_MODE = 0o775
 _FILE_MODE = 0o664
@@ -161,18 +164,22 @@ class FileStore(Store):
         return os.path.exists(self._result_path(key)[1])
 
     @_os_errors("read a result from")
-    def verify(self, key: str) -> None:
-        """Cheap integrity check (header and length, no checksum): raises CorruptResult."""
+    def verify(self, key: str, full: bool = False) -> None:
+        """Integrity check: header and length always; the CRC-32 too for results of at most
+        :data:`CHEAP_CHECKSUM_SIZE` bytes (the same one read), or all with ``full``."""
         _, path = self._result_path(key)
         try:
             with open(path, "rb") as f:
-                head = f.read(HEADER_SIZE)
                 size = os.fstat(f.fileno()).st_size
+                whole = full or size <= CHEAP_CHECKSUM_SIZE
+                data = f.read() if whole else f.read(HEADER_SIZE)
         except FileNotFoundError:
             raise KeyError(key) from None
-        _fmt, length, _crc = check_header(head, key, path)
+        _fmt, length, crc = check_header(data, key, path)
         if size != HEADER_SIZE + length:
             raise CorruptResult(key, path, f"size {size} bytes, header says {HEADER_SIZE + length}")
+        if whole and zlib.crc32(memoryview(data)[HEADER_SIZE:]) != crc:
+            raise CorruptResult(key, path, "checksum mismatch")
 
     @_os_errors("list the results in")
     def list(self) -> Iterable[str]:
@@ -206,7 +213,7 @@ class FileStore(Store):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         except FileExistsError:
             return False
-        except FileNotFoundError:  # the locks folder does not exist (yet, or any more)
+        except (FileNotFoundError, NotADirectoryError):  # no locks folder (yet, or any more)
             self._made.discard(self._locks)
             self._ensure_dir(self._locks)
             try:

@@ -70,6 +70,10 @@ def _failed_only(args: Any) -> int:
     for key in marks:
         if not args.dry_run:
             store.clear_failed(key)
+    if not args.dry_run:
+        from ..crashloop import forget
+
+        forget(store, list(marks))  # a crash loop's count starts again
     names = sorted({str(info.get("task", "?")) for info in marks.values()})
     print(f"{_verb(args)} {len(marks)} failure mark(s)" + (f": {', '.join(names)}" if names else ""))
     return 0

@@ -49,15 +49,33 @@ OPTIONS = [
 ]
 
 EXIT_FAILED = 1
+EXIT_STORE_FAULT = 2
 EXIT_TERMINATED = 143
+
+#: the signal received by this worker, if any: a task that swallows it (``except
+#: BaseException``) finishes, but the worker takes no new task after it
+_received: list[str] = []
 
 
 class Terminated(BaseException):
     """Raised in the main thread when SIGTERM (or SIGINT) arrives."""
 
 
+class StoreFault(Exception):
+    """The store failed (disk full, read-only, server gone): not the task's fault."""
+
+
 def _on_signal(signum: int, _frame: Any) -> None:
-    raise Terminated(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    _received.append(name)
+    raise Terminated(name)
+
+
+def _stop_if_signalled(last_task: str | None) -> None:
+    """Raise Terminated before taking a new task if a signal arrived (and was swallowed)."""
+    if _received:
+        raise Terminated(f"{_received[0]} (caught by task {last_task}, which finished)"
+                         if last_task else _received[0])
 
 
 class _Heartbeat:
@@ -113,6 +131,7 @@ class Worker:
         self.stop_reason: str | None = None
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
+        self.last_task: str | None = None  # the task run last (for signal messages)
 
     # -- selection -----------------------------------------------------------------
     def _select(self, tasks: list[Task]) -> list[Task]:
@@ -162,6 +181,7 @@ class Worker:
                         continue
                     postponed.append(t)
                     continue
+                _stop_if_signalled(self.last_task)
                 reason = exit_checks.should_exit() or self._no_time_for(t)
                 if reason:
                     self.stop_reason = reason
@@ -228,8 +248,7 @@ class Worker:
         done = False
         for h, reason in dead_locks(candidates, self.stale_after).items():
             if self.store.reclaim(h, candidates[h]):
-                print(f"jug: reclaimed the lock of task {mine[h].name} ({h[:12]}): {reason}",
-                      file=sys.stderr, flush=True)
+                _note_reclaim(self.store, h, mine[h].name, candidates[h], reason)
                 self.reclaimed.append(h)
                 done = True
         return done
@@ -283,6 +302,7 @@ class Worker:
     def _run_one(self, t: Task, h: str) -> str:
         """Run one locked task: 'ok', 'failed', or the hash of a corrupt dependency."""
         self.heartbeat.set(h)
+        self.last_task = t.name
         start = time.perf_counter()
         try:
             t.run(force=True, save=True, debug_mode=self.debug)
@@ -298,9 +318,12 @@ class Worker:
                 dep.unload()
             return bad
         except StoreError as e:
-            print(f"jug: cannot save the result of task {t.name}: {e}", file=sys.stderr)
-            raise
-        except (Exception, TaskError) as e:
+            raise StoreFault(f"store fault while running task {t.name}: {e}; the task is "
+                             "not marked failed and runs again once the store works") from None
+        except (Exception, TaskError, SystemExit) as e:
+            lost = _lost_dependency(self.store, t)
+            if lost is not None:
+                return lost
             elapsed = time.perf_counter() - start
             self._failed(t, h, e, elapsed)
             return "failed"
@@ -340,6 +363,29 @@ def _is_pickling_error(e: BaseException) -> bool:
         isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
 
 
+def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
+    """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
+    from ..crashloop import LIMIT, note_reclaim
+
+    counted = note_reclaim(store, h, name, owner, reason)
+    extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
+             if counted.failed else f" (reclaim {counted.count} of at most {LIMIT})")
+    print(f"jug: reclaimed the lock of task {name} ({h[:12]}): {reason}{extra}",
+          file=sys.stderr, flush=True)
+
+
+def _lost_dependency(store: Store, t: Task) -> str | None:
+    """The hash of a dependency of ``t`` whose stored result vanished (a store that lost data,
+    e.g. Redis restarted without persistence), or None: then ``t`` itself failed."""
+    for d in base_dependencies(t):
+        if not d.is_loaded() and not store.exists(d.hash()):
+            print(f"jug: the stored result of task {d.name} ({d.hash()[:12]}), needed by "
+                  f"{t.name}, is gone from {store.description} (did the store lose data?); "
+                  "it will be recomputed", file=sys.stderr, flush=True)
+            return d.hash()
+    return None
+
+
 def _report_corrupt(name: str, e: CorruptResult) -> None:
     print(f"jug: stored result of task {name} is corrupt ({e.reason}) at {e.where}; "
           "it is removed and will be recomputed", file=sys.stderr, flush=True)
@@ -361,29 +407,38 @@ def run(args: Any) -> int:
     # SIGTERM (walltime, scancel), and SGE's SIGUSR1/SIGUSR2 (soft walltime, qdel -notify):
     # release the running task's lock and stop.
     handled = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+    _received.clear()
     old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
     worker = Worker(store, args)
     try:
         return _execute(worker, store, args)
     except Terminated as e:
         what = (f"released the lock of the running task {worker.interrupted_task}"
-                if worker.interrupted_task else "no task was running")
+                if worker.interrupted_task else "took no new task")
         print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
         return EXIT_TERMINATED
-    except JugfileError as e:
+    except (StoreFault, StoreError) as e:
         print(f"jug: {e}", file=sys.stderr)
-        return 1
-    except (StoreError, TaskError) as e:
+        return EXIT_STORE_FAULT
+    except (JugfileError, TaskError) as e:
         print(f"jug: {e}", file=sys.stderr)
         return 1
     finally:
-        worker.timings.flush()
+        _flush_timings(worker)
         if worker.executed:
             from ..io import print_task_summary_table
 
             print_task_summary_table(args, [("Executed", worker.executed_by_name)])
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def _flush_timings(worker: Worker) -> None:
+    """Save recorded run times; a store that fails now was reported already (or will be)."""
+    try:
+        worker.timings.flush()
+    except StoreError as e:
+        print(f"jug: could not save run times: {e}", file=sys.stderr)
 
 
 def _execute(worker: Worker, store: Store, args: Any) -> int:
