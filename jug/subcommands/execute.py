@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ..backends import CorruptResult, Store, StoreError
 from ..hooks import exit_checks
@@ -52,9 +53,9 @@ EXIT_FAILED = 1
 EXIT_STORE_FAULT = 2
 EXIT_TERMINATED = 143
 
-#: the signal received by this worker, if any: a task that swallows it (``except
-#: BaseException``) finishes, but the worker takes no new task after it
-_received: list[str] = []
+#: signals received by this worker, and whether each was raised (not deferred): a task that
+#: swallows one (``except BaseException``) finishes, but the worker takes no new task after it
+_received: list[tuple[str, bool]] = []
 
 
 class Terminated(BaseException):
@@ -65,17 +66,34 @@ class StoreFault(Exception):
     """The store failed (disk full, read-only, server gone): not the task's fault."""
 
 
+#: True while a lock is being taken or released: a signal then waits for the next check
+_deferring: list[bool] = [False]
+
+
 def _on_signal(signum: int, _frame: Any) -> None:
     name = signal.Signals(signum).name
-    _received.append(name)
-    raise Terminated(name)
+    _received.append((name, not _deferring[0]))
+    if not _deferring[0]:
+        raise Terminated(name)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold signals back (they are recorded, and acted on at the next check) while a lock is
+    taken or released, so that a signal never leaves a lock without its owner's release."""
+    _deferring[0] = True
+    try:
+        yield
+    finally:
+        _deferring[0] = False
 
 
 def _stop_if_signalled(last_task: str | None) -> None:
     """Raise Terminated before taking a new task if a signal arrived (and was swallowed)."""
     if _received:
-        raise Terminated(f"{_received[0]} (caught by task {last_task}, which finished)"
-                         if last_task else _received[0])
+        name, raised = _received[0]
+        raise Terminated(f"{name} (caught by task {last_task}, which finished)"
+                         if raised and last_task else name)
 
 
 class _Heartbeat:
@@ -186,11 +204,13 @@ class Worker:
                 if reason:
                     self.stop_reason = reason
                     return
-                locked, done, marked_failed = store.claim(h)
+                with _signals_deferred():  # a lock is never taken without its release below
+                    locked, done, marked_failed = store.claim(h)
                 if not locked:
                     postponed.append(t)
                     continue
                 try:
+                    _stop_if_signalled(self.last_task)
                     if done:
                         finished.add(h)
                         continue
@@ -199,8 +219,9 @@ class Worker:
                         continue
                     outcome = self._run_one(t, h)
                 finally:
-                    self.heartbeat.set(None)
-                    store.unlock(h)
+                    with _signals_deferred():
+                        self.heartbeat.set(None)
+                        store.unlock(h)
                 if outcome == "ok":
                     finished.add(h)
                     progressed = True
@@ -275,6 +296,7 @@ class Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
+            _stop_if_signalled(self.last_task)
             time.sleep(min(left, 1.0))
 
     def _verify(self, tasks: list[Task], finished: set[str]) -> None:
@@ -408,6 +430,7 @@ def run(args: Any) -> int:
     # release the running task's lock and stop.
     handled = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     _received.clear()
+    _deferring[0] = False
     old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
     worker = Worker(store, args)
     try:
@@ -453,6 +476,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         else:
             exit_checks.rollback(mark)
         worker.run(loaded.tasks)
+        _stop_if_signalled(worker.last_task)
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
                   file=sys.stderr)
