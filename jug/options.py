@@ -241,14 +241,15 @@ def resolve(args: argparse.Namespace, options: Sequence[Option], subcommand: str
         value: Any = _UNSET
         source = "default"
         if opt.env_var in env:
-            value, source = opt.convert(env[opt.env_var]), f"environment {opt.env_var}"
+            source = f"environment {opt.env_var}"
+            value = _convert(opt, env[opt.env_var], source)
         else:
             for path, data in reversed(layers):
                 for section in (subcommand, "main"):
                     sec = data.get(section, {})
                     for key in (opt.name, opt.dest):
                         if key in sec:
-                            value, source = opt.convert(sec[key]), path
+                            value, source = _convert(opt, sec[key], path), path
                             break
                     if value is not _UNSET:
                         break
@@ -259,6 +260,16 @@ def resolve(args: argparse.Namespace, options: Sequence[Option], subcommand: str
         setattr(args, opt.dest, value)
         sources[opt.name] = source
     return sources
+
+
+def _convert(opt: Option, raw: Any, source: str) -> Any:
+    """:meth:`Option.convert`, with a bad value's error naming the option and where it is set."""
+    try:
+        return opt.convert(raw)
+    except (ValueError, TypeError) as e:
+        text = str(e)
+        prefix = f"option {opt.name}: "
+        raise ValueError(f"{source}: {text if text.startswith(prefix) else prefix + text}") from None
 
 
 def _keys_of(options: Sequence[Option]) -> set[str]:

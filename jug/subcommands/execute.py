@@ -358,14 +358,16 @@ class Worker:
         return "ok"
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
-        tb = traceback.format_exc()
+        from ..usertb import user_traceback
+
+        tb = traceback.format_exc()  # whole, in the failure mark; the user's frames on screen
         if _is_pickling_error(e):
             msg = (f"jug: task {t.name} ({h}) returned a value that cannot be saved "
                    f"(not picklable): {e!r}. Return plain data (numbers, lists, dicts, numpy "
                    "arrays) or objects of classes defined at module level.")
         else:
             msg = f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s:"
-        print(f"{msg}\n{tb}", file=sys.stderr, flush=True)
+        print(f"{msg}\n{user_traceback(e)}", file=sys.stderr, flush=True)
         if self.use_pdb:
             import pdb
 
