@@ -167,19 +167,34 @@ class FileStore(Store):
     def verify(self, key: str, full: bool = False) -> None:
         """Integrity check: header and length always; the CRC-32 too for results of at most
         :data:`CHEAP_CHECKSUM_SIZE` bytes (the same one read), or all with ``full``."""
-        _, path = self._result_path(key)
+        path = self._result_path(key)[1]
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                whole = full or size <= CHEAP_CHECKSUM_SIZE
-                data = f.read() if whole else f.read(HEADER_SIZE)
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise KeyError(key) from None
-        _fmt, length, crc = check_header(data, key, path)
-        if size != HEADER_SIZE + length:
-            raise CorruptResult(key, path, f"size {size} bytes, header says {HEADER_SIZE + length}")
-        if whole and zlib.crc32(memoryview(data)[HEADER_SIZE:]) != crc:
-            raise CorruptResult(key, path, "checksum mismatch")
+        try:
+            data = os.read(fd, CHEAP_CHECKSUM_SIZE + 1)
+            if full or len(data) > CHEAP_CHECKSUM_SIZE:
+                size = os.fstat(fd).st_size
+                if full:
+                    data += _read_rest(fd)
+            else:
+                size = len(data)  # read whole: no fstat needed
+        finally:
+            os.close(fd)
+        _check_framing(key, path, data, size, whole=len(data) == size)
+
+    @_os_errors("read a result from")
+    def verify_many(self, keys: Iterable[str], full: bool = False) -> dict[str, Exception]:
+        """:meth:`verify` of many results (three system calls per small result)."""
+        bad: dict[str, Exception] = {}
+        verify = FileStore.verify.__wrapped__  # type: ignore[attr-defined]
+        for k in keys:
+            try:
+                verify(self, k, full)
+            except (CorruptResult, KeyError) as e:
+                bad[k] = e
+        return bad
 
     @_os_errors("list the results in")
     def list(self) -> Iterable[str]:
@@ -350,6 +365,24 @@ class FileStore(Store):
                     except FileNotFoundError:
                         pass
         return n
+
+
+def _read_rest(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _check_framing(key: str, path: str, data: bytes, size: int, whole: bool) -> None:
+    """Raise CorruptResult unless header, file size and (if ``whole``) the CRC-32 agree."""
+    _fmt, length, crc = check_header(data, key, path)
+    if size != HEADER_SIZE + length:
+        raise CorruptResult(key, path, f"size {size} bytes, header says {HEADER_SIZE + length}")
+    if whole and zlib.crc32(memoryview(data)[HEADER_SIZE:]) != crc:
+        raise CorruptResult(key, path, "checksum mismatch")
 
 
 def _warn_not_owner(key: str, owner: dict) -> None:
