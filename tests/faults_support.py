@@ -173,7 +173,7 @@ class Pool:
             time.sleep(every * rng.uniform(0.5, 1.5))
             self.reap(replace=True)
             busy = {pid for _i, pid in executions(log)}
-            ready = [w for w in self.live if w.pid in busy]
+            ready = [w for w in self.live if w.pid in busy and w.pid not in self.hit]
             if not ready:
                 continue
             victim = rng.choice(ready)

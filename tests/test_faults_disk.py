@@ -64,7 +64,7 @@ def test_disk_full_while_saving_is_a_store_fault(tmpfs: Path, tmp_path: Path) ->
     remount(tmpfs, "size=16m")
     ok("execute", jf, "--jugdir", jd)
     assert ok("check", jf, "--jugdir", jd).returncode == 0
-    fig = Figures("disk full while saving", 24, faults=1, corruptions=0)
+    fig = Figures("disk full while saving", 24, faults=1)
     fig.extra["results saved before the disk filled"] = saved
     fig.show()
     assert 0 < saved < 24
