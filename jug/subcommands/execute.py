@@ -44,9 +44,10 @@ OPTIONS = [
     Option("stale-after", 300.0, "A lock whose owner on another host has not sent a heartbeat "
            "for this many seconds is reclaimed by an idle worker (owners on this host are "
            "reclaimed as soon as their process is gone; <= 0: only those)", type=finite_seconds),
-    Option("verify-limit", 20000, "At start, check the integrity (header and length) of the "
-           "stored results of up to this many finished tasks, so corrupt ones are recomputed "
-           "(-1: all; 0: none; results are always checksummed when loaded)", type=int),
+    Option("verify-limit", 20000, "At start, check the integrity (header and length, and the "
+           "checksum of results up to 4 KiB) of the stored results of up to this many finished "
+           "tasks, so corrupt ones are recomputed (-1: all; 0: none; results are always "
+           "checksummed when loaded; 'jug check --verify' checks every checksum)", type=int),
 ]
 
 EXIT_FAILED = 1
@@ -221,7 +222,7 @@ class Worker:
                 finally:
                     with _signals_deferred():
                         self.heartbeat.set(None)
-                        store.unlock(h)
+                        _unlock(store, h)
                 if outcome == "ok":
                     finished.add(h)
                     progressed = True
@@ -456,6 +457,17 @@ def run(args: Any) -> int:
             print_task_summary_table(args, [("Executed", worker.executed_by_name)])
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def _unlock(store: Store, h: str) -> None:
+    """Release the lock of ``h``.  If the store fails here while an error is already on its
+    way out (the store fault that stopped the task), that first error is the one reported."""
+    pending = sys.exc_info()[1]
+    try:
+        store.unlock(h)
+    except StoreError:
+        if pending is None:
+            raise
 
 
 def _flush_timings(worker: Worker) -> None:
