@@ -298,3 +298,17 @@ def test_bad_option_value_from_jugrc_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "jugrc").write_text("execute:\n  heartbeat: .nan\n")
     p = run_jug("execute", jf)
     assert p.returncode == 2 and "expected a number of seconds >= 0" in p.stderr
+
+
+def test_crash_loop_counts_each_reclaim_and_marks_failed_at_the_limit(tmp_path: Path) -> None:
+    from jug.crashloop import LIMIT, forget, note_reclaim
+
+    store = FileStore(str(tmp_path / "d"))
+    owner = {"host": "n1", "pid": 7}
+    seen = [note_reclaim(store, "k" * 40, "jugfile.t", owner, "process 7 no longer exists")
+            for _ in range(LIMIT)]
+    assert [r.count for r in seen] == list(range(1, LIMIT + 1))
+    assert [r.failed for r in seen] == [False] * (LIMIT - 1) + [True]
+    mark = store.list_failed()["k" * 40]
+    assert mark["task"] == "jugfile.t" and "n1:7, process 7 no longer exists" in mark["error"]
+    assert forget(store) == 1 and store.read_docs("crashes") == {}
