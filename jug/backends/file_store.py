@@ -160,6 +160,7 @@ class FileStore(Store):
         """Where the result of ``key`` lives (for messages)."""
         return self._result_path(key)[1]
 
+    @_os_errors("read a result from")
     def exists(self, key: str) -> bool:
         return os.path.exists(self._result_path(key)[1])
 
@@ -293,9 +294,11 @@ class FileStore(Store):
         _unlink(aside)
         return False
 
+    @_os_errors("read a lock in")
     def is_locked(self, key: str) -> bool:
         return os.path.exists(f"{self._locks}/{key}")
 
+    @_os_errors("read a lock in")
     def lock_owner(self, key: str) -> dict | None:
         return _read_lock(f"{self._locks}/{key}")
 
@@ -325,9 +328,11 @@ class FileStore(Store):
         self._atomic_write(self._failed, f"{self._failed}/{key}",
                            json.dumps(info, default=str).encode())
 
+    @_os_errors("read a failure mark in")
     def is_failed(self, key: str) -> bool:
         return os.path.exists(f"{self._failed}/{key}")
 
+    @_os_errors("list the failure marks in")
     def list_failed(self) -> dict[str, dict]:
         return _read_json_dir(self._failed)
 
@@ -342,6 +347,7 @@ class FileStore(Store):
         self._atomic_write(folder, os.path.join(folder, name + ".json"),
                            json.dumps(doc, default=str).encode())
 
+    @_os_errors("read documents in")
     def read_docs(self, namespace: str) -> dict[str, dict]:
         docs = _read_json_dir(os.path.join(self._docs, namespace))
         return {k[:-5]: v for k, v in docs.items() if k.endswith(".json")}
