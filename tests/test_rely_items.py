@@ -89,6 +89,7 @@ def test_empty_lock_counts_as_crashed_and_is_reclaimed(tmp_path: Path) -> None:
     assert run_jug("check", jf, "--jugdir", jd).returncode == 1
     p = ok("execute", jf, "--jugdir", jd, *FAST)
     assert "reclaimed the lock of task jugfile.one" in p.stderr and not lock.exists()
+    assert select_store(str(jd)).read_docs("crashes") == {}  # it finished: count reset
     assert run_jug("check", jf, "--jugdir", jd).returncode == 0
 
 

@@ -351,6 +351,10 @@ class Worker:
             self._failed(t, h, e, elapsed)
             return "failed"
         elapsed = time.perf_counter() - start
+        if h in self.reclaimed:  # it finished after all: its crash count starts again
+            from ..crashloop import forget
+
+            forget(self.store, [h])
         self.executed += 1
         self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
         self.timings.add(t.name, elapsed)
