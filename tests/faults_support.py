@@ -164,16 +164,18 @@ class Pool:
             self._start()
 
     def storm(self, faults: int, every: float, inject: Callable[[subprocess.Popen], None],
-              rng: random.Random, log: Path) -> int:
+              rng: random.Random, log: Path, anywhere: float = 0.0) -> int:
         """Inject ``faults`` faults, one every ``every`` s (jittered), into random live workers
-        that have started a task (per the execution ``log``): past start-up, mostly in a task."""
+        that have started a task (per the execution ``log``): past start-up, mostly in a task.
+        A share ``anywhere`` of the faults hits any live worker (start-up, loading, waiting)."""
         done = 0
         self.reap(replace=True)
         while done < faults:
             time.sleep(every * rng.uniform(0.5, 1.5))
             self.reap(replace=True)
             busy = {pid for _i, pid in executions(log)}
-            ready = [w for w in self.live if w.pid in busy and w.pid not in self.hit]
+            wide = rng.random() < anywhere
+            ready = [w for w in self.live if (wide or w.pid in busy) and w.pid not in self.hit]
             if not ready:
                 continue
             victim = rng.choice(ready)
