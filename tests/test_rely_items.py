@@ -211,8 +211,15 @@ def test_os_exit_crash_loop_is_marked_failed_after_a_few_reclaims(tmp_path: Path
     assert "crash loop" in s["failures"][0]["error"]
     table = ok("status", jf, "--jugdir", jd).stdout
     assert "jugfile.dies: crash loop: the worker running it died 3 times" in table
+    store = select_store(str(jd))
+    ok("invalidate", "--target", "dies", jf, "--jugdir", jd)
+    assert store.read_docs("crashes") == {} and store.list_failed() == {}
+    from jug.crashloop import note_reclaim
+
+    for _ in range(LIMIT):
+        note_reclaim(store, "d" * 40, "jugfile.dies", None, "test")
     ok("cleanup", "--failed-only", jf, "--jugdir", jd)
-    assert select_store(str(jd)).read_docs("crashes") == {}
+    assert store.read_docs("crashes") == {} and store.list_failed() == {}
 
 
 # -- item 11: a task that swallows SIGTERM ------------------------------------------------
