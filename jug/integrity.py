@@ -1,6 +1,7 @@
 """Which stored results are damaged: what status, check and execute verify, and when.
 
-* ``jug execute`` at start, ``jug status`` and ``jug check``: every finished task's result
+* ``jug execute`` at start, ``jug status`` and ``jug check`` (not the refreshing web page):
+  every finished task's result
   (up to :data:`VERIFY_LIMIT` of them) gets the store's cheap check: header and length, and
   the CRC-32 of file-store results of at most 4 KiB (they are read whole anyway).  execute
   removes what fails and recomputes it; status and check report it as not finished.

@@ -51,7 +51,8 @@ def run(args: Any) -> int:
         return report(e) if e.code != 1 else report(CommandError(str(e), 2))
     done = all_done(store, loaded, full=bool(args.verify))
     if args.verbose != "quiet":
-        print(format_short(summarize(loaded.tasks, store, loaded.incomplete, loaded.path)))
+        print(format_short(summarize(loaded.tasks, store, loaded.incomplete, loaded.path,
+                                     verify=True)))
     if not done and loaded.incomplete and args.verbose != "quiet":
         print("jug check: not done: the jugfile stops at a barrier", file=sys.stderr)
     return 0 if done else 1

@@ -24,7 +24,7 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     """Load ``jugfile`` against its store and return the ``--json`` document."""
     store = open_store(jugfile, jugdir)
     loaded = load(jugfile, store, argv)
-    return summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
+    return summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=True)
 
 
 def run(args: Any) -> int:
