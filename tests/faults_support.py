@@ -142,6 +142,8 @@ class Pool:
         self.live: list[subprocess.Popen] = []
         self.exits: Counter = Counter()
         self.hit: set[int] = set()  # pids that got a fault
+        self.early: set[int] = set()  # ... before they had started a task
+        self.codes: dict[int, int] = {}  # pid -> exit code
         self.stderr: list[str] = []
 
     def _start(self) -> None:
@@ -159,6 +161,7 @@ class Pool:
             if w.poll() is not None:
                 self.live.remove(w)
                 self.exits[w.returncode] += 1
+                self.codes[w.pid] = w.returncode
                 self.stderr.append(w.err_path.read_text())  # type: ignore[attr-defined]
         while replace and len(self.live) < self.size:
             self._start()
@@ -181,6 +184,8 @@ class Pool:
             victim = rng.choice(ready)
             if victim.poll() is None:
                 self.hit.add(victim.pid)
+                if victim.pid not in busy:
+                    self.early.add(victim.pid)
                 inject(victim)
                 done += 1
         return done

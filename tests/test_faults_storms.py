@@ -76,7 +76,10 @@ def test_sigterm_at_random_points(kind: str, request: pytest.FixtureRequest,
     fig.extra["locks left by signalled workers"] = len(leaked)
     # -15: signalled while Python was still starting, before jug set its handler
     assert set(pool.exits) <= {0, 143, -15}, pool.stderr
+    late = {pool.codes[p] for p in pool.hit - pool.early}
+    assert late <= {0, 143}, late  # signalled after its first task: always jug's clean stop
     fig.extra["worker exits"] = dict(pool.exits)
+    fig.extra["signalled before their first task"] = len(pool.early)
     _finish(fig, pool, jf, jugdir, log)
     fig.check()
     assert leaked == [] and "Traceback" not in "".join(pool.stderr)
