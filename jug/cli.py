@@ -11,6 +11,7 @@ import sys
 from typing import Sequence
 
 from . import options as _options
+from .backends import StoreError
 from .subcommands import SUBCOMMANDS
 from .task import TaskError
 
@@ -124,6 +125,9 @@ def _main(argv: Sequence[str] | None) -> int:
         except TaskError as e:  # a user's mistake in the jugfile found late (unhashable argument...)
             print(f"jug: {e}", file=sys.stderr)
             return 1
+        except StoreError as e:  # disk full, read-only jugdir, server gone: one line, no traceback
+            print(f"jug: {e}", file=sys.stderr)
+            return 2
     finally:
         sys.stdout.flush()
 

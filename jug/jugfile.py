@@ -77,20 +77,24 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
         loaded.barrier_message = str(e)
     except SystemExit as e:
         raise JugfileError(f"jugfile {jugfile} called sys.exit({e.code}) while loading") from None
-    except Exception:
-        tb = _user_traceback(path)
-        raise JugfileError(f"error while loading jugfile {jugfile}:\n{tb}") from None
+    except Exception as e:
+        raise JugfileError(_load_error(jugfile, e)) from None
     finally:
         sys.argv = old_argv
     return loaded
 
 
-def _user_traceback(path: str) -> str:
-    """The current exception's traceback without jug's own loader frames."""
-    etype, evalue, tb = sys.exc_info()
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(etype, evalue, tb))
+def _load_error(jugfile: str, e: Exception) -> str:
+    """What went wrong loading ``jugfile``: jug's own clear errors (a lambda as Task...) as
+    ``<jugfile>, line N: message``; anything else with the user's frames of the traceback."""
+    if isinstance(e, _task.TaskError):
+        frames = traceback.extract_tb(e.__traceback__)
+        mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(jugfile)]
+        where = f", line {mine[-1].lineno}" if mine else ""
+        return f"{jugfile}{where}: {e}"
+    from .usertb import user_traceback
+
+    return f"error while loading jugfile {jugfile}:\n{user_traceback(e)}"
 
 
 #: the jugdir the reference names as jug.init's default

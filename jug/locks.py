@@ -8,7 +8,8 @@ never removed.  Evidence of death, strongest first:
 * same host and the pid no longer exists (``psutil.pid_exists``);
 * same host, the pid exists but belongs to a process started after the lock's owner (pid reuse);
 * the owner's batch job is no longer in the scheduler's queue (``live_queue_ids``, when known);
-* the heartbeat (or lock time) is older than ``stale_after`` seconds.
+* the heartbeat (or lock time) is older than ``stale_after`` seconds;
+* the lock has no owner record at all and is older than :data:`EMPTY_LOCK_GRACE` seconds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ __all__ = ["owner_is_dead", "owner_is_alive", "LockVerdict", "judge", "HOST"]
 HOST = socket.gethostname()
 #: process start times are recorded by different clocks/rounding: allow this much slack (s)
 _START_SLACK = 2.0
+#: seconds an empty lock file may wait for its owner record before it counts as dead
+EMPTY_LOCK_GRACE = 10.0
 
 
 def _number(x: Any) -> float | None:
@@ -85,6 +88,8 @@ def owner_is_dead(owner: Mapping | None, now: float, stale_after: float,
     """
     if not owner:
         return None
+    if owner.get("empty"):
+        return _empty_lock_dead(owner, now)
     state = _local_process_state(owner, host)
     pid = owner.get("pid")
     if state == "gone":
@@ -101,6 +106,16 @@ def owner_is_dead(owner: Mapping | None, now: float, stale_after: float,
     if stale_after > 0 and last is not None and now - last > stale_after:
         return f"no heartbeat for {now - last:.0f}s (more than {stale_after:g}s)"
     return None
+
+
+def _empty_lock_dead(owner: Mapping, now: float) -> str | None:
+    """An owner-less lock (its writer died between creating it and writing the record, or
+    the disk was full) is dead once older than :data:`EMPTY_LOCK_GRACE` seconds."""
+    created = _number(owner.get("locked_at"))
+    if created is None or now - created <= EMPTY_LOCK_GRACE:
+        return None
+    return (f"the lock has no owner record after {now - created:.0f}s (its worker died "
+            "while taking it)")
 
 
 def owner_is_alive(owner: Mapping | None, now: float, stale_after: float,

@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import difflib
+import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
+
+from .trust import search_upwards, trusted
 
 USER_CONFIG = Path("~/.config/jug/jugrc")
 PROJECT_CONFIG_NAMES = ("jugrc", ".jugrc", "jugrc.yaml")
@@ -75,17 +80,93 @@ COMMON = [
 ]
 
 
-def _read_config_file(path: Path) -> dict:
-    """Read a YAML or INI config file into ``{section: {option: value}}`` (section 'main' = all)."""
-    text = path.read_text()
-    stripped = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    if stripped and stripped[0].startswith("[") and stripped[0].endswith("]"):
-        cp = configparser.ConfigParser()
-        cp.read_string(text)
-        return {sec: dict(cp[sec]) for sec in cp.sections()}
+class OptionValueError(argparse.ArgumentTypeError, ValueError):
+    """A bad option value: argparse shows its message; config and environment values too."""
+
+
+def _finite(text: Any, what: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise OptionValueError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise OptionValueError(f"expected {what}, got {text!r}")
+    return value
+
+
+def seconds(text: Any) -> float:
+    """A finite, non-negative number of seconds (``--wait-cycle-time``, ``--heartbeat``)."""
+    value = _finite(text, "a number of seconds >= 0")
+    if value < 0:
+        raise OptionValueError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def finite_seconds(text: Any) -> float:
+    """A finite number of seconds, negative allowed where it means 'off' (``--stale-after``)."""
+    return _finite(text, "a number of seconds")
+
+
+def count(text: Any) -> int:
+    """A whole number >= 0 (``--nr-wait-cycles``)."""
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise OptionValueError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise OptionValueError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def port(text: Any) -> int:
+    """A TCP port: 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise OptionValueError(f"expected a TCP port number (0-65535), got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise OptionValueError(f"expected a TCP port number (0-65535), got {text!r}")
+    return value
+
+
+def _parse_ini(path: Path, text: str) -> dict:
+    cp = configparser.ConfigParser()
+    try:
+        cp.read_string(text, source=str(path))
+    except configparser.Error as e:
+        line = getattr(e, "lineno", None)
+        first = str(e).splitlines()[0]
+        errors = getattr(e, "errors", None)  # ParsingError: [(line number, text), ...]
+        if errors:
+            line, text = errors[0]
+            first = "cannot parse " + text.strip().replace("\\n", "")
+        where = f"{path}, line {line}" if line else str(path)
+        raise ValueError(f"{where}: syntax error in config file: {first}") from None
+    return {sec: dict(cp[sec]) for sec in cp.sections()}
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
     import yaml
 
-    data = yaml.safe_load(text) or {}
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{where}: syntax error in config file: {problem}") from None
+
+
+def _read_config_file(path: Path) -> dict:
+    """Read a YAML or INI config file into ``{section: {option: value}}`` (section 'main' = all)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read config file: {e}") from None
+    stripped = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if stripped and stripped[0].startswith("[") and stripped[0].endswith("]"):
+        return _parse_ini(path, text)
+    data = _parse_yaml(path, text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of option: value")
     out: dict = {"main": {}}
@@ -98,21 +179,18 @@ def _read_config_file(path: Path) -> dict:
 
 
 def find_project_config(start: Path) -> Path | None:
-    """The nearest project config file from ``start`` upwards, or None."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        for name in PROJECT_CONFIG_NAMES:
-            p = folder / name
-            if p.is_file():
-                return p
-    return None
+    """The nearest trusted project config file from ``start`` upwards, or None.
+
+    Stops below a folder every user can write to; skips files of other users (jug.trust).
+    """
+    return search_upwards(start, PROJECT_CONFIG_NAMES, "config file")
 
 
 def config_layers(jugfile: str | None) -> list[tuple[str, dict]]:
     """The config-file layers in precedence order (lowest first), each with its source."""
     layers = []
     user = Path(os.environ.get("JUG_CONFIG", str(USER_CONFIG))).expanduser()
-    if user.is_file():
+    if user.is_file() and trusted(user, "config file"):
         layers.append((str(user), _read_config_file(user)))
     start = Path(jugfile).parent if jugfile else Path.cwd()
     project = find_project_config(start if str(start) else Path.cwd())
@@ -152,6 +230,7 @@ def resolve(args: argparse.Namespace, options: Sequence[Option], subcommand: str
     """
     env = os.environ if environ is None else environ
     layers = config_layers(jugfile)
+    warn_unknown_keys(layers, options, subcommand)
     sources: dict[str, str] = {}
     for opt in options:
         current = getattr(args, opt.dest, _UNSET)
@@ -163,14 +242,15 @@ def resolve(args: argparse.Namespace, options: Sequence[Option], subcommand: str
         value: Any = _UNSET
         source = "default"
         if opt.env_var in env:
-            value, source = opt.convert(env[opt.env_var]), f"environment {opt.env_var}"
+            source = f"environment {opt.env_var}"
+            value = _convert(opt, env[opt.env_var], source)
         else:
             for path, data in reversed(layers):
                 for section in (subcommand, "main"):
                     sec = data.get(section, {})
                     for key in (opt.name, opt.dest):
                         if key in sec:
-                            value, source = opt.convert(sec[key]), path
+                            value, source = _convert(opt, sec[key], path), path
                             break
                     if value is not _UNSET:
                         break
@@ -181,3 +261,64 @@ def resolve(args: argparse.Namespace, options: Sequence[Option], subcommand: str
         setattr(args, opt.dest, value)
         sources[opt.name] = source
     return sources
+
+
+def _convert(opt: Option, raw: Any, source: str) -> Any:
+    """:meth:`Option.convert`, with a bad value's error naming the option and where it is set."""
+    try:
+        return opt.convert(raw)
+    except (ValueError, TypeError) as e:
+        text = str(e)
+        prefix = f"option {opt.name}: "
+        raise ValueError(f"{source}: {text if text.startswith(prefix) else prefix + text}") from None
+
+
+def _keys_of(options: Sequence[Option]) -> set[str]:
+    return {k for opt in options for k in (opt.name, opt.dest)}
+
+
+def _every_option_key() -> dict[str, set[str]]:
+    """``{subcommand: its option keys}`` for every subcommand (imports them: only on a miss)."""
+    import importlib
+
+    from .subcommands import SUBCOMMANDS
+
+    out = {}
+    for name, module_name in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        out[name] = _keys_of([*COMMON, *getattr(module, "OPTIONS", [])])
+    return out
+
+
+def warn_unknown_keys(layers: list[tuple[str, dict]], options: Sequence[Option],
+                      subcommand: str) -> list[str]:
+    """Warn about config keys no subcommand knows (a ``jugdirr:`` typo), with a suggestion.
+
+    Keys of the ``main`` section and of this subcommand's section are checked; returns the
+    warnings printed.
+    """
+    mine = _keys_of(options)
+    misses = [(path, section, key) for path, data in layers for section, sec in data.items()
+              if section in ("main", subcommand) for key in sec if key not in mine]
+    sections = [(path, section) for path, data in layers for section in data
+                if section not in ("main", subcommand)]
+    if not misses and not sections:
+        return []
+    every = _every_option_key()
+    anywhere = set().union(*every.values())
+    warnings = [f"{path}: unknown section '{section}' (sections are subcommand names: "
+                f"{', '.join(every)})" for path, section in sections if section not in every]
+    for path, section, key in misses:
+        if section == "main" and key in anywhere:
+            continue  # an option of another subcommand
+        pool = sorted(anywhere if section == "main" else mine)
+        close = difflib.get_close_matches(str(key), pool, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        where = "" if section == "main" else f" in section '{section}'"
+        warnings.append(f"{path}: unknown option '{key}'{where}, ignored{hint}")
+    for w in warnings:
+        print(f"jug: warning: {w}", file=sys.stderr)
+    return warnings

@@ -110,6 +110,8 @@ def format_short(summary: dict[str, Any]) -> str:
     """One line: totals per state (``--short``)."""
     tot = summary["total"]
     text = f"{sum(tot.values())} tasks: {counts_text(tot)}"
+    if summary.get("corrupt"):
+        text += f" ({len(summary['corrupt'])} corrupt result(s) to recompute)"
     if summary.get("incomplete"):
         text += " (stopped at a barrier: more may follow)"
     return text
@@ -149,6 +151,12 @@ def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
             lines.append(f"  {f['task']} {f['hash'][:12]}: {f.get('first_line', f['error'])}{by}")
         if len(failures) > limit:
             lines.append(f"  ... and {len(failures) - limit} more (jug status --json)")
+    corrupt = summary.get("corrupt") or []
+    if corrupt:
+        lines.append(f"Corrupt ({len(corrupt)}): stored results that fail their check count as "
+                     "not finished; 'jug execute' recomputes them")
+        lines.extend(f"  {c['task']} {c['hash'][:12]}: {c['reason']} at {c['where']}"
+                     for c in corrupt[:limit])
     dead = [o for o in summary["locks"]["owners"] if o.get("dead")]
     if dead:
         lines.append(f"Crashed ({len(dead)}): {len(dead)} task(s) crashed (their lock owner is "

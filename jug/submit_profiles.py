@@ -22,6 +22,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from .trust import search_upwards, trusted
+
 USER_FILE = Path("~/.config/jug/submit.yaml")
 PROJECT_NAMES = ("jug-submit.yaml", ".jug-submit.yaml")
 
@@ -117,20 +119,15 @@ def read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], st
 
 
 def find_project_file(start: Path) -> Path | None:
-    """The nearest ``jug-submit.yaml`` from ``start`` upwards, or None."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        for name in PROJECT_NAMES:
-            if (folder / name).is_file():
-                return folder / name
-    return None
+    """The nearest trusted ``jug-submit.yaml`` from ``start`` upwards, or None (jug.trust)."""
+    return search_upwards(start, PROJECT_NAMES, "submit profile")
 
 
 def profile_files(jugfile: str | None) -> list[Path]:
     """The profile files that apply, lowest precedence first (user, then project)."""
     files = []
     user = Path(os.environ.get("JUG_SUBMIT_CONFIG", str(USER_FILE))).expanduser()
-    if user.is_file():
+    if user.is_file() and trusted(user, "submit profile"):
         files.append(user)
     start = Path(jugfile).parent if jugfile else Path.cwd()
     project = find_project_file(start if str(start) else Path.cwd())

@@ -145,10 +145,18 @@ def classify(tasks: list[Task], snap: Snapshot, crashed: dict[str, str] | None =
 
 def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
               jugfile: str = "", stale_after: float = STALE_AFTER,
-              live_queue_ids: set | None = None) -> dict[str, Any]:
-    """The ``jug status --json`` document: counts per task name and in total, plus locks."""
+              live_queue_ids: set | None = None, verify: bool = False) -> dict[str, Any]:
+    """The ``jug status --json`` document: counts per task name and in total, plus locks.
+
+    ``verify``: give finished results the cheap integrity check (jug.integrity) and count
+    corrupt ones as not finished (``jug status``; a refreshing page skips it).
+    """
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
+    from .integrity import find_damaged
+
+    damaged = find_damaged(store, tasks, snap.finished) if verify else []
+    snap.finished.difference_update(d.key for d in damaged)  # corrupt: to be recomputed
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
     states = classify(tasks, snap, crashed)
     per_name: dict[str, dict[str, int]] = OrderedDict()
@@ -180,6 +188,8 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
         "incomplete": incomplete,
         "locks": {"count": len(snap.locks), "owners": owners},
         "failures": failure_rows(snap.failed, names),
+        "corrupt": [{"hash": d.key, "task": d.task, "where": d.where, "reason": d.reason}
+                    for d in damaged],
         "durations": {n: d for n, d in durations.as_dict().items() if n in per_name},
         "eta_seconds": progress.eta_seconds,
         "progress": as_json(progress),

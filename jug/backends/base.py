@@ -318,12 +318,18 @@ class Store(ABC):
         self.force_unlock(key)
         return True
 
-    def verify(self, key: str) -> None:
-        """Cheap integrity check of a stored result; raises CorruptResult or KeyError."""
-        if not self.exists(key):
+    def verify(self, key: str, full: bool = False) -> None:
+        """Integrity check of a stored result; raises CorruptResult or KeyError.
+
+        Cheap by default (backends check what costs no extra transfer); ``full`` checks the
+        checksum whatever the size (``jug check --verify``).
+        """
+        if full:
+            self.load(key)
+        elif not self.exists(key):
             raise KeyError(key)
 
-    def verify_many(self, keys: Iterable[str]) -> dict[str, Exception]:
+    def verify_many(self, keys: Iterable[str], full: bool = False) -> dict[str, Exception]:
         """:meth:`verify` for many keys; ``{key: error}`` for the bad ones only.
 
         Backends with round trips override this to check many keys per round trip.
@@ -331,7 +337,7 @@ class Store(ABC):
         bad: dict[str, Exception] = {}
         for k in keys:
             try:
-                self.verify(k)
+                self.verify(k, full)
             except (CorruptResult, KeyError) as e:
                 bad[k] = e
         return bad

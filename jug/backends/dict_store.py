@@ -7,6 +7,7 @@ same way) and are decoded on load, so callers never share mutable state with the
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any, Iterable
 
 from . import owner as _owner
@@ -54,13 +55,17 @@ class DictStore(Store):
     def force_unlock(self, key: str) -> None:
         self._locks.pop(key, None)
 
-    def verify(self, key: str) -> None:
-        """Header, length and checksum of the stored bytes (raises CorruptResult or KeyError)."""
+    def verify(self, key: str, full: bool = False) -> None:
+        """Header, length and checksum of the stored bytes (raises CorruptResult or KeyError).
+
+        In memory the checksum costs nothing extra, so it is always checked."""
         data = self._results[key]
         fmt, length, crc = check_header(data, key, "dict_store")
         if len(data) - HEADER_SIZE != length:
             raise CorruptResult(key, "dict_store", f"truncated: payload is {len(data) - HEADER_SIZE} "
                                 f"bytes, expected {length}")
+        if zlib.crc32(memoryview(data)[HEADER_SIZE:]) != crc:
+            raise CorruptResult(key, "dict_store", "checksum mismatch")
 
     def is_locked(self, key: str) -> bool:
         return key in self._locks

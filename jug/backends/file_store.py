@@ -17,10 +17,13 @@ it is reported and recomputed, never loaded.  Set ``JUG_FSYNC=1`` to fsync every
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
+import threading
 import time
-from typing import Any, Iterable
+import zlib
+from typing import Any, Callable, Iterable, TypeVar
 
 from . import owner as _owner
 from .base import (
@@ -34,6 +37,44 @@ from .base import (
 )
 
 _TMP_PREFIX = ".tmp."
+#: results up to this size (one page) get their checksum verified by the cheap check too
+CHEAP_CHECKSUM_SIZE = 4096
+#: folders are made group-shareable at most: a store every user could write to is refused
+_DIR_MODE = 0o775
+_FILE_MODE = 0o664
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_WHY = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted"}
+_HINT = {errno.ENOSPC: "free some space; unfinished tasks run again",
+         errno.EDQUOT: "free some space; unfinished tasks run again",
+         errno.EROFS: "use a writable jugdir (--jugdir)",
+         errno.EACCES: "use a jugdir you can write to (--jugdir)",
+         errno.EPERM: "use a jugdir you can write to (--jugdir)"}
+
+
+def store_os_error(e: OSError, action: str, jugdir: str) -> StoreError:
+    """One clear line for an OS error of the store (disk full, read-only, permissions)."""
+    why = _WHY.get(e.errno or 0, e.strerror or str(e))
+    where = e.filename or jugdir
+    hint = _HINT.get(e.errno or 0, f"check the jugdir {jugdir}")
+    err = StoreError(f"cannot {action} {where}: {why} ({hint})")
+    err.errno = e.errno  # type: ignore[attr-defined]
+    return err
+
+
+def _os_errors(action: str) -> Callable[[_F], _F]:
+    """Turn any OSError escaping a store method into a StoreError saying what failed."""
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        def inner(self: FileStore, *args: Any, **kw: Any) -> Any:
+            try:
+                return method(self, *args, **kw)
+            except OSError as e:
+                raise store_os_error(e, action, self.path) from None
+        return inner  # type: ignore[return-value]
+    return wrap
 
 
 class FileStore(Store):
@@ -50,21 +91,19 @@ class FileStore(Store):
         self._fsync = os.environ.get("JUG_FSYNC", "") not in ("", "0")
         self._tmp_tag = f"{_TMP_PREFIX}{_owner._HOST}.{os.getpid()}."
         self._counter = 0
+        self._heartbeat_mutex = threading.Lock()  # heartbeat vs unlock in this process
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise StoreError(f"jugdir {self.path} exists and is not a directory")
+        _check_trusted(self.path)
 
     # -- helpers ---------------------------------------------------------------------
     def _ensure_dir(self, d: str) -> None:
         if d in self._made:
             return
         try:
-            os.makedirs(d, exist_ok=True)
-        except PermissionError as e:
-            raise StoreError(f"cannot create {d}: {e.strerror}. Is the jugdir writable? "
-                             "Choose another one with --jugdir.") from None
+            os.makedirs(d, mode=_DIR_MODE, exist_ok=True)
         except OSError as e:
-            raise StoreError(f"cannot create {d}: {e.strerror}. Is the jugdir writable? "
-                             "Choose another one with --jugdir.") from None
+            raise store_os_error(e, "create the folder", self.path) from None
         self._made.add(d)
 
     def _result_path(self, key: str) -> tuple[str, str]:
@@ -78,13 +117,11 @@ class FileStore(Store):
         self._counter += 1
         tmp = f"{folder}/{self._tmp_tag}{self._counter}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         except FileNotFoundError:  # folder removed under us (cleanup): make it again
             self._made.discard(folder)
             self._ensure_dir(folder)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except PermissionError as e:
-            raise StoreError(f"cannot write in {folder}: {e.strerror}. Is the jugdir writable?") from None
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         try:
             _write_all(fd, data if isinstance(data, list) else [data])
             if fsync:
@@ -101,12 +138,14 @@ class FileStore(Store):
             raise
 
     # -- results ---------------------------------------------------------------------
+    @_os_errors("save a result in")
     def save(self, key: str, value: Any) -> None:
         """Frame ``value`` and write header and payload pieces with writev (arrays uncopied)."""
         encoded = encode_result_parts(value)
         folder, path = self._result_path(key)
         self._atomic_write(folder, path, encoded.buffers(), self._fsync)
 
+    @_os_errors("read a result from")
     def load(self, key: str) -> Any:
         _, path = self._result_path(key)
         try:
@@ -120,22 +159,44 @@ class FileStore(Store):
         """Where the result of ``key`` lives (for messages)."""
         return self._result_path(key)[1]
 
+    @_os_errors("read a result from")
     def exists(self, key: str) -> bool:
         return os.path.exists(self._result_path(key)[1])
 
-    def verify(self, key: str) -> None:
-        """Cheap integrity check (header and length, no checksum): raises CorruptResult."""
-        _, path = self._result_path(key)
+    @_os_errors("read a result from")
+    def verify(self, key: str, full: bool = False) -> None:
+        """Integrity check: header and length always; the CRC-32 too for results of at most
+        :data:`CHEAP_CHECKSUM_SIZE` bytes (the same one read), or all with ``full``."""
+        path = self._result_path(key)[1]
         try:
-            with open(path, "rb") as f:
-                head = f.read(HEADER_SIZE)
-                size = os.fstat(f.fileno()).st_size
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise KeyError(key) from None
-        _fmt, length, _crc = check_header(head, key, path)
-        if size != HEADER_SIZE + length:
-            raise CorruptResult(key, path, f"size {size} bytes, header says {HEADER_SIZE + length}")
+        try:
+            data = os.read(fd, CHEAP_CHECKSUM_SIZE + 1)
+            if full or len(data) > CHEAP_CHECKSUM_SIZE:
+                size = os.fstat(fd).st_size
+                if full:
+                    data += _read_rest(fd)
+            else:
+                size = len(data)  # read whole: no fstat needed
+        finally:
+            os.close(fd)
+        _check_framing(key, path, data, size, whole=len(data) == size)
 
+    @_os_errors("read a result from")
+    def verify_many(self, keys: Iterable[str], full: bool = False) -> dict[str, Exception]:
+        """:meth:`verify` of many results (three system calls per small result)."""
+        bad: dict[str, Exception] = {}
+        verify = FileStore.verify.__wrapped__  # type: ignore[attr-defined]
+        for k in keys:
+            try:
+                verify(self, k, full)
+            except (CorruptResult, KeyError) as e:
+                bad[k] = e
+        return bad
+
+    @_os_errors("list the results in")
     def list(self) -> Iterable[str]:
         out: list[str] = []
         try:
@@ -154,37 +215,44 @@ class FileStore(Store):
                     continue
         return out
 
+    @_os_errors("remove a result from")
     def remove(self, key: str) -> bool:
         return _unlink(self._result_path(key)[1])
 
     # -- locks -----------------------------------------------------------------------
+    @_os_errors("take a lock in")
     def lock(self, key: str, owner: dict | None = None) -> bool:
         path = f"{self._locks}/{key}"
         body = json.dumps(owner).encode() if owner else _owner.lock_body()
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         except FileExistsError:
             return False
-        except PermissionError as e:
-            raise StoreError(f"cannot create lock in {self._locks}: {e.strerror}. "
-                             "Is the jugdir writable?") from None
-        except OSError:  # the locks folder does not exist (yet, or any more)
+        except (FileNotFoundError, NotADirectoryError):  # no locks folder (yet, or any more)
             self._made.discard(self._locks)
             self._ensure_dir(self._locks)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
             except FileExistsError:
                 return False
         try:
             os.write(fd, body)
-        finally:
+        except BaseException:  # disk full, or a signal: leave no owner-less lock behind
             os.close(fd)
+            _unlink(path)
+            raise
+        os.close(fd)
         return True
 
     unlock_checks_owner = True
 
+    @_os_errors("release a lock in")
     def unlock(self, key: str) -> None:
         """Release the lock of ``key`` if this process holds it (a reclaimed lock is left alone)."""
+        with self._heartbeat_mutex:
+            self._unlock(key)
+
+    def _unlock(self, key: str) -> None:
         path = f"{self._locks}/{key}"
         try:
             with open(path, "rb") as f:
@@ -202,9 +270,11 @@ class FileStore(Store):
         else:
             _warn_not_owner(key, owner)
 
+    @_os_errors("remove a lock in")
     def force_unlock(self, key: str) -> None:
         _unlink(f"{self._locks}/{key}")
 
+    @_os_errors("reclaim a lock in")
     def reclaim(self, key: str, owner: dict) -> bool:
         """Move the lock aside (atomic rename), check it was ``owner``'s, then delete it."""
         path = f"{self._locks}/{key}"
@@ -213,7 +283,7 @@ class FileStore(Store):
             os.rename(path, aside)
         except FileNotFoundError:
             return False
-        if _read_json(aside, missing=None) == owner:
+        if _read_lock(aside) == owner:
             _unlink(aside)
             return True
         try:  # not the lock we judged dead: put it back unless a new one exists already
@@ -223,50 +293,69 @@ class FileStore(Store):
         _unlink(aside)
         return False
 
+    @_os_errors("read a lock in")
     def is_locked(self, key: str) -> bool:
         return os.path.exists(f"{self._locks}/{key}")
 
+    @_os_errors("read a lock in")
     def lock_owner(self, key: str) -> dict | None:
-        return _read_json(f"{self._locks}/{key}", missing=None)
+        return _read_lock(f"{self._locks}/{key}")
 
+    @_os_errors("list the locks in")
     def list_locks(self) -> dict[str, dict]:
-        return _read_json_dir(self._locks)
+        return _read_json_dir(self._locks, _read_lock)
 
+    @_os_errors("refresh a lock in")
     def heartbeat(self, key: str) -> None:
+        """Refresh the lock of ``key`` only while it still holds this process's owner record.
+
+        Under the mutex that :meth:`unlock` takes, so a lock released meanwhile by this
+        process is never re-created; a lock reclaimed and re-taken by another worker is left
+        alone (its record names another owner).
+        """
         path = f"{self._locks}/{key}"
-        owner = _read_json(path, missing=None)
-        if owner is None:
-            return
-        owner["heartbeat"] = time.time()
-        self._atomic_write(self._locks, path, json.dumps(owner).encode())
+        with self._heartbeat_mutex:
+            owner = _read_json(path, missing=None)
+            if not owner or not _owner.is_current(owner):
+                return
+            owner["heartbeat"] = time.time()
+            self._atomic_write(self._locks, path, json.dumps(owner).encode())
 
     # -- failures --------------------------------------------------------------------
+    @_os_errors("write a failure mark in")
     def fail(self, key: str, info: dict) -> None:
         self._atomic_write(self._failed, f"{self._failed}/{key}",
                            json.dumps(info, default=str).encode())
 
+    @_os_errors("read a failure mark in")
     def is_failed(self, key: str) -> bool:
         return os.path.exists(f"{self._failed}/{key}")
 
+    @_os_errors("list the failure marks in")
     def list_failed(self) -> dict[str, dict]:
         return _read_json_dir(self._failed)
 
+    @_os_errors("remove a failure mark in")
     def clear_failed(self, key: str) -> bool:
         return _unlink(f"{self._failed}/{key}")
 
     # -- documents -------------------------------------------------------------------
+    @_os_errors("write a document in")
     def write_doc(self, namespace: str, name: str, doc: dict) -> None:
         folder = os.path.join(self._docs, namespace)
         self._atomic_write(folder, os.path.join(folder, name + ".json"),
                            json.dumps(doc, default=str).encode())
 
+    @_os_errors("read documents in")
     def read_docs(self, namespace: str) -> dict[str, dict]:
         docs = _read_json_dir(os.path.join(self._docs, namespace))
         return {k[:-5]: v for k, v in docs.items() if k.endswith(".json")}
 
+    @_os_errors("remove a document in")
     def remove_doc(self, namespace: str, name: str) -> bool:
         return _unlink(os.path.join(self._docs, namespace, name + ".json"))
 
+    @_os_errors("remove temporary files in")
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
         """Remove temporary files left by killed writers (older than ``older_than`` s)."""
         n = 0
@@ -309,6 +398,24 @@ def _write_all(fd: int, buffers: list) -> None:
             views[0] = views[0][n:]
 
 
+def _read_rest(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _check_framing(key: str, path: str, data: bytes, size: int, whole: bool) -> None:
+    """Raise CorruptResult unless header, file size and (if ``whole``) the CRC-32 agree."""
+    _fmt, length, crc = check_header(data, key, path)
+    if size != HEADER_SIZE + length:
+        raise CorruptResult(key, path, f"size {size} bytes, header says {HEADER_SIZE + length}")
+    if whole and zlib.crc32(memoryview(data)[HEADER_SIZE:]) != crc:
+        raise CorruptResult(key, path, "checksum mismatch")
+
+
 def _warn_not_owner(key: str, owner: dict) -> None:
     import sys
 
@@ -340,7 +447,34 @@ def _read_json(path: str, missing: Any) -> Any:
         return {"unreadable": data[:200].decode("utf-8", "replace")}
 
 
-def _read_json_dir(folder: str) -> dict[str, dict]:
+def _read_lock(path: str) -> dict | None:
+    """A lock's owner record; an empty lock file (writer killed before writing its record)
+    reads as ``{"empty": True, "locked_at": <mtime>}`` so that its age can be judged."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+            if not data:
+                return {"empty": True, "locked_at": os.fstat(f.fileno()).st_mtime}
+    except FileNotFoundError:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return {"unreadable": data[:200].decode("utf-8", "replace")}
+
+
+def _check_trusted(path: str) -> None:
+    """Refuse a store another user owns or anyone can write: its pickles would run their code."""
+    from ..trust import untrusted_reason
+
+    reason = untrusted_reason(path)
+    if reason:
+        raise StoreError(f"refusing to open the jugdir {path}: {reason}, and a store holds "
+                         "pickles that run code when loaded; use a jugdir of your own "
+                         "(--jugdir), or set JUG_TRUSTED_UIDS to trust its owner")
+
+
+def _read_json_dir(folder: str, read: Callable[[str], Any] | None = None) -> dict[str, dict]:
     out: dict[str, dict] = {}
     try:
         it = os.scandir(folder)
@@ -350,7 +484,7 @@ def _read_json_dir(folder: str) -> dict[str, dict]:
         for e in it:
             if e.name[0] == ".":
                 continue
-            v = _read_json(e.path, missing=None)
+            v = read(e.path) if read else _read_json(e.path, missing=None)
             if v is not None:
                 out[e.name] = v
     return out

@@ -322,15 +322,23 @@ class RedisStore(Store):
         del parts, fields
         return decode_result(data, key, where)
 
-    def verify(self, key: str) -> None:
-        """Check header and total length server-side (no payload transfer); CorruptResult if bad."""
+    def verify(self, key: str, full: bool = False) -> None:
+        """Check header and total length server-side (no payload transfer); CorruptResult if bad.
+
+        ``full`` fetches the result and checks its checksum too."""
+        if full:
+            self.load(key)
+            return
         with self._errors():
             res = self._verify_script(keys=[self._rkey(key)])
         self._check_verify_reply(key, res)
 
-    def verify_many(self, keys: Iterable[str], batch: int = 2000) -> dict[str, Exception]:
+    def verify_many(self, keys: Iterable[str], full: bool = False,
+                    batch: int = 2000) -> dict[str, Exception]:
         """Verify many results in pipelined batches; returns ``{key: CorruptResult|KeyError}``
         for the bad ones only (execute's start-up check without one round trip per task)."""
+        if full:
+            return super().verify_many(keys, full=True)
         bad: dict[str, Exception] = {}
         keys = list(keys)
         for start in range(0, len(keys), batch):

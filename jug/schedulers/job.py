@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..trust import search_upwards, trusted
 from . import SchedulerError, get_scheduler
 from .base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
 
@@ -325,13 +326,12 @@ class JobPlan:
             if not tdir.is_dir():
                 raise SubmitError(f"--template-dir {tdir}: no such directory")
             path.append(str(tdir.resolve()))
-        start = Path(self.jugfile).parent
-        for folder in (start, *start.parents):
-            if (folder / "jug_templates").is_dir():
-                path.append(str(folder / "jug_templates"))
-                break
+        project = search_upwards(Path(self.jugfile).parent, ["jug_templates"],
+                                 "template folder", is_wanted=Path.is_dir)
+        if project is not None:
+            path.append(str(project))
         user = Path("~/.config/jug/templates").expanduser()
-        if user.is_dir():
+        if user.is_dir() and trusted(user, "template folder"):
             path.append(str(user))
         path.append(str(PACKAGE_TEMPLATES))
         return path

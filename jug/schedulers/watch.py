@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..backends import StoreError
+from ..crashloop import note_reclaim
 from ..taskstate import (
     STALE_AFTER,
     Snapshot,
@@ -179,7 +180,9 @@ class Watcher:
         for h, reason in dead.items():
             if self.store.reclaim(h, snap.locks[h]):
                 reclaimed += 1
-                self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {reason}")
+                looped = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason).failed
+                self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {reason}"
+                          + ("; marked failed (crash loop)" if looped else ""))
         states = classify(self.tasks, snap, dead)
         durations = Durations.from_store(self.store)
         budget = float(self.plan.budget)

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from typing import Any, Iterable
 
 from ..backends import Store, StoreError
+from ..crashloop import forget as forget_crashes
 from ..jugfile import JugfileError, Loaded, load, open_store
 from ..task import Task
 from ..taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
@@ -68,4 +69,6 @@ def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False
         if h in failed:
             if dry_run or store.clear_failed(h):
                 marks[t.name] = marks.get(t.name, 0) + 1
+            if not dry_run:
+                forget_crashes(store, [h])  # a crash loop's count starts again
     return results, marks

@@ -20,7 +20,7 @@ from typing import Any
 from ..backends import Store
 from ..backends.owner import owner_summary
 from ..locks import LockVerdict, judge
-from ..options import Option
+from ..options import Option, finite_seconds
 from ..taskstate import STALE_AFTER
 from ._common import CommandError, open_and_load, open_store_or_fail, report
 
@@ -33,7 +33,7 @@ OPTIONS = [
     Option("stale", False, "Only remove locks whose owner is provably dead (process gone on "
            "this host, or no heartbeat for --stale-after seconds)", flag=True),
     Option("stale-after", STALE_AFTER, "Seconds without heartbeat after which a worker on another "
-           "host counts as dead", type=float, metavar="SECONDS"),
+           "host counts as dead", type=finite_seconds, metavar="SECONDS"),
     Option("dry-run", False, "Only print what would be removed", flag=True),
 ]
 
@@ -70,6 +70,10 @@ def _failed_only(args: Any) -> int:
     for key in marks:
         if not args.dry_run:
             store.clear_failed(key)
+    if not args.dry_run:
+        from ..crashloop import forget
+
+        forget(store, list(marks))  # a crash loop's count starts again
     names = sorted({str(info.get("task", "?")) for info in marks.values()})
     print(f"{_verb(args)} {len(marks)} failure mark(s)" + (f": {', '.join(names)}" if names else ""))
     return 0

@@ -15,12 +15,13 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ..backends import CorruptResult, Store, StoreError
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
-from ..options import Option
+from ..options import Option, count, finite_seconds, seconds
 from ..task import Task, TaskError
 from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
 from ..timings import Durations, TimingRecorder
@@ -37,27 +38,64 @@ OPTIONS = [
     Option("pdb", False, "Start the Python debugger when a task raises", flag=True),
     Option("debug", False, "Debug mode: check that tasks do not modify their arguments", flag=True),
     Option("nr-wait-cycles", 20, "How many times to wait for other workers before giving up",
-           type=int),
-    Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=float),
-    Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock", type=float),
+           type=count),
+    Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=seconds),
+    Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock "
+           "(0: none)", type=seconds),
     Option("stale-after", 300.0, "A lock whose owner on another host has not sent a heartbeat "
            "for this many seconds is reclaimed by an idle worker (owners on this host are "
-           "reclaimed as soon as their process is gone; <= 0: only those)", type=float),
-    Option("verify-limit", 20000, "At start, check the integrity (header and length) of the "
-           "stored results of up to this many finished tasks, so corrupt ones are recomputed "
-           "(-1: all; 0: none; results are always checksummed when loaded)", type=int),
+           "reclaimed as soon as their process is gone; <= 0: only those)", type=finite_seconds),
+    Option("verify-limit", 20000, "At start, check the integrity (header and length, and the "
+           "checksum of results up to 4 KiB) of the stored results of up to this many finished "
+           "tasks, so corrupt ones are recomputed (-1: all; 0: none; results are always "
+           "checksummed when loaded; 'jug check --verify' checks every checksum)", type=int),
 ]
 
 EXIT_FAILED = 1
+EXIT_STORE_FAULT = 2
 EXIT_TERMINATED = 143
+
+#: signals received by this worker, and whether each was raised (not deferred): a task that
+#: swallows one (``except BaseException``) finishes, but the worker takes no new task after it
+_received: list[tuple[str, bool]] = []
 
 
 class Terminated(BaseException):
     """Raised in the main thread when SIGTERM (or SIGINT) arrives."""
 
 
+class StoreFault(Exception):
+    """The store failed (disk full, read-only, server gone): not the task's fault."""
+
+
+#: True while a lock is being taken or released: a signal then waits for the next check
+_deferring: list[bool] = [False]
+
+
 def _on_signal(signum: int, _frame: Any) -> None:
-    raise Terminated(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    _received.append((name, not _deferring[0]))
+    if not _deferring[0]:
+        raise Terminated(name)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold signals back (they are recorded, and acted on at the next check) while a lock is
+    taken or released, so that a signal never leaves a lock without its owner's release."""
+    _deferring[0] = True
+    try:
+        yield
+    finally:
+        _deferring[0] = False
+
+
+def _stop_if_signalled(last_task: str | None) -> None:
+    """Raise Terminated before taking a new task if a signal arrived (and was swallowed)."""
+    if _received:
+        name, raised = _received[0]
+        raise Terminated(f"{name} (caught by task {last_task}, which finished)"
+                         if raised and last_task else name)
 
 
 class _Heartbeat:
@@ -118,6 +156,7 @@ class Worker:
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
         self.session: WorkerSession | None = None  # the worker record and log lines
+        self.last_task: str | None = None  # the task run last (for signal messages)
 
     # -- selection -----------------------------------------------------------------
     def _select(self, tasks: list[Task]) -> list[Task]:
@@ -169,15 +208,18 @@ class Worker:
                         continue
                     postponed.append(t)
                     continue
+                _stop_if_signalled(self.last_task)
                 reason = exit_checks.should_exit() or self._no_time_for(t)
                 if reason:
                     self.stop_reason = reason
                     return
-                locked, done, marked_failed = store.claim(h)
+                with _signals_deferred():  # a lock is never taken without its release below
+                    locked, done, marked_failed = store.claim(h)
                 if not locked:
                     postponed.append(t)
                     continue
                 try:
+                    _stop_if_signalled(self.last_task)
                     if done:
                         finished.add(h)
                         continue
@@ -186,8 +228,9 @@ class Worker:
                         continue
                     outcome = self._run_one(t, h)
                 finally:
-                    self.heartbeat.set(None)
-                    store.unlock(h)
+                    with _signals_deferred():
+                        self.heartbeat.set(None)
+                        _unlock(store, h)
                 if outcome == "ok":
                     finished.add(h)
                     progressed = True
@@ -240,8 +283,7 @@ class Worker:
         done = False
         for h, reason in dead_locks(candidates, self.stale_after).items():
             if self.store.reclaim(h, candidates[h]):
-                print(f"jug: reclaimed the lock of task {mine[h].name} ({h[:12]}): {reason}",
-                      file=sys.stderr, flush=True)
+                _note_reclaim(self.store, h, mine[h].name, candidates[h], reason)
                 self.reclaimed.append(h)
                 done = True
         return done
@@ -268,6 +310,7 @@ class Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
+            _stop_if_signalled(self.last_task)
             time.sleep(min(left, 1.0))
 
     def _verify(self, tasks: list[Task], finished: set[str]) -> None:
@@ -295,6 +338,7 @@ class Worker:
     def _run_one(self, t: Task, h: str) -> str:
         """Run one locked task: 'ok', 'failed', or the hash of a corrupt dependency."""
         self.heartbeat.set(h)
+        self.last_task = t.name
         start = time.perf_counter()
         try:
             t.run(force=True, save=True, debug_mode=self.debug)
@@ -310,15 +354,22 @@ class Worker:
                 dep.unload()
             return bad
         except StoreError as e:
-            print(f"jug: cannot save the result of task {t.name}: {e}", file=sys.stderr)
-            raise
-        except (Exception, TaskError) as e:
+            raise StoreFault(f"store fault while running task {t.name}: {e}; the task is "
+                             "not marked failed and runs again once the store works") from None
+        except (Exception, TaskError, SystemExit) as e:
+            lost = _lost_dependency(self.store, t)
+            if lost is not None:
+                return lost
             elapsed = time.perf_counter() - start
             self._failed(t, h, e, elapsed)
             if self.session:
                 self.session.task_done(t.name, elapsed, ok=False)
             return "failed"
         elapsed = time.perf_counter() - start
+        if h in self.reclaimed:  # it finished after all: its crash count starts again
+            from ..crashloop import forget
+
+            forget(self.store, [h])
         self.executed += 1
         self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
         self.timings.add(t.name, elapsed)
@@ -329,14 +380,16 @@ class Worker:
         return "ok"
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
-        tb = traceback.format_exc()
+        from ..usertb import user_traceback
+
+        tb = traceback.format_exc()  # whole, in the failure mark; the user's frames on screen
         if _is_pickling_error(e):
             msg = (f"jug: task {t.name} ({h}) returned a value that cannot be saved "
                    f"(not picklable): {e!r}. Return plain data (numbers, lists, dicts, numpy "
                    "arrays) or objects of classes defined at module level.")
         else:
             msg = f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s:"
-        print(f"{msg}\n{tb}", file=sys.stderr, flush=True)
+        print(f"{msg}\n{user_traceback(e)}", file=sys.stderr, flush=True)
         if self.use_pdb:
             import pdb
 
@@ -354,6 +407,29 @@ def _is_pickling_error(e: BaseException) -> bool:
     text = str(e)
     return isinstance(e, pickle.PicklingError) or (
         isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
+
+
+def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
+    """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
+    from ..crashloop import LIMIT, note_reclaim
+
+    counted = note_reclaim(store, h, name, owner, reason)
+    extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
+             if counted.failed else f" (reclaim {counted.count} of at most {LIMIT})")
+    print(f"jug: reclaimed the lock of task {name} ({h[:12]}): {reason}{extra}",
+          file=sys.stderr, flush=True)
+
+
+def _lost_dependency(store: Store, t: Task) -> str | None:
+    """The hash of a dependency of ``t`` whose stored result vanished (a store that lost data,
+    e.g. Redis restarted without persistence), or None: then ``t`` itself failed."""
+    for d in base_dependencies(t):
+        if not d.is_loaded() and not store.exists(d.hash()):
+            print(f"jug: the stored result of task {d.name} ({d.hash()[:12]}), needed by "
+                  f"{t.name}, is gone from {store.description} (did the store lose data?); "
+                  "it will be recomputed", file=sys.stderr, flush=True)
+            return d.hash()
+    return None
 
 
 def _report_corrupt(name: str, e: CorruptResult) -> None:
@@ -377,6 +453,8 @@ def run(args: Any) -> int:
     # SIGTERM (walltime, scancel), and SGE's SIGUSR1/SIGUSR2 (soft walltime, qdel -notify):
     # release the running task's lock and stop.
     handled = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+    _received.clear()
+    _deferring[0] = False
     old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
     worker = Worker(store, args)
     worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
@@ -388,19 +466,23 @@ def run(args: Any) -> int:
         return code
     except Terminated as e:
         what = (f"released the lock of the running task {worker.interrupted_task}"
-                if worker.interrupted_task else "no task was running")
+                if worker.interrupted_task else "took no new task")
         print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
         why = (ExitReason.SIGNAL, str(e))
         return EXIT_TERMINATED
     except KeyboardInterrupt:
         why = (ExitReason.SIGNAL, "SIGINT")
         raise
-    except (JugfileError, StoreError, TaskError) as e:
+    except (StoreFault, StoreError) as e:
+        print(f"jug: {e}", file=sys.stderr)
+        why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
+        return EXIT_STORE_FAULT
+    except (JugfileError, TaskError) as e:
         print(f"jug: {e}", file=sys.stderr)
         why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
         return 1
     finally:
-        worker.timings.flush()
+        _flush_timings(worker)
         worker.session.close(*why)
         if worker.executed:
             from ..io import print_task_summary_table
@@ -408,6 +490,25 @@ def run(args: Any) -> int:
             print_task_summary_table(args, [("Executed", worker.executed_by_name)])
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def _unlock(store: Store, h: str) -> None:
+    """Release the lock of ``h``.  If the store fails here while an error is already on its
+    way out (the store fault that stopped the task), that first error is the one reported."""
+    pending = sys.exc_info()[1]
+    try:
+        store.unlock(h)
+    except StoreError:
+        if pending is None:
+            raise
+
+
+def _flush_timings(worker: Worker) -> None:
+    """Save recorded run times; a store that fails now was reported already (or will be)."""
+    try:
+        worker.timings.flush()
+    except StoreError as e:
+        print(f"jug: could not save run times: {e}", file=sys.stderr)
 
 
 def _execute(worker: Worker, store: Store, args: Any) -> int:
@@ -422,6 +523,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         else:
             exit_checks.rollback(mark)
         worker.run(loaded.tasks)
+        _stop_if_signalled(worker.last_task)
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
                   file=sys.stderr)

@@ -45,7 +45,7 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     """Load ``jugfile`` against its store and return the ``--json`` document."""
     store = open_store(jugfile, jugdir)
     loaded = load(jugfile, store, argv)
-    summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
+    summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=True)
     from ..schedulers.chain import iter_chain_lines  # a --until-done chain says how it is
 
     summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))

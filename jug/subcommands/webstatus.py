@@ -21,6 +21,7 @@ from typing import Any
 from ..backends import Store
 from ..jugfile import JugfileError, Loaded, load
 from ..options import Option
+from ..options import port as port_number
 from ..progress import total_line
 from ..taskstate import summarize
 from ._common import CommandError, open_store_or_fail, report
@@ -28,7 +29,7 @@ from ._common import CommandError, open_store_or_fail, report
 HELP = "Serve a self-refreshing status page on http://127.0.0.1:PORT/ (needs Flask)"
 TAKES_JUGFILE = True
 OPTIONS = [
-    Option("port", 8080, "TCP port (0 picks a free one)", type=int),
+    Option("port", 8080, "TCP port (0 picks a free one)", type=port_number),
     Option("host", "127.0.0.1", "Address to bind (the page has no login: keep it local)"),
     Option("refresh", 2.0, "Seconds between two refreshes of the page", type=float,
            metavar="SECONDS"),

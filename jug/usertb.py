@@ -1,0 +1,24 @@
+"""Tracebacks for users: their own frames, never jug's.
+
+When a task or a jugfile raises, the user needs the lines of *their* code that led there;
+frames inside jug (the worker loop, the store) are noise, and for a mistake jug reports
+clearly (a lambda as Task, an unpicklable result) they make it look like jug crashed.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+_JUG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc`` formatted with only the frames outside jug's package (no header if none)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_JUG_DIR)]
+    tail = "".join(traceback.format_exception_only(type(exc), exc))
+    if not frames:
+        return tail
+    return ("Traceback (most recent call last):\n"
+            + "".join(traceback.StackSummary.from_list(frames).format()) + tail)
