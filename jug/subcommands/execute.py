@@ -24,6 +24,7 @@ from ..options import Option
 from ..task import Task, TaskError
 from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
 from ..timings import Durations, TimingRecorder
+from ..waiting import Leftovers, Poller, Verdict, WaitEnd
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
 TAKES_JUGFILE = True
@@ -112,6 +113,9 @@ class Worker:
         self.stop_reason: str | None = None
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
+        self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
+        self.left_to_others = 0  # tasks held by other workers when this one left
+        self.poller = Poller(self.wait_cycle_time)
 
     # -- selection -----------------------------------------------------------------
     def _select(self, tasks: list[Task]) -> list[Task]:
@@ -146,6 +150,7 @@ class Worker:
         while pending:
             progressed = False
             postponed: list[Task] = []
+            left = Leftovers()
             restart = False
             for i, t in enumerate(pending):
                 h = t.hash()
@@ -160,6 +165,7 @@ class Worker:
                         self.blocked.append(t.name)
                         continue
                     postponed.append(t)
+                    left.waiting += 1
                     continue
                 reason = exit_checks.should_exit() or self._no_time_for(t)
                 if reason:
@@ -168,6 +174,7 @@ class Worker:
                 locked, done, marked_failed = store.claim(h)
                 if not locked:
                     postponed.append(t)
+                    left.held.append(h)
                     continue
                 try:
                     if done:
@@ -207,15 +214,21 @@ class Worker:
             failed |= set(store.list_failed())
             if progressed or new:
                 idle_cycles = 0
+                self.poller.reset()
                 continue
             if self._reclaim_dead_locks(pending):
                 continue
-            idle_cycles += 1
-            if idle_cycles > self.nr_wait_cycles:
+            if left.verdict(self.more_after_barrier) is Verdict.EXIT:
+                self.left_to_others = len(left.held)
+                return
+            if idle_cycles >= self.nr_wait_cycles:
                 self.gave_up = True
                 return
-            if self._idle_wait():
+            end = self._idle_wait(left.held)
+            if end is WaitEnd.STOP:
                 return
+            if end is WaitEnd.TIMEOUT:
+                idle_cycles += 1
 
     def _reclaim_dead_locks(self, pending: list[Task]) -> bool:
         """Release locks of pending tasks whose owner is provably dead; True if any was."""
@@ -244,18 +257,12 @@ class Worker:
                     f"{left:.1f}s left)")
         return None
 
-    def _idle_wait(self) -> bool:
-        """Sleep one wait cycle, checking exit conditions each second; True if one fired."""
-        deadline = time.monotonic() + self.wait_cycle_time
-        while True:
-            reason = exit_checks.should_exit()
-            if reason:
-                self.stop_reason = reason
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(left, 1.0))
+    def _idle_wait(self, held: list[str]) -> WaitEnd:
+        """Wait (up to one cycle) for another worker to release a lock in ``held``."""
+        end, reason = self.poller.wait(self.store, set(held), exit_checks.should_exit)
+        if reason:
+            self.stop_reason = reason
+        return end
 
     def _verify(self, tasks: list[Task], finished: set[str]) -> None:
         """Drop finished results that fail the store's cheap integrity check (they rerun)."""
@@ -396,6 +403,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
             first = False
         else:
             exit_checks.rollback(mark)
+        worker.more_after_barrier = bool(loaded.incomplete)
         worker.run(loaded.tasks)
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
