@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any
 
-from ..backends import CorruptResult, Store, StoreError
+from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
 from ..options import Option
@@ -116,6 +116,8 @@ class Worker:
         self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
         self.left_to_others = 0  # tasks held by other workers when this one left
         self.poller = Poller(self.wait_cycle_time)
+        self.last_ok: str | None = None  # the name of the last task run (a batching store
+        # may still hold its result back)
 
     # -- selection -----------------------------------------------------------------
     def _select(self, tasks: list[Task]) -> list[Task]:
@@ -188,6 +190,7 @@ class Worker:
                     self.heartbeat.set(None)
                     store.unlock(h)
                 if outcome == "ok":
+                    self.last_ok = t.name
                     finished.add(h)
                     progressed = True
                     self._release(t, h, tdeps, users, by_hash)
@@ -369,6 +372,7 @@ def run(args: Any) -> int:
     handled = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
     worker = Worker(store, args)
+    store.batching = True  # one round trip per task where the store supports it
     try:
         return _execute(worker, store, args)
     except Terminated as e:
@@ -376,6 +380,9 @@ def run(args: Any) -> int:
                 if worker.interrupted_task else "no task was running")
         print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
         return EXIT_TERMINATED
+    except UnsavedResult as e:
+        print(f"jug: cannot save the result of task {worker.last_ok}: {e.reason}", file=sys.stderr)
+        return 1
     except JugfileError as e:
         print(f"jug: {e}", file=sys.stderr)
         return 1
@@ -383,6 +390,7 @@ def run(args: Any) -> int:
         print(f"jug: {e}", file=sys.stderr)
         return 1
     finally:
+        _flush(store, worker)
         worker.timings.flush()
         if worker.executed:
             from ..io import print_task_summary_table
@@ -390,6 +398,15 @@ def run(args: Any) -> int:
             print_task_summary_table(args, [("Executed", worker.executed_by_name)])
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def _flush(store: Store, worker: Worker) -> None:
+    """Send the last result a batching store kept back, whatever stops the worker."""
+    try:
+        store.flush()
+    except StoreError as e:
+        reason = e.reason if isinstance(e, UnsavedResult) else str(e)
+        print(f"jug: cannot save the result of task {worker.last_ok}: {reason}", file=sys.stderr)
 
 
 def _execute(worker: Worker, store: Store, args: Any) -> int:
@@ -405,6 +422,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
             exit_checks.rollback(mark)
         worker.more_after_barrier = bool(loaded.incomplete)
         worker.run(loaded.tasks)
+        store.flush()  # the last result a batching store kept back
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
                   file=sys.stderr)
