@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         rows = run_rows(wanted, sizes, checkouts, work, repeat)
+        print_table(rows, [c.label for c in checkouts])
+        print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print_table(rows, [c.label for c in checkouts])
-    print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
 
 

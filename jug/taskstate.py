@@ -97,9 +97,8 @@ class Snapshot:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.finished: set[str] = set(store.list())
-        self.locks: dict[str, dict] = store.list_locks()
-        self.failed: dict[str, dict] = store.list_failed()
+        finished, self.locks, self.failed = store.read_state()
+        self.finished: set[str] = set(finished)
         self.time = time.time()
 
 

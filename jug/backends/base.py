@@ -216,6 +216,11 @@ class Store(ABC):
         """Where the result of ``key`` lives, for messages."""
         return f"{self.description} [{key}]"
 
+    def read_state(self) -> tuple[list[str], dict[str, dict], dict[str, dict]]:
+        """(finished keys, locks, failure marks): what status reads, in as few round trips as
+        the backend allows (Redis: one)."""
+        return list(self.list()), self.list_locks(), self.list_failed()
+
     @abstractmethod
     def lock_owner(self, key: str) -> dict | None:
         """The owner recorded in the lock of ``key``, or None if unlocked."""

@@ -455,6 +455,17 @@ class RedisStore(Store):
         with self._errors():
             return [k.decode() for k in self._r.smembers(self._k_done)]
 
+    def read_state(self) -> tuple[list[str], dict[str, dict], dict[str, dict]]:
+        """Finished keys, locks and failure marks in one round trip (MULTI/EXEC: consistent)."""
+        with self._errors():
+            pipe = self._r.pipeline(transaction=True)
+            pipe.smembers(self._k_done)
+            pipe.hgetall(self._k_locks)
+            pipe.hgetall(self._k_failed)
+            done, locks, failed = pipe.execute()
+        return ([k.decode() for k in done], {k.decode(): _loads(v) for k, v in locks.items()},
+                {k.decode(): _loads(v) for k, v in failed.items()})
+
     def remove(self, key: str) -> bool:
         with self._errors():
             pipe = self._r.pipeline(transaction=True)

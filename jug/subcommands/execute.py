@@ -18,6 +18,7 @@ import traceback
 from typing import Any
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
+from ..gcpause import building_graph
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
 from ..options import Option
@@ -414,7 +415,8 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
     first = True
     mark = exit_checks.checkpoint()
     while True:
-        loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+        with building_graph():
+            loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
         if first:  # checks a jugfile registers count once, not again at each reload
             mark = exit_checks.checkpoint()
             first = False
