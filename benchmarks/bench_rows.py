@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import statistics
@@ -185,10 +186,23 @@ print(json.dumps({"n": len(ns["results"])}))
 """
 
 
+_STATUS_STORES: list[str] = []
+
+
+def _status_store(label: str, n: int) -> Path:
+    """Where the ``n``-task store for status lives: on tmpfs if there is one (hundreds of
+    thousands of files take minutes to delete from a busy disk), made once per run."""
+    if not _STATUS_STORES:
+        base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        _STATUS_STORES.append(tempfile.mkdtemp(prefix="jugbench-status-", dir=base))
+        atexit.register(shutil.rmtree, _STATUS_STORES[0], True)
+    return Path(_STATUS_STORES[0]) / f"{label}-{n}"
+
+
 def _status_per_task(c: Checkout, w: Path, n: int) -> float:
     """Seconds per task of ``jug status --short`` on ``n`` finished tasks (store made once)."""
     jf = _jugfile(w, "tiny.py", TINY_JUGFILE)
-    cache = w.parent / f"status-store-{c.label}-{n}"
+    cache = _status_store(c.label, n)
     if not cache.exists():
         python_json(c, FABRICATE, w, _n(n), [str(jf), str(cache)])
     one = w / "one"
