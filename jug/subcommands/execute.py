@@ -22,6 +22,7 @@ from ..gcpause import building_graph
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
 from ..options import Option
+from ..passorder import PassOrder
 from ..task import Task, TaskError
 from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
 from ..timings import Durations, TimingRecorder
@@ -155,7 +156,8 @@ class Worker:
             postponed: list[Task] = []
             left = Leftovers()
             restart = False
-            for i, t in enumerate(pending):
+            order = PassOrder(pending, known_finished=len(finished))
+            for t in order:
                 h = t.hash()
                 if h in finished:
                     continue
@@ -178,10 +180,13 @@ class Worker:
                 if not locked:
                     postponed.append(t)
                     left.held.append(h)
+                    order.collided()
                     continue
                 try:
                     if done:
                         finished.add(h)
+                        if order.found_finished():  # our listing is stale: read it again
+                            finished.update(store.list())
                         continue
                     if marked_failed:
                         failed.add(h)
@@ -202,7 +207,6 @@ class Worker:
                         return
                 else:  # a dependency's stored result was corrupt and has been removed
                     finished.discard(outcome)
-                    postponed.extend(pending[i:])
                     restart = True
                     break
             pending = postponed
