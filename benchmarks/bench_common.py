@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -121,6 +122,15 @@ def run_parallel(c: Checkout, args: list[str], cwd: Path, workers: int = 1,
     """Start ``workers`` copies of ``python -m jug ARGS`` at once; wall seconds until all end."""
     cmd = [sys.executable, "-m", "jug", *map(str, args)]
     return _run_all([cmd] * workers, cwd, c.env(env))
+
+
+def run_cpu(c: Checkout, args: list[str], cwd: Path, env: dict | None = None) -> float:
+    """CPU seconds (user + system) of ``python -m jug ARGS``: on a shared machine much steadier
+    than wall time for CPU-bound commands such as ``jug status``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run_parallel(c, args, cwd, 1, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _run_all(cmds: list[list[str]], cwd: Path, env: dict) -> float:

@@ -12,7 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from bench_common import Checkout, Row, python_json, python_parallel, run_parallel
+from bench_common import Checkout, Row, python_json, python_parallel, run_cpu, run_parallel
 from bench_redis_server import RedisServer
 
 SLEEP_JUGFILE = """
@@ -151,14 +151,14 @@ def hashing(c: Checkout, w: Path, k: int) -> list[Row]:
 
 def _per_task(c: Checkout, w: Path, jf: Path, n: int, jugdir: str | Path,
               reset=lambda: None, env: dict | None = None) -> tuple[float, float]:
-    """(execute, status) seconds per task: (wall(n tasks) - wall(1 task)) / n."""
+    """(execute wall, status CPU) seconds per task: (time(n tasks) - time(1 task)) / n."""
     t = {}
     for size, name in ((1, "one"), (n, "many")):
         reset()
         d = jugdir if isinstance(jugdir, str) else jugdir / name
         e = {**_n(size), **(env or {})}
         t[("execute", size)] = run_parallel(c, ["execute", jf, "--jugdir", d], w, 1, e)
-        t[("status", size)] = run_parallel(c, ["status", "--short", jf, "--jugdir", d], w, 1, e)
+        t[("status", size)] = run_cpu(c, ["status", "--short", jf, "--jugdir", d], w, e)
     return ((t[("execute", n)] - t[("execute", 1)]) / n,
             (t[("status", n)] - t[("status", 1)]) / n)
 
@@ -172,7 +172,8 @@ def redis_rows(c: Checkout, w: Path, n: int) -> list[Row]:
     return [
         Row.one(c.label, "Redis, per task (loopback)", "us", execute * 1e6, trip * 1e6,
                 "one round trip", "<= 150 us", lambda v, f: v <= 150),
-        Row.one(c.label, f"jug status on Redis, {n:,} finished, per task", "us", status * 1e6),
+        Row.one(c.label, f"jug status on Redis, {n:,} finished, CPU per task", "us",
+                status * 1e6),
     ]
 
 
@@ -207,8 +208,8 @@ def _status_per_task(c: Checkout, w: Path, n: int) -> float:
         python_json(c, FABRICATE, w, _n(n), [str(jf), str(cache)])
     one = w / "one"
     run_parallel(c, ["execute", jf, "--jugdir", one], w, 1, _n(1))
-    t1 = run_parallel(c, ["status", "--short", jf, "--jugdir", one], w, 1, _n(1))
-    tn = run_parallel(c, ["status", "--short", jf, "--jugdir", cache], w, 1, _n(n))
+    t1 = run_cpu(c, ["status", "--short", jf, "--jugdir", one], w, _n(1))
+    tn = run_cpu(c, ["status", "--short", jf, "--jugdir", cache], w, _n(n))
     return (tn - t1) / n
 
 
@@ -216,7 +217,7 @@ def status_rows(c: Checkout, w: Path, sizes: tuple[int, int]) -> list[Row]:
     """``jug status`` per task on many finished tasks, and how it grows (linear: 1.0x)."""
     small, big = (_status_per_task(c, w, s) for s in sizes)
     return [
-        Row.one(c.label, f"jug status, {sizes[1]:,} finished tasks, per task", "us", big * 1e6,
+        Row.one(c.label, f"jug status, {sizes[1]:,} finished tasks, CPU per task", "us", big * 1e6,
                 target="<= 4 us", met=lambda v, f: v <= 4),
         Row.one(c.label, f"jug status per task, {sizes[1]:,} vs {sizes[0]:,} tasks", "x",
                 big / small, 1.0, "linear", "<= 1.15 (linear)", lambda v, f: v <= 1.15),

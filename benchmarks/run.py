@@ -116,8 +116,10 @@ def run_rows(wanted: list[str], sizes: Sizes, checkouts: list[Checkout], work: P
             folder = work / f"{name}-{c.label}"
             folder.mkdir()
             make = functools.partial(makers[name], c, folder)
+            t0 = time.perf_counter()
             per_checkout.append(median_of(make, repeat, folder))
-            print(f"  measured {name} for {c.label}", file=sys.stderr, flush=True)
+            print(f"  measured {name} for {c.label} ({time.perf_counter() - t0:.1f} s)",
+                  file=sys.stderr, flush=True)
         rows.extend(Row.merge(per_checkout))
     return rows
 
