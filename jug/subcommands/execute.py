@@ -1,10 +1,12 @@
 """``jug execute``: the worker loop.
 
 Many workers (processes, machines, batch-array elements) share one store.  Each loads the
-jugfile, reads the finished hashes once, and runs ready tasks in definition order: take the
+jugfile, reads the finished hashes once, and runs ready tasks in definition order (jumping
+ahead when another worker holds the next one, so that workers spread out): take the
 lock, check nobody finished it meanwhile, run, save, unlock.  A task whose dependencies are
 held by other workers is postponed; when nothing can run the worker waits (checking the exit
-conditions, e.g. a STOP file, all the while) and re-reads the store.  After the last task, a
+conditions, e.g. a STOP file, all the while) and re-reads the store; a worker left only with
+tasks that other workers hold leaves at once (:mod:`jug.waiting`).  After the last task, a
 jugfile that stopped at a barrier is loaded again, until every barrier is passed.
 """
 
@@ -38,9 +40,11 @@ OPTIONS = [
            flag=True),
     Option("pdb", False, "Start the Python debugger when a task raises", flag=True),
     Option("debug", False, "Debug mode: check that tasks do not modify their arguments", flag=True),
-    Option("nr-wait-cycles", 20, "How many times to wait for other workers before giving up",
-           type=int),
-    Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=float),
+    Option("nr-wait-cycles", 20, "How many wait cycles in a row without progress to wait for "
+           "other workers' tasks this worker needs before giving up (a worker with nothing "
+           "left it could run leaves at once)", type=int),
+    Option("wait-cycle-time", 12.0, "Seconds per wait cycle; while waiting, the worker looks at "
+           "the locks it waits for after 10 ms, then at intervals growing to this", type=float),
     Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock", type=float),
     Option("stale-after", 300.0, "A lock whose owner on another host has not sent a heartbeat "
            "for this many seconds is reclaimed by an idle worker (owners on this host are "
