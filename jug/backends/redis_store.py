@@ -494,9 +494,7 @@ class RedisStore(Store):
         ``lock`` + ``exists`` + ``is_failed``; in :attr:`batching` mode the same round trip also
         publishes the previous task's result and releases its lock.
         """
-        record = dict(owner) if owner is not None else _owner.current_owner()
-        record["token"] = uuid.uuid4().hex
-        body = json.dumps(record, default=str)
+        body = _lock_record(owner)
         pending = self._take_pending()
         with self._unsaved(pending), self._errors():
             if pending is None:
@@ -509,8 +507,7 @@ class RedisStore(Store):
                           self._k_failed],
                     args=[done, header, payload, *self._me(), key, body])
             if not got:  # a retried call whose first attempt already took the lock?
-                current = self._r.hget(self._k_locks, key)
-                got = current is not None and current.decode() == body
+                got = self._r.hget(self._k_locks, key) == body
         self._claimed = key if got else None
         return bool(got), bool(has_result), bool(failed)
 
@@ -655,6 +652,15 @@ class RedisStore(Store):
     def __reduce__(self) -> tuple:
         """Pickle as the URL: the unpickled copy opens its own connections."""
         return (type(self), (self._url, self.chunk_size))
+
+
+def _lock_record(owner: dict | None) -> bytes:
+    """The JSON lock record of ``owner`` (default: this process, serialised fast) with a random
+    token, which tells our own write apart after a reply was lost."""
+    token = os.urandom(12).hex()
+    if owner is None:
+        return b'%s, "token": "%s"}' % (_owner.lock_body()[:-1], token.encode())
+    return json.dumps({**owner, "token": token}, default=str).encode()
 
 
 def _reason(e: Exception) -> str:
