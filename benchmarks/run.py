@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # the full table (a few minutes)
     python benchmarks/run.py --quick         # smaller sizes, under a minute
     python benchmarks/run.py --baseline DIR  # also measure the checkout DIR, row by row (paired)
+    python benchmarks/run.py --checkout DIR  # measure DIR instead of this checkout
     python benchmarks/run.py --only redis,status
 
 jug always runs in subprocesses with ``PYTHONPATH`` set to the checkout measured, so the figures
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--huge", action="store_true", help="status up to 1,000,000 tasks")
     ap.add_argument("--repeat", type=int, default=None, help="runs per figure (median kept)")
     ap.add_argument("--baseline", type=Path, help="another checkout measured beside this one")
+    ap.add_argument("--checkout", type=Path, default=ROOT,
+                    help="the checkout measured as 'jug' (default: this one)")
     ap.add_argument("--only", default=",".join(ROWS), help=f"rows to run, of: {','.join(ROWS)}")
     ap.add_argument("--tmp", default=tempfile.gettempdir(), help="folder on the disk measured")
     a = ap.parse_args(argv)
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(wanted) - set(ROWS)
     if unknown:
         ap.error(f"unknown row(s) {sorted(unknown)}; known: {', '.join(ROWS)}")
-    checkouts = [Checkout("jug", ROOT)]
+    checkouts = [Checkout("jug", a.checkout.resolve())]
     if a.baseline:
         checkouts.insert(0, Checkout("before", a.baseline.resolve()))
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores, "
