@@ -385,3 +385,20 @@ def test_batching_store_publishes_a_claimed_result_by_the_next_request(backend: 
         assert sorted(other.list()) == sorted([H("a"), H("b")])
     finally:
         s.batching = False
+
+
+def test_heartbeat_leaves_a_kept_back_result_to_the_main_thread(backend: Backend) -> None:
+    """The heartbeat thread must not send (and on failure silently drop) a batched result."""
+    s = backend.store
+    s.batching = True
+    try:
+        assert s.claim(H("a"))[0]
+        s.save(H("a"), 5)
+        s.heartbeat(H("a"))
+        if backend.name == "redis":  # the batching backend: still the main thread's to send
+            assert not backend.reopen().exists(H("a"))
+        s.unlock(H("a"))
+        s.flush()
+        assert backend.reopen().load(H("a")) == 5 and s.list_locks() == {}
+    finally:
+        s.batching = False

@@ -554,10 +554,13 @@ class RedisStore(Store):
         return {k.decode(): _loads(v) for k, v in raw.items()}
 
     def heartbeat(self, key: str) -> None:
-        """Set the heartbeat time of the lock of ``key`` if this host+pid owns it."""
+        """Set the heartbeat time of the lock of ``key`` if this host+pid owns it.
+
+        Runs in the heartbeat thread: it leaves a result kept back by batching to the main
+        thread, whose next request sends it and reports its loss if that fails."""
         me = _owner.current_owner()
         for _ in range(5):  # compare-and-swap; retry if the record changed in between
-            with self._errors():
+            with self._errors(flush=False):
                 body = self._r.hget(self._k_locks, key)
                 if body is None:
                     return
