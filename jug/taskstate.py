@@ -100,9 +100,8 @@ class Snapshot:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.finished: set[str] = set(store.list())
-        self.locks: dict[str, dict] = store.list_locks()
-        self.failed: dict[str, dict] = store.list_failed()
+        finished, self.locks, self.failed = store.read_state()
+        self.finished: set[str] = set(finished)
         self.time = time.time()
 
 
@@ -125,22 +124,39 @@ def dead_locks(locks: dict[str, dict], stale_after: float = STALE_AFTER,
 def classify(tasks: list[Task], snap: Snapshot, crashed: dict[str, str] | None = None
              ) -> dict[str, str]:
     """``{hash: state}`` for every task (``crashed``: locks judged dead)."""
-    states: dict[str, str] = {}
     crashed = crashed or {}
+    return {t.hash(): _state(t, t.hash(), snap, crashed) for t in tasks}
+
+
+def _state(t: Task, h: str, snap: Snapshot, crashed: dict[str, str]) -> str:
+    """The state of task ``t`` (hash ``h``): finished tasks, the vast majority, first."""
     finished = snap.finished
+    if h in finished:
+        return "finished"
+    if h in snap.failed:
+        return "failed"
+    if h in snap.locks:
+        return "crashed" if h in crashed else "running"
+    if all(d.hash() in finished for d in base_dependencies(t)):
+        return "ready"
+    return "waiting"
+
+
+def _count_states(tasks: list[Task], snap: Snapshot, crashed: dict[str, str]
+                  ) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """Counts per task name and state in one pass; and the names of locked or failed hashes."""
+    per_name: dict[str, dict[str, int]] = OrderedDict()
+    wanted = set(snap.locks) | set(snap.failed)
+    names: dict[str, str] = {}
     for t in tasks:
         h = t.hash()
-        if h in finished:
-            states[h] = "finished"
-        elif h in snap.failed:
-            states[h] = "failed"
-        elif h in snap.locks:
-            states[h] = "crashed" if h in crashed else "running"
-        elif all(d.hash() in finished for d in base_dependencies(t)):
-            states[h] = "ready"
-        else:
-            states[h] = "waiting"
-    return states
+        counts = per_name.get(t.name)
+        if counts is None:
+            counts = per_name[t.name] = dict.fromkeys(STATES, 0)
+        counts[_state(t, h, snap, crashed)] += 1
+        if h in wanted:
+            names[h] = t.name
+    return per_name, names
 
 
 def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
@@ -158,19 +174,8 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     damaged = find_damaged(store, tasks, snap.finished) if verify else []
     snap.finished.difference_update(d.key for d in damaged)  # corrupt: to be recomputed
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
-    states = classify(tasks, snap, crashed)
-    per_name: dict[str, dict[str, int]] = OrderedDict()
-    total = dict.fromkeys(STATES, 0)
-    names: dict[str, str] = {}
-    for t in tasks:
-        h = t.hash()
-        names[h] = t.name
-        st = states[h]
-        counts = per_name.get(t.name)
-        if counts is None:
-            counts = per_name[t.name] = dict.fromkeys(STATES, 0)
-        counts[st] += 1
-        total[st] += 1
+    per_name, names = _count_states(tasks, snap, crashed)
+    total = {s: sum(c[s] for c in per_name.values()) for s in STATES}
     from .progress import activity, as_json, failure_rows, timing_docs
 
     owners = [{"hash": h, "task": names.get(h), **owner, "dead": crashed.get(h)}

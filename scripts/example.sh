@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up jug and run the tutorial example end to end (4 parallel workers, then status).
+# Install jug (a regular, non-editable install: the fast start-up path) and run the tutorial
+# example end to end (4 parallel workers, then status).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what jug and its test suite need on a fresh Debian machine (idempotent).
-#   scripts/setup.sh            Python packages only (jug + its runtime dependencies)
-#   scripts/setup.sh --test     also test extras and, as root, the Debian packages the tests
+#   scripts/setup.sh            Python packages only: jug (a regular install) + its runtime
+#                               dependencies
+#   scripts/setup.sh --test     jug editable, test extras and, as root, the Debian packages the tests
 #                               talk to for real (redis-server, chromium, graphviz);
 #                               SLURM and SGE are installed by tests/clusters/*-up.sh
 set -euo pipefail
@@ -26,7 +27,10 @@ if [ "$want_test" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; 
 fi
 
 if [ "$want_test" = 1 ]; then
+    # development: editable, so the checkout is what runs (tests also put it on PYTHONPATH)
     $PY -m pip install -q -e '.[test,redis,shell,web]'
 else
-    $PY -m pip install -q -e .
+    # users: a regular install; an editable one adds a path hook to every Python start
+    # (about 11 ms per worker and per jug command)
+    $PY -m pip install -q .
 fi

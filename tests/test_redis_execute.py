@@ -366,3 +366,29 @@ def test_webstatus_serves_redis_status(tmp_path: Path, redis_url: str) -> None:
     finally:
         server.terminate()
         server.communicate(timeout=30)
+
+
+def test_execute_costs_one_round_trip_per_task(tmp_path: Path, redis_server_factory) -> None:
+    """Claim, save and unlock of each task travel in one request (a script that publishes the
+    previous result, releases its lock and claims the next task)."""
+    server: RedisServer = redis_server_factory()
+    n = 40
+    jf = write_jugfile(tmp_path, f"""
+    from jug import TaskGenerator
+    @TaskGenerator
+    def square(i):
+        return i * i
+    xs = [square(i) for i in range({n})]
+    """)
+    client = server.client()
+
+    def scripts() -> int:  # requests that run a script (the commands inside count apart)
+        stats = client.info("commandstats")
+        return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("eval", "evalsha"))
+
+    before = scripts()
+    run_jug("execute", jf, "--jugdir", server.url, check=True)
+    requests = scripts() - before
+    assert n <= requests <= n + 6, requests  # was 3 per task: claim, save, unlock
+    st = _status(jf, server.url)
+    assert st["total"]["finished"] == n and st["locks"]["count"] == 0

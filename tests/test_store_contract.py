@@ -353,3 +353,52 @@ def test_reclaim_removes_only_the_lock_judged_dead(backend: Backend) -> None:
     assert s.lock(H("r"), {"host": "new-host", "pid": 7, "locked_at": 2.0, "heartbeat": 2.0})
     assert s.reclaim(H("r"), seen) is False
     assert s.lock_owner(H("r"))["host"] == "new-host"
+
+
+def test_read_state_is_the_three_bulk_listings(backend: Backend) -> None:
+    s = backend.store
+    s.save(H("done"), 1)
+    assert s.lock(H("run"))
+    s.fail(H("bad"), {"task": "t.bad", "error": "ValueError()"})
+    finished, locks, failed = s.read_state()
+    assert sorted(finished) == [H("done")]
+    assert set(locks) == {H("run")} and locks[H("run")]["pid"] == os.getpid()
+    assert set(failed) == {H("bad")} and failed[H("bad")]["task"] == "t.bad"
+
+
+def test_batching_store_publishes_a_claimed_result_by_the_next_request(backend: Backend) -> None:
+    """In batching mode a backend may hold a claimed task's result back; the next claim (or any
+    other request, or flush) publishes it and releases its lock."""
+    s = backend.store
+    other = backend.reopen()
+    s.batching = True
+    try:
+        assert s.claim(H("a")) == (True, False, False)
+        s.save(H("a"), 11)
+        s.unlock(H("a"))
+        assert s.claim(H("b")) == (True, False, False)
+        assert other.load(H("a")) == 11 and not other.is_locked(H("a"))
+        s.save(H("b"), 22)
+        s.unlock(H("b"))
+        s.flush()
+        assert other.load(H("b")) == 22 and other.list_locks() == {}
+        assert sorted(other.list()) == sorted([H("a"), H("b")])
+    finally:
+        s.batching = False
+
+
+def test_heartbeat_leaves_a_kept_back_result_to_the_main_thread(backend: Backend) -> None:
+    """The heartbeat thread must not send (and on failure silently drop) a batched result."""
+    s = backend.store
+    s.batching = True
+    try:
+        assert s.claim(H("a"))[0]
+        s.save(H("a"), 5)
+        s.heartbeat(H("a"))
+        if backend.name == "redis":  # the batching backend: still the main thread's to send
+            assert not backend.reopen().exists(H("a"))
+        s.unlock(H("a"))
+        s.flush()
+        assert backend.reopen().load(H("a")) == 5 and s.list_locks() == {}
+    finally:
+        s.batching = False

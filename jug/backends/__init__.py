@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 
-from .base import CorruptResult, Store, StoreError
+from .base import CorruptResult, Store, StoreError, UnsavedResult
 
-__all__ = ["select_store", "default_jugdir", "Store", "StoreError", "CorruptResult"]
+__all__ = ["select_store", "default_jugdir", "Store", "StoreError", "CorruptResult",
+           "UnsavedResult"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 KNOWN = "a directory path, 'dict_store', or 'redis://[:password@]host:port/[db]'"

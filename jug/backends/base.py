@@ -42,6 +42,15 @@ class StoreError(Exception):
     """A store cannot be opened or used (bad jugdir, unreachable server, permissions)."""
 
 
+class UnsavedResult(StoreError):
+    """A result a batching store kept back could not be sent: that task is not finished."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"result {key} was not saved: {reason}")
+
+
 class CorruptResult(StoreError):
     """A stored result failed its length or checksum check: it is treated as not computed."""
 
@@ -260,6 +269,9 @@ class Store(ABC):
 
     #: a short human description (path or URL) used in messages
     description: str = "?"
+    #: set by ``jug execute``: a backend with round trips may keep a claimed task's result back
+    #: and send it with the next request (claim of the next task), until :meth:`flush`
+    batching: bool = False
 
     # -- results -------------------------------------------------------------------
     @abstractmethod
@@ -355,6 +367,11 @@ class Store(ABC):
         """Where the result of ``key`` lives, for messages."""
         return f"{self.description} [{key}]"
 
+    def read_state(self) -> tuple[list[str], dict[str, dict], dict[str, dict]]:
+        """(finished keys, locks, failure marks): what status reads, in as few round trips as
+        the backend allows (Redis: one)."""
+        return list(self.list()), self.list_locks(), self.list_failed()
+
     @abstractmethod
     def lock_owner(self, key: str) -> dict | None:
         """The owner recorded in the lock of ``key``, or None if unlocked."""
@@ -400,6 +417,10 @@ class Store(ABC):
         for key in locks:
             self.force_unlock(key)
         return len(locks)
+
+    def flush(self) -> None:
+        """Send whatever :attr:`batching` kept back (no-op by default)."""
+        return None
 
     def close(self) -> None:
         """Release connections or file handles (no-op by default)."""

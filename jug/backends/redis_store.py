@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ from .base import (
     CorruptResult,
     Store,
     StoreError,
+    UnsavedResult,
     check_header,
     decode_result,
     encode_result,
@@ -75,17 +77,38 @@ local got = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 return {got, redis.call('EXISTS', KEYS[2]), redis.call('HEXISTS', KEYS[3], ARGV[1])}
 """
 
-# Release a lock only if this host+pid owns it (one round trip, atomic).
-_UNLOCK_LUA = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return -1 end
-local ok, owner = pcall(cjson.decode, cur)
-if ok and type(owner) == 'table' and tostring(owner['host']) == ARGV[2]
-   and tostring(owner['pid']) == ARGV[3] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
+# Release a lock only if this host+pid owns it: 1 released, 0 held by another, -1 not held.
+_RELEASE = """
+local function release(locks, key, host, pid)
+  local cur = redis.call('HGET', locks, key)
+  if not cur then return -1 end
+  local ok, owner = pcall(cjson.decode, cur)
+  if ok and type(owner) == 'table' and tostring(owner['host']) == host
+     and tostring(owner['pid']) == pid then
+    redis.call('HDEL', locks, key)
+    return 1
+  end
+  return 0
 end
-return 0
+"""
+
+_UNLOCK_LUA = _RELEASE + "return release(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"
+
+# Publish a finished task's result and release its lock, atomically (one round trip):
+# KEYS rkey, done, locks; ARGV key, header, payload, host, pid.
+_PUBLISH = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'h', ARGV[2], '0', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+local released = release(KEYS[3], ARGV[1], ARGV[4], ARGV[5])
+"""
+_FINISH_LUA = _RELEASE + _PUBLISH + "return released"
+
+# The same, then claim the next task (KEYS next rkey, failed; ARGV next key, owner record):
+# the whole per-task conversation of a worker in one round trip.
+_FINISH_CLAIM_LUA = _RELEASE + _PUBLISH + """
+local got = redis.call('HSETNX', KEYS[3], ARGV[6], ARGV[7])
+return {released, got, redis.call('EXISTS', KEYS[4]), redis.call('HEXISTS', KEYS[5], ARGV[6])}
 """
 
 # Compare-and-swap one hash field: replace it with ARGV[3] only if it still equals ARGV[2].
@@ -211,15 +234,23 @@ class RedisStore(Store):
         self._cas_script = self._r.register_script(_CAS_LUA)
         self._cad_script = self._r.register_script(_CAD_LUA)
         self._verify_script = self._r.register_script(_VERIFY_LUA)
+        self._finish_script = self._r.register_script(_FINISH_LUA)
+        self._finish_claim_script = self._r.register_script(_FINISH_CLAIM_LUA)
+        self._claimed: str | None = None  # the task this process locked last with claim()
+        self._pending: tuple[str, bytes, bytes] | None = None  # (key, header, payload)
+        self._pending_lock = threading.Lock()  # the heartbeat thread may flush too
         with self._errors():  # fail now, with a clear message, rather than at the first task
             self._r.ping()
 
     # -- helpers ---------------------------------------------------------------------
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn redis-py exceptions into StoreErrors that name the server."""
+    def _errors(self, flush: bool = True) -> Iterator[None]:
+        """Turn redis-py exceptions into StoreErrors that name the server; first send a result
+        kept back by batching (``flush``), so that every later request sees it."""
         where = self._where
         try:
+            if flush:
+                self._publish_pending()
             yield
         except redis.AuthenticationError as e:
             hint = (f"check the password (redis://:PASSWORD@host:port/db or ${PASSWORD_ENV})"
@@ -245,18 +276,72 @@ class RedisStore(Store):
         """The Redis key of the result hash of task ``key``."""
         return f"{self.prefix}r:{key}"
 
+    # -- batching (jug execute) --------------------------------------------------------
+    def _defer(self, key: str, header: memoryview, payload: memoryview) -> bool:
+        """In batching mode keep the small result of the task claimed last for the next round
+        trip, which publishes it and releases its lock; False: save it now."""
+        if not (self.batching and key == self._claimed and len(payload) <= _SCRIPT_SAVE_MAX):
+            return False
+        self.flush()  # at most one result waits
+        with self._pending_lock:
+            self._pending = (key, bytes(header), bytes(payload))
+        self._claimed = None
+        return True
+
+    def _take_pending(self) -> tuple[str, bytes, bytes] | None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        return pending
+
+    def _publish_pending(self) -> None:
+        """Publish the deferred result (if any) and release its lock: one round trip."""
+        pending = self._take_pending()
+        if pending is not None:
+            key, header, payload = pending
+            try:
+                with self._errors(flush=False):
+                    self._finish_script(keys=[self._rkey(key), self._k_done, self._k_locks],
+                                        args=[key, header, payload, *self._me()])
+            except StoreError as e:
+                raise UnsavedResult(key, str(e)) from None
+
+    @contextmanager
+    def _unsaved(self, pending: tuple[str, bytes, bytes] | None) -> Iterator[None]:
+        """A request that also carries ``pending``: its failure is that result's loss."""
+        try:
+            yield
+        except StoreError as e:
+            if pending is None:
+                raise
+            raise UnsavedResult(pending[0], str(e)) from None
+
+    def flush(self) -> None:
+        """Publish a result kept back in batching mode (execute calls this before it stops)."""
+        if self._pending is not None:
+            with self._errors():
+                pass
+
+    @staticmethod
+    def _me() -> tuple[str, str]:
+        """This process as lock scripts compare it: (host, pid)."""
+        me = _owner.current_owner()
+        return str(me["host"]), str(me["pid"])
+
     # -- results ---------------------------------------------------------------------
     def save(self, key: str, value: Any) -> None:
         """Publish the framed result atomically (script, MULTI/EXEC, or temp key + RENAME)."""
         data = memoryview(encode_result(value))
         header, payload = data[:HEADER_SIZE], data[HEADER_SIZE:]
+        if self._defer(key, header, payload):
+            return
         size = self.chunk_size
         chunks = [payload[i:i + size] for i in range(0, len(payload), size)] or [payload]
         rkey = self._rkey(key)
         with self._errors():
             if len(chunks) == 1 and len(payload) <= _SCRIPT_SAVE_MAX:
                 # one script call (atomic, one round trip, one reply): the tiny-task fast path
-                self._save_script(keys=[rkey, self._k_done], args=[header, payload, key])
+                self._save_script(keys=[rkey, self._k_done],
+                                  args=[bytes(header), bytes(payload), key])
                 return
             if len(chunks) == 1:
                 pipe = self._r.pipeline(transaction=True)
@@ -378,6 +463,17 @@ class RedisStore(Store):
         with self._errors():
             return [k.decode() for k in self._r.smembers(self._k_done)]
 
+    def read_state(self) -> tuple[list[str], dict[str, dict], dict[str, dict]]:
+        """Finished keys, locks and failure marks in one round trip (MULTI/EXEC: consistent)."""
+        with self._errors():
+            pipe = self._r.pipeline(transaction=True)
+            pipe.smembers(self._k_done)
+            pipe.hgetall(self._k_locks)
+            pipe.hgetall(self._k_failed)
+            done, locks, failed = pipe.execute()
+        return ([k.decode() for k in done], {k.decode(): _loads(v) for k, v in locks.items()},
+                {k.decode(): _loads(v) for k, v in failed.items()})
+
     def remove(self, key: str) -> bool:
         with self._errors():
             pipe = self._r.pipeline(transaction=True)
@@ -403,24 +499,35 @@ class RedisStore(Store):
 
         Returns ``(locked, has_result, failed)``; the lock is held whenever ``locked`` is True
         (release it as usual).  Saves execute two round trips per task over
-        ``lock`` + ``exists`` + ``is_failed``.
+        ``lock`` + ``exists`` + ``is_failed``; in :attr:`batching` mode the same round trip also
+        publishes the previous task's result and releases its lock.
         """
-        record = dict(owner) if owner is not None else _owner.current_owner()
-        record["token"] = uuid.uuid4().hex
-        body = json.dumps(record, default=str)
-        with self._errors():
-            got, has_result, failed = self._claim_script(
-                keys=[self._k_locks, self._rkey(key), self._k_failed], args=[key, body])
+        body = _lock_record(owner)
+        pending = self._take_pending()
+        with self._unsaved(pending), self._errors():
+            if pending is None:
+                got, has_result, failed = self._claim_script(
+                    keys=[self._k_locks, self._rkey(key), self._k_failed], args=[key, body])
+            else:  # publish the previous task's result, release it and claim: one round trip
+                done, header, payload = pending
+                _released, got, has_result, failed = self._finish_claim_script(
+                    keys=[self._rkey(done), self._k_done, self._k_locks, self._rkey(key),
+                          self._k_failed],
+                    args=[done, header, payload, *self._me(), key, body])
             if not got:  # a retried call whose first attempt already took the lock?
-                current = self._r.hget(self._k_locks, key)
-                got = current is not None and current.decode() == body
+                got = self._r.hget(self._k_locks, key) == body
+        self._claimed = key if got else None
         return bool(got), bool(has_result), bool(failed)
 
     def unlock(self, key: str) -> bool:
         """Release the lock of ``key`` if this host+pid owns it; True if released."""
-        me = _owner.current_owner()
+        pending = self._pending
+        if pending is not None and pending[0] == key:
+            return True  # the deferred result's round trip releases it
+        if key == self._claimed:
+            self._claimed = None
         with self._errors():
-            res = self._unlock_script(keys=[self._k_locks], args=[key, me["host"], str(me["pid"])])
+            res = self._unlock_script(keys=[self._k_locks], args=[key, *self._me()])
         if res == 0:
             log.warning("not releasing lock %s in %s: held by %s, not by this process",
                         key, self.description, _owner.owner_summary(self.lock_owner(key)))
@@ -455,10 +562,13 @@ class RedisStore(Store):
         return {k.decode(): _loads(v) for k, v in raw.items()}
 
     def heartbeat(self, key: str) -> None:
-        """Set the heartbeat time of the lock of ``key`` if this host+pid owns it."""
+        """Set the heartbeat time of the lock of ``key`` if this host+pid owns it.
+
+        Runs in the heartbeat thread: it leaves a result kept back by batching to the main
+        thread, whose next request sends it and reports its loss if that fails."""
         me = _owner.current_owner()
         for _ in range(5):  # compare-and-swap; retry if the record changed in between
-            with self._errors():
+            with self._errors(flush=False):
                 body = self._r.hget(self._k_locks, key)
                 if body is None:
                     return
@@ -543,13 +653,25 @@ class RedisStore(Store):
         return n
 
     def close(self) -> None:
-        """Close the connections of this store."""
-        self._r.close()
+        """Publish a deferred result, then close the connections of this store."""
+        try:
+            self.flush()
+        finally:
+            self._r.close()
         self._r.connection_pool.disconnect()
 
     def __reduce__(self) -> tuple:
         """Pickle as the URL: the unpickled copy opens its own connections."""
         return (type(self), (self._url, self.chunk_size))
+
+
+def _lock_record(owner: dict | None) -> bytes:
+    """The JSON lock record of ``owner`` (default: this process, serialised fast) with a random
+    token, which tells our own write apart after a reply was lost."""
+    token = os.urandom(12).hex()
+    if owner is None:
+        return b'%s, "token": "%s"}' % (_owner.lock_body()[:-1], token.encode())
+    return json.dumps({**owner, "token": token}, default=str).encode()
 
 
 def _reason(e: Exception) -> str:

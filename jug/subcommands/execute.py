@@ -1,10 +1,12 @@
 """``jug execute``: the worker loop.
 
 Many workers (processes, machines, batch-array elements) share one store.  Each loads the
-jugfile, reads the finished hashes once, and runs ready tasks in definition order: take the
+jugfile, reads the finished hashes once, and runs ready tasks in definition order (jumping
+ahead when another worker holds the next one, so that workers spread out): take the
 lock, check nobody finished it meanwhile, run, save, unlock.  A task whose dependencies are
 held by other workers is postponed; when nothing can run the worker waits (checking the exit
-conditions, e.g. a STOP file, all the while) and re-reads the store.  After the last task, a
+conditions, e.g. a STOP file, all the while) and re-reads the store; a worker left only with
+tasks that other workers hold leaves at once (:mod:`jug.waiting`).  After the last task, a
 jugfile that stopped at a barrier is loaded again, until every barrier is passed.
 """
 
@@ -18,13 +20,16 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ..backends import CorruptResult, Store, StoreError
+from ..backends import CorruptResult, Store, StoreError, UnsavedResult
+from ..gcpause import building_graph
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
 from ..options import Option, count, finite_seconds, seconds
+from ..passorder import PassOrder
 from ..task import Task, TaskError
 from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
 from ..timings import Durations, TimingRecorder
+from ..waiting import Leftovers, Poller, Verdict, WaitEnd
 from ..workers import ExitReason, WorkerSession, reason_of_worker
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
@@ -37,9 +42,11 @@ OPTIONS = [
            flag=True),
     Option("pdb", False, "Start the Python debugger when a task raises", flag=True),
     Option("debug", False, "Debug mode: check that tasks do not modify their arguments", flag=True),
-    Option("nr-wait-cycles", 20, "How many times to wait for other workers before giving up",
-           type=count),
-    Option("wait-cycle-time", 12.0, "Seconds per wait cycle", type=seconds),
+    Option("nr-wait-cycles", 20, "How many wait cycles in a row without progress to wait for "
+           "other workers' tasks this worker needs before giving up (a worker with nothing "
+           "left it could run leaves at once)", type=count),
+    Option("wait-cycle-time", 12.0, "Seconds per wait cycle; while waiting, the worker looks at "
+           "the locks it waits for after 10 ms, then at intervals growing to this", type=seconds),
     Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock "
            "(0: none)", type=seconds),
     Option("stale-after", 300.0, "A lock whose owner on another host has not sent a heartbeat "
@@ -157,6 +164,11 @@ class Worker:
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
         self.session: WorkerSession | None = None  # the worker record and log lines
         self.last_task: str | None = None  # the task run last (for signal messages)
+        self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
+        self.left_to_others = 0  # tasks held by other workers when this one left
+        self.poller = Poller(self.wait_cycle_time)
+        self.last_ok: str | None = None  # the name of the last task run (a batching store
+        # may still hold its result back)
 
     # -- selection -----------------------------------------------------------------
     def _select(self, tasks: list[Task]) -> list[Task]:
@@ -193,8 +205,10 @@ class Worker:
         while pending:
             progressed = False
             postponed: list[Task] = []
+            left = Leftovers()
             restart = False
-            for i, t in enumerate(pending):
+            order = PassOrder(pending, known_finished=len(finished))
+            for t in order:
                 h = t.hash()
                 if h in finished:
                     continue
@@ -207,6 +221,7 @@ class Worker:
                         self.blocked.append(t.name)
                         continue
                     postponed.append(t)
+                    left.waiting += 1
                     continue
                 _stop_if_signalled(self.last_task)
                 reason = exit_checks.should_exit() or self._no_time_for(t)
@@ -217,11 +232,15 @@ class Worker:
                     locked, done, marked_failed = store.claim(h)
                 if not locked:
                     postponed.append(t)
+                    left.held.append(h)
+                    order.collided()
                     continue
                 try:
                     _stop_if_signalled(self.last_task)
                     if done:
                         finished.add(h)
+                        if order.found_finished():  # our listing is stale: read it again
+                            finished.update(store.list())
                         continue
                     if marked_failed:
                         failed.add(h)
@@ -232,6 +251,7 @@ class Worker:
                         self.heartbeat.set(None)
                         _unlock(store, h)
                 if outcome == "ok":
+                    self.last_ok = t.name
                     finished.add(h)
                     progressed = True
                     self._release(t, h, tdeps, users, by_hash)
@@ -242,7 +262,6 @@ class Worker:
                         return
                 else:  # a dependency's stored result was corrupt and has been removed
                     finished.discard(outcome)
-                    postponed.extend(pending[i:])
                     restart = True
                     break
             pending = postponed
@@ -258,20 +277,25 @@ class Worker:
             failed |= set(store.list_failed())
             if progressed or new:
                 idle_cycles = 0
+                self.poller.reset()
                 continue
             if self._reclaim_dead_locks(pending):
                 continue
-            idle_cycles += 1
-            if idle_cycles > self.nr_wait_cycles:
+            if left.verdict(self.more_after_barrier) is Verdict.EXIT:
+                self.left_to_others = len(left.held)
+                return
+            if idle_cycles >= self.nr_wait_cycles:
                 self.gave_up = True
                 return
             if self.session:
                 self.session.idle(True)
-            stop = self._idle_wait()
+            end = self._idle_wait(left.held)
             if self.session:
                 self.session.idle(False)
-            if stop:
+            if end is WaitEnd.STOP:
                 return
+            if end is WaitEnd.TIMEOUT:
+                idle_cycles += 1
 
     def _reclaim_dead_locks(self, pending: list[Task]) -> bool:
         """Release locks of pending tasks whose owner is provably dead; True if any was."""
@@ -299,19 +323,12 @@ class Worker:
                     f"{left:.1f}s left)")
         return None
 
-    def _idle_wait(self) -> bool:
-        """Sleep one wait cycle, checking exit conditions each second; True if one fired."""
-        deadline = time.monotonic() + self.wait_cycle_time
-        while True:
-            reason = exit_checks.should_exit()
-            if reason:
-                self.stop_reason = reason
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            _stop_if_signalled(self.last_task)
-            time.sleep(min(left, 1.0))
+    def _idle_wait(self, held: list[str]) -> WaitEnd:
+        """Wait (up to one cycle) for another worker to release a lock in ``held``."""
+        end, reason = self.poller.wait(self.store, set(held), exit_checks.should_exit)
+        if reason:
+            self.stop_reason = reason
+        return end
 
     def _verify(self, tasks: list[Task], finished: set[str]) -> None:
         """Drop finished results that fail the store's cheap integrity check (they rerun)."""
@@ -460,6 +477,7 @@ def run(args: Any) -> int:
     worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
                                          verbose=args.verbose in ("info", "debug"))
     why: tuple[ExitReason, str] = (ExitReason.ERROR, "")
+    store.batching = True  # one round trip per task where the store supports it
     try:
         code = _execute(worker, store, args)
         why = reason_of_worker(worker, code)
@@ -473,6 +491,10 @@ def run(args: Any) -> int:
     except KeyboardInterrupt:
         why = (ExitReason.SIGNAL, "SIGINT")
         raise
+    except UnsavedResult as e:  # the result a batching store held back could not be saved
+        print(f"jug: cannot save the result of task {worker.last_ok}: {e.reason}", file=sys.stderr)
+        why = (ExitReason.ERROR, f"cannot save the result of task {worker.last_ok}")
+        return EXIT_STORE_FAULT
     except (StoreFault, StoreError) as e:
         print(f"jug: {e}", file=sys.stderr)
         why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
@@ -482,6 +504,7 @@ def run(args: Any) -> int:
         why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
         return 1
     finally:
+        _flush(store, worker)
         _flush_timings(worker)
         worker.session.close(*why)
         if worker.executed:
@@ -509,6 +532,13 @@ def _flush_timings(worker: Worker) -> None:
         worker.timings.flush()
     except StoreError as e:
         print(f"jug: could not save run times: {e}", file=sys.stderr)
+def _flush(store: Store, worker: Worker) -> None:
+    """Send the last result a batching store kept back, whatever stops the worker."""
+    try:
+        store.flush()
+    except StoreError as e:
+        reason = e.reason if isinstance(e, UnsavedResult) else str(e)
+        print(f"jug: cannot save the result of task {worker.last_ok}: {reason}", file=sys.stderr)
 
 
 def _execute(worker: Worker, store: Store, args: Any) -> int:
@@ -516,14 +546,17 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
     first = True
     mark = exit_checks.checkpoint()
     while True:
-        loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+        with building_graph():
+            loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
         if first:  # checks a jugfile registers count once, not again at each reload
             mark = exit_checks.checkpoint()
             first = False
         else:
             exit_checks.rollback(mark)
+        worker.more_after_barrier = bool(loaded.incomplete)
         worker.run(loaded.tasks)
         _stop_if_signalled(worker.last_task)
+        store.flush()  # the last result a batching store kept back
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
                   file=sys.stderr)
