@@ -389,6 +389,8 @@ def test_execute_costs_one_round_trip_per_task(tmp_path: Path, redis_server_fact
     before = scripts()
     run_jug("execute", jf, "--jugdir", server.url, check=True)
     requests = scripts() - before
-    assert n <= requests <= n + 6, requests  # was 3 per task: claim, save, unlock
+    # was 3 per task (claim, save, unlock); a constant few more: the worker record at start and
+    # exit, the first run-times write, the last result sent when the worker stops
+    assert n <= requests <= n + 10, requests
     st = _status(jf, server.url)
     assert st["total"]["finished"] == n and st["locks"]["count"] == 0
