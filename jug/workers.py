@@ -107,12 +107,13 @@ class WorkerSession:
 
     @classmethod
     def start(cls, store: Any, jugfile: str, name: str, verbose: bool = False,
-              pool: str | None = None) -> WorkerSession:
-        """Write the start record and print the start line (``name``: the record's name)."""
+              pool: str | None = None, started: float | None = None) -> WorkerSession:
+        """Write the start record and print the start line (``name``: the record's name;
+        ``started``: when the worker process began, if earlier than now)."""
         from .backends.owner import batch_job
 
         job = batch_job()
-        now = time.time()
+        now = started or time.time()
         host = socket.gethostname()
         rec = WorkerRecord(name=name, host=host, pid=os.getpid(),
                            job=job, element=(job or {}).get("array_task_id"), pool=pool,

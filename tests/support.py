@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -48,3 +49,12 @@ def write_jugfile(folder: Path, source: str, name: str = "jugfile.py") -> Path:
     path = Path(folder) / name
     path.write_text(textwrap.dedent(source))
     return path
+
+
+WORKER_LOG = re.compile(r"^jug \[\d\d:\d\d:\d\d\] ")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The non-blank lines of ``stderr`` other than a worker's own log lines (start, summary,
+    exit: ``jug [HH:MM:SS] ...``): what a user reads as the error."""
+    return [ln for ln in stderr.splitlines() if ln.strip() and not WORKER_LOG.match(ln)]

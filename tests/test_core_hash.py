@@ -265,7 +265,7 @@ def test_task_error_names_the_task_and_the_argument() -> None:
 @pytest.mark.parametrize("argument", ["threading.Lock()", "cyclic"])
 @pytest.mark.parametrize("command", ["status", "execute"])
 def test_cli_reports_unhashable_argument_in_one_line(tmp_path, command: str, argument: str) -> None:
-    from support import run_jug, write_jugfile
+    from support import error_lines, run_jug, write_jugfile
 
     write_jugfile(tmp_path, f"""
         import threading
@@ -282,7 +282,7 @@ def test_cli_reports_unhashable_argument_in_one_line(tmp_path, command: str, arg
     proc = run_jug(command, "jugfile.py", cwd=tmp_path, timeout=60)
     assert proc.returncode != 0
     # the error is one line; a worker's own start and exit log lines may stand around it
-    lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith("jug [")]
+    lines = error_lines(proc.stderr)
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("jug: cannot hash argument 1") and "jugfile.work" in lines[0]
     assert "Traceback" not in proc.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from support import run_jug, write_jugfile
+from support import error_lines, run_jug, write_jugfile
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-inputs.md"
 
@@ -129,7 +129,7 @@ CASES = [
 def first_error_line(stderr: str, folder: Path) -> str:
     """The first line of stderr that jug wrote (not argparse's usage), with paths, hashes and
     times made stable."""
-    line = next((ln for ln in stderr.splitlines() if ln.startswith("jug")), "")
+    line = next((ln for ln in error_lines(stderr) if ln.startswith("jug")), "")
     line = line.replace(str(folder), "<dir>")
     line = re.sub(r"\b[0-9a-f]{40}\b", "<hash>", line)
     return re.sub(r"\d+\.\d+s\b", "<t>s", line)

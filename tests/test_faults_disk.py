@@ -11,6 +11,7 @@ from typing import Iterator
 
 import pytest
 from faults_support import Figures, mount_tmpfs, remount, require_root, umount
+from support import error_lines
 from test_cmd_helpers import ok, run_jug, write_jugfile
 
 from jug.backends import select_store
@@ -45,8 +46,6 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         umount(where)
 
 
-def _lines(stderr: str) -> list[str]:
-    return [ln for ln in stderr.splitlines() if ln.strip()]
 
 
 def _leftovers(jd: Path) -> list[str]:
@@ -98,7 +97,7 @@ def test_read_only_jugdir_gives_one_clear_line(tmpfs: Path, tmp_path: Path) -> N
         for args in (("execute",), ("invalidate", "--target", "blob"), ("cleanup",),
                      ("cleanup", "--stale"), ("check", "--verify")):
             p = run_jug(*args, jf, "--jugdir", jd)
-            lines = _lines(p.stderr)
+            lines = error_lines(p.stderr)
             if args[0] in ("cleanup", "check"):  # nothing to write: they work
                 assert p.returncode in (0, 1) and "Traceback" not in p.stderr, (args, p.stderr)
                 continue

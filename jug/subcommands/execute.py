@@ -162,6 +162,7 @@ class Worker:
         self.stop_reason: str | None = None
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
+        self.started = time.time()  # the worker record's start, written once the jugfile loads
         self.session: WorkerSession | None = None  # the worker record and log lines
         self.last_task: str | None = None  # the task run last (for signal messages)
         self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
@@ -474,8 +475,6 @@ def run(args: Any) -> int:
     _deferring[0] = False
     old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
     worker = Worker(store, args)
-    worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
-                                         verbose=args.verbose in ("info", "debug"))
     why: tuple[ExitReason, str] = (ExitReason.ERROR, "")
     store.batching = True  # one round trip per task where the store supports it
     try:
@@ -506,7 +505,8 @@ def run(args: Any) -> int:
     finally:
         _flush(store, worker)
         _flush_timings(worker)
-        worker.session.close(*why)
+        if worker.session:  # none when the jugfile never loaded: no worker record, no log lines
+            worker.session.close(*why)
         if worker.executed:
             from ..io import print_task_summary_table
 
@@ -551,6 +551,9 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         if first:  # checks a jugfile registers count once, not again at each reload
             mark = exit_checks.checkpoint()
             first = False
+            worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
+                                                 verbose=args.verbose in ("info", "debug"),
+                                                 started=worker.started)
         else:
             exit_checks.rollback(mark)
         worker.more_after_barrier = bool(loaded.incomplete)
