@@ -68,6 +68,8 @@ class WorkerRecord:
     idle_seconds: float = 0.0
     tasks: int = 0
     failed: int = 0
+    first_task: float | None = None  # when its first task started (idle before: start-up)
+    last_task: float | None = None  # when its last task ended (idle after: the tail)
 
     @classmethod
     def from_doc(cls, doc: dict) -> WorkerRecord | None:
@@ -150,6 +152,10 @@ class WorkerSession:
     def task_done(self, name: str, seconds: float, ok: bool = True) -> None:
         """Count one task; its log line with --verbose info; a summary now and then."""
         self.record.busy_seconds += seconds
+        now = time.time()
+        if self.record.first_task is None:
+            self.record.first_task = now - seconds
+        self.record.last_task = now
         if ok:
             self.record.tasks += 1
         else:
@@ -246,6 +252,8 @@ def reason_of_worker(worker: Any, code: int) -> tuple[ExitReason, str]:
     """Why ``jug execute``'s ``worker`` left, having returned exit code ``code`` normally."""
     if worker.stop_reason:
         return reason_of_exit_check(worker.stop_reason), worker.stop_reason
+    if getattr(worker, "elsewhere", False):
+        return ExitReason.NO_WORK, "what is left waits on tasks of other pools"
     if worker.gave_up:
         return ExitReason.GAVE_UP, f"after {worker.nr_wait_cycles} wait cycles"
     if worker.failed_here:
