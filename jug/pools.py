@@ -117,7 +117,7 @@ def parse_pool_option(text: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), spec
 
 
-def pools_from_settings(settings: Mapping[str, Any]) -> list[Pool]:
+def pools_from_settings(settings: Mapping[str, Any], where: str = "pools") -> list[Pool]:
     """Pools of the merged ``jug submit`` settings: the profile's ``pools``, then ``--pool``
     (a pool given on the command line replaces the profile's pool of that name)."""
     declared: dict[str, Any] = dict(settings.get("pools") or {})
@@ -126,7 +126,7 @@ def pools_from_settings(settings: Mapping[str, Any]) -> list[Pool]:
     for text in settings.get("pool") or []:
         name, spec = parse_pool_option(str(text))
         declared[name] = spec
-    return parse_pools(declared)
+    return parse_pools(declared, where)
 
 
 def assign(names: Iterable[str], pools: Sequence[Pool]) -> dict[str, str]:

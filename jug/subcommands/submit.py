@@ -35,6 +35,10 @@ OPTIONS = [
            "(repeatable; the prefix such as #SBATCH is added)", multiple=True),
     Option("prologue", None, metavar="LINE", help="Shell line run before the worker starts, e.g. 'module load "
            "python' (repeatable)", multiple=True),
+    Option("pool", None, metavar="NAME:SPEC", help="A worker pool, e.g. "
+           "gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 (repeatable; adds to or "
+           "replaces the profile's 'pools'): one array per pool, sized from its own tasks",
+           multiple=True),
     Option("profile", None, metavar="NAME", help="Named profile from ~/.config/jug/submit.yaml or jug-submit.yaml"),
     Option("template-dir", None, metavar="DIR", help="Folder searched first for job script templates"),
     Option("margin", None, metavar="DURATION", help="Time kept free before the walltime ends: workers start no task "
@@ -73,7 +77,7 @@ OPTIONS = [
 ]
 
 _ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "max_workers", "max_queued", "poll",
-            "stale_after")
+            "stale_after", "report")
 
 
 def _err(msg: str) -> None:
@@ -230,6 +234,11 @@ def _run(args: Any) -> int:
     dry_run = bool(getattr(args, "dry_run", False))
     if getattr(args, "cancel", False):
         return _cancel(settings, args.jugfile, dry_run)
+    from ..pools import pools_from_settings
+
+    pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
+    if pools:
+        return _run_pools(args, settings, sources, pools, dry_run)
     plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
     if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
         return _watch(args, plan)
@@ -295,11 +304,10 @@ def _submit(plan: Any, store: Any) -> int:
     return 0
 
 
-def _watch(args: Any, plan: Any) -> int:
-    """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
-    from ..jugfile import JugfileError
+def _watch_options(args: Any, plan: Any) -> Any:
+    """The loop's options from ``--max-workers``, ``--max-queued``, ``--poll``..."""
     from ..schedulers.job import SubmitError
-    from ..schedulers.watch import WatchOptions, run_watch
+    from ..schedulers.watch import WatchOptions
 
     opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
                         max_queued=getattr(args, "max_queued", None),
@@ -311,6 +319,16 @@ def _watch(args: Any, plan: Any) -> int:
         raise SubmitError("--max-workers and --max-queued must be at least 1")
     if opts.poll <= 0:
         raise SubmitError("--poll must be a positive number of seconds")
+    return opts
+
+
+def _watch(args: Any, plan: Any) -> int:
+    """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
+    from ..jugfile import JugfileError
+    from ..schedulers.job import SubmitError
+    from ..schedulers.watch import run_watch
+
+    opts = _watch_options(args, plan)
     store = plan.open_store()
     try:
         return run_watch(plan, store, opts)
@@ -318,8 +336,52 @@ def _watch(args: Any, plan: Any) -> int:
         raise SubmitError(f"{e}\n(nothing more was submitted)")
 
 
+def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
+    """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
+    from ..jugfile import JugfileError
+    from ..schedulers.job import SubmitError
+    from ..schedulers.pools import pool_plans, run_pools
+
+    plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
+    main = plans["default"]
+    if dry_run:
+        return _dry_run_pools(plans, pools, sources)
+    if os.path.exists(main.stop_file):
+        raise SubmitError(f"the stop file {main.stop_file} exists: workers would exit at "
+                          f"once. Remove it first (rm {shlex.quote(main.stop_file)})")
+    opts = _watch_options(args, main)
+    opts.once = opts.once or not getattr(args, "watch", False)
+    store = main.open_store()
+    main.check_store(store)
+    try:
+        return run_pools(plans, pools, store, opts)
+    except JugfileError as e:
+        raise SubmitError(f"{e}\n(nothing more was submitted)")
+
+
+def _dry_run_pools(plans: dict, pools: list, sources: dict) -> int:
+    """``--dry-run`` with pools: each pool's settings, script and submit command."""
+    from ..pools import max_workers
+    from ..schedulers.pools import describe_pools
+
+    print("# jug submit --dry-run: nothing is written or submitted")
+    for line in describe_pools(pools, plans):
+        print(f"# {line}")
+    for pool in pools:
+        plan = plans[pool.name]
+        size = max_workers(pool, plan.workers)
+        print(f"# ==== pool {pool.name}: one array of up to {size} worker(s), sized at "
+              f"submission from the pool's ready and soon-ready tasks")
+        _print_settings(plan.settings, sources, plan)
+        script = plan.script_path(0, 1, "<time>")
+        print(f"# ---- script ({size} workers): {script}")
+        sys.stdout.write(plan.render(size))
+        print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+    return 0
+
+
 def add_arguments(parser: Any) -> None:
     """Give repeatable options a real default: append actions cannot extend the unset marker."""
     for action in parser._actions:
-        if action.dest in ("directive", "prologue"):
+        if action.dest in ("directive", "prologue", "pool"):
             action.default = None
