@@ -50,16 +50,25 @@ def sum_counts(counts: Sequence[sizing.TaskCounts]) -> sizing.TaskCounts:
     return sizing.TaskCounts(**total)
 
 
-def combine(decisions: Mapping[str, sizing.Decision], finished: int) -> sizing.Decision:
-    """One decision for the loop: it ends only once every pool has ended (worst code wins)."""
+def combine(decisions: Mapping[str, sizing.Decision], total: sizing.TaskCounts
+            ) -> sizing.Decision:
+    """One decision for the loop: it ends once every pool has ended (worst code wins), or
+    when all that is left anywhere waits on failed tasks (of any pool)."""
     ds = list(decisions.values())
     if any(d.exit_code is None for d in ds):
-        action = sizing.DRAIN if any(d.action == sizing.DRAIN for d in ds) else sizing.KEEP
-        return sizing.Decision(action, "; ".join(f"{p}: {d.action}" for p, d in
-                                                 decisions.items()))
+        if any(d.action == sizing.DRAIN for d in ds):
+            return sizing.Decision(sizing.DRAIN, "stop file")
+        if (total.failed and not total.runnable and not total.running
+                and total.waiting == total.blocked):
+            return sizing.Decision(sizing.FAILED, f"only failed tasks ({total.failed}) and "
+                                   f"{total.blocked} task(s) that need them remain",
+                                   exit_code=sizing.EXIT_FAILED)
+        return sizing.Decision(sizing.KEEP, "; ".join(f"{p}: {d.action}" for p, d in
+                                                      decisions.items()))
     worst = max(ds, key=lambda d: _SEVERITY.get(d.action, 0))
     if worst.action == sizing.DONE:
-        return sizing.Decision(sizing.DONE, f"all {finished} tasks finished", exit_code=0)
+        return sizing.Decision(sizing.DONE, f"all {total.finished} tasks finished",
+                               exit_code=0)
     reasons = "; ".join(f"{p}: {d.reason}" for p, d in decisions.items()
                         if d.action == worst.action)
     return sizing.Decision(worst.action, reasons, exit_code=worst.exit_code)
@@ -124,7 +133,7 @@ class PoolsWatcher(Watcher):
             sub._load()
             results[sub.pool] = sub.poll()
         counts = sum_counts([r.counts for r in results.values()])
-        decision = combine({p: r.decision for p, r in results.items()}, counts.finished)
+        decision = combine({p: r.decision for p, r in results.items()}, counts)
         arrays = [a for r in results.values() for a in r.arrays]
         self.rejected = any(s.rejected for s in self.subs)
         self.last = PollResult(counts, arrays, decision, sum(r.reclaimed for r in results.values()))
