@@ -218,3 +218,26 @@ def test_execute_only_unknown_name_runs_nothing(tmp_path: Path) -> None:
     p = run_jug("execute", "--only", "nosuch", "wf.py", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert sum(_task_counts(tmp_path).values()) == 0
+
+
+def test_status_by_pool_json_pools_and_submit_report(tmp_path: Path) -> None:
+    write_jugfile(tmp_path, WF, "wf.py")
+    (tmp_path / "jug-submit.yaml").write_text("pools:\n  gpu: {tasks: [train], gpus: 1}\n")
+    env = {"JUG_SUBMIT_CONFIG": "/nonexistent.yaml"}
+    run_jug("execute", "--exclude", "train", "--pool", "default", "wf.py", cwd=tmp_path,
+            env=env, check=True)
+    st = json.loads(run_jug("status", "--json", "wf.py", cwd=tmp_path, env=env,
+                            check=True).stdout)
+    assert st["pools"] == {"wf.prep": "default", "wf.train": "gpu", "wf.post": "default"}
+    assert st["report"]["default"]["workers"] == 1
+    assert st["report"]["default"]["executions"] == 3
+    grouped = json.loads(run_jug("status", "--json", "--by-pool", "wf.py", cwd=tmp_path,
+                                 env=env, check=True).stdout)
+    assert grouped["tasks"]["default"]["finished"] == 3
+    assert grouped["tasks"]["gpu"]["ready"] == 1
+    table = run_jug("status", "--by-pool", "wf.py", cwd=tmp_path, env=env, check=True).stdout
+    assert any(line.split()[:4] == ["gpu", "0", "1", "0"] for line in table.splitlines())
+    rep = run_jug("submit", "--report", "wf.py", cwd=tmp_path, env=env, check=True).stdout
+    row = next(line for line in rep.splitlines() if line.startswith("default"))
+    assert row.split()[1] == "1" and row.split()[-2:] == ["0", "-"]  # 1 worker, no rerun
+    assert "worker records only" in rep

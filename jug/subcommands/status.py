@@ -26,6 +26,8 @@ OPTIONS = [
     Option("short", False, "One line of totals", flag=True),
     Option("json", False, "Machine-readable counts per task name, totals, progress, failures "
            "and lock owners", flag=True),
+    Option("by-pool", False, "Group the counts by worker pool (the 'pools' of the jug submit "
+           "profile) instead of by task name", flag=True),
     Option("traceback", None, "Print the stored traceback of the failed task whose hash starts "
            "with HASH", metavar="HASH"),
 ]
@@ -45,7 +47,37 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     """Load ``jugfile`` against its store and return the ``--json`` document."""
     store = open_store(jugfile, jugdir)
     loaded = load(jugfile, store, argv)
-    return summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
+    summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path)
+    add_pools(summary, store, jugfile)
+    return summary
+
+
+def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
+    """The pool of each task name (``pools``) and the allocation account (``report``)."""
+    from ..pools import assign, pools_from_settings
+    from ..report import build, report_json
+    from ..submit_profiles import ProfileError, merge
+    from ..workers import read_records
+
+    try:
+        pools = pools_from_settings(merge(jugfile, None, {})[0])
+    except ProfileError:
+        pools = []  # jug submit reports a broken profile; status still shows the counts
+    summary["pools"] = assign(summary["tasks"], pools)
+    target = os.path.abspath(jugfile)
+    records = [r for r in read_records(store) if r.jugfile == target]
+    summary["report"] = report_json(build(records)) if records else {}
+
+
+def group_by_pool(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with its per-name counts summed per pool (for ``--by-pool``)."""
+    grouped: dict[str, dict[str, int]] = {}
+    for name, counts in summary["tasks"].items():
+        pool = summary.get("pools", {}).get(name, "default")
+        into = grouped.setdefault(pool, dict.fromkeys(counts, 0))
+        for state, n in counts.items():
+            into[state] = into.get(state, 0) + n
+    return {**summary, "tasks": grouped, "durations": {}}
 
 
 def fancy_output(stream: Any = None) -> bool:
@@ -64,6 +96,8 @@ def all_done(summary: dict[str, Any]) -> bool:
 
 
 def _render(args: Any, summary: dict[str, Any]) -> str:
+    if getattr(args, "by_pool", False):
+        summary = group_by_pool(summary)
     if args.json:
         return json.dumps(summary, indent=1, default=str)
     if args.short:
@@ -121,7 +155,7 @@ def run(args: Any) -> int:
             print(traceback_text(open_store(args.jugfile, args.jugdir), args.traceback))
             return 0
         get = lambda: status_summary(args.jugfile, args.jugdir, argv)  # noqa: E731
-        fancy = fancy_output() and not (args.json or args.short)
+        fancy = fancy_output() and not (args.json or args.short or args.by_pool)
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:

@@ -56,6 +56,11 @@ OPTIONS = [
            flag=True),
     Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
            "submit nothing", flag=True, negatable=False),
+    Option("report", None, "Print where the allocated worker-seconds went, per pool and in "
+           "all: task seconds, efficiency, idle seconds at the start, middle and tail of "
+           "the workers, workers that left early and why, tasks run more than once (SLURM's "
+           "sacct adds queue waits and start-up/kill times when it answers)", flag=True,
+           negatable=False),
     Option("cancel", None, "Cancel every array submitted for this jugfile and store",
            flag=True, negatable=False),
     Option("watch", None, "Stay on the login node: resubmit workers as the remaining work needs "
@@ -184,6 +189,30 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     return 0
 
 
+def _report(args: Any, settings: dict, sources: dict) -> int:
+    """``--report``: the allocation account of this jugfile's workers (read-only)."""
+    from ..backends import StoreError, default_jugdir, select_store
+    from ..jugfile import JugfileError, load
+    from ..pools import pools_from_settings
+    from ..report import for_store, format_report
+    from ..schedulers.job import SubmitError
+
+    pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
+    jugdir = settings.get("jugdir") or default_jugdir(args.jugfile)
+    try:
+        store = select_store(str(jugdir))
+        loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+    except (StoreError, JugfileError) as e:
+        raise SubmitError(f"cannot report: {e}")
+    accounts, with_sacct = for_store(store, loaded.tasks, pools, args.jugfile)
+    if accounts["all"].workers == 0:
+        print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
+              f"run yet")
+        return 0
+    print(format_report(accounts, with_sacct))
+    return 0
+
+
 def _describe_status(summary: dict) -> tuple[str, bool]:
     """One line of task counts, and whether anything is left to run."""
     total = summary.get("total") or {}
@@ -234,6 +263,8 @@ def _run(args: Any) -> int:
     dry_run = bool(getattr(args, "dry_run", False))
     if getattr(args, "cancel", False):
         return _cancel(settings, args.jugfile, dry_run)
+    if getattr(args, "report", False):
+        return _report(args, settings, sources)
     from ..pools import pools_from_settings
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
