@@ -66,3 +66,16 @@ def test_sacct_adds_queue_wait_and_unrecorded_seconds() -> None:
     assert (acc.allocated, acc.unrecorded, acc.queue_wait) == (102.0, 2.0, 10.0)
     assert acc.finished is None and acc.reruns is None
     assert "2.0s allocated outside" in format_report({"all": acc}, with_sacct=True)
+
+
+def test_webstatus_fragment_shows_the_allocation_table() -> None:
+    from jug.report import report_json
+    from jug.webcharts import ChartData, render
+
+    acc = build([rec("g<p>u", 0.0, 100.0, 90.0, 5.0, 95.0, 2, reason="signal")], now=0.0)
+    html = render(ChartData(now=1000.0, total=5, finished=0, eta=None, progress=[],
+                            report=report_json(acc)))
+    assert 'id="allocation"' in html and "<td>90%</td>" in html and "g&lt;p&gt;u" in html
+    assert "<td>1 signal</td>" in html
+    assert 'id="allocation"' not in render(ChartData(now=1.0, total=1, finished=0, eta=None,
+                                                     progress=[]))
