@@ -241,3 +241,32 @@ def test_status_by_pool_json_pools_and_submit_report(tmp_path: Path) -> None:
     row = next(line for line in rep.splitlines() if line.startswith("default"))
     assert row.split()[1] == "1" and row.split()[-2:] == ["0", "-"]  # 1 worker, no rerun
     assert "worker records only" in rep
+
+
+def test_submit_dry_run_shows_each_pools_script(tmp_path: Path) -> None:
+    write_jugfile(tmp_path, WF, "wf.py")
+    env = {"JUG_SUBMIT_CONFIG": "/nonexistent.yaml"}
+    p = run_jug("submit", "--dry-run", "--scheduler", "slurm", "--max-workers", "5",
+                "--pool", "gpu:tasks=train,gpus=1,partition=gpu,max-workers=2", "wf.py",
+                cwd=tmp_path, env=env)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "# pool gpu: tasks train; queue gpu, gpus 1; max-workers 2" in out
+    gpu, default = out.split("# ==== pool default")
+    assert "--array=0-1" in gpu and "--gres=gpu:1" in gpu and "--only train" in gpu
+    assert "--exclude train" in default and "--gres" not in default
+    assert "--job-name=jug-wf-default" in default and "--array=0-4" in default
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "wf.jugdata").exists()
+
+
+@pytest.mark.parametrize("pool, words", [
+    ("gpu", "--pool 'gpu': write NAME:tasks="),
+    ("gpu:tasks=train,gpuz=1", "unknown option 'gpuz' (did you mean 'gpus'?)"),
+    ("default:tasks=x", "the default pool takes every task"),
+])
+def test_submit_bad_pool_is_a_one_line_error(tmp_path: Path, pool: str, words: str) -> None:
+    write_jugfile(tmp_path, WF, "wf.py")
+    p = run_jug("submit", "--dry-run", "--scheduler", "slurm", "--pool", pool, "wf.py",
+                cwd=tmp_path, env={"JUG_SUBMIT_CONFIG": "/nonexistent.yaml"})
+    assert p.returncode == 2 and words in p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1

@@ -376,7 +376,8 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
     plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
     main = plans["default"]
     if dry_run:
-        return _dry_run_pools(plans, pools, sources)
+        cap = int(getattr(args, "max_workers", None) or main.workers)
+        return _dry_run_pools(plans, pools, sources, cap)
     if os.path.exists(main.stop_file):
         raise SubmitError(f"the stop file {main.stop_file} exists: workers would exit at "
                           f"once. Remove it first (rm {shlex.quote(main.stop_file)})")
@@ -390,7 +391,7 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
         raise SubmitError(f"{e}\n(nothing more was submitted)")
 
 
-def _dry_run_pools(plans: dict, pools: list, sources: dict) -> int:
+def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command."""
     from ..pools import max_workers
     from ..schedulers.pools import describe_pools
@@ -400,7 +401,7 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict) -> int:
         print(f"# {line}")
     for pool in pools:
         plan = plans[pool.name]
-        size = max_workers(pool, plan.workers)
+        size = max_workers(pool, cap)
         print(f"# ==== pool {pool.name}: one array of up to {size} worker(s), sized at "
               f"submission from the pool's ready and soon-ready tasks")
         _print_settings(plan.settings, sources, plan)
