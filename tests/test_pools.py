@@ -231,6 +231,7 @@ def test_status_by_pool_json_pools_and_submit_report(tmp_path: Path) -> None:
     assert st["pools"] == {"wf.prep": "default", "wf.train": "gpu", "wf.post": "default"}
     assert st["report"]["default"]["workers"] == 1
     assert st["report"]["default"]["executions"] == 3
+    assert st["report"]["default"]["reruns"] == 0 and st["report"]["all"]["finished"] == 3
     grouped = json.loads(run_jug("status", "--json", "--by-pool", "wf.py", cwd=tmp_path,
                                  env=env, check=True).stdout)
     assert grouped["tasks"]["default"]["finished"] == 3

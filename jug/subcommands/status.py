@@ -66,7 +66,11 @@ def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     summary["pools"] = assign(summary["tasks"], pools)
     target = os.path.abspath(jugfile)
     records = [r for r in read_records(store) if r.jugfile == target]
-    summary["report"] = report_json(build(records)) if records else {}
+    finished: dict[str, int] = {}
+    for name, counts in summary["tasks"].items():
+        pool = summary["pools"][name]
+        finished[pool] = finished.get(pool, 0) + counts.get("finished", 0)
+    summary["report"] = report_json(build(records, finished)) if records else {}
 
 
 def group_by_pool(summary: dict[str, Any]) -> dict[str, Any]:
