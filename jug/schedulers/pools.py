@@ -144,7 +144,10 @@ def describe_pools(pools: Sequence[Pool], plans: Mapping[str, JobPlan]) -> list[
     """One line per pool: its tasks, resources and worker cap (for --dry-run and submit)."""
     lines = []
     for pool in pools:
-        s = plans[pool.name].settings
+        plan = plans[pool.name]
+        s = {**plan.settings}
+        if s.get("mem"):
+            s["mem"] = plan.scheduler.format_memory(int(s["mem"]))
         res = ", ".join(f"{k.replace('_', '-')} {s[k]}" for k in
                         ("queue", "gpus", "mem", "cpus_per_task") if s.get(k))
         tasks = ", ".join(pool.tasks) if pool.tasks else "every task no other pool takes"

@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hpc_helpers import base_env
+from hpc_helpers import base_env, wait_until
 
 from jug.backends import select_store
 from jug.schedulers.job import submitted_arrays
@@ -102,10 +102,14 @@ def check_pools(proj: Path, n_prep: int, n_post: int) -> None:
     arrays = submitted_arrays(store, str(proj / "pipeline.py")).values()
     pool_of_array = {a["short_id"]: a["pool"] for a in arrays}
     runs: dict[str, int] = {}
-    for r in read_records(store):
+    # the loop ends when the last task is finished; its worker writes its exit record after
+    records = wait_until(lambda: (rs := read_records(store)) and all(r.ended for r in rs)
+                         and rs, 90, "every worker's exit record")
+    for r in records:
         assert r.job and pool_of_array[str(r.job["array_job_id"])] == r.pool, r
         runs[r.pool or "?"] = runs.get(r.pool or "?", 0) + r.tasks
-    assert runs == {"default": n_prep + n_post, "gpu": 2}
+    shown = "\n".join(f"{r.pool} {r.element} {r.tasks} {r.reason} {r.detail}" for r in records)
+    assert runs == {"default": n_prep + n_post, "gpu": 2}, shown
     prep_done = max(float(t) for n, _pid, t in side if n.startswith("endprep"))
     gpu_arrays = [a for a in arrays if a["pool"] == "gpu"]
     assert gpu_arrays and min(a["submitted"] for a in gpu_arrays) >= prep_done - 1.0
@@ -141,6 +145,7 @@ def test_slurm_pools_gpu_array_waits_for_its_tasks(project: Path, slurm_cluster:
 def test_sge_two_pools_as_two_resource_requests(project: Path, sge_cluster: str) -> None:
     write_project(project, "mem: 4G", 8, 4)
     out = run_watch(project, "sge", timeout=480)
+    print(out)
     assert "[gpu] " in out and "done: all 14 tasks finished" in out
     store = select_store(str(project / "pipeline.jugdata"))
     scripts = {a["pool"]: Path(a["script"]).read_text() for a in submitted_arrays(store).values()}
