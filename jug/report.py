@@ -4,8 +4,9 @@ Built from the worker records (:mod:`jug.workers`: one document per worker, writ
 and exit) and, where SLURM accounting answers, ``sacct`` (queue-to-start, and the seconds
 the workers could not record themselves: interpreter start-up, the time a kill took).
 
-Per worker, its allocated seconds (end - start) split into *start idle* (before its first
-task: loading the jugfile, waiting for a ready task), *task seconds* (running tasks),
+Per worker, its allocated seconds (from its process's start to its exit) split into *start
+idle* (before its first task: interpreter start-up, loading the jugfile, waiting for a ready
+task), *task seconds* (running tasks),
 *middle idle* (between its first task's start and its last task's end, not running a task:
 locks, dependencies, bookkeeping) and *tail idle* (after its last task until it left).
 Efficiency = task seconds / allocated seconds.  *Reruns* = task executions beyond one per
@@ -85,10 +86,11 @@ class Elapsed:
 def split_worker(rec: WorkerRecord, now: float) -> tuple[float, float, float, float]:
     """(allocated, idle at start, idle in the middle, idle at the tail) of one worker."""
     end = rec.ended if rec.ended is not None else now
-    allocated = max(0.0, end - rec.started)
+    begin = min(rec.started, rec.spawned) if rec.spawned else rec.started
+    allocated = max(0.0, end - begin)
     if rec.first_task is None or rec.last_task is None:
         return allocated, allocated, 0.0, 0.0
-    start_idle = max(0.0, rec.first_task - rec.started)
+    start_idle = max(0.0, rec.first_task - begin)
     tail = max(0.0, end - rec.last_task)
     middle = max(0.0, (rec.last_task - rec.first_task) - rec.busy_seconds)
     return allocated, start_idle, middle, tail

@@ -68,6 +68,7 @@ class WorkerRecord:
     idle_seconds: float = 0.0
     tasks: int = 0
     failed: int = 0
+    spawned: float | None = None  # when its process started (interpreter start-up before)
     first_task: float | None = None  # when its first task started (idle before: start-up)
     last_task: float | None = None  # when its last task ended (idle after: the tail)
 
@@ -79,6 +80,17 @@ class WorkerRecord:
             return cls(**known)
         except TypeError:
             return None
+
+
+def _process_start() -> float | None:
+    """When this process started (its interpreter start-up and imports are allocated time
+    too), or None if the OS does not say."""
+    try:
+        import psutil
+
+        return float(psutil.Process().create_time())
+    except Exception:
+        return None
 
 
 def _budget_text() -> str:
@@ -118,7 +130,8 @@ class WorkerSession:
         host = socket.gethostname()
         rec = WorkerRecord(name=name, host=host, pid=os.getpid(),
                            job=job, element=(job or {}).get("array_task_id"), pool=pool,
-                           jugfile=os.path.abspath(jugfile), started=now)
+                           jugfile=os.path.abspath(jugfile), started=now,
+                           spawned=_process_start())
         self = cls(store, rec, verbose)
         where = f", job {job['queue_id']}" if job else ""
         self.say(f"worker {host}:{rec.pid}{where} started: {rec.jugfile}, store "

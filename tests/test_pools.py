@@ -209,6 +209,7 @@ def test_execute_only_runs_no_dependencies_and_leaves(tmp_path: Path) -> None:
     recs = read_records(select_store(str(tmp_path / "wf.jugdata")))
     assert [(r.pool, r.tasks, r.reason) for r in recs] == [
         ("gpu", 0, "no work left"), ("default", 3, "no work left"), ("gpu", 1, "no work left")]
+    assert recs[1].spawned is not None and recs[1].spawned <= recs[1].started
     assert recs[1].first_task is not None and recs[1].started <= recs[1].first_task \
         <= recs[1].last_task <= recs[1].ended
 

@@ -24,6 +24,8 @@ def test_one_worker_splits_into_start_middle_tail() -> None:
     assert split_worker(idle, now=0.0) == (30.0, 30.0, 0.0, 0.0)
     running = rec("gpu", 0.0, None, 4.0, 1.0, 5.0, 1, reason="running")
     assert split_worker(running, now=10.0) == (10.0, 1.0, 0.0, 5.0)
+    r.spawned = 998.0  # interpreter start-up before the record: allocated, idle at start
+    assert split_worker(r, now=0.0) == (102.0, 7.0, 10.0, 5.0)
 
 
 def test_pools_and_all_row() -> None:
