@@ -200,11 +200,11 @@ def format_report(accounts: Mapping[str, Account], with_sacct: bool) -> str:
     total = accounts.get(ALL)
     if with_sacct and total is not None:
         lines.append(f"SLURM accounting (sacct): {_secs(total.queue_wait)} queued before "
-                     f"start in all; {_secs(total.unrecorded)} allocated outside the workers' "
-                     f"records (start-up, kills), included in 'allocated'")
+                     f"start in all; {_secs(total.unrecorded)} allocated outside the jug "
+                     f"processes (job start-up, kills), included in 'allocated'")
     else:
         lines.append("from the worker records only (no scheduler accounting: queue waits "
-                     "and start-up/kill times are not included)")
+                     "and the job's time outside the jug process are not included)")
     return "\n".join(lines)
 
 

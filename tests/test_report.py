@@ -67,7 +67,7 @@ def test_sacct_adds_queue_wait_and_unrecorded_seconds() -> None:
     acc = build([r], sacct={("77", "0"): Elapsed(0.0, 10.0, 112.0)}, now=0.0)["default"]
     assert (acc.allocated, acc.unrecorded, acc.queue_wait) == (102.0, 2.0, 10.0)
     assert acc.finished is None and acc.reruns is None
-    assert "2.0s allocated outside" in format_report({"all": acc}, with_sacct=True)
+    assert "2.0s allocated outside the jug processes" in format_report({"all": acc}, with_sacct=True)
 
 
 def test_webstatus_fragment_shows_the_allocation_table() -> None:
