@@ -16,6 +16,7 @@ from jug.schedulers.base import RUNNING, QueueEntry
 from jug.schedulers.job import submitted_arrays
 from jug.schedulers.pools import PoolsWatcher, pool_plans
 from jug.schedulers.watch import WatchOptions
+from jug.workers import read_records
 
 WF = """
 from jug import TaskGenerator
@@ -117,3 +118,61 @@ def test_failed_pool_ends_the_loop_with_its_code(tmp_path: Path) -> None:
             w.store.fail(t.hash(), {"task": t.name, "error": "boom"})
     assert w.run() == sizing.EXIT_FAILED
     assert "stopped:" in lines[-1] and "only failed tasks" in lines[-1]
+
+
+SMALL = """
+import sys
+from jug import TaskGenerator
+
+@TaskGenerator
+def prep(i):
+    return i
+
+@TaskGenerator
+def train(xs):
+    return sum(xs)
+
+@TaskGenerator
+def post(m, i):
+    return m + i
+
+ps = [prep(i) for i in range(4)]
+model = train(ps)
+outs = [post(model, i) for i in range(2)]
+"""
+
+
+def test_plain_submit_with_pools_on_fake_pbs(jug, tmp_path: Path) -> None:
+    """``jug submit`` (no --watch) decides once per pool: the gpu pool waits for its inputs."""
+    from hpc_helpers import FAKEPBS, fast_idle_workers, status
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "wf.py").write_text(textwrap.dedent(SMALL))
+    fast_idle_workers(proj)
+    with open(proj / "jug-submit.yaml", "a") as f:
+        f.write("pools:\n  gpu: {tasks: [train], max-workers: 1}\n  default: {max-workers: 2}\n")
+    env = {"FAKEPBS_DIR": str(tmp_path / "fakepbs"), "HOME": str(tmp_path),
+           "FAKEPBS_SYNC": "1"}
+
+    def submit() -> str:
+        p = jug("submit", "--scheduler", "pbs", "wf.py", cwd=proj, path_prefix=str(FAKEPBS),
+                env=env)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p.stdout
+
+    out = submit()
+    assert "[default]" in out and "submitted pbs array" in out
+    assert "pool(s) gpu: no worker yet" in out
+    assert status(jug, proj, "wf.py")["total"]["finished"] == 4
+    out = submit()
+    gpu_line = next(x for x in out.splitlines() if x.startswith("[gpu] "))
+    assert "submit 1" in gpu_line and "submitted pbs array" in gpu_line
+    # the fake runs each array as it is submitted: the default pool, deciding after the
+    # gpu pool in the same poll, already sees its post tasks ready and submits for them
+    default_line = next(x for x in out.splitlines() if x.startswith("[default] "))
+    assert "submit 2" in default_line
+    st = status(jug, proj, "wf.py")
+    assert st["total"]["finished"] == 7 and st["pools"]["wf.train"] == "gpu"
+    recs = {(r.pool, r.tasks) for r in read_records(select_store(str(proj / "wf.jugdata")))}
+    assert ("gpu", 1) in recs and sum(t for p, t in recs if p == "default") >= 1
