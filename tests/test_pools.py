@@ -239,6 +239,7 @@ def test_status_by_pool_json_pools_and_submit_report(tmp_path: Path) -> None:
     assert grouped["tasks"]["gpu"]["ready"] == 1
     table = run_jug("status", "--by-pool", "wf.py", cwd=tmp_path, env=env, check=True).stdout
     assert any(line.split()[:4] == ["gpu", "0", "1", "0"] for line in table.splitlines())
+    assert table.splitlines()[0].split()[:2] == ["Pool", "Waiting"]
     rep = run_jug("submit", "--report", "wf.py", cwd=tmp_path, env=env, check=True).stdout
     row = next(line for line in rep.splitlines() if line.startswith("default"))
     assert row.split()[1] == "1" and row.split()[-2:] == ["0", "-"]  # 1 worker, no rerun

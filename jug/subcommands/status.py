@@ -81,7 +81,7 @@ def group_by_pool(summary: dict[str, Any]) -> dict[str, Any]:
         into = grouped.setdefault(pool, dict.fromkeys(counts, 0))
         for state, n in counts.items():
             into[state] = into.get(state, 0) + n
-    return {**summary, "tasks": grouped, "durations": {}}
+    return {**summary, "tasks": grouped, "durations": {}, "row_label": "Pool"}
 
 
 def fancy_output(stream: Any = None) -> bool:
