@@ -27,13 +27,14 @@ _SEVERITY = {sizing.DONE: 0, sizing.FAILED: 1, sizing.STUCK: 2, sizing.DRAINED: 
 
 
 def pool_plans(settings: Mapping[str, Any], pools: Sequence[Pool], jugfile: str,
-               jugfile_args: list[str] | None = None) -> dict[str, JobPlan]:
+               jugfile_args: list[str] | None = None,
+               workdir: str | None = None) -> dict[str, JobPlan]:
     """``{pool name: JobPlan}``: each pool's settings over the rest (validated up front)."""
     stem = Path(jugfile).stem
     plans = {}
     for pool in pools:
         plan = JobPlan.from_settings(pool_settings(settings, pools, pool, stem), jugfile,
-                                     jugfile_args)
+                                     jugfile_args, workdir)
         plan.pool = pool.name
         plans[pool.name] = plan
     return plans

@@ -48,10 +48,10 @@ def make_pools_loop(tmp_path: Path):
         "scheduler": "slurm", "walltime": "00:10:00", "margin": "60", "max_array_size": 1000,
         "pythonpath": "none", "pools": POOLS}, files=[])
     pools = pools_from_settings(settings)
-    plans = pool_plans(settings, pools, str(jf))
+    plans = pool_plans(settings, pools, str(jf), workdir=str(tmp_path))
     sched = FakeSlurm(plans["default"].scheduler.settings)
     for plan in plans.values():
-        plan.workdir = str(tmp_path)
+        assert plan.log_dir == str(tmp_path / "logs")
         plan.scheduler = sched
     store = select_store(plans["default"].jugdir)
     lines: list[str] = []
