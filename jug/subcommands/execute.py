@@ -32,9 +32,11 @@ OPTIONS = [
     Option("target", None, "Only run tasks whose name is NAME or starts with NAME "
            "(and what they depend on)", metavar="NAME"),
     Option("only", None, "Run only the tasks whose name is NAME or starts with NAME, never "
-           "what they depend on (others run those); repeatable", metavar="NAME", multiple=True),
+           "what they depend on (others run those; the worker leaves once all it has left "
+           "waits on such tasks); repeatable", metavar="NAME", multiple=True),
     Option("exclude", None, "Run every task except those whose name is NAME or starts with "
-           "NAME; repeatable", metavar="NAME", multiple=True),
+           "NAME (leaving, like --only, once all left waits on them); repeatable",
+           metavar="NAME", multiple=True),
     Option("pool", None, "The worker pool this worker belongs to (recorded in its worker "
            "record; jug submit sets it with --only/--exclude)", metavar="NAME"),
     Option("keep-going", False, "Keep running independent tasks after a task fails", flag=True),
