@@ -169,8 +169,9 @@ def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
 def format_table(summary: dict[str, Any]) -> str:
     """The plain status table (the tutorial's layout), then totals, failures and locks."""
     cols = columns(summary)
-    width = max([len("Task name"), *(len(n) for n in summary["tasks"])]) + 2
-    header = f"{'Task name':<{width}}" + "".join(f"{c.capitalize():>11}" for c in cols)
+    label = summary.get("row_label", "Task name")  # "Pool" for jug status --by-pool
+    width = max([len(label), *(len(n) for n in summary["tasks"])]) + 2
+    header = f"{label:<{width}}" + "".join(f"{c.capitalize():>11}" for c in cols)
     lines = [header, "-" * len(header)]
     for name, counts in summary["tasks"].items():
         lines.append(f"{name:<{width}}" + "".join(f"{counts[c]:>11}" for c in cols))

@@ -58,11 +58,14 @@ BUILTIN: dict[str, Any] = {
     "check": True,
     "compute_submit": None,  # None: ask the scheduler whether compute nodes may submit jobs
     "planner_walltime": None,  # None: 10 minutes (at most the workers' walltime)
+    "pools": {},  # worker pools (jug.pools): name -> {tasks, max-workers, settings}
 }
 #: settings that collect lists (a later layer replaces, the command line appends)
 LIST_KEYS = ("directive", "prologue", "epilogue", "execute_args")
 ALIASES = {"partition": "queue", "cpus": "cpus_per_task", "memory": "mem", "name": "job_name"}
 _SELECT_KEYS = ("default_profile",)
+#: settings that are mappings, and what of
+_MAPPING_KEYS = {"env": "NAME: value", "pools": "pool name -> settings, e.g. gpu: {tasks: [train]}"}
 
 
 class ProfileError(ValueError):
@@ -75,7 +78,7 @@ def normalise_key(key: str) -> str:
     return ALIASES.get(k, k)
 
 
-def _check_keys(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+def check_keys(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Normalise the keys of one option mapping; unknown keys are errors with a suggestion."""
     out = {}
     for key, value in data.items():
@@ -86,8 +89,8 @@ def _check_keys(data: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise ProfileError(f"{where}: unknown option '{key}'{hint}")
         if k in LIST_KEYS and isinstance(value, str):
             value = [value]
-        if k == "env" and not isinstance(value, dict):
-            raise ProfileError(f"{where}: 'env' must be a mapping of NAME: value")
+        if k in _MAPPING_KEYS and not isinstance(value, dict):
+            raise ProfileError(f"{where}: '{key}' must be a mapping of {_MAPPING_KEYS[k]}")
         out[k] = value
     return out
 
@@ -110,11 +113,11 @@ def read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], st
         if k in _SELECT_KEYS:
             default = str(value)
         elif k in BUILTIN:
-            base.update(_check_keys({key: value}, str(path)))
+            base.update(check_keys({key: value}, str(path)))
         elif isinstance(value, dict):
-            profiles[str(key)] = _check_keys(value, f"{path}, profile '{key}'")
+            profiles[str(key)] = check_keys(value, f"{path}, profile '{key}'")
         else:
-            base.update(_check_keys({key: value}, str(path)))  # raises: unknown option
+            base.update(check_keys({key: value}, str(path)))  # raises: unknown option
     return base, profiles, default
 
 

@@ -50,16 +50,24 @@ def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
     return out
 
 
-def match_tasks(tasks: Iterable[Task], target: str) -> list[Task]:
-    """Tasks named ``target``: exact name, else ``.target`` suffix, else prefix (most specific)."""
-    tasks = list(tasks)
+def match_names(names: Iterable[str], target: str) -> list[str]:
+    """Names matching ``target``: exact name, else ``.target`` suffix, else prefix (most
+    specific rule that matches any; ``--target``, ``--only`` and pools all use it)."""
+    names = list(names)
     for rule in (lambda n: n == target,
                  lambda n: n.endswith("." + target),
                  lambda n: n.startswith(target)):
-        chosen = [t for t in tasks if rule(t.name)]
+        chosen = [n for n in names if rule(n)]
         if chosen:
             return chosen
     return []
+
+
+def match_tasks(tasks: Iterable[Task], target: str) -> list[Task]:
+    """Tasks named ``target`` (see :func:`match_names`)."""
+    tasks = list(tasks)
+    chosen = set(match_names({t.name for t in tasks}, target))
+    return [t for t in tasks if t.name in chosen]
 
 
 def dependents_closure(tasks: list[Task], roots: Iterable[Task]) -> list[Task]:

@@ -45,6 +45,7 @@ class ChartData:
     durations: dict[str, list[float]] = field(default_factory=dict)
     workers: list[WorkerRecord] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    report: dict[str, dict[str, Any]] = field(default_factory=dict)  # jug.report figures
 
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
@@ -72,7 +73,8 @@ def collect(store: Any, summary: dict[str, Any]) -> ChartData:
                      total=sum(summary["total"].values()), finished=finished,
                      eta=(summary.get("progress") or {}).get("eta_seconds"),
                      progress=_steps(times, base), durations=durations,
-                     workers=read_records(store)[-MAX_WORKERS:], failures=failures)
+                     workers=read_records(store)[-MAX_WORKERS:], failures=failures,
+                     report=summary.get("report") or {})
 
 
 def _steps(times: Any, base: int) -> list[tuple[float, int]]:
@@ -216,11 +218,15 @@ TEMPLATE = _ENV.from_string("""
 {% for f in failures %}<details{% if loop.first %} open{% endif %}><summary>{{ f.task }} {{ f.hash[:12] }}: {{ f.first_line }}</summary><pre>{{ f.traceback }}</pre></details>
 {% else %}<p>No task failed.</p>{% endfor %}
 </section>
+{% if report %}<section class="chart" id="allocation"><h2>Allocation (worker-seconds)</h2>
+<table><tr><th>pool</th><th>workers</th><th>allocated</th><th>tasks</th><th>efficiency</th><th>idle start</th><th>middle</th><th>tail</th><th>left early</th></tr>
+{% for pool, a in report.items() %}<tr><td>{{ pool }}</td><td>{{ a.workers }}</td><td>{{ "%.1f"|format(a.allocated) }}</td><td>{{ "%.1f"|format(a.task_seconds) }}</td><td>{{ "-" if a.efficiency is none else "%.0f%%"|format(100 * a.efficiency) }}</td><td>{{ "%.1f"|format(a.idle_start) }}</td><td>{{ "%.1f"|format(a.idle_middle) }}</td><td>{{ "%.1f"|format(a.idle_tail) }}</td><td>{% for r, n in a.left_early.items() %}{{ n }} {{ r }}{% if not loop.last %}, {% endif %}{% else %}-{% endfor %}</td></tr>
+{% endfor %}</table></section>{% endif %}
 """)
 
 
 def render(d: ChartData) -> str:
     """The HTML fragment with the four panels."""
     return TEMPLATE.render(W=W, H=H, LEFT=LEFT, p=progress_chart(d), r=durations_chart(d),
-                           k=workers_chart(d), failures=d.failures, done=DONE_COLOUR,
+                           k=workers_chart(d), failures=d.failures, report=d.report, done=DONE_COLOUR,
                            proj=PROJECTION_COLOUR, sample=SAMPLE_COLOUR)

@@ -68,6 +68,9 @@ class WorkerRecord:
     idle_seconds: float = 0.0
     tasks: int = 0
     failed: int = 0
+    spawned: float | None = None  # when its process started (interpreter start-up before)
+    first_task: float | None = None  # when its first task started (idle before: start-up)
+    last_task: float | None = None  # when its last task ended (idle after: the tail)
 
     @classmethod
     def from_doc(cls, doc: dict) -> WorkerRecord | None:
@@ -77,6 +80,17 @@ class WorkerRecord:
             return cls(**known)
         except TypeError:
             return None
+
+
+def _process_start() -> float | None:
+    """When this process started (its interpreter start-up and imports are allocated time
+    too), or None if the OS does not say."""
+    try:
+        import psutil
+
+        return float(psutil.Process().create_time())
+    except Exception:
+        return None
 
 
 def _budget_text() -> str:
@@ -117,7 +131,8 @@ class WorkerSession:
         host = socket.gethostname()
         rec = WorkerRecord(name=name, host=host, pid=os.getpid(),
                            job=job, element=(job or {}).get("array_task_id"), pool=pool,
-                           jugfile=os.path.abspath(jugfile), started=now)
+                           jugfile=os.path.abspath(jugfile), started=now,
+                           spawned=_process_start())
         self = cls(store, rec, verbose)
         where = f", job {job['queue_id']}" if job else ""
         self.say(f"worker {host}:{rec.pid}{where} started: {rec.jugfile}, store "
@@ -151,6 +166,10 @@ class WorkerSession:
     def task_done(self, name: str, seconds: float, ok: bool = True) -> None:
         """Count one task; its log line with --verbose info; a summary now and then."""
         self.record.busy_seconds += seconds
+        now = time.time()
+        if self.record.first_task is None:
+            self.record.first_task = now - seconds
+        self.record.last_task = now
         if ok:
             self.record.tasks += 1
         else:
@@ -247,6 +266,8 @@ def reason_of_worker(worker: Any, code: int) -> tuple[ExitReason, str]:
     """Why ``jug execute``'s ``worker`` left, having returned exit code ``code`` normally."""
     if worker.stop_reason:
         return reason_of_exit_check(worker.stop_reason), worker.stop_reason
+    if getattr(worker, "elsewhere", False):
+        return ExitReason.NO_WORK, "what is left waits on tasks of other pools"
     if worker.gave_up:
         return ExitReason.GAVE_UP, f"after {worker.nr_wait_cycles} wait cycles"
     if worker.failed_here:

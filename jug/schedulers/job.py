@@ -250,6 +250,8 @@ class JobPlan:
     jugfile_args: list[str] = field(default_factory=list)
     #: the Redis password (from the jugdir URL or $JUG_REDIS_PASSWORD), kept out of ``jugdir``
     redis_password: str | None = field(default=None, repr=False)
+    #: the worker pool these arrays serve (None: no pools); recorded with each array
+    pool: str | None = None
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -537,6 +539,8 @@ class JobPlan:
             "job_name": self.job_name, "log_dir": self.log_dir, "stop_file": self.stop_file,
             "command": self.submit_command_line(script),
         }
+        if self.pool is not None:
+            record["pool"] = self.pool
         try:
             store.write_doc(STATE_NAMESPACE, state_name(self.scheduler.name, job_id), record)
         except (StoreError, OSError) as e:

@@ -280,7 +280,8 @@ def decide(counts: TaskCounts, arrays: Sequence[ArrayState], budget: float,
 
 def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, Sequence[str]],
             names: Mapping[str, str], typical: Callable[[str], float | None], budget: float,
-            incomplete: bool = False) -> TaskCounts:
+            incomplete: bool = False,
+            member: Callable[[str], bool] | None = None) -> TaskCounts:
     """Task counts with the dependency structure: soon-ready, blocked and too-long tasks.
 
     ``order`` lists task hashes dependencies first (a jugfile's creation order), ``states``
@@ -292,6 +293,10 @@ def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, 
     tasks a worker gets through in a walltime), or, without recorded times, one level deep
     only (every dependency ready or running).  Soon-ready tasks are counted per level, since
     a level only runs once the one before it has finished.
+
+    ``member(hash)`` restricts the counts to one worker pool's tasks (all tasks still carry
+    the estimates): a member waiting on unfinished work of another pool is not soon ready,
+    since that pool's freed workers cannot run it (its pool gets workers once it is ready).
     """
     n = dict.fromkeys(("ready", "waiting", "running", "finished", "failed", "crashed"), 0)
     blocked: set[str] = set()
@@ -302,17 +307,19 @@ def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, 
     known: list[float] = []
     for h in order:
         st = states[h]
-        n[st] = n.get(st, 0) + 1
+        mine = member is None or member(h)
+        if mine:
+            n[st] = n.get(st, 0) + 1
         secs = typical(names[h])
         if st == "finished":
             done_at[h] = 0.0
         elif st in ("ready", "crashed", "running"):
             if st != "running" and secs is not None and secs > budget:
-                too_long += 1  # no worker can start it: nothing after it is soon
+                too_long += mine  # no worker can start it: nothing after it is soon
                 continue
             level[h] = 0
             done_at[h] = secs
-            if st != "running" and secs is not None:
+            if st != "running" and secs is not None and mine:
                 known.append(secs)
         elif st == "waiting":
             ds = deps.get(h, ())
@@ -322,6 +329,8 @@ def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, 
             pending = [d for d in ds if states.get(d) != "finished"]
             if any(d not in level for d in pending):
                 continue  # needs a task that is not going to run soon
+            if mine and member is not None and not all(member(d) for d in pending):
+                continue  # waits on another pool's work
             depth = 1 + max((level[d] for d in pending), default=0)
             times = [done_at.get(d) for d in pending]
             if any(t is None for t in times):
@@ -336,12 +345,14 @@ def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, 
                 continue
             level[h] = depth
             done_at[h] = finish
-            per_level[depth] = per_level.get(depth, 0) + 1
-            if secs is not None:
-                known.append(secs)
+            if mine:
+                per_level[depth] = per_level.get(depth, 0) + 1
+                if secs is not None:
+                    known.append(secs)
     return TaskCounts(ready=n["ready"], waiting=n["waiting"], running=n["running"],
                       finished=n["finished"], failed=n["failed"], crashed=n["crashed"],
                       soon=sum(per_level.values()), soon_peak=max(per_level.values(), default=0),
-                      blocked=len(blocked), too_long=too_long,
+                      blocked=sum(1 for h in blocked if member is None or member(h)),
+                      too_long=too_long,
                       task_seconds=sum(known) / len(known) if known else None,
                       incomplete=incomplete)

@@ -119,6 +119,10 @@ class Watcher:
         self.deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in self.tasks}
         self.names = {t.hash(): t.name for t in self.tasks}
 
+    def member(self) -> Callable[[str], bool] | None:
+        """Which task hashes this loop sizes workers for (None: all; a pool: its own)."""
+        return None
+
     def _arrays(self) -> dict[str, dict]:
         """The recorded arrays of this jugfile on this scheduler, by state document name."""
         return {k: d for k, d in submitted_arrays(self.store, self.plan.jugfile).items()
@@ -187,7 +191,7 @@ class Watcher:
         durations = Durations.from_store(self.store)
         budget = float(self.plan.budget)
         tc = sizing.analyse(self.order, states, self.deps, self.names, durations.typical,
-                            budget, bool(self.loaded.incomplete))
+                            budget, bool(self.loaded.incomplete), member=self.member())
         busy = {k[1:] for o in snap.locks.values() if (k := _owner_key(o)) is not None
                 and k[0] == self.sched.name}
         self.idle = {}

@@ -37,6 +37,14 @@ TAKES_JUGFILE = True
 OPTIONS = [
     Option("target", None, "Only run tasks whose name is NAME or starts with NAME "
            "(and what they depend on)", metavar="NAME"),
+    Option("only", None, "Run only the tasks whose name is NAME or starts with NAME, never "
+           "what they depend on (others run those; the worker leaves once all it has left "
+           "waits on such tasks); repeatable", metavar="NAME", multiple=True),
+    Option("exclude", None, "Run every task except those whose name is NAME or starts with "
+           "NAME (leaving, like --only, once all left waits on them); repeatable",
+           metavar="NAME", multiple=True),
+    Option("pool", None, "The worker pool this worker belongs to (recorded in its worker "
+           "record; jug submit sets it with --only/--exclude)", metavar="NAME"),
     Option("keep-going", False, "Keep running independent tasks after a task fails", flag=True),
     Option("aggressive-unload", False, "Unload each result from memory as soon as it is saved",
            flag=True),
@@ -149,6 +157,9 @@ class Worker:
         self.wait_cycle_time = float(args.wait_cycle_time)
         self.verify_limit = int(args.verify_limit)
         self.target = args.target
+        self.only: list[str] = list(getattr(args, "only", None) or [])
+        self.exclude: list[str] = list(getattr(args, "exclude", None) or [])
+        self.elsewhere = False  # what is left waits on tasks this worker does not run
         self.heartbeat = _Heartbeat(store, float(args.heartbeat))
         self.stale_after = float(args.stale_after)
         self.reclaimed: list[str] = []
@@ -174,13 +185,32 @@ class Worker:
     # -- selection -----------------------------------------------------------------
     def _select(self, tasks: list[Task]) -> list[Task]:
         tasks = unique_tasks(tasks)
-        if not self.target:
-            return tasks
-        chosen = match_tasks(tasks, self.target)
-        if not chosen:
-            raise TaskError(f"--target {self.target!r} matches no task; task names are: "
-                            f"{', '.join(sorted({t.name for t in tasks}))}")
-        return dependency_closure(tasks, chosen)
+        if self.target:
+            chosen = match_tasks(tasks, self.target)
+            if not chosen:
+                raise TaskError(f"--target {self.target!r} matches no task; task names are: "
+                                f"{', '.join(sorted({t.name for t in tasks}))}")
+            tasks = dependency_closure(tasks, chosen)
+        if self.only or self.exclude:
+            from ..pools import selection
+
+            keep = selection((t.name for t in tasks), self.only, self.exclude)
+            tasks = [t for t in tasks if t.name in keep]
+        return tasks
+
+    def _waits_elsewhere(self, pending: list[Task], deps: dict[str, list[str]],
+                         finished: set[str]) -> bool:
+        """With --only/--exclude: every pending task waits, directly or not, on an
+        unfinished task this worker does not run, so waiting here helps nobody."""
+        if not (self.only or self.exclude):
+            return False
+        mine = {t.hash() for t in pending}
+        stuck: set[str] = set()
+        for t in pending:  # dependencies first
+            h = t.hash()
+            if any(d not in finished and (d not in mine or d in stuck) for d in deps[h]):
+                stuck.add(h)
+        return len(stuck) == len(mine)
 
     # -- the loop ------------------------------------------------------------------
     def run(self, tasks: list[Task]) -> None:
@@ -284,6 +314,9 @@ class Worker:
                 continue
             if left.verdict(self.more_after_barrier) is Verdict.EXIT:
                 self.left_to_others = len(left.held)
+                return
+            if self._waits_elsewhere(pending, deps, finished):  # --only/--exclude, pools
+                self.elsewhere = True
                 return
             if idle_cycles >= self.nr_wait_cycles:
                 self.gave_up = True
@@ -553,7 +586,8 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
             first = False
             worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
                                                  verbose=args.verbose in ("info", "debug"),
-                                                 started=worker.started)
+                                                 started=worker.started,
+                                                 pool=getattr(args, "pool", None))
         else:
             exit_checks.rollback(mark)
         worker.more_after_barrier = bool(loaded.incomplete)
@@ -569,6 +603,10 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
             return 0
         if worker.failed_here and not worker.keep_going:
             return EXIT_FAILED
+        if worker.elsewhere:
+            print("jug: leaving: the tasks left for this worker (--only/--exclude) wait on "
+                  f"tasks other workers run ({worker.executed} tasks executed)", file=sys.stderr)
+            return EXIT_FAILED if worker.failed_here else 0
         if worker.gave_up:
             print("jug: gave up waiting for other workers to finish the tasks this one needs "
                   f"(after {worker.nr_wait_cycles} wait cycles of {worker.wait_cycle_time:g}s)",

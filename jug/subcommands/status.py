@@ -27,6 +27,8 @@ OPTIONS = [
     Option("short", False, "One line of totals", flag=True),
     Option("json", False, "Machine-readable counts per task name, totals, progress, failures "
            "and lock owners", flag=True),
+    Option("by-pool", False, "Group the counts by worker pool (the 'pools' of the jug submit "
+           "profile) instead of by task name", flag=True),
     Option("traceback", None, "Print the stored traceback of the failed task whose hash starts "
            "with HASH", metavar="HASH"),
 ]
@@ -51,7 +53,40 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     from ..schedulers.chain import iter_chain_lines  # a --until-done chain says how it is
 
     summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
+    add_pools(summary, store, jugfile)
     return summary
+
+
+def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
+    """The pool of each task name (``pools``) and the allocation account (``report``)."""
+    from ..pools import assign, pools_from_settings
+    from ..report import build, report_json
+    from ..submit_profiles import ProfileError, merge
+    from ..workers import read_records
+
+    try:
+        pools = pools_from_settings(merge(jugfile, None, {})[0])
+    except ProfileError:
+        pools = []  # jug submit reports a broken profile; status still shows the counts
+    summary["pools"] = assign(summary["tasks"], pools)
+    target = os.path.abspath(jugfile)
+    records = [r for r in read_records(store) if r.jugfile == target]
+    finished: dict[str, int] = {}
+    for name, counts in summary["tasks"].items():
+        pool = summary["pools"][name]
+        finished[pool] = finished.get(pool, 0) + counts.get("finished", 0)
+    summary["report"] = report_json(build(records, finished)) if records else {}
+
+
+def group_by_pool(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with its per-name counts summed per pool (for ``--by-pool``)."""
+    grouped: dict[str, dict[str, int]] = {}
+    for name, counts in summary["tasks"].items():
+        pool = summary.get("pools", {}).get(name, "default")
+        into = grouped.setdefault(pool, dict.fromkeys(counts, 0))
+        for state, n in counts.items():
+            into[state] = into.get(state, 0) + n
+    return {**summary, "tasks": grouped, "durations": {}, "row_label": "Pool"}
 
 
 def fancy_output(stream: Any = None) -> bool:
@@ -70,6 +105,8 @@ def all_done(summary: dict[str, Any]) -> bool:
 
 
 def _render(args: Any, summary: dict[str, Any]) -> str:
+    if getattr(args, "by_pool", False):
+        summary = group_by_pool(summary)
     if args.json:
         return json.dumps(summary, indent=1, default=str)
     text = format_short(summary) if args.short else format_table(summary)
@@ -126,7 +163,7 @@ def run(args: Any) -> int:
             print(traceback_text(open_store(args.jugfile, args.jugdir), args.traceback))
             return 0
         get = lambda: status_summary(args.jugfile, args.jugdir, argv)  # noqa: E731
-        fancy = fancy_output() and not (args.json or args.short)
+        fancy = fancy_output() and not (args.json or args.short or args.by_pool)
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:

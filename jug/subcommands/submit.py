@@ -35,6 +35,10 @@ OPTIONS = [
            "(repeatable; the prefix such as #SBATCH is added)", multiple=True),
     Option("prologue", None, metavar="LINE", help="Shell line run before the worker starts, e.g. 'module load "
            "python' (repeatable)", multiple=True),
+    Option("pool", None, metavar="NAME:SPEC", help="A worker pool, e.g. "
+           "gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 (repeatable; adds to or "
+           "replaces the profile's 'pools'): one array per pool, sized from its own tasks",
+           multiple=True),
     Option("profile", None, metavar="NAME", help="Named profile from ~/.config/jug/submit.yaml or jug-submit.yaml"),
     Option("template-dir", None, metavar="DIR", help="Folder searched first for job script templates"),
     Option("margin", None, metavar="DURATION", help="Time kept free before the walltime ends: workers start no task "
@@ -52,6 +56,11 @@ OPTIONS = [
            flag=True),
     Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
            "submit nothing", flag=True, negatable=False),
+    Option("report", None, "Print where the allocated worker-seconds went, per pool and in "
+           "all: task seconds, efficiency, idle seconds at the start, middle and tail of "
+           "the workers, workers that left early and why, tasks run more than once (SLURM's "
+           "sacct adds queue waits and start-up/kill times when it answers)", flag=True,
+           negatable=False),
     Option("cancel", None, "Cancel every array submitted for this jugfile and store",
            flag=True, negatable=False),
     Option("watch", None, "Stay on the login node: resubmit workers as the remaining work needs "
@@ -83,7 +92,7 @@ OPTIONS = [
 ]
 
 _ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "max_workers", "max_queued", "poll",
-            "stale_after", "until_done", "max_generations", "status")
+            "stale_after", "until_done", "max_generations", "status", "report")
 
 
 def _err(msg: str) -> None:
@@ -194,6 +203,30 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     return 0
 
 
+def _report(args: Any, settings: dict, sources: dict) -> int:
+    """``--report``: the allocation account of this jugfile's workers (read-only)."""
+    from ..backends import StoreError, default_jugdir, select_store
+    from ..jugfile import JugfileError, load
+    from ..pools import pools_from_settings
+    from ..report import for_store, format_report
+    from ..schedulers.job import SubmitError
+
+    pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
+    jugdir = settings.get("jugdir") or default_jugdir(args.jugfile)
+    try:
+        store = select_store(str(jugdir))
+        loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+    except (StoreError, JugfileError) as e:
+        raise SubmitError(f"cannot report: {e}")
+    accounts, with_sacct = for_store(store, loaded.tasks, pools, args.jugfile)
+    if accounts["all"].workers == 0:
+        print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
+              f"run yet")
+        return 0
+    print(format_report(accounts, with_sacct))
+    return 0
+
+
 def _describe_status(summary: dict) -> tuple[str, bool]:
     """One line of task counts, and whether anything is left to run."""
     total = summary.get("total") or {}
@@ -246,6 +279,15 @@ def _run(args: Any) -> int:
         return _cancel(settings, args.jugfile, dry_run)
     if getattr(args, "status", False):
         return _status(settings, args.jugfile)
+    if getattr(args, "report", False):
+        return _report(args, settings, sources)
+    from ..pools import pools_from_settings
+
+    pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
+    if pools and getattr(args, "until_done", False):
+        raise SubmitError("--until-done does not size worker pools yet: use --watch with pools")
+    if pools:
+        return _run_pools(args, settings, sources, pools, dry_run)
     plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
     until_done = bool(getattr(args, "until_done", False))
     if until_done and (getattr(args, "watch", False) or getattr(args, "once", False)):
@@ -361,25 +403,17 @@ def _status(settings: dict, jugfile: str) -> int:
 def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.schedulers.chain`)."""
     from ..schedulers.chain import start
-    from ..schedulers.job import SubmitError
-    from ..schedulers.watch import WatchOptions
 
-    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
-                        max_queued=getattr(args, "max_queued", None))
-    if getattr(args, "stale_after", None):
-        opts.stale_after = float(args.stale_after)
-    if opts.max_workers < 1 or (opts.max_queued is not None and opts.max_queued < 1):
-        raise SubmitError("--max-workers and --max-queued must be at least 1")
+    opts = _watch_options(args, plan)
     chain = start(plan, store, opts, getattr(args, "max_generations", None), summary)
     print(f"chain started: up to {chain.max_generations} generation(s) of at most "
           f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
 
 
-def _watch(args: Any, plan: Any) -> int:
-    """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
-    from ..jugfile import JugfileError
+def _watch_options(args: Any, plan: Any) -> Any:
+    """The loop's options from ``--max-workers``, ``--max-queued``, ``--poll``..."""
     from ..schedulers.job import SubmitError
-    from ..schedulers.watch import WatchOptions, run_watch
+    from ..schedulers.watch import WatchOptions
 
     opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
                         max_queued=getattr(args, "max_queued", None),
@@ -391,6 +425,16 @@ def _watch(args: Any, plan: Any) -> int:
         raise SubmitError("--max-workers and --max-queued must be at least 1")
     if opts.poll <= 0:
         raise SubmitError("--poll must be a positive number of seconds")
+    return opts
+
+
+def _watch(args: Any, plan: Any) -> int:
+    """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
+    from ..jugfile import JugfileError
+    from ..schedulers.job import SubmitError
+    from ..schedulers.watch import run_watch
+
+    opts = _watch_options(args, plan)
     store = plan.open_store()
     try:
         return run_watch(plan, store, opts)
@@ -398,8 +442,53 @@ def _watch(args: Any, plan: Any) -> int:
         raise SubmitError(f"{e}\n(nothing more was submitted)")
 
 
+def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
+    """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
+    from ..jugfile import JugfileError
+    from ..schedulers.job import SubmitError
+    from ..schedulers.pools import pool_plans, run_pools
+
+    plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
+    main = plans["default"]
+    if dry_run:
+        cap = int(getattr(args, "max_workers", None) or main.workers)
+        return _dry_run_pools(plans, pools, sources, cap)
+    if os.path.exists(main.stop_file):
+        raise SubmitError(f"the stop file {main.stop_file} exists: workers would exit at "
+                          f"once. Remove it first (rm {shlex.quote(main.stop_file)})")
+    opts = _watch_options(args, main)
+    opts.once = opts.once or not getattr(args, "watch", False)
+    store = main.open_store()
+    main.check_store(store)
+    try:
+        return run_pools(plans, pools, store, opts)
+    except JugfileError as e:
+        raise SubmitError(f"{e}\n(nothing more was submitted)")
+
+
+def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int) -> int:
+    """``--dry-run`` with pools: each pool's settings, script and submit command."""
+    from ..pools import max_workers
+    from ..schedulers.pools import describe_pools
+
+    print("# jug submit --dry-run: nothing is written or submitted")
+    for line in describe_pools(pools, plans):
+        print(f"# {line}")
+    for pool in pools:
+        plan = plans[pool.name]
+        size = max_workers(pool, cap)
+        print(f"# ==== pool {pool.name}: one array of up to {size} worker(s), sized at "
+              f"submission from the pool's ready and soon-ready tasks")
+        _print_settings(plan.settings, sources, plan)
+        script = plan.script_path(0, 1, "<time>")
+        print(f"# ---- script ({size} workers): {script}")
+        sys.stdout.write(plan.render(size))
+        print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+    return 0
+
+
 def add_arguments(parser: Any) -> None:
     """Give repeatable options a real default: append actions cannot extend the unset marker."""
     for action in parser._actions:
-        if action.dest in ("directive", "prologue"):
+        if action.dest in ("directive", "prologue", "pool"):
             action.default = None

@@ -189,6 +189,9 @@ class StatusSource:
             self.generation += 1
             doc = summarize(self.loaded.tasks, self.store, self.loaded.incomplete,
                             self.loaded.path)
+            from .status import add_pools
+
+            add_pools(doc, self.store, self.jugfile)
             doc["generation"] = self.generation
             doc["total_line"] = total_line(doc)
             return doc

@@ -312,6 +312,15 @@ case "$state" in
   *) echo "node did not become idle (state='$state'); see $LOGDIR/slurm{ctld,d}.log"; exit 1;;
 esac
 
+# ---------------------------------------------------------------- second partition
+# "gpu": the same node in a second partition, for the worker-pool tests (one array per pool,
+# each in its pool's partition).  Created live with scontrol: a running cluster gains it
+# without a config change or daemon restart, so running jobs are not disturbed.
+if ! scontrol show partition gpu >/dev/null 2>&1; then
+  scontrol create PartitionName=gpu Nodes="$NODE" Default=NO MaxTime=INFINITE State=UP
+  log "partition gpu created"
+fi
+
 sinfo
 echo "---- timings ----"
 printf '%s\n' "${TIMINGS[@]}"
