@@ -35,7 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable, Iterator, Mapping
 
-from . import sizing
+from ..hpc import sizing
 from .base import SchedulerError
 from .job import STATE_NAMESPACE, JobPlan, SubmitError, _sanitize_name, state_name, submitted_arrays
 from .watch import Watcher, WatchOptions

@@ -3,7 +3,7 @@
 Each poll reads the recorded arrays (state documents of :mod:`jug.schedulers.job`), makes
 ONE queue query for all of them, reads the task states in bulk (the jugfile is loaded once,
 again after barriers), reclaims the locks of workers that are provably dead, asks the pure
-:func:`jug.schedulers.sizing.decide` what to do, does it and prints one line.  Order
+:func:`jug.hpc.sizing.decide` what to do, does it and prints one line.  Order
 matters: arrays are read before the queue and the queue before the locks, so a worker whose
 array the loop knows always shows in the queue listing it judges the lock by.
 """
@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from ..backends import StoreError
 from ..crashloop import note_reclaim
+from ..hpc import sizing
 from ..taskstate import (
     STALE_AFTER,
     Snapshot,
@@ -30,7 +31,6 @@ from ..taskstate import (
     unique_tasks,
 )
 from ..timings import Durations, eta_seconds
-from . import sizing
 from .base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 

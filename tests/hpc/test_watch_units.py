@@ -14,7 +14,7 @@ import pytest
 
 from jug import submit_profiles
 from jug.backends import select_store
-from jug.schedulers import sizing
+from jug.hpc import sizing
 from jug.schedulers.base import PENDING, RUNNING, CommandFailed, QueueEntry
 from jug.schedulers.job import JobPlan, submitted_arrays
 from jug.schedulers.slurm import Slurm
