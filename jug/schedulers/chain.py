@@ -36,8 +36,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable, Iterator, Mapping
 
 from ..hpc import sizing
+from ..hpc.job import (
+    STATE_NAMESPACE,
+    JobPlan,
+    SubmitError,
+    _sanitize_name,
+    state_name,
+    submitted_arrays,
+)
 from .base import SchedulerError
-from .job import STATE_NAMESPACE, JobPlan, SubmitError, _sanitize_name, state_name, submitted_arrays
 from .watch import Watcher, WatchOptions
 
 CHAIN_NAMESPACE = "chain"
@@ -407,7 +414,7 @@ def render_planner(plan: JobPlan, generation: int, after_ids: list[str]) -> str:
     if walltime in (None, ""):
         secs = min(PLANNER_WALLTIME, plan.walltime)
     else:
-        from .job import parse_duration
+        from ..hpc.job import parse_duration
 
         secs = parse_duration(walltime, "planner-walltime", bare_seconds=False)
     extra = {"job_name": name, "planner_walltime": secs, "generation": generation,

@@ -1,6 +1,6 @@
 """``jug submit --watch``: the login-node loop keeping as many workers alive as the work can use.
 
-Each poll reads the recorded arrays (state documents of :mod:`jug.schedulers.job`), makes
+Each poll reads the recorded arrays (state documents of :mod:`jug.hpc.job`), makes
 ONE queue query for all of them, reads the task states in bulk (the jugfile is loaded once,
 again after barriers), reclaims the locks of workers that are provably dead, asks the pure
 :func:`jug.hpc.sizing.decide` what to do, does it and prints one line.  Order
@@ -22,6 +22,7 @@ from typing import Any, Callable
 from ..backends import StoreError
 from ..crashloop import note_reclaim
 from ..hpc import sizing
+from ..hpc.job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 from ..taskstate import (
     STALE_AFTER,
     Snapshot,
@@ -32,7 +33,6 @@ from ..taskstate import (
 )
 from ..timings import Durations, eta_seconds
 from .base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
-from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 
 #: longest pause between polls after repeated scheduler errors (seconds)
 MAX_BACKOFF = 900.0

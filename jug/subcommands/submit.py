@@ -1,7 +1,7 @@
 """``jug submit``: run a jugfile on a batch cluster as one job array of ``jug execute`` workers.
 
 Settings come from site profiles (:mod:`jug.submit_profiles`) and the command line; the
-script is rendered from Jinja2 templates (:mod:`jug.schedulers.job`) and submitted through a
+script is rendered from Jinja2 templates (:mod:`jug.hpc.job`) and submitted through a
 scheduler adapter (:mod:`jug.schedulers`).  Heavy imports happen only inside :func:`run`.
 """
 
@@ -115,7 +115,7 @@ def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
 
 def check_jugfile(plan: Any) -> dict[str, Any]:
     """Load the jugfile in a subprocess (``jug status --json``); errors stop the submission."""
-    from ..schedulers.job import SubmitError
+    from ..hpc.job import SubmitError
 
     cmd = [plan.python, "-m", "jug", "status", "--json", "--jugdir", plan.jugdir, plan.jugfile]
     if plan.jugfile_args:
@@ -165,8 +165,8 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
 def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     """Cancel every array recorded for ``jugfile`` in its store (no scheduler option needed)."""
     from ..backends import StoreError, default_jugdir, select_store
+    from ..hpc.job import SubmitError, cancel_arrays, split_password, submitted_arrays
     from ..schedulers import get_scheduler
-    from ..schedulers.job import SubmitError, cancel_arrays, split_password, submitted_arrays
 
     jugdir = settings.get("jugdir") or default_jugdir(jugfile)
     if "://" not in str(jugdir) and jugdir != "dict_store":
@@ -220,8 +220,8 @@ def _idle_workers_note(summary: dict, workers: int) -> str:
 def run(args: Any) -> int:
     """Entry point: merge settings, then dry-run, cancel or submit."""
     from ..backends import StoreError
+    from ..hpc.job import SubmitError
     from ..schedulers import SchedulerError
-    from ..schedulers.job import SubmitError
     from ..submit_profiles import ProfileError
 
     try:
@@ -236,7 +236,7 @@ def run(args: Any) -> int:
 
 def _run(args: Any) -> int:
     """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
-    from ..schedulers.job import JobPlan, SubmitError
+    from ..hpc.job import JobPlan, SubmitError
 
     if not os.path.isfile(args.jugfile):
         raise SubmitError(f"jugfile '{args.jugfile}' not found")
@@ -327,7 +327,7 @@ def _submitted(plan: Any) -> int:
 def _open_store(settings: dict, jugfile: str) -> Any:
     """The store of ``jugfile`` as the settings name it (SubmitError if it cannot open)."""
     from ..backends import StoreError, default_jugdir, select_store
-    from ..schedulers.job import SubmitError
+    from ..hpc.job import SubmitError
 
     jugdir = settings.get("jugdir") or default_jugdir(jugfile)
     if "://" not in str(jugdir) and jugdir != "dict_store":
@@ -340,9 +340,9 @@ def _open_store(settings: dict, jugfile: str) -> Any:
 
 def _status(settings: dict, jugfile: str) -> int:
     """``--status``: the chain (if any) and every recorded array with its queue state."""
+    from ..hpc.job import submitted_arrays
     from ..schedulers import get_scheduler
     from ..schedulers.chain import iter_chain_lines
-    from ..schedulers.job import submitted_arrays
 
     store = _open_store(settings, jugfile)
     lines = list(iter_chain_lines(store, jugfile))
@@ -360,8 +360,8 @@ def _status(settings: dict, jugfile: str) -> int:
 
 def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.schedulers.chain`)."""
+    from ..hpc.job import SubmitError
     from ..schedulers.chain import start
-    from ..schedulers.job import SubmitError
     from ..schedulers.watch import WatchOptions
 
     opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
@@ -377,8 +377,8 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
 
 def _watch(args: Any, plan: Any) -> int:
     """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
+    from ..hpc.job import SubmitError
     from ..jugfile import JugfileError
-    from ..schedulers.job import SubmitError
     from ..schedulers.watch import WatchOptions, run_watch
 
     opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),

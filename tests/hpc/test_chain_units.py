@@ -13,6 +13,7 @@ import pytest
 from hpc_helpers import GOLDEN, base_env
 
 from jug.backends import select_store
+from jug.hpc.job import JobPlan, SubmitError
 from jug.schedulers import get_scheduler
 from jug.schedulers.chain import (
     CANCELLED,
@@ -30,7 +31,6 @@ from jug.schedulers.chain import (
     plan_once,
     render_planner,
 )
-from jug.schedulers.job import JobPlan, SubmitError
 
 
 def make_plan(scheduler: str, **extra: object) -> JobPlan:

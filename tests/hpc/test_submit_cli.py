@@ -198,7 +198,7 @@ def test_state_is_json_serialisable_in_store(jug, project: Path, tmp_path: Path)
             env={"FAKEPBS_DIR": str(state), "FAKEPBS_SYNC": "1"})
     assert p.returncode == 0, p.stderr
     from jug.backends import select_store
-    from jug.schedulers.job import submitted_arrays
+    from jug.hpc.job import submitted_arrays
 
     docs = submitted_arrays(select_store(str(project / "work.jugdata")), str(project / "work.py"))
     assert sorted(d["size"] for d in docs.values()) == [1, 2]

@@ -16,8 +16,8 @@ import pytest
 from hpc_helpers import fast_idle_workers, side_effects, status, wait_until
 
 from jug.backends import select_store
+from jug.hpc.job import submitted_arrays
 from jug.schedulers import RUNNING, get_scheduler
-from jug.schedulers.job import submitted_arrays
 
 CLUSTERS = [pytest.param("slurm", marks=pytest.mark.slurm),
             pytest.param("sge", marks=pytest.mark.sge)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hpc_helpers import FAKEPBS, HERE
 
+from jug.hpc.job import SubmitError, default_margin, parse_duration, parse_memory
 from jug.schedulers import PENDING, RUNNING, SchedulerError, get_scheduler
 from jug.schedulers.base import expand_indices, split_sizes
-from jug.schedulers.job import SubmitError, default_margin, parse_duration, parse_memory
 
 DATA = HERE / "data"
 REC = FAKEPBS / "recorded"
@@ -211,7 +211,7 @@ def test_pythonpath_is_added_only_when_the_worker_python_cannot_import_this_jug(
     from pathlib import Path
 
     import jug
-    from jug.schedulers.job import _auto_pythonpath
+    from jug.hpc.job import _auto_pythonpath
 
     monkeypatch.delenv("PYTHONPATH", raising=False)
     root = str(Path(jug.__file__).resolve().parent.parent)

@@ -20,7 +20,7 @@ import pytest
 from hpc_helpers import base_env, fast_idle_workers, side_effects, status, wait_until
 
 from jug.backends import select_store
-from jug.schedulers.job import cancel_arrays, submitted_arrays
+from jug.hpc.job import cancel_arrays, submitted_arrays
 
 LINE = re.compile(r"tasks: (\d+) waiting, (\d+) ready, (\d+) finished, (\d+) running, "
                   r"(\d+) failed, (\d+) crashed \| workers: (\d+) pending, (\d+) running")

@@ -15,8 +15,8 @@ import pytest
 from jug import submit_profiles
 from jug.backends import select_store
 from jug.hpc import sizing
+from jug.hpc.job import JobPlan, submitted_arrays
 from jug.schedulers.base import PENDING, RUNNING, CommandFailed, QueueEntry
-from jug.schedulers.job import JobPlan, submitted_arrays
 from jug.schedulers.slurm import Slurm
 from jug.schedulers.watch import Watcher, WatchOptions
 

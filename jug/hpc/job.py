@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..schedulers import SchedulerError, get_scheduler
+from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
 from ..trust import search_upwards, trusted
-from . import SchedulerError, get_scheduler
-from .base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
 
 STATE_NAMESPACE = "submit"
 DEFAULT_MIN_MARGIN = 300  # seconds
