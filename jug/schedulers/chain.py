@@ -44,8 +44,8 @@ from ..hpc.job import (
     state_name,
     submitted_arrays,
 )
+from ..hpc.watch import Watcher, WatchOptions
 from .base import SchedulerError
-from .watch import Watcher, WatchOptions
 
 CHAIN_NAMESPACE = "chain"
 #: generation limit when no run times are recorded yet
@@ -266,7 +266,7 @@ class ChainWatcher(Watcher):
     def _adjust(self, tc: sizing.TaskCounts, arrays: list[sizing.ArrayState],
                 snap: Any) -> tuple[sizing.TaskCounts, list[sizing.ArrayState]]:
         """Running workers of leaving arrays, and the tasks they finish, are no supply/need."""
-        from .watch import _owner_key
+        from ..hpc.watch import _owner_key
 
         leaving = sum(1 for o in snap.locks.values()
                       if (k := _owner_key(o)) and k[0] == self.sched.name

@@ -361,8 +361,8 @@ def _status(settings: dict, jugfile: str) -> int:
 def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.schedulers.chain`)."""
     from ..hpc.job import SubmitError
+    from ..hpc.watch import WatchOptions
     from ..schedulers.chain import start
-    from ..schedulers.watch import WatchOptions
 
     opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
                         max_queued=getattr(args, "max_queued", None))
@@ -376,10 +376,10 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
 
 
 def _watch(args: Any, plan: Any) -> int:
-    """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
+    """``--watch``: hand over to the resubmit loop (:mod:`jug.hpc.watch`)."""
     from ..hpc.job import SubmitError
+    from ..hpc.watch import WatchOptions, run_watch
     from ..jugfile import JugfileError
-    from ..schedulers.watch import WatchOptions, run_watch
 
     opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
                         max_queued=getattr(args, "max_queued", None),

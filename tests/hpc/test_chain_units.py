@@ -161,8 +161,8 @@ def test_compute_nodes_that_may_not_submit_are_refused() -> None:
 
 def test_generation_limit_above_the_hard_cap_is_refused_before_submitting(
         tmp_path: Path) -> None:
+    from jug.hpc.watch import WatchOptions
     from jug.schedulers.chain import start
-    from jug.schedulers.watch import WatchOptions
 
     store = select_store(str(tmp_path / "jugdata"))
     for bad in (0, HARD_GENERATIONS + 1):

@@ -21,8 +21,7 @@ from typing import Any, Callable
 
 from ..backends import StoreError
 from ..crashloop import note_reclaim
-from ..hpc import sizing
-from ..hpc.job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
+from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from ..taskstate import (
     STALE_AFTER,
     Snapshot,
@@ -32,7 +31,8 @@ from ..taskstate import (
     unique_tasks,
 )
 from ..timings import Durations, eta_seconds
-from .base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
+from . import sizing
+from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 
 #: longest pause between polls after repeated scheduler errors (seconds)
 MAX_BACKOFF = 900.0
