@@ -560,7 +560,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
                   file=sys.stderr)
-            from ..schedulers.chain import hand_over  # --until-done: plan the next workers
+            from ..hpc.chain import hand_over  # --until-done: plan the next workers
 
             hand_over(store, args.jugfile, worker.stop_reason)
             return 0

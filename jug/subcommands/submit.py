@@ -176,7 +176,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     except StoreError as e:
         raise SubmitError(str(e))
     if not dry_run:
-        from ..schedulers.chain import cancel as cancel_chain
+        from ..hpc.chain import cancel as cancel_chain
 
         cancel_chain(store, jugfile, settings)  # first: no planner submits after this
     docs = submitted_arrays(store, jugfile)
@@ -305,7 +305,7 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
-        from ..schedulers.chain import render_planner
+        from ..hpc.chain import render_planner
 
         print("# ---- planner job of generation 1 (held until the arrays above end):")
         sys.stdout.write(render_planner(plan, 1, ["<array id>"]))
@@ -340,9 +340,9 @@ def _open_store(settings: dict, jugfile: str) -> Any:
 
 def _status(settings: dict, jugfile: str) -> int:
     """``--status``: the chain (if any) and every recorded array with its queue state."""
+    from ..hpc.chain import iter_chain_lines
     from ..hpc.job import submitted_arrays
     from ..schedulers import get_scheduler
-    from ..schedulers.chain import iter_chain_lines
 
     store = _open_store(settings, jugfile)
     lines = list(iter_chain_lines(store, jugfile))
@@ -359,10 +359,10 @@ def _status(settings: dict, jugfile: str) -> int:
 
 
 def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
-    """``--until-done``: generation 1 and its planner job (:mod:`jug.schedulers.chain`)."""
+    """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`)."""
+    from ..hpc.chain import start
     from ..hpc.job import SubmitError
     from ..hpc.watch import WatchOptions
-    from ..schedulers.chain import start
 
     opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
                         max_queued=getattr(args, "max_queued", None))

@@ -10,7 +10,7 @@ from pathlib import Path
 from hpc_helpers import base_env, side_effects, wait_until
 
 from jug.backends import select_store
-from jug.schedulers.chain import RUNNING, Chain
+from jug.hpc.chain import RUNNING, Chain
 
 FAILING = """
 from jug import TaskGenerator

@@ -35,8 +35,9 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable, Iterator, Mapping
 
-from ..hpc import sizing
-from ..hpc.job import (
+from ..schedulers.base import SchedulerError
+from . import sizing
+from .job import (
     STATE_NAMESPACE,
     JobPlan,
     SubmitError,
@@ -44,8 +45,7 @@ from ..hpc.job import (
     state_name,
     submitted_arrays,
 )
-from ..hpc.watch import Watcher, WatchOptions
-from .base import SchedulerError
+from .watch import Watcher, WatchOptions
 
 CHAIN_NAMESPACE = "chain"
 #: generation limit when no run times are recorded yet
@@ -266,7 +266,7 @@ class ChainWatcher(Watcher):
     def _adjust(self, tc: sizing.TaskCounts, arrays: list[sizing.ArrayState],
                 snap: Any) -> tuple[sizing.TaskCounts, list[sizing.ArrayState]]:
         """Running workers of leaving arrays, and the tasks they finish, are no supply/need."""
-        from ..hpc.watch import _owner_key
+        from .watch import _owner_key
 
         leaving = sum(1 for o in snap.locks.values()
                       if (k := _owner_key(o)) and k[0] == self.sched.name
@@ -401,7 +401,7 @@ def _clock(t: float) -> str:
 # -- the planner job ---------------------------------------------------------------------
 def planner_command(plan: JobPlan, generation: int) -> list[str]:
     """The command a planner job runs: one poll after generation ``generation``."""
-    return [plan.python, "-m", "jug.schedulers.chain", "--jugdir", plan.jugdir,
+    return [plan.python, "-m", "jug.hpc.chain", "--jugdir", plan.jugdir,
             "--generation", str(generation), plan.jugfile]
 
 
@@ -414,7 +414,7 @@ def render_planner(plan: JobPlan, generation: int, after_ids: list[str]) -> str:
     if walltime in (None, ""):
         secs = min(PLANNER_WALLTIME, plan.walltime)
     else:
-        from ..hpc.job import parse_duration
+        from .job import parse_duration
 
         secs = parse_duration(walltime, "planner-walltime", bare_seconds=False)
     extra = {"job_name": name, "planner_walltime": secs, "generation": generation,
@@ -528,7 +528,7 @@ def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
            echo: Callable[[str], None] = print) -> int:
     """End the chain: mark it cancelled (under the lock, so no planner submits after) and
     cancel its planner jobs still queued; the caller cancels the arrays.  Returns how many."""
-    from . import get_scheduler
+    from ..schedulers import get_scheduler
 
     chain = Chain.load(store, jugfile)
     if chain is None:
@@ -600,7 +600,7 @@ def hand_over(store: Any, jugfile: str, reason: str) -> None:
         return
     if chain is None or chain.status != RUNNING:
         return
-    cmd = [sys.executable, "-m", "jug.schedulers.chain", "--jugdir", chain.jugdir,
+    cmd = [sys.executable, "-m", "jug.hpc.chain", "--jugdir", chain.jugdir,
            "--handover", chain.jugfile]
     sigs = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     old = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
@@ -627,7 +627,7 @@ def _who() -> tuple[str, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m jug.schedulers.chain --jugdir D (--handover | --generation N) JUGFILE``."""
+    """``python -m jug.hpc.chain --jugdir D (--handover | --generation N) JUGFILE``."""
     import argparse
 
     from ..backends import StoreError, select_store
@@ -635,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:  # the jugfile's arguments are in the chain record
         argv = argv[:argv.index("--")]
-    p = argparse.ArgumentParser(prog="python -m jug.schedulers.chain")
+    p = argparse.ArgumentParser(prog="python -m jug.hpc.chain")
     p.add_argument("--jugdir", required=True)
     p.add_argument("--generation", type=int)
     p.add_argument("--handover", action="store_true")
