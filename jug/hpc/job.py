@@ -302,7 +302,7 @@ class JobPlan:
 
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""
-        module = "jug.schedulers.worker" if self.scheduler.name == "sge" else "jug"
+        module = "jug.hpc.worker" if self.scheduler.name == "sge" else "jug"
         cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir,
                *[str(a) for a in self.settings.get("execute_args") or []], self.jugfile]
         if self.jugfile_args:
