@@ -255,7 +255,7 @@ class JobPlan:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], jugfile: str,
                       jugfile_args: list[str] | None = None, workdir: str | None = None) -> JobPlan:
-        """Validate merged settings (see :mod:`jug.submit_profiles`) into a plan."""
+        """Validate merged settings (see :mod:`jug.hpc.profiles`) into a plan."""
         s = dict(settings)
         scheduler = _scheduler_from(s)
         workers, walltime, margin = _validate_numbers(scheduler, s)

@@ -1,6 +1,6 @@
 """``jug submit``: run a jugfile on a batch cluster as one job array of ``jug execute`` workers.
 
-Settings come from site profiles (:mod:`jug.submit_profiles`) and the command line; the
+Settings come from site profiles (:mod:`jug.hpc.profiles`) and the command line; the
 script is rendered from Jinja2 templates (:mod:`jug.hpc.job`) and submitted through a
 scheduler adapter (:mod:`jug.schedulers`).  Heavy imports happen only inside :func:`run`.
 """
@@ -93,8 +93,8 @@ def _err(msg: str) -> None:
 
 def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge profiles with what the command line, a jugrc or the environment set, once."""
-    from .. import submit_profiles
     from ..cli import all_options
+    from ..hpc import profiles as submit_profiles
 
     module = sys.modules[__name__]
     sources = getattr(args, "option_sources", {}) or {}
@@ -221,8 +221,8 @@ def run(args: Any) -> int:
     """Entry point: merge settings, then dry-run, cancel or submit."""
     from ..backends import StoreError
     from ..hpc.job import SubmitError
+    from ..hpc.profiles import ProfileError
     from ..schedulers import SchedulerError
-    from ..submit_profiles import ProfileError
 
     try:
         return _run(args)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from jug import submit_profiles
 from jug.backends import select_store
+from jug.hpc import profiles as submit_profiles
 from jug.hpc import sizing
 from jug.hpc.job import JobPlan, submitted_arrays
 from jug.hpc.watch import Watcher, WatchOptions

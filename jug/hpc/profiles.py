@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from .trust import search_upwards, trusted
+from ..trust import search_upwards, trusted
 
 USER_FILE = Path("~/.config/jug/submit.yaml")
 PROJECT_NAMES = ("jug-submit.yaml", ".jug-submit.yaml")
