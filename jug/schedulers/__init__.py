@@ -10,7 +10,7 @@ The interface a resubmit loop needs (all in :class:`Scheduler`, see ``base.py``)
   ``cancel_pending(job_id, counts)``; ``max_array_size()`` and ``split(n)``;
 * ``element_id(array_id, index)`` matches the ``queue_id`` lock owners record.
 
-:class:`jug.hpc.job.JobPlan` renders and submits arrays and records them in the store
+The orchestration above these adapters lives in :mod:`jug.hpc`; :class:`jug.hpc.job.JobPlan` renders and submits arrays and records them in the store
 (``submitted_arrays`` / ``cancel_arrays`` read and clear those records).
 """
 
