@@ -544,12 +544,7 @@ def run(args: Any) -> int:
     except ValueError as e:
         print(f"jug: {e}", file=sys.stderr)
         return 2
-    # SIGTERM (walltime, scancel), and SGE's SIGUSR1/SIGUSR2 (soft walltime, qdel -notify):
-    # release the running task's lock and stop.
-    handled = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
-    _received.clear()
-    _deferring[0] = False
-    old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
+    old_handlers = _handle_signals()
     worker = Worker(store, args)
     worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
                                          verbose=args.verbose in ("info", "debug"))
@@ -559,37 +554,54 @@ def run(args: Any) -> int:
         code = _execute(worker, store, args)
         why = reason_of_worker(worker, code)
         return code
-    except Terminated as e:
-        what = (f"released the lock of the running task {worker.interrupted_task}"
-                if worker.interrupted_task else "took no new task")
-        print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
-        why = (ExitReason.SIGNAL, str(e))
-        return EXIT_TERMINATED
     except KeyboardInterrupt:
         why = (ExitReason.SIGNAL, "SIGINT")
         raise
-    except UnsavedResult as e:  # the result a batching store held back could not be saved
-        print(f"jug: cannot save the result of task {worker.last_ok}: {e.reason}", file=sys.stderr)
-        why = (ExitReason.ERROR, f"cannot save the result of task {worker.last_ok}")
-        return EXIT_STORE_FAULT
-    except (StoreFault, StoreError) as e:
-        print(f"jug: {e}", file=sys.stderr)
-        why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
-        return EXIT_STORE_FAULT
-    except (JugfileError, TaskError) as e:
-        print(f"jug: {e}", file=sys.stderr)
-        why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
-        return 1
+    except (Terminated, StoreFault, StoreError, JugfileError, TaskError) as e:
+        code, why = _stopped_by(e, worker)
+        return code
     finally:
-        _flush(store, worker)
-        _flush_timings(worker)
-        worker.session.close(*why)
-        if worker.executed:
-            from ..io import print_task_summary_table
-
-            print_task_summary_table(args, [("Executed", worker.executed_by_name)])
+        _wind_down(store, worker, args, why)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def _handle_signals() -> dict:
+    """SIGTERM (walltime, scancel), and SGE's SIGUSR1/SIGUSR2 (soft walltime, qdel -notify):
+    release the running task's lock and stop.  Returns the handlers to put back."""
+    _received.clear()
+    _deferring[0] = False
+    return {sig: signal.signal(sig, _on_signal)
+            for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)}
+
+
+def _stopped_by(e: BaseException, worker: Worker) -> tuple[int, tuple[ExitReason, str]]:
+    """Say why the worker stopped early; its exit code and the reason its record keeps."""
+    if isinstance(e, Terminated):
+        what = (f"released the lock of the running task {worker.interrupted_task}"
+                if worker.interrupted_task else "took no new task")
+        print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
+        return EXIT_TERMINATED, (ExitReason.SIGNAL, str(e))
+    if isinstance(e, UnsavedResult):  # the result a batching store held back could not be saved
+        print(f"jug: cannot save the result of task {worker.last_ok}: {e.reason}", file=sys.stderr)
+        return EXIT_STORE_FAULT, (ExitReason.ERROR,
+                                  f"cannot save the result of task {worker.last_ok}")
+    print(f"jug: {e}", file=sys.stderr)
+    first_line = (str(e).splitlines() or [""])[0]
+    code = EXIT_STORE_FAULT if isinstance(e, (StoreFault, StoreError)) else 1
+    return code, (ExitReason.ERROR, first_line)
+
+
+def _wind_down(store: Store, worker: Worker, args: Any, why: tuple[ExitReason, str]) -> None:
+    """Whatever stopped the worker: send what is kept back, close its record, print the table."""
+    _flush(store, worker)
+    _flush_timings(worker)
+    if worker.session is not None:
+        worker.session.close(*why)
+    if worker.executed:
+        from ..io import print_task_summary_table
+
+        print_task_summary_table(args, [("Executed", worker.executed_by_name)])
 
 
 def _unlock(store: Store, h: str) -> None:
