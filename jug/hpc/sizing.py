@@ -23,17 +23,29 @@ is ready or about to be (e.g. only a reduce runs), idle running workers are stop
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable, Mapping, Sequence
 
-#: decision actions
-SUBMIT = "submit"  # new arrays and/or raised throttles
-SHRINK = "shrink"  # pending elements cancelled and/or throttles lowered
-KEEP = "keep"  # nothing to change
-DONE = "done"  # every task finished: exit 0
-FAILED = "failed"  # only failed tasks (and tasks that need them) remain: exit 1
-DRAIN = "drain"  # stop file: nothing new, pending elements cancelled, wait for running ones
-DRAINED = "drained"  # stop file and no worker left: exit
-STUCK = "stuck"  # no worker could ever start what is left (tasks longer than the budget)
+
+class Action(Enum):
+    """What the loop does this poll (printed by its value in the poll line)."""
+
+    SUBMIT = "submit"  # new arrays and/or raised throttles
+    SHRINK = "shrink"  # pending elements cancelled and/or throttles lowered
+    KEEP = "keep"  # nothing to change
+    DONE = "done"  # every task finished: exit 0
+    FAILED = "failed"  # only failed tasks (and tasks that need them) remain: exit 1
+    DRAIN = "drain"  # stop file: nothing new, pending elements cancelled, wait for running ones
+    DRAINED = "drained"  # stop file and no worker left: exit
+    STUCK = "stuck"  # no worker could ever start what is left (tasks longer than the budget)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+SUBMIT, SHRINK, KEEP = Action.SUBMIT, Action.SHRINK, Action.KEEP
+DONE, FAILED, DRAIN, DRAINED, STUCK = (Action.DONE, Action.FAILED, Action.DRAIN, Action.DRAINED,
+                                       Action.STUCK)
 
 EXIT_DONE = 0
 EXIT_FAILED = 1
@@ -118,7 +130,7 @@ class Limits:
 class Decision:
     """What to do this poll, and why (one line for the user)."""
 
-    action: str
+    action: Action
     reason: str
     wanted: int = 0  # workers the work can use (capped by max-workers)
     supply: int = 0  # running workers plus pending ones that will start
@@ -176,106 +188,121 @@ def decide(counts: TaskCounts, arrays: Sequence[ArrayState], budget: float,
     """The loop's decision for one poll (pure: same input, same answer)."""
     running = sum(a.running for a in arrays)
     supply = running + sum(a.startable for a in arrays)
-    alive = sum(a.alive for a in arrays)
     with_pending = [a.job_id for a in sorted(arrays, key=lambda a: -a.submitted) if a.pending]
-
-    if limits.draining:
-        if running:
-            return Decision(DRAIN, f"stop file: no new workers; waiting for {running} running "
-                            "worker(s) to finish their task", 0, supply,
-                            cancel_pending=with_pending)
-        return Decision(DRAINED, "stop file: no worker left", 0, supply,
-                        cancel_pending=with_pending, exit_code=EXIT_DRAINED)
-    if counts.left == 0 and not counts.incomplete:
-        if counts.failed:
-            return Decision(FAILED, f"only failed tasks remain ({counts.failed})", 0, supply,
-                            cancel_pending=with_pending, exit_code=EXIT_FAILED)
-        return Decision(DONE, f"all {counts.finished} tasks finished", 0, supply,
-                        cancel_pending=with_pending, exit_code=EXIT_DONE)
-    if (counts.failed and not counts.runnable and not counts.running
-            and counts.waiting == counts.blocked):
-        return Decision(FAILED, f"only failed tasks ({counts.failed}) and {counts.blocked} "
-                        "task(s) that need them remain", 0, supply,
-                        cancel_pending=with_pending, exit_code=EXIT_FAILED)
-    if (counts.runnable and counts.too_long == counts.runnable and not counts.running
-            and not counts.soon):
-        return Decision(STUCK, f"every runnable task ({counts.too_long}) typically takes longer "
-                        f"than a worker's budget of {budget:.0f}s: give a longer --walltime",
-                        0, supply, cancel_pending=with_pending, exit_code=EXIT_STUCK)
-
+    final = _ending(counts, budget, limits, running)
+    if final is not None:
+        action, reason, code = final
+        return Decision(action, reason, 0, supply, cancel_pending=with_pending, exit_code=code)
     wanted = workers_wanted(counts, limits.max_workers)
-    why = f"{_task_words(counts)}"
+    why = _task_words(counts)
     if workers_needed(counts) > limits.max_workers:
         why += f", capped by max-workers {limits.max_workers}"
     d = Decision(KEEP, "", wanted, supply)
-
     if wanted > supply:
-        deficit = wanted - supply
-        if limits.can_throttle:
-            for a in sorted(arrays, key=lambda a: a.submitted):
-                if deficit <= 0:
-                    break
-                if a.held and a.throttle:
-                    add = min(a.held, deficit)
-                    d.throttle[a.job_id] = a.throttle + add
-                    deficit -= add
-        raised = wanted - supply - deficit
-        room = deficit if limits.max_queued is None else max(0, min(deficit, limits.max_queued - alive))
-        d.submit = split_sizes(room, limits.max_array_size)
-        parts = []
-        if raised:
-            parts.append(f"raise throttle by {raised}")
-        if room:
-            parts.append(f"submit {room}")
-        if room < deficit:
-            parts.append(f"{deficit - room} more held back by max-queued {limits.max_queued}")
-        d.action = SUBMIT if (raised or room) else KEEP
-        d.reason = f"{'; '.join(parts)} (want {wanted}: {why}; have {supply})"
-        return d
-
-    if wanted < supply:
-        excess = supply - wanted
-        cut = 0
-        for a in sorted(arrays, key=lambda a: -a.submitted):
-            if excess <= 0:
-                break
-            if not a.startable:
-                continue
-            if excess >= a.startable:
-                d.cancel_pending.append(a.job_id)
-                excess -= a.startable
-                cut += a.startable
-            elif limits.can_throttle:
-                d.throttle[a.job_id] = a.running + a.startable - excess
-                cut += excess
-                excess = 0
-        work = counts.runnable - counts.too_long + counts.soon
-        idle_cut = 0
-        if excess > 0 and work <= 0:
-            # nothing a new task could start on: idle running workers only wait (e.g. for the
-            # reduce another worker runs); stopping one loses nothing (jug releases its lock)
-            for a in sorted(arrays, key=lambda a: -a.submitted):
-                n = min(a.idle, excess)
-                if n > 0:
-                    d.cancel_idle[a.job_id] = n
-                    excess -= n
-                    idle_cut += n
-        if cut or idle_cut:
-            d.action = SHRINK
-            parts = []
-            if cut:
-                parts.append(f"drop {cut} pending worker(s)")
-            if idle_cut:
-                parts.append(f"stop {idle_cut} idle worker(s): no task for them")
-            d.reason = (f"{'; '.join(parts)} (want {wanted}: {why}; have {supply}; "
-                        f"{running} running)")
-        else:
-            d.reason = (f"{supply - wanted} more worker(s) than the work needs; running ones "
-                        f"exit when idle (want {wanted}: {why})")
-        return d
-
-    d.reason = f"enough workers (want {wanted}: {why}; have {supply})"
+        _grow(d, arrays, limits, why)
+    elif wanted < supply:
+        _shrink(d, counts, arrays, limits, why, running)
+    else:
+        d.reason = f"enough workers (want {wanted}: {why}; have {supply})"
     return d
+
+
+def _ending(counts: TaskCounts, budget: float, limits: Limits,
+            running: int) -> tuple[Action, str, int | None] | None:
+    """Draining, done, failed or stuck: (action, reason, exit code), or None to size workers."""
+    if limits.draining:
+        if running:
+            return (DRAIN, f"stop file: no new workers; waiting for {running} running "
+                    "worker(s) to finish their task", None)
+        return DRAINED, "stop file: no worker left", EXIT_DRAINED
+    if counts.left == 0 and not counts.incomplete:
+        if counts.failed:
+            return FAILED, f"only failed tasks remain ({counts.failed})", EXIT_FAILED
+        return DONE, f"all {counts.finished} tasks finished", EXIT_DONE
+    if (counts.failed and not counts.runnable and not counts.running
+            and counts.waiting == counts.blocked):
+        return (FAILED, f"only failed tasks ({counts.failed}) and {counts.blocked} "
+                "task(s) that need them remain", EXIT_FAILED)
+    if (counts.runnable and counts.too_long == counts.runnable and not counts.running
+            and not counts.soon):
+        return (STUCK, f"every runnable task ({counts.too_long}) typically takes longer "
+                f"than a worker's budget of {budget:.0f}s: give a longer --walltime", EXIT_STUCK)
+    return None
+
+
+def _grow(d: Decision, arrays: Sequence[ArrayState], limits: Limits, why: str) -> None:
+    """A deficit: raise the throttles of arrays with held elements first, then submit."""
+    deficit = d.wanted - d.supply
+    if limits.can_throttle:
+        for a in sorted(arrays, key=lambda a: a.submitted):
+            if deficit <= 0:
+                break
+            if a.held and a.throttle:
+                add = min(a.held, deficit)
+                d.throttle[a.job_id] = a.throttle + add
+                deficit -= add
+    raised = d.wanted - d.supply - deficit
+    alive = sum(a.alive for a in arrays)
+    room = deficit if limits.max_queued is None else max(0, min(deficit, limits.max_queued - alive))
+    d.submit = split_sizes(room, limits.max_array_size)
+    parts = []
+    if raised:
+        parts.append(f"raise throttle by {raised}")
+    if room:
+        parts.append(f"submit {room}")
+    if room < deficit:
+        parts.append(f"{deficit - room} more held back by max-queued {limits.max_queued}")
+    d.action = SUBMIT if (raised or room) else KEEP
+    d.reason = f"{'; '.join(parts)} (want {d.wanted}: {why}; have {d.supply})"
+
+
+def _shrink(d: Decision, counts: TaskCounts, arrays: Sequence[ArrayState], limits: Limits,
+            why: str, running: int) -> None:
+    """A surplus: cancel or throttle pending elements (newest arrays first); stop idle
+    running workers only when no task could start on them."""
+    excess, cut = _cut_pending(d, arrays, limits)
+    idle_cut = 0
+    if excess > 0 and counts.runnable - counts.too_long + counts.soon <= 0:
+        # nothing a new task could start on: idle running workers only wait (e.g. for the
+        # reduce another worker runs); stopping one loses nothing (jug releases its lock)
+        for a in sorted(arrays, key=lambda a: -a.submitted):
+            n = min(a.idle, excess)
+            if n > 0:
+                d.cancel_idle[a.job_id] = n
+                excess -= n
+                idle_cut += n
+    if not (cut or idle_cut):
+        d.reason = (f"{d.supply - d.wanted} more worker(s) than the work needs; running ones "
+                    f"exit when idle (want {d.wanted}: {why})")
+        return
+    d.action = SHRINK
+    parts = []
+    if cut:
+        parts.append(f"drop {cut} pending worker(s)")
+    if idle_cut:
+        parts.append(f"stop {idle_cut} idle worker(s): no task for them")
+    d.reason = (f"{'; '.join(parts)} (want {d.wanted}: {why}; have {d.supply}; "
+                f"{running} running)")
+
+
+def _cut_pending(d: Decision, arrays: Sequence[ArrayState], limits: Limits) -> tuple[int, int]:
+    """Cancel whole pending parts or lower throttles, newest first: (excess left, cut)."""
+    excess = d.supply - d.wanted
+    cut = 0
+    for a in sorted(arrays, key=lambda a: -a.submitted):
+        if excess <= 0:
+            break
+        if not a.startable:
+            continue
+        if excess >= a.startable:
+            d.cancel_pending.append(a.job_id)
+            excess -= a.startable
+            cut += a.startable
+        elif limits.can_throttle:
+            d.throttle[a.job_id] = a.running + a.startable - excess
+            cut += excess
+            excess = 0
+    return excess, cut
 
 
 def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, Sequence[str]],
