@@ -321,54 +321,72 @@ def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, 
     a level only runs once the one before it has finished.
     """
     n = dict.fromkeys(("ready", "waiting", "running", "finished", "failed", "crashed"), 0)
-    blocked: set[str] = set()
-    done_at: dict[str, float | None] = {}  # seconds from now until finished (None: unknown)
-    level: dict[str, int] = {}  # 0: ready/running; k: soon ready after k-1 waiting levels
-    per_level: dict[int, int] = {}
-    too_long = 0
-    known: list[float] = []
+    walk = _Walk(states, budget)
     for h in order:
         st = states[h]
         n[st] = n.get(st, 0) + 1
         secs = typical(names[h])
         if st == "finished":
-            done_at[h] = 0.0
+            walk.done_at[h] = 0.0
         elif st in ("ready", "crashed", "running"):
-            if st != "running" and secs is not None and secs > budget:
-                too_long += 1  # no worker can start it: nothing after it is soon
-                continue
-            level[h] = 0
-            done_at[h] = secs
-            if st != "running" and secs is not None:
-                known.append(secs)
+            walk.startable(h, st, secs)
         elif st == "waiting":
-            ds = deps.get(h, ())
-            if any(states.get(d) == "failed" or d in blocked for d in ds):
-                blocked.add(h)
-                continue
-            pending = [d for d in ds if states.get(d) != "finished"]
-            if any(d not in level for d in pending):
-                continue  # needs a task that is not going to run soon
-            depth = 1 + max((level[d] for d in pending), default=0)
-            times = [done_at.get(d) for d in pending]
-            if any(t is None for t in times):
-                if depth > 1:
-                    continue  # unknown run times: look one level deep only
-                ready_at = max((t for t in times if t is not None), default=0.0)
-                finish = None
-            else:
-                ready_at = max(times, default=0.0)  # type: ignore[type-var]
-                finish = None if secs is None else ready_at + secs
-            if ready_at > budget:
-                continue
-            level[h] = depth
-            done_at[h] = finish
-            per_level[depth] = per_level.get(depth, 0) + 1
-            if secs is not None:
-                known.append(secs)
+            walk.waiting(h, deps.get(h, ()), secs)
+    known = walk.known
     return TaskCounts(ready=n["ready"], waiting=n["waiting"], running=n["running"],
                       finished=n["finished"], failed=n["failed"], crashed=n["crashed"],
-                      soon=sum(per_level.values()), soon_peak=max(per_level.values(), default=0),
-                      blocked=len(blocked), too_long=too_long,
+                      soon=sum(walk.per_level.values()),
+                      soon_peak=max(walk.per_level.values(), default=0),
+                      blocked=len(walk.blocked), too_long=walk.too_long,
                       task_seconds=sum(known) / len(known) if known else None,
                       incomplete=incomplete)
+
+
+@dataclass
+class _Walk:
+    """What :func:`analyse` learns walking the tasks dependencies first."""
+
+    states: Mapping[str, str]
+    budget: float
+    blocked: set[str] = field(default_factory=set)
+    done_at: dict[str, float | None] = field(default_factory=dict)  # s until finished (None: ?)
+    level: dict[str, int] = field(default_factory=dict)  # 0: ready/running; k: soon, k-1 levels
+    per_level: dict[int, int] = field(default_factory=dict)
+    too_long: int = 0
+    known: list[float] = field(default_factory=list)  # run times of the tasks that will run
+
+    def startable(self, h: str, st: str, secs: float | None) -> None:
+        """A ready, crashed or running task: level 0, unless no worker could start it."""
+        if st != "running" and secs is not None and secs > self.budget:
+            self.too_long += 1  # no worker can start it: nothing after it is soon
+            return
+        self.level[h] = 0
+        self.done_at[h] = secs
+        if st != "running" and secs is not None:
+            self.known.append(secs)
+
+    def waiting(self, h: str, ds: Sequence[str], secs: float | None) -> None:
+        """A waiting task: blocked, soon ready (at which level), or neither."""
+        if any(self.states.get(d) == "failed" or d in self.blocked for d in ds):
+            self.blocked.add(h)
+            return
+        pending = [d for d in ds if self.states.get(d) != "finished"]
+        if any(d not in self.level for d in pending):
+            return  # needs a task that is not going to run soon
+        depth = 1 + max((self.level[d] for d in pending), default=0)
+        times = [self.done_at.get(d) for d in pending]
+        if any(t is None for t in times):
+            if depth > 1:
+                return  # unknown run times: look one level deep only
+            ready_at = max((t for t in times if t is not None), default=0.0)
+            finish = None
+        else:
+            ready_at = max(times, default=0.0)  # type: ignore[type-var]
+            finish = None if secs is None else ready_at + secs
+        if ready_at > self.budget:
+            return
+        self.level[h] = depth
+        self.done_at[h] = finish
+        self.per_level[depth] = self.per_level.get(depth, 0) + 1
+        if secs is not None:
+            self.known.append(secs)
