@@ -14,33 +14,24 @@ from typing import Mapping
 
 _HOST = socket.gethostname()
 
+#: the ``job_id_var`` of every scheduler adapter (a test keeps them equal): a cheap gate
+JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
+
 
 def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
     """Describe the batch job this process runs in, or None outside a batch system.
 
     Returns ``{"scheduler", "job_id", "array_job_id", "array_task_id", "queue_id"}``;
     ``queue_id`` is the id under which the scheduler's queue listing shows this worker.
+    Each scheduler adapter reads its own variables (``from_environment``), so the format
+    stays in step with the adapter's ``element_id``.
     """
     env = os.environ if environ is None else environ
-    if "SLURM_JOB_ID" in env:
-        array_id = env.get("SLURM_ARRAY_JOB_ID")
-        index = env.get("SLURM_ARRAY_TASK_ID")
-        queue_id = f"{array_id}_{index}" if array_id and index else env["SLURM_JOB_ID"]
-        return {"scheduler": "slurm", "job_id": env["SLURM_JOB_ID"], "array_job_id": array_id,
-                "array_task_id": index, "queue_id": queue_id}
-    if "PBS_JOBID" in env:
-        index = env.get("PBS_ARRAY_INDEX") or env.get("PBS_ARRAYID")
-        return {"scheduler": "pbs", "job_id": env["PBS_JOBID"],
-                "array_job_id": env.get("PBS_ARRAY_ID"), "array_task_id": index,
-                "queue_id": env["PBS_JOBID"]}
-    if "JOB_ID" in env and ("SGE_TASK_ID" in env or "SGE_ROOT" in env or "SGE_CELL" in env):
-        index = env.get("SGE_TASK_ID")
-        if index in (None, "undefined"):
-            index = None
-        queue_id = f"{env['JOB_ID']}.{index}" if index else env["JOB_ID"]
-        return {"scheduler": "sge", "job_id": env["JOB_ID"], "array_job_id": env["JOB_ID"],
-                "array_task_id": index, "queue_id": queue_id}
-    return None
+    if not any(name in env for name in JOB_ID_VARS):
+        return None  # not in a batch job: the adapters are not even imported (start-up time)
+    from ..schedulers import from_environment
+
+    return from_environment(env)
 
 
 _PROCESS_START = time.time()

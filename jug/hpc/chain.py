@@ -408,7 +408,7 @@ def planner_command(plan: JobPlan, generation: int) -> list[str]:
 def render_planner(plan: JobPlan, generation: int, after_ids: list[str]) -> str:
     """The planner job script of ``generation``, held until ``after_ids`` have ended."""
     sched = plan.scheduler
-    limit = 15 if sched.name in ("pbs", "torque") else None
+    limit = sched.max_job_name
     name = _sanitize_name(f"{plan.job_name[: 10 if limit else None]}-plan", limit)
     walltime = plan.settings.get("planner_walltime")
     if walltime in (None, ""):

@@ -269,8 +269,7 @@ class JobPlan:
                          "--log-dir": log_dir, "--python": str(s.get("python") or "")})
         _check_paths(scheduler, workdir, log_dir)
         stem = Path(jugfile).stem
-        limit = 15 if scheduler.name in ("pbs", "torque") else None
-        job_name = _sanitize_name(str(s.get("job_name") or f"jug-{stem}"), limit)
+        job_name = _sanitize_name(str(s.get("job_name") or f"jug-{stem}"), scheduler.max_job_name)
         python = str(s.get("python") or sys.executable)
         pp = s.get("pythonpath")
         pythonpath = (_auto_pythonpath(python) if pp == "auto"
@@ -302,7 +301,7 @@ class JobPlan:
 
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""
-        module = "jug.hpc.worker" if self.scheduler.name == "sge" else "jug"
+        module = "jug.hpc.worker" if self.scheduler.walltime_signals_kill else "jug"
         cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir,
                *[str(a) for a in self.settings.get("execute_args") or []], self.jugfile]
         if self.jugfile_args:

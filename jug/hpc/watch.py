@@ -204,7 +204,7 @@ class Watcher:
         limits = sizing.Limits(max_workers=self.opts.max_workers,
                                max_queued=self.opts.max_queued,
                                max_array_size=self.max_array_size,
-                               can_throttle=self.sched.throttle_args("0", 1) is not None,
+                               can_throttle=self.sched.supports_throttle,
                                draining=os.path.exists(self.plan.stop_file))
         decision = sizing.decide(tc, arrays, budget, limits)
         remaining: dict[str, int] = {}

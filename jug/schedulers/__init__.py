@@ -53,6 +53,19 @@ def get_scheduler(name: str, settings: Mapping[str, Any] | None = None) -> Sched
     return classes[key](settings)
 
 
+def from_environment(env: Mapping[str, str]) -> dict | None:
+    """The batch job described by ``env`` (the first adapter that recognises it), or None.
+
+    SLURM first, then PBS (Torque's variables are recognised by PBS), then SGE, whose
+    ``JOB_ID`` other systems set too."""
+    classes = _classes()
+    for key in ("slurm", "pbs", "sge"):
+        job = classes[key].from_environment(env)
+        if job is not None:
+            return job
+    return None
+
+
 def detect() -> str | None:
     """The scheduler whose commands are on PATH (SLURM first, then SGE, Torque, PBS)."""
     classes = _classes()

@@ -236,3 +236,45 @@ def test_pythonpath_is_added_only_when_the_worker_python_cannot_import_this_jug(
 ])
 def test_raw_directives_may_not_override_managed_settings(name: str, raw: str, ok: bool) -> None:
     assert (get_scheduler(name).check_directive(raw) is None) == ok
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"SLURM_JOB_ID": "101", "SLURM_ARRAY_JOB_ID": "100", "SLURM_ARRAY_TASK_ID": "3"},
+     {"scheduler": "slurm", "job_id": "101", "array_job_id": "100", "array_task_id": "3",
+      "queue_id": "100_3"}),
+    ({"SLURM_JOB_ID": "101"}, {"scheduler": "slurm", "job_id": "101", "array_job_id": None,
+                               "array_task_id": None, "queue_id": "101"}),
+    ({"PBS_JOBID": "12[7].srv", "PBS_ARRAY_ID": "12[].srv", "PBS_ARRAY_INDEX": "7"},
+     {"scheduler": "pbs", "job_id": "12[7].srv", "array_job_id": "12[].srv",
+      "array_task_id": "7", "queue_id": "12[7].srv"}),
+    ({"PBS_JOBID": "12-7.srv", "PBS_ARRAYID": "7"},  # Torque's index variable
+     {"scheduler": "pbs", "job_id": "12-7.srv", "array_job_id": None, "array_task_id": "7",
+      "queue_id": "12-7.srv"}),
+    ({"JOB_ID": "4711", "SGE_TASK_ID": "3"}, {"scheduler": "sge", "job_id": "4711",
+     "array_job_id": "4711", "array_task_id": "3", "queue_id": "4711.3"}),
+    ({"JOB_ID": "4711", "SGE_ROOT": "/sge", "SGE_TASK_ID": "undefined"},
+     {"scheduler": "sge", "job_id": "4711", "array_job_id": "4711", "array_task_id": None,
+      "queue_id": "4711"}),
+    ({"JOB_ID": "4711"}, None),  # JOB_ID alone is not SGE's
+    ({"HOME": "/root"}, None),
+])
+def test_batch_job_comes_from_the_adapters(env: dict, expected: dict | None) -> None:
+    from jug.backends.owner import batch_job
+
+    assert batch_job(env) == expected
+
+
+def test_owner_gate_names_every_adapters_job_id_variable() -> None:
+    from jug.backends.owner import JOB_ID_VARS
+    from jug.schedulers import NAMES
+
+    assert set(JOB_ID_VARS) == {get_scheduler(n).job_id_var for n in NAMES}
+
+
+def test_scheduler_facts_are_read_not_probed() -> None:
+    facts = {n: (get_scheduler(n).supports_throttle, get_scheduler(n).max_job_name,
+                 get_scheduler(n).walltime_signals_kill) for n in ("slurm", "pbs", "torque", "sge")}
+    assert facts == {"slurm": (True, None, False), "pbs": (True, 15, False),
+                     "torque": (False, 15, False), "sge": (True, None, True)}
+    for n, (throttles, _, _) in facts.items():  # the fact agrees with the command builder
+        assert (get_scheduler(n).throttle_args("1", 2) is not None) == throttles
