@@ -176,6 +176,29 @@ class Watcher:
         counts = tally(entries, [d["job_id"] for d in docs.values()], self.sched.short_id)
         snap = Snapshot(self.store)
         dead = self._dead_locks(snap, entries, known)
+        reclaimed = self._reclaim(dead, snap)
+        states = classify(self.tasks, snap, dead)
+        durations = Durations.from_store(self.store)
+        budget = float(self.plan.budget)
+        tc = sizing.analyse(self.order, states, self.deps, self.names, durations.typical,
+                            budget, bool(self.loaded.incomplete))
+        tc, arrays = self._adjust(tc, self._array_states(docs, counts, snap), snap)
+        limits = sizing.Limits(max_workers=self.opts.max_workers,
+                               max_queued=self.opts.max_queued,
+                               max_array_size=self.max_array_size,
+                               can_throttle=self.sched.supports_throttle,
+                               draining=os.path.exists(self.plan.stop_file))
+        decision = sizing.decide(tc, arrays, budget, limits)
+        self.eta = self._eta(states, durations, arrays)
+        note = self._act(decision, docs, counts)
+        result = PollResult(tc, arrays, decision, reclaimed)
+        result.line = self._line(tc, arrays, decision, note)
+        self.echo(result.line)
+        self.last = result
+        return result
+
+    def _reclaim(self, dead: dict[str, str], snap: Snapshot) -> int:
+        """Reclaim the locks of dead workers (counted: crash loops get marked failed)."""
         reclaimed = 0
         for h, reason in dead.items():
             if self.store.reclaim(h, snap.locks[h]):
@@ -183,11 +206,11 @@ class Watcher:
                 looped = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason).failed
                 self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {reason}"
                           + ("; marked failed (crash loop)" if looped else ""))
-        states = classify(self.tasks, snap, dead)
-        durations = Durations.from_store(self.store)
-        budget = float(self.plan.budget)
-        tc = sizing.analyse(self.order, states, self.deps, self.names, durations.typical,
-                            budget, bool(self.loaded.incomplete))
+        return reclaimed
+
+    def _array_states(self, docs: dict[str, dict], counts: dict[str, ArrayCounts],
+                      snap: Snapshot) -> list[sizing.ArrayState]:
+        """The live recorded arrays as the queue shows them; notes their idle elements."""
         busy = {k[1:] for o in snap.locks.values() if (k := _owner_key(o)) is not None
                 and k[0] == self.sched.name}
         self.idle = {}
@@ -196,29 +219,21 @@ class Watcher:
             short = self.sched.short_id(jid)
             self.idle[jid] = [i for e in counts[jid].entries if e.state == RUNNING
                               for i in (e.indices or []) if (short, str(i)) not in busy]
-        arrays = [sizing.ArrayState(d["job_id"], counts[d["job_id"]].pending,
-                                    counts[d["job_id"]].running, d.get("throttle"),
-                                    float(d.get("submitted") or 0), len(self.idle[d["job_id"]]))
-                  for d in docs.values() if counts[d["job_id"]].alive]
-        tc, arrays = self._adjust(tc, arrays, snap)
-        limits = sizing.Limits(max_workers=self.opts.max_workers,
-                               max_queued=self.opts.max_queued,
-                               max_array_size=self.max_array_size,
-                               can_throttle=self.sched.supports_throttle,
-                               draining=os.path.exists(self.plan.stop_file))
-        decision = sizing.decide(tc, arrays, budget, limits)
+        return [sizing.ArrayState(d["job_id"], counts[d["job_id"]].pending,
+                                  counts[d["job_id"]].running, d.get("throttle"),
+                                  float(d.get("submitted") or 0), len(self.idle[d["job_id"]]))
+                for d in docs.values() if counts[d["job_id"]].alive]
+
+    def _eta(self, states: dict[str, str], durations: Durations,
+             arrays: list[sizing.ArrayState]) -> float | None:
+        """Seconds left at the current number of running workers (None: nothing left)."""
         remaining: dict[str, int] = {}
         for h, st in states.items():
             if st in ("waiting", "ready", "running", "crashed"):
                 remaining[self.names[h]] = remaining.get(self.names[h], 0) + 1
-        self.eta = eta_seconds(remaining, durations,
-                               max(sum(a.running for a in arrays), 1)) if remaining else None
-        note = self._act(decision, docs, counts)
-        result = PollResult(tc, arrays, decision, reclaimed)
-        result.line = self._line(tc, arrays, decision, note)
-        self.echo(result.line)
-        self.last = result
-        return result
+        if not remaining:
+            return None
+        return eta_seconds(remaining, durations, max(sum(a.running for a in arrays), 1))
 
     def _adjust(self, tc: sizing.TaskCounts, arrays: list[sizing.ArrayState],
                 snap: Snapshot) -> tuple[sizing.TaskCounts, list[sizing.ArrayState]]:

@@ -253,12 +253,7 @@ def _run(args: Any) -> int:
                           "on this node, --until-done lets the workers resubmit themselves")
     if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
         return _watch(args, plan)
-    if os.path.exists(plan.stop_file):
-        msg = (f"the stop file {plan.stop_file} exists: workers would exit at once. "
-               f"Remove it first (rm {shlex.quote(plan.stop_file)})")
-        if not dry_run:
-            raise SubmitError(msg)
-        print(f"# WARNING: {msg}")
+    _check_stop_file(plan, dry_run)
     store = None
     if not dry_run:  # an unwritable store stops us before the jugfile check and any array
         store = plan.open_store()
@@ -271,13 +266,7 @@ def _run(args: Any) -> int:
     if dry_run:
         return _dry_run(plan, settings, sources, counts, idle, until_done)
     if not work_left:
-        failed = (summary.get("total") or {}).get("failed", 0)
-        if failed:
-            print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
-                  f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
-            return 1
-        print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
-        return 0
+        return _nothing_to_run(plan, summary, counts)
     if counts:
         print(f"tasks: {counts}")
     if idle:
@@ -287,6 +276,29 @@ def _run(args: Any) -> int:
     else:
         plan.submit(store)
     return _submitted(plan)
+
+
+def _check_stop_file(plan: Any, dry_run: bool) -> None:
+    """Workers would exit at once while the stop file exists: refuse (dry run: warn)."""
+    from ..hpc.job import SubmitError
+
+    if os.path.exists(plan.stop_file):
+        msg = (f"the stop file {plan.stop_file} exists: workers would exit at once. "
+               f"Remove it first (rm {shlex.quote(plan.stop_file)})")
+        if not dry_run:
+            raise SubmitError(msg)
+        print(f"# WARNING: {msg}")
+
+
+def _nothing_to_run(plan: Any, summary: dict, counts: str) -> int:
+    """Every task is finished (exit 0) or only failed ones remain (exit 1): submit nothing."""
+    failed = (summary.get("total") or {}).get("failed", 0)
+    if failed:
+        print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
+              f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
+        return 1
+    print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
+    return 0
 
 
 def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
