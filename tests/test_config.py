@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_cmd_helpers import CHAIN, jug_env, ok, run_jug, write_jugfile
+from support import CHAIN, jug_env, ok, run_jug, write_jugfile
 
 from jug import cli
 from jug.backends import select_store

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 from faults_support import Figures, mount_tmpfs, remount, require_root, umount
-from test_cmd_helpers import ok, run_jug, write_jugfile
+from support import ok, run_jug, write_jugfile
 
 from jug.backends import select_store
 

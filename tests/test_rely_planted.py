@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import ok, run_jug, write_jugfile
+from support import ok, run_jug, write_jugfile
 
 from jug.hpc import profiles as submit_profiles
 from jug.trust import search_upwards

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from chain_helpers import (
+from support import (
     FAILING,
+    FAKEPBS,
     assert_each_task_once,
     cancel_quietly,
     chain_of,
+    side_effects,
     until_done,
     wait_chain_end,
+    wait_until,
 )
-from hpc_helpers import FAKEPBS, side_effects, wait_until
 
 from jug.hpc.chain import describe as chain_lines
 

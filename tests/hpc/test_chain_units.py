@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hpc_helpers import GOLDEN, base_env
+from support import GOLDEN, base_env
 
 from jug.backends import select_store
 from jug.hpc.chain import (

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hpc_helpers import GOLDEN
+from support import GOLDEN
 
 from jug.hpc.job import JobPlan
 
@@ -141,7 +141,7 @@ def _readme_template(scheduler: str) -> str:
     """The site template shown in examples/<scheduler>/README.md."""
     import re
 
-    from hpc_helpers import ROOT
+    from support import ROOT
 
     readme = (ROOT / "examples" / scheduler / "README.md").read_text()
     blocks = re.findall(r"```jinja\n(.*?)```", readme, re.S)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hpc_helpers import FAKEPBS, fast_idle_workers, side_effects, status, wait_until
+from support import FAKEPBS, fast_idle_workers, side_effects, status, wait_until
 
 
 def _calls(state: Path) -> list[dict]:

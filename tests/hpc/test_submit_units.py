@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hpc_helpers import FAKEPBS, HERE
+from support import FAKEPBS, HPC
 
 from jug.hpc.job import SubmitError, default_margin, parse_duration, parse_memory
 from jug.schedulers import PENDING, RUNNING, SchedulerError, get_scheduler
 from jug.schedulers.base import expand_indices, split_sizes
 
-DATA = HERE / "data"
+DATA = HPC / "data"
 REC = FAKEPBS / "recorded"
 
 
