@@ -199,6 +199,12 @@ def config_layers(jugfile: str | None) -> list[tuple[str, dict]]:
     return layers
 
 
+def all_options(module: Any) -> list[Option]:
+    """Common options (for subcommands that load a jugfile) plus the subcommand's own."""
+    common = COMMON if getattr(module, "TAKES_JUGFILE", True) else []
+    return [*common, *getattr(module, "OPTIONS", [])]
+
+
 def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
     """Add ``options`` to ``parser``; defaults are left unset so that layering can fill them."""
     for opt in options:

@@ -45,6 +45,7 @@ from .job import (
     state_name,
     submitted_arrays,
 )
+from .settings import default
 from .watch import Watcher, WatchOptions
 
 CHAIN_NAMESPACE = "chain"
@@ -240,7 +241,7 @@ def bound_reason(chain: Chain, after: int, finished_now: int) -> str | None:
                 f"(--max-generations {chain.max_generations})")
     prev = next((g for g in chain.generations if g.n == after), None)
     if prev is not None and finished_now <= prev.finished_before:
-        log_dir = chain.settings.get("log_dir") or "logs"
+        log_dir = chain.settings.get("log_dir") or default("log_dir")
         return (f"generation {prev.n} (array(s) {', '.join(prev.arrays)}) finished no task: "
                 f"see the worker logs in {log_dir} and 'jug status'; after a fix run jug "
                 f"submit --until-done again")

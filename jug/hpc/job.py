@@ -22,6 +22,7 @@ from typing import Any, Mapping
 from ..schedulers import SchedulerError, get_scheduler
 from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
 from ..trust import search_upwards, trusted
+from .settings import default
 
 STATE_NAMESPACE = "submit"
 DEFAULT_MIN_MARGIN = 300  # seconds
@@ -262,8 +263,8 @@ class JobPlan:
         workdir = os.path.abspath(workdir or os.getcwd())
         jugfile = os.path.abspath(jugfile)
         jugdir = _resolve_jugdir(s.get("jugdir"), jugfile)
-        stop_file = os.path.abspath(os.path.join(workdir, str(s.get("stop_file") or "STOP")))
-        log_dir = os.path.abspath(os.path.join(workdir, str(s.get("log_dir") or "logs")))
+        stop_file = os.path.abspath(os.path.join(workdir, str(s.get("stop_file") or default("stop_file"))))
+        log_dir = os.path.abspath(os.path.join(workdir, str(s.get("log_dir") or default("log_dir"))))
         _check_one_line({"the jugfile": jugfile, "the working folder": workdir,
                          "--jugdir": str(jugdir), "--stop-file": stop_file,
                          "--log-dir": log_dir, "--python": str(s.get("python") or "")})
@@ -356,7 +357,7 @@ class JobPlan:
             "mem": s.get("mem"),
             "cpus_per_task": s.get("cpus_per_task"),
             "gpus": s.get("gpus"),
-            "parallel_env": s.get("parallel_env") or "smp",
+            "parallel_env": s.get("parallel_env") or default("parallel_env"),
             "directives": [d[len(self.scheduler.prefix):].strip() for d in self.directive_lines()],
             "prologue": [str(x) for x in s.get("prologue") or []],
             "epilogue": [str(x) for x in s.get("epilogue") or []],

@@ -23,45 +23,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..trust import search_upwards, trusted
+from .settings import ALIASES, DEFAULTS, LIST_KEYS
 
 USER_FILE = Path("~/.config/jug/submit.yaml")
 PROJECT_NAMES = ("jug-submit.yaml", ".jug-submit.yaml")
 
-#: every setting ``jug submit`` knows, with its built-in default
-BUILTIN: dict[str, Any] = {
-    "scheduler": None,  # None: detected from the commands on PATH
-    "workers": 1,
-    "walltime": "01:00:00",
-    "queue": None,
-    "account": None,
-    "mem": None,
-    "cpus_per_task": None,
-    "gpus": None,
-    "job_name": None,  # None: jug-<jugfile name>
-    "directive": [],
-    "prologue": [],
-    "epilogue": [],
-    "env": {},
-    "template_dir": None,
-    "jugdir": None,
-    "margin": None,  # None: max(5 min, 10% of the walltime)
-    "stop_file": "STOP",
-    "log_dir": "logs",
-    "throttle": None,
-    "max_array_size": None,
-    "submit_pattern": None,
-    "submit_command": None,
-    "python": None,  # None: the interpreter running jug submit
-    "pythonpath": "auto",
-    "parallel_env": "smp",
-    "execute_args": [],
-    "check": True,
-    "compute_submit": None,  # None: ask the scheduler whether compute nodes may submit jobs
-    "planner_walltime": None,  # None: 10 minutes (at most the workers' walltime)
-}
-#: settings that collect lists (a later layer replaces, the command line appends)
-LIST_KEYS = ("directive", "prologue", "epilogue", "execute_args")
-ALIASES = {"partition": "queue", "cpus": "cpus_per_task", "memory": "mem", "name": "job_name"}
+#: every setting ``jug submit`` knows, with its built-in default (declared in jug.hpc.settings)
+BUILTIN: dict[str, Any] = DEFAULTS
 _SELECT_KEYS = ("default_profile",)
 
 

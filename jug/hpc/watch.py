@@ -23,7 +23,6 @@ from ..backends import StoreError
 from ..crashloop import note_reclaim
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from ..taskstate import (
-    STALE_AFTER,
     Snapshot,
     base_dependencies,
     classify,
@@ -33,6 +32,7 @@ from ..taskstate import (
 from ..timings import Durations, eta_seconds
 from . import sizing
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
+from .settings import LOOP_DEFAULTS
 
 #: longest pause between polls after repeated scheduler errors (seconds)
 MAX_BACKOFF = 900.0
@@ -46,9 +46,9 @@ class WatchOptions:
 
     max_workers: int
     max_queued: int | None = None
-    poll: float = 60.0
+    poll: float = LOOP_DEFAULTS["poll"]
     once: bool = False
-    stale_after: float = STALE_AFTER
+    stale_after: float = LOOP_DEFAULTS["stale_after"]
     max_backoff: float = MAX_BACKOFF
 
 

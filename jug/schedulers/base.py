@@ -155,8 +155,6 @@ class Scheduler:
     #: raw directives that would contradict what jug sets itself: (regex, jug's option)
     managed_directives: tuple[tuple[str, str], ...] = ()
     supports_signal: bool = False  # a pre-walltime signal to the batch shell
-    #: settings this scheduler's template never uses (left out of the dry run's settings)
-    unused_settings: tuple[str, ...] = ("parallel_env",)
     #: the directive making a job wait until jobs ``{ids}`` ended (whatever their exit status)
     dependency_option: str = ""
     dependency_separator: str = ":"  # between the ids in ``dependency_option``

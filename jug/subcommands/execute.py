@@ -29,7 +29,14 @@ from ..jugfile import JugfileError, load, open_store
 from ..options import Option, count, finite_seconds, seconds
 from ..passorder import PassOrder
 from ..task import Task, TaskError
-from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
+from ..taskstate import (
+    STALE_AFTER,
+    base_dependencies,
+    dead_locks,
+    dependency_closure,
+    match_tasks,
+    unique_tasks,
+)
 from ..timings import Durations, TimingRecorder
 from ..waiting import Leftovers, Poller, Verdict, WaitEnd
 from ..workers import ExitReason, WorkerSession, reason_of_worker
@@ -51,7 +58,7 @@ OPTIONS = [
            "the locks it waits for after 10 ms, then at intervals growing to this", type=seconds),
     Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock "
            "(0: none)", type=seconds),
-    Option("stale-after", 300.0, "A lock whose owner on another host has not sent a heartbeat "
+    Option("stale-after", STALE_AFTER, "A lock whose owner on another host has not sent a heartbeat "
            "for this many seconds is reclaimed by an idle worker (owners on this host are "
            "reclaimed as soon as their process is gone; <= 0: only those)", type=finite_seconds),
     Option("verify-limit", 20000, "At start, check the integrity (header and length, and the "

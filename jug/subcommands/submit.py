@@ -14,42 +14,14 @@ import subprocess
 import sys
 from typing import Any
 
-from ..options import Option
+from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
+from ..options import Option, all_options
 
 HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
 TAKES_JUGFILE = True
 OPTIONS = [
-    Option("scheduler", None, metavar="NAME", help="slurm, pbs (PBS Pro/OpenPBS), torque or sge "
-           "(default: the profile's, else detected from the commands on PATH)"),
-    Option("workers", None, metavar="N", help="Number of workers (array elements) (default: 1)", short="-n"),
-    Option("walltime", None, metavar="TIME", help="Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m "
-           "(default: 01:00:00)", short="-t"),
-    Option("queue", None, metavar="NAME", help="Queue (PBS, SGE) or partition (SLURM)", aliases=("partition",),
-           short="-q"),
-    Option("account", None, metavar="NAME", help="Account / project to charge"),
-    Option("mem", None, metavar="SIZE", help="Memory per worker, e.g. 4G or 500M"),
-    Option("cpus-per-task", None, metavar="N", help="CPU cores per worker"),
-    Option("gpus", None, metavar="N", help="GPUs per worker"),
-    Option("job-name", None, metavar="NAME", help="Job name (default: jug-<jugfile name>)"),
-    Option("directive", None, metavar="LINE", help="Raw scheduler directive, e.g. --directive='--qos=high' "
-           "(repeatable; the prefix such as #SBATCH is added)", multiple=True),
-    Option("prologue", None, metavar="LINE", help="Shell line run before the worker starts, e.g. 'module load "
-           "python' (repeatable)", multiple=True),
+    *command_line_options(loop=False),
     Option("profile", None, metavar="NAME", help="Named profile from ~/.config/jug/submit.yaml or jug-submit.yaml"),
-    Option("template-dir", None, metavar="DIR", help="Folder searched first for job script templates"),
-    Option("margin", None, metavar="DURATION", help="Time kept free before the walltime ends: workers start no task "
-           "after walltime - margin (default: max(5 min, 10%% of the walltime))"),
-    Option("stop-file", None, metavar="PATH", help="File whose existence drains the workers (default: STOP in the "
-           "current folder)"),
-    Option("log-dir", None, metavar="DIR", help="Folder for worker logs and job scripts (default: logs)"),
-    Option("throttle", None, metavar="N", help="At most this many workers run at once"),
-    Option("max-array-size", None, metavar="N", help="Split into arrays of at most this many workers "
-           "(default: the site limit, e.g. SLURM MaxArraySize)"),
-    Option("submit-pattern", None, metavar="REGEX", help="Regular expression finding the job id in the submit "
-           "command's output (group 'id')"),
-    Option("python", None, metavar="PATH", help="Python interpreter of the workers (default: this one)"),
-    Option("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
-           flag=True),
     Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
            "submit nothing", flag=True, negatable=False),
     Option("cancel", None, "Cancel every array submitted for this jugfile and store",
@@ -63,27 +35,15 @@ OPTIONS = [
            "workers whose budget is spent submit the next workers (one --watch poll), a small "
            "planner job after each generation is the safety net; ends when every task is "
            "finished or failed, or the stop file drains it", flag=True, negatable=False),
-    Option("max-generations", None, "With --until-done: at most this many generations of "
-           "arrays (default: twice what the recorded run times need, else 20; at most 100)",
-           type=int, metavar="N"),
     Option("status", None, "Show the --until-done chain and the arrays recorded for this "
            "jugfile and store", flag=True, negatable=False),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
            flag=True, negatable=False),
-    Option("max-workers", None, "With --watch or --until-done: at most this many workers at once "
-           "(default: "
-           "--workers)", type=int, metavar="N"),
-    Option("max-queued", None, "With --watch or --until-done: at most this many elements of the arrays in the "
-           "queue, pending or running (site limits such as MaxSubmitJobs)", type=int,
-           metavar="N"),
-    Option("poll", None, "With --watch: seconds between polls (default: 60; backs off on "
-           "scheduler errors)", type=float, metavar="SECONDS"),
-    Option("stale-after", None, "With --watch: a lock whose heartbeat is older than this many "
-           "seconds belongs to a dead worker (default: 300)", type=float, metavar="SECONDS"),
+    *command_line_options(loop=True),
 ]
 
-_ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "max_workers", "max_queued", "poll",
-            "stale_after", "until_done", "max_generations", "status")
+_ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "until_done", "status",
+            *LOOP_DEFAULTS)
 
 
 def _err(msg: str) -> None:
@@ -93,7 +53,6 @@ def _err(msg: str) -> None:
 
 def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge profiles with what the command line, a jugrc or the environment set, once."""
-    from ..cli import all_options
     from ..hpc import profiles as submit_profiles
 
     module = sys.modules[__name__]
@@ -154,7 +113,8 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
     keys = list(dict.fromkeys([*derived, *settings]))
     for key in keys:
         value = derived.get(key, settings.get(key))
-        if value in (None, [], {}, "") or key in ("check", "pythonpath", *sched.unused_settings):
+        if (value in (None, [], {}, "") or key in ("check", "pythonpath")
+                or not applies_to(key, sched.name)):
             continue
         src = sources.get(key, "derived")
         if key in derived and settings.get(key) in (None, ""):
@@ -370,18 +330,25 @@ def _status(settings: dict, jugfile: str) -> int:
     return 0
 
 
-def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
-    """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`)."""
-    from ..hpc.chain import start
+def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
+    """The loop's knobs from the command line; what is not given keeps its declared default
+    (``--max-workers``: the plan's ``--workers``)."""
     from ..hpc.job import SubmitError
     from ..hpc.watch import WatchOptions
 
+    given = {k: getattr(args, k, None) for k in ("max_queued", "poll", "stale_after")}
     opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
-                        max_queued=getattr(args, "max_queued", None))
-    if getattr(args, "stale_after", None):
-        opts.stale_after = float(args.stale_after)
+                        **{k: v for k, v in given.items() if v is not None}, **extra)
     if opts.max_workers < 1 or (opts.max_queued is not None and opts.max_queued < 1):
         raise SubmitError("--max-workers and --max-queued must be at least 1")
+    return opts
+
+
+def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
+    """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`)."""
+    from ..hpc.chain import start
+
+    opts = _loop_options(args, plan)
     chain = start(plan, store, opts, getattr(args, "max_generations", None), summary)
     print(f"chain started: up to {chain.max_generations} generation(s) of at most "
           f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
@@ -390,17 +357,10 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
 def _watch(args: Any, plan: Any) -> int:
     """``--watch``: hand over to the resubmit loop (:mod:`jug.hpc.watch`)."""
     from ..hpc.job import SubmitError
-    from ..hpc.watch import WatchOptions, run_watch
+    from ..hpc.watch import run_watch
     from ..jugfile import JugfileError
 
-    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
-                        max_queued=getattr(args, "max_queued", None),
-                        poll=float(getattr(args, "poll", None) or 60.0),
-                        once=bool(getattr(args, "once", False)))
-    if getattr(args, "stale_after", None):
-        opts.stale_after = float(args.stale_after)
-    if opts.max_workers < 1 or (opts.max_queued is not None and opts.max_queued < 1):
-        raise SubmitError("--max-workers and --max-queued must be at least 1")
+    opts = _loop_options(args, plan, once=bool(getattr(args, "once", False)))
     if opts.poll <= 0:
         raise SubmitError("--poll must be a positive number of seconds")
     store = plan.open_store()

@@ -278,3 +278,19 @@ def test_scheduler_facts_are_read_not_probed() -> None:
                      "torque": (False, 15, False), "sge": (True, None, True)}
     for n, (throttles, _, _) in facts.items():  # the fact agrees with the command builder
         assert (get_scheduler(n).throttle_args("1", 2) is not None) == throttles
+
+
+def test_each_setting_is_declared_once_and_everything_else_derives_from_it() -> None:
+    from jug.hpc import profiles, settings
+    from jug.subcommands import submit
+
+    assert profiles.BUILTIN == {s.name: s.default for s in settings.SETTINGS if not s.loop}
+    assert set(profiles.LIST_KEYS) == {"directive", "prologue", "epilogue", "execute_args"}
+    helps = {o.name: o.help for o in submit.OPTIONS}
+    assert helps["walltime"].endswith("(default: 01:00:00)")
+    assert helps["log-dir"].endswith("(default: logs)") and helps["poll"].endswith("(default: 60)")
+    assert helps["stale-after"].endswith("(default: 300)")
+    from jug.hpc.watch import WatchOptions
+
+    assert (WatchOptions(1).poll, WatchOptions(1).stale_after) == (60.0, 300.0)
+    assert not settings.applies_to("parallel_env", "slurm") and settings.applies_to("parallel_env", "sge")
