@@ -342,6 +342,7 @@ class JobPlan:
         ctx = {
             "scheduler": self.scheduler.name,
             "prefix": self.scheduler.prefix,
+            "log_pattern": self.scheduler.log_pattern,
             "index_var": self.scheduler.index_var,
             "job_name": self.job_name,
             "workers": size,

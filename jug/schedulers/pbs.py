@@ -18,7 +18,6 @@ class PBS(Scheduler):
     max_job_name = 15
 
     name = "pbs"
-    dialect = "pro"
     template = "pbs.sh.j2"
     prefix = "#PBS"
     index_var = "PBS_ARRAY_INDEX"
@@ -134,15 +133,16 @@ class PBS(Scheduler):
         return f"{mbytes // 1024}gb" if mbytes % 1024 == 0 else f"{mbytes}mb"
 
     def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
-        """Which dialect's directives the template writes."""
-        return {"dialect": self.dialect, "array_flag": self.array_flag}
+        """The array flag (``-J``; Torque ``-t``)."""
+        return {"array_flag": self.array_flag}
 
 
 class Torque(PBS):
     """Torque / PBS classic (Moab): ``-t`` arrays, ``PBS_ARRAYID``, ``nodes=1:ppn=C``."""
 
     name = "torque"
-    dialect = "torque"
+    template = "torque.sh.j2"
+    planner_template = "torque-planner.sh.j2"
     index_var = "PBS_ARRAYID"
     array_flag = "-t"
     detect_commands = ("qsub", "pbsnodes", "momctl")
