@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
+from dataclasses import dataclass
 from typing import Mapping
 
 _HOST = socket.gethostname()
@@ -32,6 +34,47 @@ def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
     from ..schedulers import from_environment
 
     return from_environment(env)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """The batch job of a lock owner record (``owner["job"]``, written by :func:`batch_job`),
+    read in this one place by everything that judges or describes an owner."""
+
+    scheduler: str
+    job_id: str
+    array_job_id: str | None
+    array_task_id: str | None
+    queue_id: str
+
+    @classmethod
+    def of(cls, owner: Mapping | None) -> BatchJob | None:
+        """The batch job recorded in ``owner``, or None (not in a batch job, or no record)."""
+        job = owner.get("job") if isinstance(owner, Mapping) else None
+        if not isinstance(job, Mapping):
+            return None
+
+        def text(key: str) -> str | None:
+            value = job.get(key)
+            return None if value in (None, "") else str(value)
+
+        return cls(text("scheduler") or "", text("job_id") or "", text("array_job_id"),
+                   text("array_task_id"), text("queue_id") or "")
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids under which the queue may list this job (element id first)."""
+        return [i for i in (self.queue_id, self.job_id) if i]
+
+    @property
+    def array_head(self) -> str | None:
+        """The number of the array (or job): ``1234`` of ``1234[].server`` or ``1234_7``."""
+        m = re.match(r"\d+", self.array_job_id or self.job_id)
+        return m.group(0) if m else None
+
+    def describe(self) -> str:
+        """``slurm 123_4`` for messages."""
+        return f"{self.scheduler or None} {self.queue_id or None}"
 
 
 _PROCESS_START = time.time()
@@ -68,7 +111,7 @@ def owner_summary(owner: Mapping | None) -> str:
     if not owner:
         return "unknown owner"
     text = f"{owner.get('host', '?')}:{owner.get('pid', '?')}"
-    job = owner.get("job")
+    job = BatchJob.of(owner) if owner.get("job") else None
     if job:
-        text += f" ({job.get('scheduler')} {job.get('queue_id')})"
+        text += f" ({job.describe()})"
     return text

@@ -267,10 +267,10 @@ class ChainWatcher(Watcher):
     def _adjust(self, tc: sizing.TaskCounts, arrays: list[sizing.ArrayState],
                 snap: Any) -> tuple[sizing.TaskCounts, list[sizing.ArrayState]]:
         """Running workers of leaving arrays, and the tasks they finish, are no supply/need."""
-        from .watch import _owner_key
+        from .watch import owner_key
 
         leaving = sum(1 for o in snap.locks.values()
-                      if (k := _owner_key(o)) and k[0] == self.sched.name
+                      if (k := owner_key(o)) and k[0] == self.sched.name
                       and k[1] in self.expiring)
         tc = replace(tc, running=max(0, tc.running - leaving))
         arrays = [replace(a, running=0, idle=0) if _short(a.job_id) in self.expiring else a
@@ -619,12 +619,12 @@ def hand_over(store: Any, jugfile: str, reason: str) -> None:
 
 def _who() -> tuple[str, str | None]:
     """(description, array short id) of this process for the chain record."""
-    from ..backends.owner import current_owner, owner_summary
+    from ..backends.owner import BatchJob, current_owner, owner_summary
 
     me = current_owner()
-    job = me.get("job") or {}
-    array = job.get("array_job_id") or job.get("job_id")
-    return owner_summary(me), (_short(str(array)) if array else None)
+    job = BatchJob.of(me)
+    array = job and (job.array_job_id or job.job_id)
+    return owner_summary(me), (_short(array) if array else None)
 
 
 def main(argv: list[str] | None = None) -> int:

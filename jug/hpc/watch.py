@@ -11,7 +11,6 @@ array the loop knows always shows in the queue listing it judges the lock by.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import signal
 import sys
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..backends import StoreError
+from ..backends.owner import BatchJob
 from ..crashloop import note_reclaim
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from ..taskstate import (
@@ -63,17 +63,13 @@ class PollResult:
     line: str = ""
 
 
-def _owner_key(owner: Any) -> tuple[str, str, str | None] | None:
+def owner_key(owner: Any) -> tuple[str, str, str | None] | None:
     """(scheduler, array short id, index) of a lock owner's batch job, None outside a batch job."""
-    job = owner.get("job") if isinstance(owner, dict) else None
-    if not isinstance(job, dict):
+    job = BatchJob.of(owner)
+    head = job.array_head if job else None
+    if job is None or head is None:
         return None
-    m = re.match(r"\d+", str(job.get("array_job_id") or job.get("job_id") or ""))
-    if not m:
-        return None
-    head = m.group(0)
-    index = job.get("array_task_id")
-    return str(job.get("scheduler") or ""), head, (str(index) if index not in (None, "") else None)
+    return job.scheduler, head, job.array_task_id
 
 
 class Watcher:
@@ -150,13 +146,11 @@ class Watcher:
         for h, owner in snap.locks.items():
             if h not in self.names:
                 continue  # not a task of this jugfile
-            key = _owner_key(owner)
+            key = owner_key(owner)
             live_ids: set | None = None
             if key is not None and key[0] == self.sched.name and key[1] in known:
-                job = owner.get("job") or {}
                 alive = key[1] in whole or (key[1], key[2]) in listed
-                ids = {str(job.get(k)) for k in ("queue_id", "job_id") if job.get(k)}
-                live_ids = ids if alive else set()
+                live_ids = set(BatchJob.of(owner).ids) if alive else set()  # type: ignore[union-attr]
             reason = owner_is_dead(owner, now, self.opts.stale_after, live_ids)
             if reason:
                 out[h] = reason
@@ -211,7 +205,7 @@ class Watcher:
     def _array_states(self, docs: dict[str, dict], counts: dict[str, ArrayCounts],
                       snap: Snapshot) -> list[sizing.ArrayState]:
         """The live recorded arrays as the queue shows them; notes their idle elements."""
-        busy = {k[1:] for o in snap.locks.values() if (k := _owner_key(o)) is not None
+        busy = {k[1:] for o in snap.locks.values() if (k := owner_key(o)) is not None
                 and k[0] == self.sched.name}
         self.idle = {}
         for d in docs.values():
