@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Mapping, Sequence
 
+from ..schedulers.base import split_sizes
+
 
 class Action(Enum):
     """What the loop does this poll (printed by its value in the poll line)."""
@@ -144,15 +146,6 @@ class Decision:
     def new_workers(self) -> int:
         """Workers added by new arrays."""
         return sum(self.submit)
-
-
-def split_sizes(total: int, limit: int | None) -> list[int]:
-    """``total`` elements as arrays of at most ``limit`` elements (none for zero)."""
-    if total <= 0:
-        return []
-    if not limit or limit >= total:
-        return [total]
-    return [limit] * (total // limit) + ([total % limit] if total % limit else [])
 
 
 def workers_needed(counts: TaskCounts) -> int:

@@ -118,9 +118,10 @@ def expand_indices(text: str) -> list[int]:
 
 
 def split_sizes(total: int, limit: int | None) -> list[int]:
-    """Split ``total`` workers into arrays of at most ``limit`` elements (None: one array)."""
-    if total < 1:
-        raise ValueError(f"need at least one worker, got {total}")
+    """Split ``total`` workers into arrays of at most ``limit`` elements (None: one array;
+    none for zero: the watch loop may have nothing to submit)."""
+    if total <= 0:
+        return []
     if not limit or limit >= total:
         return [total]
     sizes = [limit] * (total // limit)
@@ -347,6 +348,8 @@ class Scheduler:
 
     def split(self, workers: int) -> list[int]:
         """Array sizes for ``workers`` workers, each within the site's array size limit."""
+        if workers < 1:
+            raise ValueError(f"need at least one worker, got {workers}")
         return split_sizes(workers, self.max_array_size())
 
     # -- directives (used by templates and for --dry-run) ---------------------------------
