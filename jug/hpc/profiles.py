@@ -18,11 +18,10 @@ one dict (option name with underscores -> value) plus where each value came from
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..trust import search_upwards, trusted
+from ..options import layer_files
 from .settings import ALIASES, DEFAULTS, LIST_KEYS
 
 USER_FILE = Path("~/.config/jug/submit.yaml")
@@ -86,22 +85,9 @@ def read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], st
     return base, profiles, default
 
 
-def find_project_file(start: Path) -> Path | None:
-    """The nearest trusted ``jug-submit.yaml`` from ``start`` upwards, or None (jug.trust)."""
-    return search_upwards(start, PROJECT_NAMES, "submit profile")
-
-
 def profile_files(jugfile: str | None) -> list[Path]:
     """The profile files that apply, lowest precedence first (user, then project)."""
-    files = []
-    user = Path(os.environ.get("JUG_SUBMIT_CONFIG", str(USER_FILE))).expanduser()
-    if user.is_file() and trusted(user, "submit profile"):
-        files.append(user)
-    start = Path(jugfile).parent if jugfile else Path.cwd()
-    project = find_project_file(start if str(start) else Path.cwd())
-    if project and all(project.resolve() != f.resolve() for f in files):
-        files.append(project)
-    return files
+    return layer_files(USER_FILE, "JUG_SUBMIT_CONFIG", PROJECT_NAMES, "submit profile", jugfile)
 
 
 def merge(jugfile: str | None, profile: str | None, overrides: Mapping[str, Any],
