@@ -295,3 +295,6 @@ def test_each_setting_is_declared_once_and_everything_else_derives_from_it() -> 
 
     assert (WatchOptions(1).poll, WatchOptions(1).stale_after) == (60.0, 300.0)
     assert not settings.applies_to("parallel_env", "slurm") and settings.applies_to("parallel_env", "sge")
+    from jug.schedulers import NAMES
+
+    assert settings.ALL == NAMES  # the schema names every adapter
