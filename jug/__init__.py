@@ -13,7 +13,7 @@ from .task import Task, TaskGenerator, Tasklet, iteratetask, recursive_dependenc
 __version__ = "0.1.0"
 
 _SUBMODULES = ("mapreduce", "utils", "io", "compound", "task", "hash", "hooks", "backends",
-               "barrier", "jugfile", "options", "schedulers", "taskstate", "timings")
+               "barrier", "jugfile", "options", "schedulers", "hpc", "taskstate", "timings")
 
 
 def __getattr__(name: str):

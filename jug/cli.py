@@ -41,16 +41,10 @@ def build_parser(name: str, module) -> argparse.ArgumentParser:
                             help="the jugfile (default: jugfile.py)")
         parser.add_argument("jugfile_args", nargs="*", metavar="-- ARGS",
                             help="arguments for the jugfile (its sys.argv[1:]); put them after --")
-    _options.add_options(parser, all_options(module))
+    _options.add_options(parser, _options.all_options(module))
     if hasattr(module, "add_arguments"):
         module.add_arguments(parser)
     return parser
-
-
-def all_options(module) -> list:
-    """Common options (for subcommands that load a jugfile) plus the subcommand's own."""
-    common = _options.COMMON if getattr(module, "TAKES_JUGFILE", True) else []
-    return [*common, *getattr(module, "OPTIONS", [])]
 
 
 def version_line() -> str:
@@ -88,7 +82,7 @@ def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
     args.subcommand = name
     try:
         args.option_sources = _options.resolve(
-            args, all_options(module), name, getattr(args, "jugfile", None))
+            args, _options.all_options(module), name, getattr(args, "jugfile", None))
     except ValueError as e:
         parser.error(str(e))
     return module, args

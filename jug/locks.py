@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 import psutil
 
+from .backends.owner import BatchJob
+
 __all__ = ["owner_is_dead", "owner_is_alive", "LockVerdict", "judge", "HOST"]
 
 HOST = socket.gethostname()
@@ -70,13 +72,10 @@ def _local_process_state(owner: Mapping, host: str) -> str | None:
 
 def _queue_id(owner: Mapping) -> tuple[str, list[str]] | None:
     """(scheduler id shown in messages, ids under which the queue may list the owner's job)."""
-    job = owner.get("job")
-    if not isinstance(job, Mapping):
+    job = BatchJob.of(owner)
+    if job is None or not job.ids:
         return None
-    ids = [str(job[k]) for k in ("queue_id", "job_id") if job.get(k)]
-    if not ids:
-        return None
-    return f"{job.get('scheduler', 'batch')} job {ids[0]}", ids
+    return f"{job.scheduler or 'batch'} job {job.ids[0]}", job.ids
 
 
 def owner_is_dead(owner: Mapping | None, now: float, stale_after: float,

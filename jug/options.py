@@ -178,25 +178,35 @@ def _read_config_file(path: Path) -> dict:
     return out
 
 
-def find_project_config(start: Path) -> Path | None:
-    """The nearest trusted project config file from ``start`` upwards, or None.
+def layer_files(user_file: Path, env_var: str, project_names: Sequence[str], what: str,
+                jugfile: str | None) -> list[Path]:
+    """The files of one kind that apply, lowest precedence first: the user's (``env_var``
+    overrides where), then the nearest trusted project file from the jugfile's folder up.
 
-    Stops below a folder every user can write to; skips files of other users (jug.trust).
-    """
-    return search_upwards(start, PROJECT_CONFIG_NAMES, "config file")
+    The one search of ``jugrc`` and of ``jug-submit.yaml`` profiles (jug.trust decides which
+    files count)."""
+    files = []
+    user = Path(os.environ.get(env_var, str(user_file))).expanduser()
+    if user.is_file() and trusted(user, what):
+        files.append(user)
+    start = Path(jugfile).parent if jugfile else Path.cwd()
+    project = search_upwards(start if str(start) else Path.cwd(), project_names, what)
+    if project and all(project.resolve() != f.resolve() for f in files):
+        files.append(project)
+    return files
 
 
 def config_layers(jugfile: str | None) -> list[tuple[str, dict]]:
     """The config-file layers in precedence order (lowest first), each with its source."""
-    layers = []
-    user = Path(os.environ.get("JUG_CONFIG", str(USER_CONFIG))).expanduser()
-    if user.is_file() and trusted(user, "config file"):
-        layers.append((str(user), _read_config_file(user)))
-    start = Path(jugfile).parent if jugfile else Path.cwd()
-    project = find_project_config(start if str(start) else Path.cwd())
-    if project and (not layers or project.resolve() != user.resolve()):
-        layers.append((str(project), _read_config_file(project)))
-    return layers
+    return [(str(f), _read_config_file(f))
+            for f in layer_files(USER_CONFIG, "JUG_CONFIG", PROJECT_CONFIG_NAMES, "config file",
+                                 jugfile)]
+
+
+def all_options(module: Any) -> list[Option]:
+    """Common options (for subcommands that load a jugfile) plus the subcommand's own."""
+    common = COMMON if getattr(module, "TAKES_JUGFILE", True) else []
+    return [*common, *getattr(module, "OPTIONS", [])]
 
 
 def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:

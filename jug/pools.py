@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from .submit_profiles import ProfileError, check_keys, normalise_key
+from .hpc.profiles import ProfileError, check_keys, normalise_key
 from .taskstate import match_names
 
 DEFAULT = "default"

@@ -136,7 +136,7 @@ class WorkerSession:
         self = cls(store, rec, verbose)
         where = f", job {job['queue_id']}" if job else ""
         self.say(f"worker {host}:{rec.pid}{where} started: {rec.jugfile}, store "
-                 f"{getattr(store, 'description', store)}, budget {_budget_text()}")
+                 f"{store.description}, budget {_budget_text()}")
         self.write()
         return self
 

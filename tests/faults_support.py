@@ -129,11 +129,6 @@ def _expected(t) -> int:
     return t.args[0] * t.args[0]
 
 
-def counts(log: Path) -> Counter:
-    """How many times each task index ran."""
-    return Counter(i for i, _pid in executions(log))
-
-
 class Pool:
     """``size`` workers on one jugfile, replaced when they exit, with faults injected."""
 

@@ -6,7 +6,7 @@ import collections
 import time
 from pathlib import Path
 
-from test_api_helpers import (
+from support import (
     counts,
     execute,
     jug_eval,

@@ -6,13 +6,14 @@ import collections
 import time
 from pathlib import Path
 
-from test_api_helpers import (
+from support import (
     counts,
     execute,
     lines,
     logged_jugfile,
     start_execute,
     status,
+    wait_until,
     write_jugfile,
 )
 
@@ -124,10 +125,8 @@ def test_idle_worker_exits_when_stop_file_appears(tmp_path: Path, jugdir: Path) 
     """))
     busy = start_execute(jf, jugdir)
     try:
-        deadline = time.monotonic() + 30
-        while "slow-start" not in lines(tmp_path / "log"):
-            assert time.monotonic() < deadline, "the first worker never started its task"
-            time.sleep(0.05)
+        wait_until(lambda: "slow-start" in lines(tmp_path / "log"), 30,
+                   "the first worker to start its task")
         stop = tmp_path / "STOP"
         idle = start_execute(jf, jugdir, "--nr-wait-cycles", "1000",
                              env={"JUG_EXIT_IF_FILE_EXISTS": str(stop)})

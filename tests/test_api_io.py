@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
-from test_api_helpers import counts, execute, jug_eval, lines, logged_jugfile, status, write_jugfile
+from support import counts, execute, jug_eval, lines, logged_jugfile, status, write_jugfile
 
 IMPORTS = """
 import os

@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 
 import pytest
-from test_api_helpers import counts, execute, jug_eval, lines, status, write_jugfile
+from support import counts, execute, jug_eval, lines, status, write_jugfile
 
 FUNCS = """
 import os

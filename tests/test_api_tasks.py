@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from test_api_helpers import (
+from support import (
     counts,
     execute,
     jug_eval,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from test_api_helpers import counts, execute, jug_eval, lines, logged_jugfile, status, write_jugfile
+from support import counts, execute, jug_eval, lines, logged_jugfile, status, write_jugfile
 
 IMPORTS = """
 import os

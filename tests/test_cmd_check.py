@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import (
+from support import (
     BARRIER,
     CHAIN,
     make_jugdir,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_cmd_helpers import (
+from support import (
     CHAIN,
     make_jugdir,
     marks,
@@ -20,7 +20,7 @@ from test_cmd_helpers import (
     start_jug,
     status,
     stop,
-    wait_for,
+    wait_until,
     write_jugfile,
 )
 
@@ -206,7 +206,7 @@ def test_cleanup_never_removes_a_running_workers_lock(tmp_path: Path) -> None:
     jd = tmp_path / "d.jugdata"
     worker = start_jug("execute", jf, "--jugdir", jd, "--heartbeat", "0")
     try:
-        wait_for(lambda: (tmp_path / "started").exists(), what="the worker to start its task")
+        wait_until(lambda: (tmp_path / "started").exists(), what="the worker to start its task")
         for mode in ([], ["--locks-only"], ["--stale", "--stale-after", "0.001"]):
             p = ok("cleanup", jf, "--jugdir", jd, *mode)
             assert "Kept lock" in p.stdout and "is running on" in p.stdout, p.stdout

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import CHAIN, IN_CI, ok, run_jug, write_jugfile
+from support import CHAIN, IN_CI, ok, run_jug, write_jugfile
 
 
 def test_dot_text_has_names_counts_and_edges(tmp_path: Path) -> None:

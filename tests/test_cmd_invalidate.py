@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import (
+from support import (
     CHAIN,
     make_jugdir,
     marks,

@@ -62,3 +62,15 @@ def test_unknown_owner_is_neither() -> None:
     verdicts = {v.key: v for v in judge({"k": {}, "d": {"host": "n", "heartbeat": 0.0}}, NOW, 10)}
     assert not verdicts["k"].removable(strict=True) and verdicts["k"].removable(strict=False)
     assert verdicts["d"].removable(strict=True)
+
+
+def test_owner_batch_job_is_read_in_one_place() -> None:
+    from jug.backends.owner import BatchJob, owner_summary
+
+    pbs = {"host": "n1", "pid": 7, "job": {"scheduler": "pbs", "job_id": "12[3].srv",
+                                           "array_job_id": "12[].srv", "array_task_id": "3",
+                                           "queue_id": "12[3].srv"}}
+    job = BatchJob.of(pbs)
+    assert job is not None and job.ids == ["12[3].srv", "12[3].srv"] and job.array_head == "12"
+    assert BatchJob.of({"host": "n1", "pid": 7, "job": None}) is None and BatchJob.of(None) is None
+    assert owner_summary(pbs) == "n1:7 (pbs 12[3].srv)"

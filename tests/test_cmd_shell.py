@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import CHAIN, ok, run_jug, status, write_jugfile
+from support import CHAIN, ok, run_jug, status, write_jugfile
 
 pytest.importorskip("IPython")
 

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import ok, run_jug, start_jug, stop, wait_for, write_jugfile
-from test_cmd_helpers import status as status_json
+from support import ok, run_jug, start_jug, stop, wait_until, write_jugfile
+from support import status as status_json
 
 from jug.progress import counts_text, format_short, format_table
 from jug.taskstate import STATES
@@ -181,7 +181,7 @@ def test_watch_redraws_until_everything_is_done(tmp_path: Path) -> None:
     worker = start_jug("execute", jf)
     watch = start_jug("status", jf, "--watch", "0.2")
     try:
-        st = wait_for(lambda: (lambda d: d if d["total"]["running"] else None)(
+        st = wait_until(lambda: (lambda d: d if d["total"]["running"] else None)(
             status_json(jf, tmp_path / "jugfile.jugdata")), what="a running task")
         assert st["total"]["running"] == 1 and st["progress"]["live_workers"] == 1
         first = ""

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 import yaml
-from test_cmd_helpers import CHAIN, jug_env, ok, run_jug, write_jugfile
+from support import CHAIN, jug_env, ok, run_jug, write_jugfile
 
 from jug import cli
 from jug.backends import select_store
-from jug.options import Option
+from jug.options import Option, all_options
 from jug.subcommands import SUBCOMMANDS
 
 LAYERS = ("user", "project", "env", "cli")
@@ -35,7 +35,7 @@ def _cases() -> list[tuple[str, Option]]:
     out = []
     for name, mod in SUBCOMMANDS.items():
         module = importlib.import_module(mod)
-        out.extend((name, opt) for opt in cli.all_options(module))
+        out.extend((name, opt) for opt in all_options(module))
     return out
 
 
@@ -242,7 +242,7 @@ def test_help_shows_every_option_with_its_default(sub: str) -> None:
     p = ok(sub, "--help")
     text = " ".join(p.stdout.split())
     module = importlib.import_module(SUBCOMMANDS[sub])
-    for opt in cli.all_options(module):
+    for opt in all_options(module):
         assert f"--{opt.name}" in text
         if opt.default not in (None, []):
             assert f"(default: {opt.default})" in text, (sub, opt.name)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import time
 from pathlib import Path
 
-from support import run_jug, start_jug, write_jugfile
+from support import run_jug, start_jug, status, wait_until, write_jugfile
 
 SLOW = """
 import time
@@ -22,18 +20,9 @@ xs = [slow(i) for i in range(2)]
 """
 
 
-def _status(jf: Path) -> dict:
-    return json.loads(run_jug("status", "--json", jf, check=True).stdout)
-
-
 def _wait_running(jf: Path, n: int = 1) -> dict:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        st = _status(jf)
-        if st["total"]["running"] >= n:
-            return st
-        time.sleep(0.1)
-    raise AssertionError("task never started")
+    return wait_until(lambda: (st := status(jf))["total"]["running"] >= n and st, 30,
+                      "the task to start", every=0.1)
 
 
 def test_killed_worker_shows_crashed_and_is_reclaimed(tmp_path: Path) -> None:
@@ -42,7 +31,7 @@ def test_killed_worker_shows_crashed_and_is_reclaimed(tmp_path: Path) -> None:
     _wait_running(jf)
     w.send_signal(signal.SIGKILL)  # node loss: no chance to release the lock
     w.communicate(timeout=30)
-    st = _status(jf)
+    st = status(jf)
     assert st["total"]["crashed"] == 1 and st["total"]["running"] == 0
     assert "no longer exists" in st["locks"]["owners"][0]["dead"]
     table = run_jug("status", jf, check=True).stdout
@@ -53,7 +42,7 @@ def test_killed_worker_shows_crashed_and_is_reclaimed(tmp_path: Path) -> None:
     # the hash does not depend on the function body: the same tasks, now quick
     assert p.returncode == 0, p.stderr
     assert "reclaimed the lock of task jugfile.slow" in p.stderr
-    st = _status(jf)
+    st = status(jf)
     assert st["total"]["finished"] == 2 and st["locks"]["count"] == 0
 
 
@@ -65,4 +54,4 @@ def test_live_worker_lock_is_not_reclaimed(tmp_path: Path) -> None:
     w.communicate(timeout=30)
     assert w.returncode == 0 and other.returncode == 0
     assert "reclaimed" not in other.stderr  # the owner's process is alive on this host
-    assert _status(jf)["total"]["finished"] == 2
+    assert status(jf)["total"]["finished"] == 2

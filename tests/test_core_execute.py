@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
-from support import ROOT, run_jug, start_jug, write_jugfile
+from support import ROOT, run_jug, start_jug, status, wait_until, write_jugfile
 
 PRIMES = """
 from jug import TaskGenerator
@@ -52,11 +51,6 @@ total = add(squares)
 """
 
 
-def status_json(jugfile: Path, *extra: str) -> dict:
-    proc = run_jug("status", "--json", jugfile, *extra, check=True)
-    return json.loads(proc.stdout)
-
-
 def test_primes_tutorial_status_execute_value(tmp_path: Path) -> None:
     jf = write_jugfile(tmp_path, PRIMES, "primes.py")
     before = run_jug("status", "primes.py", cwd=tmp_path, check=True).stdout
@@ -73,7 +67,7 @@ def test_primes_tutorial_status_execute_value(tmp_path: Path) -> None:
     row = next(line for line in table if line.startswith("primes.is_prime"))
     assert row.split()[1:] == ["0", "0", "99", "0", "0"]
     assert next(line for line in table if line.startswith("Total:")).split()[1:] == row.split()[1:]
-    after = status_json(jf)
+    after = status(jf)
     assert after["total"]["finished"] == 99 and after["total"]["ready"] == 0
     code = ("import jug; store, ns = jug.init('primes.py'); "
             "print(jug.value(ns['primes100'])[:10])")
@@ -103,7 +97,7 @@ def test_four_concurrent_workers_run_each_task_exactly_once(tmp_path: Path) -> N
     assert not any("FileExistsError" in e for e in errs)
     pids = {p.read_text() for p in marks.iterdir()}
     assert len(pids) >= 2  # the work really was shared
-    st = status_json(jf)
+    st = status(jf)
     assert st["total"] == {"waiting": 0, "ready": 0, "running": 0, "finished": 61, "failed": 0,
                            "crashed": 0}
     assert st["locks"]["count"] == 0
@@ -116,7 +110,7 @@ def test_status_counts_waiting_and_short_output(tmp_path: Path) -> None:
     marks = tmp_path / "m"
     marks.mkdir()
     jf = write_jugfile(tmp_path, SIDE_EFFECT.format(marks=str(marks), n=5, sleep=0))
-    st = status_json(jf)
+    st = status(jf)
     name = "jugfile.work"
     assert st["tasks"][name]["ready"] == 5
     assert st["tasks"]["jugfile.add"]["waiting"] == 1
@@ -164,7 +158,7 @@ def test_failing_task_is_marked_failed_and_exit_is_nonzero(tmp_path: Path) -> No
     assert proc.returncode != 0
     assert "jugfile.boom" in proc.stderr and "boom happened on 0" in proc.stderr
     assert "Traceback" in proc.stderr
-    st = status_json(jf)
+    st = status(jf)
     assert st["tasks"]["jugfile.boom"]["failed"] == 1
     assert st["tasks"]["jugfile.after"]["waiting"] == 1
     assert st["failures"][0]["task"] == "jugfile.boom"
@@ -176,7 +170,7 @@ def test_keep_going_runs_independent_tasks(tmp_path: Path) -> None:
     jf = write_jugfile(tmp_path, FAILING)
     proc = run_jug("execute", "--keep-going", jf)
     assert proc.returncode != 0
-    st = status_json(jf)
+    st = status(jf)
     assert st["tasks"]["jugfile.ok"]["finished"] == 6
     assert st["tasks"]["jugfile.boom"]["failed"] == 1
     assert st["tasks"]["jugfile.after"]["finished"] == 0
@@ -200,7 +194,7 @@ def test_target_runs_only_matching_tasks_and_their_dependencies(tmp_path: Path) 
     """
     jf = write_jugfile(tmp_path, src)
     run_jug("execute", "--target", "jugfile.square", jf, check=True)
-    st = status_json(jf)
+    st = status(jf)
     assert st["tasks"]["jugfile.square"]["finished"] == 4
     assert st["tasks"]["jugfile.base"]["finished"] == 4
     assert st["tasks"]["jugfile.other"]["finished"] == 0
@@ -235,13 +229,8 @@ total = after(xs)
 
 
 def _wait_for_lock(jf: Path, timeout: float = 30) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = status_json(jf)
-        if st["locks"]["count"]:
-            return st
-        time.sleep(0.1)
-    raise AssertionError("no task got locked")
+    return wait_until(lambda: (st := status(jf))["locks"]["count"] and st, timeout,
+                      "a task to get locked", every=0.1)
 
 
 def test_sigterm_releases_lock_and_exits_nonzero(tmp_path: Path) -> None:
@@ -255,7 +244,7 @@ def test_sigterm_releases_lock_and_exits_nonzero(tmp_path: Path) -> None:
     _, err = w.communicate(timeout=30)
     assert w.returncode != 0
     assert "SIGTERM" in err
-    st = status_json(jf)
+    st = status(jf)
     assert st["locks"]["count"] == 0 and st["total"]["finished"] == 0
     assert st["total"]["failed"] == 0  # terminated is not failed: it will run again
 
@@ -276,7 +265,7 @@ def test_stop_file_drains_busy_and_idle_workers(tmp_path: Path) -> None:
     assert idle.returncode == 0 and busy.returncode == 0
     assert time.time() - t0 < 10  # the idle worker did not sleep out its 30 s cycle
     assert "stop file" in err_idle and "stop file" in err_busy
-    st = status_json(jf)
+    st = status(jf)
     # the busy worker finished its current task, then stopped before the next one
     assert st["tasks"]["jugfile.slow"]["finished"] == 1
     assert st["tasks"]["jugfile.after"]["finished"] == 0
@@ -289,13 +278,13 @@ def test_stop_file_present_before_start_runs_nothing(tmp_path: Path) -> None:
     stop.touch()
     p = run_jug("execute", jf, env={"JUG_EXIT_IF_FILE_EXISTS": str(stop)})
     assert p.returncode == 0
-    assert status_json(jf)["total"]["finished"] == 0
+    assert status(jf)["total"]["finished"] == 0
 
 
 def test_max_tasks_env_var(tmp_path: Path) -> None:
     jf = write_jugfile(tmp_path, SLOW.format(sleep=0, n=5))
     run_jug("execute", jf, env={"JUG_MAX_TASKS": "2"}, check=True)
-    assert status_json(jf)["total"]["finished"] == 2
+    assert status(jf)["total"]["finished"] == 2
     bad = run_jug("execute", jf, env={"JUG_MAX_TASKS": "two"})
     assert bad.returncode != 0 and "JUG_MAX_TASKS" in bad.stderr
 
@@ -323,4 +312,4 @@ def test_waiting_worker_picks_up_after_other_finishes(tmp_path: Path) -> None:
     second = run_jug("execute", jf, "--wait-cycle-time", "0.3")
     first.communicate(timeout=30)
     assert second.returncode == 0 and first.returncode == 0
-    assert status_json(jf)["total"]["finished"] == 2
+    assert status(jf)["total"]["finished"] == 2

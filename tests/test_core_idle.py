@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from test_api_helpers import lines, logged_jugfile, start_jug, status, write_jugfile
+from support import lines, logged_jugfile, start_jug, status, wait_until, write_jugfile
 
 IMPORTS = """
 import os, time
@@ -38,11 +38,11 @@ g = gate()
 def _start_holder(tmp_path: Path, jf: Path, jugdir: Path, *extra: str):
     """Start a worker and return it once it runs ``gate`` (and so holds its lock)."""
     holder = start_jug("execute", jf, "--jugdir", jugdir, *extra)
-    deadline = time.monotonic() + 30
-    while "gate-start" not in lines(tmp_path / "log"):
+    def started() -> bool:
         assert holder.poll() is None, holder.communicate()
-        assert time.monotonic() < deadline, "the first worker never started its task"
-        time.sleep(0.02)
+        return "gate-start" in lines(tmp_path / "log")
+
+    wait_until(started, 30, "the first worker to start its task", every=0.02)
     return holder
 
 

@@ -11,8 +11,7 @@ from typing import Iterator
 
 import pytest
 from faults_support import Figures, mount_tmpfs, remount, require_root, umount
-from support import error_lines
-from test_cmd_helpers import ok, run_jug, write_jugfile
+from support import error_lines, ok, run_jug, write_jugfile
 
 from jug.backends import select_store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from faults_support import Figures, check_values, counted_jugfile, executions
-from test_cmd_helpers import make_jugdir, ok, run_jug
+from support import make_jugdir, ok, run_jug
 
 from jug.backends import select_store
 from jug.jugfile import load

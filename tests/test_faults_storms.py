@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from faults_support import Figures, Pool, check_values, counted_jugfile, kill9, sigterm, tally
-from test_cmd_helpers import make_jugdir
+from support import make_jugdir
 
 from jug.backends import select_store
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from redis_fixture import RedisServer, require_redis
-from support import run_jug, start_jug, write_jugfile
+from support import run_jug, start_jug, status, wait_until, write_jugfile
 
 pytestmark = pytest.mark.redis
 
@@ -48,10 +48,6 @@ def _needs_redis() -> None:
     require_redis()
 
 
-def _status(jf: Path, url: str) -> dict:
-    return json.loads(run_jug("status", "--json", jf, "--jugdir", url, check=True).stdout)
-
-
 def _count(st: dict, name: str, state: str) -> int:
     return st["tasks"][name][state]
 
@@ -60,7 +56,7 @@ def test_four_concurrent_workers_run_each_task_exactly_once(tmp_path: Path, redi
     jf = write_jugfile(tmp_path, MANY)
     marks = tmp_path / "marks"
     marks.mkdir()
-    before = _status(jf, redis_url)
+    before = status(jf, redis_url)
     assert _count(before, "jugfile.work", "ready") == N
     assert _count(before, "jugfile.total", "waiting") == 1
 
@@ -80,7 +76,7 @@ def test_four_concurrent_workers_run_each_task_exactly_once(tmp_path: Path, redi
     pids = {p[0] for p in runs.values()}
     assert len(pids) >= 2, "the four workers did not share the work"
 
-    after = _status(jf, redis_url)
+    after = status(jf, redis_url)
     assert _count(after, "jugfile.work", "finished") == N
     assert _count(after, "jugfile.total", "finished") == 1
     from jug.backends import select_store
@@ -122,7 +118,7 @@ def test_failed_task_is_marked_on_redis(tmp_path: Path, redis_url: str) -> None:
     """)
     p = run_jug("execute", "--keep-going", jf, "--jugdir", redis_url)
     assert p.returncode != 0 and "bad input 2" in p.stderr
-    st = _status(jf, redis_url)
+    st = status(jf, redis_url)
     assert _count(st, "jugfile.bad", "failed") == 1
     assert _count(st, "jugfile.ok", "finished") == 2
     from jug.backends import select_store
@@ -169,11 +165,11 @@ def test_worker_losing_redis_mid_task_does_not_mark_it_finished(
     b = slow(2)
     """)
     worker = start_jug("execute", jf, "--jugdir", url)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "started").exists():
+    def started() -> bool:
         assert worker.poll() is None, worker.communicate()
-        assert time.monotonic() < deadline, "slow task never started"
-        time.sleep(0.05)
+        return (tmp_path / "started").exists()
+
+    wait_until(started, 60, "the slow task to start")
     server.stop()  # the connection is gone while the task runs
     (tmp_path / "go").touch()
     out, err = worker.communicate(timeout=120)
@@ -182,7 +178,7 @@ def test_worker_losing_redis_mid_task_does_not_mark_it_finished(
     assert "jugfile.slow" in err  # the message says which task's result was lost
 
     server.start(port=server.port)  # same data directory: AOF restores the state
-    st = _status(jf, url)
+    st = status(jf, url)
     assert _count(st, "jugfile.quick", "finished") == 1, "state before the crash was lost"
     assert _count(st, "jugfile.slow", "finished") == 0
     from jug.backends import select_store
@@ -199,7 +195,7 @@ def test_worker_losing_redis_mid_task_does_not_mark_it_finished(
     assert "Removed 1 lock" in p.stdout and "provably dead" in p.stdout, p.stdout
     assert store.list_locks() == {}
     run_jug("execute", jf, "--jugdir", url, check=True)
-    assert _count(_status(jf, url), "jugfile.slow", "finished") == 1
+    assert _count(status(jf, url), "jugfile.slow", "finished") == 1
 
 
 # -- every subcommand that opens the store ---------------------------------------------
@@ -240,7 +236,7 @@ def test_invalidate_on_redis(tmp_path: Path, redis_url: str) -> None:
     (tmp_path / "marks").mkdir()
     run_jug("execute", jf, "--jugdir", redis_url, check=True)
     run_jug("invalidate", "--target", "jugfile.work", jf, "--jugdir", redis_url, check=True)
-    st = _status(jf, redis_url)
+    st = status(jf, redis_url)
     assert _count(st, "jugfile.work", "finished") == 0
     assert _count(st, "jugfile.total", "finished") == 0  # depends on what was invalidated
     from jug.backends import select_store
@@ -265,7 +261,7 @@ def test_cleanup_on_redis_removes_unreferenced_results_and_locks(tmp_path: Path,
     assert "Removed 2 unreferenced result(s)" in p.stdout, p.stdout
     assert len(list(store.list())) == 2
     assert store.list_locks() == {}  # no heartbeat for ages: not known to be alive
-    st = _status(jf, redis_url)
+    st = status(jf, redis_url)
     assert _count(st, "jugfile.work", "finished") == 2
     assert _count(st, "jugfile.total", "ready") == 1
 
@@ -285,7 +281,7 @@ def test_execute_and_status_on_password_protected_redis(tmp_path: Path,
     jf = write_jugfile(tmp_path, MANY.replace(f"range({N})", "range(3)"))
     (tmp_path / "marks").mkdir()
     run_jug("execute", jf, "--jugdir", redis_password_url, check=True)
-    st = _status(jf, redis_password_url)
+    st = status(jf, redis_password_url)
     assert _count(st, "jugfile.work", "finished") == 3
     assert PASSWORD not in json.dumps(st)  # the jugdir shown is the URL without password
     bare = redis_password_url.replace(f":{PASSWORD}@", "")
@@ -330,7 +326,7 @@ def test_workers_survive_dropped_connections_without_running_tasks_twice(
         runs[f.name.split(".")[0]] = runs.get(f.name.split(".")[0], 0) + 1
     assert len(runs) == N + 1
     assert all(n == 1 for n in runs.values()), {t: n for t, n in runs.items() if n != 1}
-    st = _status(jf, redis_url)
+    st = status(jf, redis_url)
     assert _count(st, "jugfile.work", "finished") == N
     assert _count(st, "jugfile.total", "finished") == 1
 
@@ -392,5 +388,5 @@ def test_execute_costs_one_round_trip_per_task(tmp_path: Path, redis_server_fact
     # was 3 per task (claim, save, unlock); a constant few more: the worker record at start and
     # exit, the first run-times write, the last result sent when the worker stops
     assert n <= requests <= n + 10, requests
-    st = _status(jf, server.url)
+    st = status(jf, server.url)
     assert st["total"]["finished"] == n and st["locks"]["count"] == 0

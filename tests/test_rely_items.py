@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import marks, ok, run_jug, start_jug, status, stop, wait_for, write_jugfile
+from support import marks, ok, run_jug, start_jug, status, stop, wait_until, write_jugfile
 
 from jug.backends import select_store
 from jug.backends.file_store import FileStore
@@ -254,7 +254,7 @@ xs = [after(i) for i in range(5)]
 def test_worker_takes_no_new_task_after_a_swallowed_sigterm(tmp_path: Path) -> None:
     jf, jd = write_jugfile(tmp_path, SWALLOW), tmp_path / "d.jugdata"
     w = start_jug("execute", jf, "--jugdir", jd)
-    wait_for(lambda: (tmp_path / "started").exists(), what="the task to start")
+    wait_until(lambda: (tmp_path / "started").exists(), what="the task to start")
     w.send_signal(15)
     w.wait(30)
     _out, err = stop(w)

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import ok, run_jug, write_jugfile
+from support import ok, run_jug, write_jugfile
 
-from jug import submit_profiles
+from jug.hpc import profiles as submit_profiles
 from jug.trust import search_upwards
 
 NOBODY = 65534

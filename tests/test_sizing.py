@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jug.schedulers import sizing
-from jug.schedulers.sizing import (
+from jug.hpc import sizing
+from jug.hpc.sizing import (
     ArrayState,
     Limits,
     TaskCounts,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from jug.backends import select_store
-from jug.backends.base import HEADER_SIZE, CorruptResult, Store
+from jug.backends.base import HEADER_SIZE, Claim, CorruptResult, Store
 from jug.backends.owner import current_owner
 
 BACKENDS = ["dict", "file", "redis"]
@@ -194,7 +194,7 @@ def test_lock_is_exclusive_and_records_owner(backend: Backend) -> None:
     owner = other.lock_owner(H("t"))
     assert owner is not None
     assert owner["host"] == current_owner()["host"] and owner["pid"] == os.getpid()
-    s.unlock(H("t"))
+    assert s.unlock(H("t")) is True
     assert not other.is_locked(H("t"))
     assert other.lock(H("t")) is True
 
@@ -208,20 +208,19 @@ def test_lock_with_explicit_owner(backend: Backend) -> None:
 
 
 def test_unlock_not_held_is_harmless(backend: Backend) -> None:
-    backend.store.unlock(H("never-locked"))
+    assert backend.store.unlock(H("never-locked")) is False
     assert not backend.store.is_locked(H("never-locked"))
 
 
 def test_unlock_only_by_owner_force_unlock_by_anyone(backend: Backend) -> None:
     s = backend.store
-    if not getattr(s, "unlock_checks_owner", False):
-        pytest.skip(f"{backend.name} store does not check the owner in unlock()")
     assert s.lock(H("t"), {"host": "elsewhere", "pid": 1})
-    s.unlock(H("t"))
+    assert s.unlock(H("t")) is False
     assert s.is_locked(H("t")), "unlock() released a lock held by another process"
     assert s.lock_owner(H("t"))["host"] == "elsewhere"
-    s.force_unlock(H("t"))
+    assert s.force_unlock(H("t")) is True
     assert not s.is_locked(H("t"))
+    assert s.force_unlock(H("t")) is False
 
 
 def test_force_unlock_removes_any_lock(backend: Backend) -> None:
@@ -402,3 +401,20 @@ def test_heartbeat_leaves_a_kept_back_result_to_the_main_thread(backend: Backend
         assert backend.reopen().load(H("a")) == 5 and s.list_locks() == {}
     finally:
         s.batching = False
+
+
+def test_claim_names_what_it_found(backend: Backend) -> None:
+    s = backend.store
+    s.save(H("done"), 1)
+    s.fail(H("bad"), {"error": "x"})
+    assert s.claim(H("new")) == Claim(locked=True, done=False, failed=False)
+    assert s.claim(H("done")).done and s.claim(H("bad")).failed
+    assert backend.reopen().claim(H("new")).locked is False  # held: not ours again
+    assert all(s.unlock(H(k)) for k in ("new", "done", "bad"))
+
+
+def test_remove_stale_temporaries_is_part_of_every_store(backend: Backend) -> None:
+    s = backend.store
+    s.save(H("kept"), [1, 2])
+    assert s.remove_stale_temporaries() == 0  # nothing half-written: nothing removed
+    assert s.load(H("kept")) == [1, 2]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from test_cmd_helpers import BARRIER, IN_CI, ok, run_jug, start_jug, stop, wait_for, write_jugfile
+from support import BARRIER, IN_CI, ok, run_jug, start_jug, stop, wait_until, write_jugfile
 
 from jug.backends import select_store
 
@@ -107,24 +107,24 @@ def test_page_shows_counts_and_follows_execute(server: tuple[Path, Path, str],
     assert url.startswith("http://127.0.0.1:")  # local by default
     browser.get(url)  # type: ignore[attr-defined]
     assert "jug status" in browser.title  # type: ignore[attr-defined]
-    table = wait_for(lambda: _table(browser), what="the first table")
+    table = wait_until(lambda: _table(browser), what="the first table")
     assert set(table) == {"jugfile.first", "Total"}
     assert _row(browser, "jugfile.first") == _row(browser, "Total") == ["0", "3", "0", "0", "0"]
     assert list(table["Total"])[:5] == ["waiting", "ready", "finished", "running", "failed"]
     barrier = browser.find_element(By.ID, "barrier").text  # type: ignore[attr-defined]
     assert "barrier" in barrier
     gen = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-generation"))  # type: ignore[attr-defined]
-    wait_for(lambda: int(browser.find_element(  # type: ignore[attr-defined]
+    wait_until(lambda: int(browser.find_element(  # type: ignore[attr-defined]
         By.TAG_NAME, "body").get_attribute("data-generation")) > gen, what="a refresh")
 
     ok("execute", jf, "--jugdir", jd, "--target", "jugfile.first")  # passes the barrier
-    wait_for(lambda: _row(browser, "jugfile.second") == ["0", "1", "0", "0", "0"],
+    wait_until(lambda: _row(browser, "jugfile.second") == ["0", "1", "0", "0", "0"],
              what="the task after the barrier to appear")
     assert _row(browser, "jugfile.first") == ["0", "0", "0", "3", "0"]
     assert browser.find_element(By.ID, "barrier").text == ""  # type: ignore[attr-defined]
 
     ok("execute", jf, "--jugdir", jd)
-    wait_for(lambda: _row(browser, "Total") == ["0", "0", "0", "4", "0"],
+    wait_until(lambda: _row(browser, "Total") == ["0", "0", "0", "4", "0"],
              what="every task finished on the page")
     assert "Updated" in browser.find_element(By.ID, "updated").text  # type: ignore[attr-defined]
 
@@ -187,7 +187,7 @@ def test_page_lists_failures(tmp_path: Path, browser: object) -> None:
     proc, url = _serve(jf, jd)
     try:
         browser.get(url)  # type: ignore[attr-defined]
-        wait_for(lambda: _row(browser, "Total") == ["0", "0", "0", "0", "1"],
+        wait_until(lambda: _row(browser, "Total") == ["0", "0", "0", "0", "1"],
                  what="the failed count")
         text = browser.find_element(By.ID, "failures").text  # type: ignore[attr-defined]
         assert "jugfile.boom" in text and "boom number 7" in text
@@ -295,7 +295,7 @@ def test_charts_of_a_known_store(tmp_path: Path, browser: object) -> None:
     proc, url = _serve(jf, jd, "--refresh", "30")
     try:
         browser.get(url)  # type: ignore[attr-defined]
-        wait_for(lambda: browser.find_element(  # type: ignore[attr-defined]
+        wait_until(lambda: browser.find_element(  # type: ignore[attr-defined]
             By.TAG_NAME, "body").get_attribute("data-charts"), what="the charts")
         find = browser.find_elements  # type: ignore[attr-defined]
         assert _row(browser, "Total") == ["1", "2", "0", "9", "1"]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cmd_helpers import run_jug, start_jug, stop, wait_for, write_jugfile
+from support import run_jug, start_jug, stop, wait_until, write_jugfile
 
 from jug.backends import select_store
 from jug.backends.dict_store import DictStore
@@ -97,7 +97,7 @@ def test_signal_is_recorded(tmp_path: Path) -> None:
     w = start_jug("execute", jf, "--jugdir", jd, env={"WAIT_GATE": "1"})
     try:
         store = select_store(str(jd))
-        wait_for(lambda: store.list_locks(), what="the worker inside a task")
+        wait_until(lambda: store.list_locks(), what="the worker inside a task")
         w.send_signal(signal.SIGTERM)
         _, err = w.communicate(timeout=60)
     finally:
@@ -114,10 +114,10 @@ def test_idle_seconds_while_waiting_for_a_dependency(tmp_path: Path) -> None:
     env = {"WAIT_GATE": "1"}
     first = start_jug("execute", jf, "--jugdir", jd, env=env)
     store = select_store(str(jd))
-    wait_for(lambda: store.list_locks(), what="the first worker's lock")
+    wait_until(lambda: store.list_locks(), what="the first worker's lock")
     second = start_jug("execute", jf, "--jugdir", jd, "--wait-cycle-time", "0.2", env=env)
     try:
-        wait_for(lambda: len(_records(jd)) == 2, what="the second worker's start record")
+        wait_until(lambda: len(_records(jd)) == 2, what="the second worker's start record")
         time.sleep(1.0)
         (tmp_path / "gate").touch()
         for w in (first, second):

@@ -6,9 +6,15 @@ Everything above this module (tasks, execute, status, the HPC toolkit) talks onl
 * results: ``save``/``load``/``exists``/``remove`` by task hash, and ``list`` (one bulk
   listing of every finished hash: status never does one round trip per task);
 * locks: ``lock`` is atomic and records the owner (:func:`jug.backends.owner.current_owner`);
-  ``list_locks`` returns every lock with its owner in one call;
+  ``list_locks`` returns every lock with its owner in one call; ``unlock`` releases only this
+  process's lock, ``force_unlock`` anyone's, ``reclaim`` only a lock still holding the owner
+  record judged dead; ``claim`` locks and reports a named :class:`Claim`;
 * failures: ``fail`` marks a task as failed (it stays failed until cleaned up);
-* documents: small JSON dictionaries in named namespaces (run times, submit state...).
+* documents: small JSON dictionaries in named namespaces (run times, submit state...);
+* housekeeping: ``remove_stale_temporaries``, ``remove_all_locks``, ``flush``, ``close``.
+
+Every method is declared here with its types, so callers never probe a store for a
+capability; ``tests/test_store_contract.py`` runs the contract on every store.
 
 Results are framed by :func:`encode_result` (magic, format, length, CRC-32) so that a
 truncated or corrupt result is *detected* (:class:`CorruptResult`) and never loaded silently.
@@ -24,7 +30,7 @@ import sys
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 MAGIC = b"JUGR"
 VERSION = 1
@@ -264,6 +270,14 @@ def _empty_from_npy_header(np: Any, npy_head: bytes, nbytes: int, key: str, wher
     return np.empty(shape, dtype, order="F" if fortran else "C")
 
 
+class Claim(NamedTuple):
+    """What :meth:`Store.claim` found, named so a worker reads fields, not tuple positions."""
+
+    locked: bool  # the lock is now held by this process
+    done: bool  # a result is stored already (nothing to run)
+    failed: bool  # the task is marked failed (it stays failed until cleaned up)
+
+
 class Store(ABC):
     """A place where results, locks, failure marks and small documents live."""
 
@@ -304,8 +318,12 @@ class Store(ABC):
         """Atomically take the lock of ``key`` for ``owner`` (default: this process)."""
 
     @abstractmethod
-    def unlock(self, key: str) -> None:
-        """Release the lock of ``key`` (no error if it was not held)."""
+    def unlock(self, key: str) -> bool:
+        """Release the lock of ``key`` if this process holds it; True if it was released.
+
+        A lock held by another process (reclaimed from us and re-taken) is left alone, and a
+        lock not held at all is no error: a late release never frees somebody else's task.
+        """
 
     @abstractmethod
     def is_locked(self, key: str) -> bool:
@@ -315,9 +333,10 @@ class Store(ABC):
     def list_locks(self) -> dict[str, dict]:
         """Every held lock as ``{key: owner}`` in one bulk operation."""
 
-    def force_unlock(self, key: str) -> None:
-        """Remove the lock of ``key`` whoever holds it (cleanup of dead workers' locks)."""
-        self.unlock(key)
+    @abstractmethod
+    def force_unlock(self, key: str) -> bool:
+        """Remove the lock of ``key`` whoever holds it; True if there was one (cleanup of dead
+        workers' locks)."""
 
     def reclaim(self, key: str, owner: dict) -> bool:
         """Remove the lock of ``key`` only if it still holds the record ``owner`` (judged dead).
@@ -354,14 +373,14 @@ class Store(ABC):
                 bad[k] = e
         return bad
 
-    def claim(self, key: str, owner: dict | None = None) -> tuple[bool, bool, bool]:
-        """Lock ``key`` and report ``(locked, has_result, failed)`` (the lock is held if locked).
+    def claim(self, key: str, owner: dict | None = None) -> Claim:
+        """Lock ``key`` and report what is known about it (the lock is held if ``locked``).
 
         What a worker does before running a task; backends override it to do it in one round trip.
         """
         if not self.lock(key, owner):
-            return False, False, False
-        return True, self.exists(key), self.is_failed(key)
+            return Claim(False, False, False)
+        return Claim(True, self.exists(key), self.is_failed(key))
 
     def result_path(self, key: str) -> str:
         """Where the result of ``key`` lives, for messages."""
@@ -417,6 +436,13 @@ class Store(ABC):
         for key in locks:
             self.force_unlock(key)
         return len(locks)
+
+    def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
+        """Remove what killed writers left half-written (older than ``older_than`` s); how many.
+
+        Part of ``jug cleanup``; a store that never writes in pieces has nothing to remove.
+        """
+        return 0
 
     def flush(self) -> None:
         """Send whatever :attr:`batching` kept back (no-op by default)."""

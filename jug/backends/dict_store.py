@@ -45,15 +45,15 @@ class DictStore(Store):
         self._locks[key] = owner or _owner.current_owner()
         return True
 
-    unlock_checks_owner = True
-
-    def unlock(self, key: str) -> None:
+    def unlock(self, key: str) -> bool:
         owner = self._locks.get(key)
-        if owner is not None and _owner.is_current(owner):
-            del self._locks[key]
+        if owner is None or not _owner.is_current(owner):
+            return False
+        del self._locks[key]
+        return True
 
-    def force_unlock(self, key: str) -> None:
-        self._locks.pop(key, None)
+    def force_unlock(self, key: str) -> bool:
+        return self._locks.pop(key, None) is not None
 
     def verify(self, key: str, full: bool = False) -> None:
         """Header, length and checksum of the stored bytes (raises CorruptResult or KeyError).

@@ -243,35 +243,32 @@ class FileStore(Store):
         os.close(fd)
         return True
 
-    unlock_checks_owner = True
-
     @_os_errors("release a lock in")
-    def unlock(self, key: str) -> None:
+    def unlock(self, key: str) -> bool:
         """Release the lock of ``key`` if this process holds it (a reclaimed lock is left alone)."""
         with self._heartbeat_mutex:
-            self._unlock(key)
+            return self._unlock(key)
 
-    def _unlock(self, key: str) -> None:
+    def _unlock(self, key: str) -> bool:
         path = f"{self._locks}/{key}"
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            return
+            return False
         if data.startswith(_owner.lock_signature()):  # fast path: our own lock record
-            _unlink(path)
-            return
+            return _unlink(path)
         owner = _read_json(path, missing=None)
         if owner is None:
-            return
+            return False
         if _owner.is_current(owner):
-            _unlink(path)
-        else:
-            _warn_not_owner(key, owner)
+            return _unlink(path)
+        _warn_not_owner(key, owner)
+        return False
 
     @_os_errors("remove a lock in")
-    def force_unlock(self, key: str) -> None:
-        _unlink(f"{self._locks}/{key}")
+    def force_unlock(self, key: str) -> bool:
+        return _unlink(f"{self._locks}/{key}")
 
     @_os_errors("reclaim a lock in")
     def reclaim(self, key: str, owner: dict) -> bool:

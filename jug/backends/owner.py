@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
+from dataclasses import dataclass
 from typing import Mapping
 
 _HOST = socket.gethostname()
+
+#: the ``job_id_var`` of every scheduler adapter (a test keeps them equal): a cheap gate
+JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
 
 
 def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
@@ -20,27 +25,56 @@ def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
 
     Returns ``{"scheduler", "job_id", "array_job_id", "array_task_id", "queue_id"}``;
     ``queue_id`` is the id under which the scheduler's queue listing shows this worker.
+    Each scheduler adapter reads its own variables (``from_environment``), so the format
+    stays in step with the adapter's ``element_id``.
     """
     env = os.environ if environ is None else environ
-    if "SLURM_JOB_ID" in env:
-        array_id = env.get("SLURM_ARRAY_JOB_ID")
-        index = env.get("SLURM_ARRAY_TASK_ID")
-        queue_id = f"{array_id}_{index}" if array_id and index else env["SLURM_JOB_ID"]
-        return {"scheduler": "slurm", "job_id": env["SLURM_JOB_ID"], "array_job_id": array_id,
-                "array_task_id": index, "queue_id": queue_id}
-    if "PBS_JOBID" in env:
-        index = env.get("PBS_ARRAY_INDEX") or env.get("PBS_ARRAYID")
-        return {"scheduler": "pbs", "job_id": env["PBS_JOBID"],
-                "array_job_id": env.get("PBS_ARRAY_ID"), "array_task_id": index,
-                "queue_id": env["PBS_JOBID"]}
-    if "JOB_ID" in env and ("SGE_TASK_ID" in env or "SGE_ROOT" in env or "SGE_CELL" in env):
-        index = env.get("SGE_TASK_ID")
-        if index in (None, "undefined"):
-            index = None
-        queue_id = f"{env['JOB_ID']}.{index}" if index else env["JOB_ID"]
-        return {"scheduler": "sge", "job_id": env["JOB_ID"], "array_job_id": env["JOB_ID"],
-                "array_task_id": index, "queue_id": queue_id}
-    return None
+    if not any(name in env for name in JOB_ID_VARS):
+        return None  # not in a batch job: the adapters are not even imported (start-up time)
+    from ..schedulers import from_environment
+
+    return from_environment(env)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """The batch job of a lock owner record (``owner["job"]``, written by :func:`batch_job`),
+    read in this one place by everything that judges or describes an owner."""
+
+    scheduler: str
+    job_id: str
+    array_job_id: str | None
+    array_task_id: str | None
+    queue_id: str
+
+    @classmethod
+    def of(cls, owner: Mapping | None) -> BatchJob | None:
+        """The batch job recorded in ``owner``, or None (not in a batch job, or no record)."""
+        job = owner.get("job") if isinstance(owner, Mapping) else None
+        if not isinstance(job, Mapping):
+            return None
+
+        def text(key: str) -> str | None:
+            value = job.get(key)
+            return None if value in (None, "") else str(value)
+
+        return cls(text("scheduler") or "", text("job_id") or "", text("array_job_id"),
+                   text("array_task_id"), text("queue_id") or "")
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids under which the queue may list this job (element id first)."""
+        return [i for i in (self.queue_id, self.job_id) if i]
+
+    @property
+    def array_head(self) -> str | None:
+        """The number of the array (or job): ``1234`` of ``1234[].server`` or ``1234_7``."""
+        m = re.match(r"\d+", self.array_job_id or self.job_id)
+        return m.group(0) if m else None
+
+    def describe(self) -> str:
+        """``slurm 123_4`` for messages."""
+        return f"{self.scheduler or None} {self.queue_id or None}"
 
 
 _PROCESS_START = time.time()
@@ -77,7 +111,7 @@ def owner_summary(owner: Mapping | None) -> str:
     if not owner:
         return "unknown owner"
     text = f"{owner.get('host', '?')}:{owner.get('pid', '?')}"
-    job = owner.get("job")
+    job = BatchJob.of(owner) if owner.get("job") else None
     if job:
-        text += f" ({job.get('scheduler')} {job.get('queue_id')})"
+        text += f" ({job.describe()})"
     return text

@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import owner as _owner
 from .base import (
     HEADER_SIZE,
+    Claim,
     CorruptResult,
     Store,
     StoreError,
@@ -199,7 +200,6 @@ class RedisStore(Store):
     """Results, locks, failure marks and documents in one Redis database."""
 
     #: unlock() releases only a lock held by this host and pid (force_unlock removes any)
-    unlock_checks_owner = True
 
     def __init__(self, url: str, chunk_size: int = CHUNK_SIZE) -> None:
         if redis is None:
@@ -494,7 +494,7 @@ class RedisStore(Store):
             current = self._r.hget(self._k_locks, key)
         return current is not None and current.decode() == body
 
-    def claim(self, key: str, owner: dict | None = None) -> tuple[bool, bool, bool]:
+    def claim(self, key: str, owner: dict | None = None) -> Claim:
         """Lock ``key`` and say whether it has a result or failure mark, in one round trip.
 
         Returns ``(locked, has_result, failed)``; the lock is held whenever ``locked`` is True
@@ -517,7 +517,7 @@ class RedisStore(Store):
             if not got:  # a retried call whose first attempt already took the lock?
                 got = self._r.hget(self._k_locks, key) == body
         self._claimed = key if got else None
-        return bool(got), bool(has_result), bool(failed)
+        return Claim(bool(got), bool(has_result), bool(failed))
 
     def unlock(self, key: str) -> bool:
         """Release the lock of ``key`` if this host+pid owns it; True if released."""

@@ -10,7 +10,7 @@ The interface a resubmit loop needs (all in :class:`Scheduler`, see ``base.py``)
   ``cancel_pending(job_id, counts)``; ``max_array_size()`` and ``split(n)``;
 * ``element_id(array_id, index)`` matches the ``queue_id`` lock owners record.
 
-:class:`jug.schedulers.job.JobPlan` renders and submits arrays and records them in the store
+The orchestration above these adapters lives in :mod:`jug.hpc`; :class:`jug.hpc.job.JobPlan` renders and submits arrays and records them in the store
 (``submitted_arrays`` / ``cancel_arrays`` read and clear those records).
 """
 
@@ -51,6 +51,19 @@ def get_scheduler(name: str, settings: Mapping[str, Any] | None = None) -> Sched
     if key not in classes:
         raise SchedulerError(f"unknown scheduler '{name}': choose one of {', '.join(NAMES)}")
     return classes[key](settings)
+
+
+def from_environment(env: Mapping[str, str]) -> dict | None:
+    """The batch job described by ``env`` (the first adapter that recognises it), or None.
+
+    SLURM first, then PBS (Torque's variables are recognised by PBS), then SGE, whose
+    ``JOB_ID`` other systems set too."""
+    classes = _classes()
+    for key in ("slurm", "pbs", "sge"):
+        job = classes[key].from_environment(env)
+        if job is not None:
+            return job
+    return None
 
 
 def detect() -> str | None:

@@ -118,9 +118,10 @@ def expand_indices(text: str) -> list[int]:
 
 
 def split_sizes(total: int, limit: int | None) -> list[int]:
-    """Split ``total`` workers into arrays of at most ``limit`` elements (None: one array)."""
-    if total < 1:
-        raise ValueError(f"need at least one worker, got {total}")
+    """Split ``total`` workers into arrays of at most ``limit`` elements (None: one array;
+    none for zero: the watch loop may have nothing to submit)."""
+    if total <= 0:
+        return []
     if not limit or limit >= total:
         return [total]
     sizes = [limit] * (total // limit)
@@ -142,14 +143,19 @@ class Scheduler:
     submit_pattern: str = r"(?P<id>\S+)"  # applied to each output line, last match wins
     #: commands whose presence on PATH suggests this scheduler (all must be present)
     detect_commands: tuple[str, ...] = ()
-    #: the log file name pattern (the scheduler's own placeholders), relative to the log dir
+    #: the log file name pattern (the scheduler's own placeholders), relative to the log dir;
+    #: the job templates write it (``log_pattern`` in their context)
     log_pattern: str = ""
-    supports_throttle: bool = True
+    #: the running-elements limit of a live array can be changed (``throttle_args``)
+    supports_throttle: bool = False
+    #: longest job name the scheduler takes (None: no limit worth enforcing)
+    max_job_name: int | None = None
+    #: the scheduler announces the walltime with signals that kill Python by default (SGE's
+    #: SIGUSR1/SIGUSR2): workers run through an entry point that turns them into SIGTERM
+    walltime_signals_kill: bool = False
     #: raw directives that would contradict what jug sets itself: (regex, jug's option)
     managed_directives: tuple[tuple[str, str], ...] = ()
     supports_signal: bool = False  # a pre-walltime signal to the batch shell
-    #: settings this scheduler's template never uses (left out of the dry run's settings)
-    unused_settings: tuple[str, ...] = ("parallel_env",)
     #: the directive making a job wait until jobs ``{ids}`` ended (whatever their exit status)
     dependency_option: str = ""
     dependency_separator: str = ":"  # between the ids in ``dependency_option``
@@ -185,9 +191,25 @@ class Scheduler:
             spec += f"%{throttle}"
         return spec
 
-    def element_id(self, array_id: str, index: int) -> str:
+    @staticmethod
+    def element_id(array_id: str, index: int | str) -> str:
         """The id under which the queue shows element ``index`` of ``array_id``."""
         return f"{array_id}_{index}"
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> dict | None:
+        """The batch job a process runs in, from its environment, or None if not this
+        scheduler's: ``{"scheduler", "job_id", "array_job_id", "array_task_id", "queue_id"}``.
+
+        ``queue_id`` is the id under which the queue listing shows the worker, so it must
+        agree with :meth:`element_id` (lock owners record it; the watch loop matches it)."""
+        return None
+
+    @classmethod
+    def _job_record(cls, job_id: str, array_id: str | None, index: str | None,
+                    queue_id: str) -> dict:
+        return {"scheduler": cls.name, "job_id": job_id, "array_job_id": array_id,
+                "array_task_id": index, "queue_id": queue_id}
 
     # -- running commands ----------------------------------------------------------------
     def _run(self, cmd: Sequence[str], what: str, cwd: str | None = None,
@@ -326,6 +348,8 @@ class Scheduler:
 
     def split(self, workers: int) -> list[int]:
         """Array sizes for ``workers`` workers, each within the site's array size limit."""
+        if workers < 1:
+            raise ValueError(f"need at least one worker, got {workers}")
         return split_sizes(workers, self.max_array_size())
 
     # -- directives (used by templates and for --dry-run) ---------------------------------

@@ -14,8 +14,10 @@ _RUNNING = set("RBE")  # running, array begun, exiting (still holds the node)
 class PBS(Scheduler):
     """PBS Professional / OpenPBS (the ``pro`` dialect); Torque is a subclass."""
 
+    supports_throttle = True
+    max_job_name = 15
+
     name = "pbs"
-    dialect = "pro"
     template = "pbs.sh.j2"
     prefix = "#PBS"
     index_var = "PBS_ARRAY_INDEX"
@@ -47,7 +49,18 @@ class PBS(Scheduler):
         """Bare: the characters that would need quotes are refused (see ``path_unsafe``)."""
         return text
 
-    def element_id(self, array_id: str, index: int) -> str:
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> dict | None:
+        """``PBS_JOBID`` (already the element's queue id, ``1234[7].server``); PBS Pro's
+        ``PBS_ARRAY_INDEX`` or Torque's ``PBS_ARRAYID``.  Both are recorded as ``pbs``."""
+        job_id = env.get(PBS.job_id_var)
+        if not job_id:
+            return None
+        index = env.get(PBS.index_var) or env.get(Torque.index_var)
+        return PBS._job_record(job_id, env.get("PBS_ARRAY_ID"), index, job_id)
+
+    @staticmethod
+    def element_id(array_id: str, index: int | str) -> str:
         """``1234[7].server`` from ``1234[].server``."""
         if "[]" in array_id:
             return array_id.replace("[]", f"[{index}]", 1)
@@ -120,18 +133,20 @@ class PBS(Scheduler):
         return f"{mbytes // 1024}gb" if mbytes % 1024 == 0 else f"{mbytes}mb"
 
     def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
-        """Which dialect's directives the template writes."""
-        return {"dialect": self.dialect, "array_flag": self.array_flag}
+        """The array flag (``-J``; Torque ``-t``)."""
+        return {"array_flag": self.array_flag}
 
 
 class Torque(PBS):
     """Torque / PBS classic (Moab): ``-t`` arrays, ``PBS_ARRAYID``, ``nodes=1:ppn=C``."""
 
     name = "torque"
-    dialect = "torque"
+    template = "torque.sh.j2"
+    planner_template = "torque-planner.sh.j2"
     index_var = "PBS_ARRAYID"
     array_flag = "-t"
     detect_commands = ("qsub", "pbsnodes", "momctl")
+    supports_throttle = False  # the slot limit of a live array cannot be changed
 
     def throttle_args(self, job_id: str, limit: int) -> list[str] | None:
         """Torque cannot change the slot limit of a live array."""

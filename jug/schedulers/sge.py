@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .base import (
     DONE,
@@ -33,7 +32,8 @@ class SGE(Scheduler):
     detect_commands = ("qsub", "qconf")
     log_pattern = "$JOB_NAME_$JOB_ID_$TASK_ID.out"
     supports_signal = True  # -l s_rt sends SIGUSR1
-    unused_settings = ()  # -pe takes the parallel environment
+    supports_throttle = True
+    walltime_signals_kill = True  # SIGUSR1 (s_rt) and SIGUSR2 (qsub -notify)
     dependency_option = "-hold_jid {ids}"
     dependency_separator = ","
     planner_template = "sge-planner.sh.j2"
@@ -64,7 +64,21 @@ class SGE(Scheduler):
         """``1-N``; the throttle is a separate ``-tc`` directive."""
         return f"{self.first_index}-{self.first_index + size - 1}"
 
-    def element_id(self, array_id: str, index: int) -> str:
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> dict | None:
+        """``JOB_ID`` with an SGE variable beside it (other systems set ``JOB_ID`` too);
+        ``SGE_TASK_ID`` is ``undefined`` outside an array."""
+        job_id = env.get(cls.job_id_var)
+        if not job_id or not any(v in env for v in ("SGE_TASK_ID", "SGE_ROOT", "SGE_CELL")):
+            return None
+        index = env.get(cls.index_var)
+        if index in (None, "undefined"):
+            index = None
+        queue_id = cls.element_id(job_id, index) if index else job_id
+        return cls._job_record(job_id, job_id, index, queue_id)
+
+    @staticmethod
+    def element_id(array_id: str, index: int | str) -> str:
         """``4711.3``, as lock owners record it."""
         return f"{array_id}.{index}"
 
@@ -76,6 +90,8 @@ class SGE(Scheduler):
         """Each ``job_list`` is one running task or a collapsed range of pending tasks."""
         if not stdout.strip():
             return []
+        import xml.etree.ElementTree as ET  # only the loop parses the queue
+
         root = ET.fromstring(stdout)
         out = []
         for job in root.iter("job_list"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .base import DONE, PENDING, RUNNING, ArrayCounts, QueueEntry, Scheduler, expand_indices
 
@@ -38,6 +38,18 @@ class Slurm(Scheduler):
     # to launch (SLURM 22.05), so it is refused; "%" in --output is a placeholder ("%%").
     path_unsafe = {"\n": "a line break ends the directive",
                    "\\": "makes the job fail to launch (SLURM reads it as an escape)"}
+
+    supports_throttle = True
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> dict | None:
+        """``SLURM_JOB_ID``; an array element shows in the queue as ``ARRAYID_INDEX``."""
+        job_id = env.get(cls.job_id_var)
+        if not job_id:
+            return None
+        array_id, index = env.get("SLURM_ARRAY_JOB_ID"), env.get(cls.index_var)
+        queue_id = cls.element_id(array_id, index) if array_id and index else job_id
+        return cls._job_record(job_id, array_id, index, queue_id)
 
     def quote_directive(self, text: str) -> str:
         """Double quotes with ``\\"`` for a quote inside, as sbatch's directive parser reads."""

@@ -94,24 +94,13 @@ def _verdicts(store: Store, stale_after: float) -> list[LockVerdict]:
     return verdicts
 
 
-def _remove_lock(store: Store, key: str, owner: Any) -> bool:
-    """Remove the lock of ``key`` only if it still holds ``owner`` (never one re-taken since)."""
-    reclaim = getattr(store, "reclaim", None)
-    if reclaim is not None:
-        return bool(reclaim(key, owner))
-    if store.lock_owner(key) != owner:
-        return False
-    store.force_unlock(key)
-    return True
-
-
 def _clean_locks(store: Store, args: Any, strict: bool) -> tuple[int, int]:
     """Remove removable locks; print what was removed and what was kept. (removed, kept)."""
     removed = kept = 0
     for v in _verdicts(store, float(args.stale_after)):
         who = owner_summary(v.owner)
         if v.removable(strict):
-            if not args.dry_run and not _remove_lock(store, v.key, v.owner):
+            if not args.dry_run and not store.reclaim(v.key, v.owner):
                 print(f"Kept lock {v.key[:12]}: it changed hands while cleaning up")
                 kept += 1
                 continue
@@ -147,9 +136,8 @@ def _full(args: Any) -> int:
     print(f"{_verb(args)} {len(stored)} unreferenced result(s) and {len(marks)} failure "
           f"mark(s) of tasks no longer in {loaded.path}")
     _clean_locks(store, args, strict=False)
-    tidy = getattr(store, "remove_stale_temporaries", None)
-    if tidy is not None and not args.dry_run:
-        n = tidy()
+    if not args.dry_run:
+        n = store.remove_stale_temporaries()
         if n:
             print(f"Removed {n} temporary file(s) left by killed writers")
     if args.verbose != "quiet":

@@ -18,6 +18,8 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Iterator
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
@@ -27,7 +29,14 @@ from ..jugfile import JugfileError, load, open_store
 from ..options import Option, count, finite_seconds, seconds
 from ..passorder import PassOrder
 from ..task import Task, TaskError
-from ..taskstate import base_dependencies, dead_locks, dependency_closure, match_tasks, unique_tasks
+from ..taskstate import (
+    STALE_AFTER,
+    base_dependencies,
+    dead_locks,
+    dependency_closure,
+    match_tasks,
+    unique_tasks,
+)
 from ..timings import Durations, TimingRecorder
 from ..waiting import Leftovers, Poller, Verdict, WaitEnd
 from ..workers import ExitReason, WorkerSession, reason_of_worker
@@ -57,7 +66,7 @@ OPTIONS = [
            "the locks it waits for after 10 ms, then at intervals growing to this", type=seconds),
     Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock "
            "(0: none)", type=seconds),
-    Option("stale-after", 300.0, "A lock whose owner on another host has not sent a heartbeat "
+    Option("stale-after", STALE_AFTER, "A lock whose owner on another host has not sent a heartbeat "
            "for this many seconds is reclaimed by an idle worker (owners on this host are "
            "reclaimed as soon as their process is gone; <= 0: only those)", type=finite_seconds),
     Option("verify-limit", 20000, "At start, check the integrity (header and length, and the "
@@ -111,6 +120,52 @@ def _stop_if_signalled(last_task: str | None) -> None:
         name, raised = _received[0]
         raise Terminated(f"{name} (caught by task {last_task}, which finished)"
                          if raised and last_task else name)
+
+
+class Outcome(Enum):
+    """How running one locked task went."""
+
+    OK = "ok"
+    FAILED = "failed"
+    DEPENDENCY_LOST = "dependency lost"  # a dependency's stored result was corrupt or gone
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    kind: Outcome
+    lost: str | None = None  # with DEPENDENCY_LOST: that dependency's hash (it is recomputed)
+
+
+class Step(Enum):
+    """What one task's turn in a pass came to."""
+
+    SKIPPED = "skipped"  # finished or failed already, or blocked by a failed dependency
+    POSTPONED = "postponed"  # waits for its dependencies or for another worker's lock
+    RAN = "ran"
+    FAILED = "failed"  # it failed and --keep-going goes on
+    STOP = "stop"  # the worker stops (exit condition, or a failure without --keep-going)
+    RESTART = "restart"  # a dependency must be recomputed: start over from every unfinished task
+
+
+@dataclass
+class _Known:
+    """What this worker knows of the store during :meth:`Worker.run` (updated as it goes)."""
+
+    finished: set[str]
+    failed: set[str]
+    deps: dict[str, list[str]]  # task hash -> hashes of its direct dependencies
+    users: dict[str, int]  # result hash -> pending tasks that still need it in memory
+    by_hash: dict[str, Task]
+
+
+@dataclass
+class _Pass:
+    """One pass over the pending tasks: what it postponed and whether anything ran."""
+
+    order: PassOrder
+    postponed: list[Task] = field(default_factory=list)
+    left: Leftovers = field(default_factory=Leftovers)
+    progressed: bool = False
 
 
 class _Heartbeat:
@@ -214,122 +269,147 @@ class Worker:
 
     # -- the loop ------------------------------------------------------------------
     def run(self, tasks: list[Task]) -> None:
-        """Run every task of ``tasks`` that this worker can; returns when none is left."""
+        """Run every task of ``tasks`` that this worker can; returns when none is left.
+
+        Passes over the pending tasks run what is ready; between passes the worker re-reads
+        the store and reclaims dead locks, leaves, or waits (:meth:`_after_pass`)."""
         tasks = self._select(tasks)
+        known = self._known(tasks)
+        pending = [t for t in tasks if t.hash() not in known.finished]
+        idle_cycles: int | None = 0
+        while pending:
+            turn = _Pass(PassOrder(pending, known_finished=len(known.finished)))
+            end = self._one_pass(turn, known)
+            if end is Step.STOP:
+                return
+            if end is Step.RESTART:
+                pending = [t for t in tasks if t.hash() not in known.finished]
+                continue
+            pending = turn.postponed
+            if not pending:
+                break
+            idle_cycles = self._after_pass(turn, pending, known, idle_cycles or 0)
+            if idle_cycles is None:
+                return
+
+    def _known(self, tasks: list[Task]) -> _Known:
+        """One read of the store (with the cheap integrity check) and the dependency counts."""
         store = self.store
         finished = set(store.list())
-        n_done = len(tasks) - sum(1 for t in tasks if t.hash() not in finished)
+        n_done = sum(1 for t in tasks if t.hash() in finished)
         if self.verify_limit < 0 or n_done <= self.verify_limit:
             self._verify(tasks, finished)
         failed = set(store.list_failed())
         deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in tasks}
-        pending = [t for t in tasks if t.hash() not in finished]
         if self.session:
             self.session.track([t.hash() for t in tasks], finished)
         # how many pending tasks still need each result: unload it from memory at zero
         users: dict[str, int] = {}
-        for t in pending:
-            for d in deps[t.hash()]:
-                users[d] = users.get(d, 0) + 1
-        by_hash = {t.hash(): t for t in tasks}
-        idle_cycles = 0
-        while pending:
-            progressed = False
-            postponed: list[Task] = []
-            left = Leftovers()
-            restart = False
-            order = PassOrder(pending, known_finished=len(finished))
-            for t in order:
-                h = t.hash()
-                if h in finished:
-                    continue
-                if h in failed:
-                    continue
-                tdeps = deps[h]
-                if tdeps and not all(d in finished for d in tdeps):
-                    if any(d in failed for d in tdeps):
-                        failed.add(h)  # cannot ever run here: a dependency failed
-                        self.blocked.append(t.name)
-                        continue
-                    postponed.append(t)
-                    left.waiting += 1
-                    continue
-                _stop_if_signalled(self.last_task)
-                reason = exit_checks.should_exit() or self._no_time_for(t)
-                if reason:
-                    self.stop_reason = reason
-                    return
-                with _signals_deferred():  # a lock is never taken without its release below
-                    locked, done, marked_failed = store.claim(h)
-                if not locked:
-                    postponed.append(t)
-                    left.held.append(h)
-                    order.collided()
-                    continue
-                try:
-                    _stop_if_signalled(self.last_task)
-                    if done:
-                        finished.add(h)
-                        if order.found_finished():  # our listing is stale: read it again
-                            finished.update(store.list())
-                        continue
-                    if marked_failed:
-                        failed.add(h)
-                        continue
-                    outcome = self._run_one(t, h)
-                finally:
-                    with _signals_deferred():
-                        self.heartbeat.set(None)
-                        _unlock(store, h)
-                if outcome == "ok":
-                    self.last_ok = t.name
-                    finished.add(h)
-                    progressed = True
-                    self._release(t, h, tdeps, users, by_hash)
-                elif outcome == "failed":
-                    failed.add(h)
-                    progressed = True
-                    if not self.keep_going:
-                        return
-                else:  # a dependency's stored result was corrupt and has been removed
-                    finished.discard(outcome)
-                    restart = True
-                    break
-            pending = postponed
-            if restart:
-                pending = [t for t in tasks if t.hash() not in finished]
-                continue
-            if not pending:
-                break
-            # Others hold what we need: re-read the store; wait if nothing moved.
-            fresh = set(store.list())
-            new = fresh - finished
-            finished |= fresh
-            failed |= set(store.list_failed())
-            if progressed or new:
-                idle_cycles = 0
-                self.poller.reset()
-                continue
-            if self._reclaim_dead_locks(pending):
-                continue
-            if left.verdict(self.more_after_barrier) is Verdict.EXIT:
-                self.left_to_others = len(left.held)
-                return
-            if self._waits_elsewhere(pending, deps, finished):  # --only/--exclude, pools
-                self.elsewhere = True
-                return
-            if idle_cycles >= self.nr_wait_cycles:
-                self.gave_up = True
-                return
-            if self.session:
-                self.session.idle(True)
-            end = self._idle_wait(left.held)
-            if self.session:
-                self.session.idle(False)
-            if end is WaitEnd.STOP:
-                return
-            if end is WaitEnd.TIMEOUT:
-                idle_cycles += 1
+        for t in tasks:
+            if t.hash() not in finished:
+                for d in deps[t.hash()]:
+                    users[d] = users.get(d, 0) + 1
+        return _Known(finished, failed, deps, users, {t.hash(): t for t in tasks})
+
+    def _one_pass(self, turn: _Pass, known: _Known) -> Step | None:
+        """Give each pending task its turn; STOP or RESTART end the pass early."""
+        for t in turn.order:
+            step = self._turn(t, turn, known)
+            if step is Step.STOP or step is Step.RESTART:
+                return step
+        return None
+
+    def _turn(self, t: Task, turn: _Pass, known: _Known) -> Step:
+        """Skip, postpone or run one task."""
+        h = t.hash()
+        if h in known.finished or h in known.failed:
+            return Step.SKIPPED
+        tdeps = known.deps[h]
+        if tdeps and not all(d in known.finished for d in tdeps):
+            if any(d in known.failed for d in tdeps):
+                known.failed.add(h)  # cannot ever run here: a dependency failed
+                self.blocked.append(t.name)
+                return Step.SKIPPED
+            turn.postponed.append(t)
+            turn.left.waiting += 1
+            return Step.POSTPONED
+        _stop_if_signalled(self.last_task)
+        reason = exit_checks.should_exit() or self._no_time_for(t)
+        if reason:
+            self.stop_reason = reason
+            return Step.STOP
+        got = self._claim_and_run(t, h, turn, known)
+        if isinstance(got, Step):
+            return got
+        return self._settle(t, h, got, turn, known)
+
+    def _claim_and_run(self, t: Task, h: str, turn: _Pass, known: _Known) -> Step | RunOutcome:
+        """Take the lock of ``t`` and run it unless another worker finished or failed it."""
+        with _signals_deferred():  # a lock is never taken without its release below
+            claim = self.store.claim(h)
+        if not claim.locked:
+            turn.postponed.append(t)
+            turn.left.held.append(h)
+            turn.order.collided()
+            return Step.POSTPONED
+        try:
+            _stop_if_signalled(self.last_task)
+            if claim.done:
+                known.finished.add(h)
+                if turn.order.found_finished():  # our listing is stale: read it again
+                    known.finished.update(self.store.list())
+                return Step.SKIPPED
+            if claim.failed:
+                known.failed.add(h)
+                return Step.SKIPPED
+            return self._run_one(t, h)
+        finally:
+            with _signals_deferred():
+                self.heartbeat.set(None)
+                _unlock(self.store, h)
+
+    def _settle(self, t: Task, h: str, got: RunOutcome, turn: _Pass, known: _Known) -> Step:
+        """Record what running ``t`` came to."""
+        if got.kind is Outcome.OK:
+            self.last_ok = t.name
+            known.finished.add(h)
+            turn.progressed = True
+            self._release(t, h, known.deps[h], known.users, known.by_hash)
+            return Step.RAN
+        if got.kind is Outcome.FAILED:
+            known.failed.add(h)
+            turn.progressed = True
+            return Step.FAILED if self.keep_going else Step.STOP
+        known.finished.discard(got.lost or "")  # a dependency's result is gone: recompute it
+        return Step.RESTART
+
+    def _after_pass(self, turn: _Pass, pending: list[Task], known: _Known,
+                    idle_cycles: int) -> int | None:
+        """Others hold what we need: re-read the store; wait if nothing moved.
+
+        Returns the count of wait cycles without progress, or None when the worker leaves."""
+        fresh = set(self.store.list())
+        new = fresh - known.finished
+        known.finished |= fresh
+        known.failed |= set(self.store.list_failed())
+        if turn.progressed or new:
+            self.poller.reset()
+            return 0
+        if self._reclaim_dead_locks(pending):
+            return idle_cycles
+        if turn.left.verdict(self.more_after_barrier) is Verdict.EXIT:
+            self.left_to_others = len(turn.left.held)
+            return None
+        if self._waits_elsewhere(pending, known.deps, known.finished):  # --only/--exclude, pools
+            self.elsewhere = True
+            return None
+        if idle_cycles >= self.nr_wait_cycles:
+            self.gave_up = True
+            return None
+        end = self._idle_wait(turn.left.held)
+        if end is WaitEnd.STOP:
+            return None
+        return idle_cycles + 1 if end is WaitEnd.TIMEOUT else idle_cycles
 
     def _reclaim_dead_locks(self, pending: list[Task]) -> bool:
         """Release locks of pending tasks whose owner is provably dead; True if any was."""
@@ -359,7 +439,11 @@ class Worker:
 
     def _idle_wait(self, held: list[str]) -> WaitEnd:
         """Wait (up to one cycle) for another worker to release a lock in ``held``."""
+        if self.session:
+            self.session.idle(True)
         end, reason = self.poller.wait(self.store, set(held), exit_checks.should_exit)
+        if self.session:
+            self.session.idle(False)
         if reason:
             self.stop_reason = reason
         return end
@@ -386,8 +470,8 @@ class Worker:
                 if dt is not None:
                     dt.unload()
 
-    def _run_one(self, t: Task, h: str) -> str:
-        """Run one locked task: 'ok', 'failed', or the hash of a corrupt dependency."""
+    def _run_one(self, t: Task, h: str) -> RunOutcome:
+        """Run one locked task and say how it went (a lost dependency is recomputed first)."""
         self.heartbeat.set(h)
         self.last_task = t.name
         start = time.perf_counter()
@@ -403,19 +487,19 @@ class Worker:
             self.store.remove(bad)
             if dep is not None:
                 dep.unload()
-            return bad
+            return RunOutcome(Outcome.DEPENDENCY_LOST, bad)
         except StoreError as e:
             raise StoreFault(f"store fault while running task {t.name}: {e}; the task is "
                              "not marked failed and runs again once the store works") from None
         except (Exception, TaskError, SystemExit) as e:
             lost = _lost_dependency(self.store, t)
             if lost is not None:
-                return lost
+                return RunOutcome(Outcome.DEPENDENCY_LOST, lost)
             elapsed = time.perf_counter() - start
             self._failed(t, h, e, elapsed)
             if self.session:
                 self.session.task_done(t.name, elapsed, ok=False)
-            return "failed"
+            return RunOutcome(Outcome.FAILED)
         elapsed = time.perf_counter() - start
         if h in self.reclaimed:  # it finished after all: its crash count starts again
             from ..crashloop import forget
@@ -428,7 +512,7 @@ class Worker:
         exit_checks.task_finished(t)
         if self.session:
             self.session.task_done(t.name, elapsed)
-        return "ok"
+        return RunOutcome(Outcome.OK)
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
         from ..usertb import user_traceback
@@ -501,12 +585,7 @@ def run(args: Any) -> int:
     except ValueError as e:
         print(f"jug: {e}", file=sys.stderr)
         return 2
-    # SIGTERM (walltime, scancel), and SGE's SIGUSR1/SIGUSR2 (soft walltime, qdel -notify):
-    # release the running task's lock and stop.
-    handled = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
-    _received.clear()
-    _deferring[0] = False
-    old_handlers = {sig: signal.signal(sig, _on_signal) for sig in handled}
+    old_handlers = _handle_signals()
     worker = Worker(store, args)
     why: tuple[ExitReason, str] = (ExitReason.ERROR, "")
     store.batching = True  # one round trip per task where the store supports it
@@ -514,38 +593,54 @@ def run(args: Any) -> int:
         code = _execute(worker, store, args)
         why = reason_of_worker(worker, code)
         return code
-    except Terminated as e:
-        what = (f"released the lock of the running task {worker.interrupted_task}"
-                if worker.interrupted_task else "took no new task")
-        print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
-        why = (ExitReason.SIGNAL, str(e))
-        return EXIT_TERMINATED
     except KeyboardInterrupt:
         why = (ExitReason.SIGNAL, "SIGINT")
         raise
-    except UnsavedResult as e:  # the result a batching store held back could not be saved
-        print(f"jug: cannot save the result of task {worker.last_ok}: {e.reason}", file=sys.stderr)
-        why = (ExitReason.ERROR, f"cannot save the result of task {worker.last_ok}")
-        return EXIT_STORE_FAULT
-    except (StoreFault, StoreError) as e:
-        print(f"jug: {e}", file=sys.stderr)
-        why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
-        return EXIT_STORE_FAULT
-    except (JugfileError, TaskError) as e:
-        print(f"jug: {e}", file=sys.stderr)
-        why = (ExitReason.ERROR, (str(e).splitlines() or [""])[0])
-        return 1
+    except (Terminated, StoreFault, StoreError, JugfileError, TaskError) as e:
+        code, why = _stopped_by(e, worker)
+        return code
     finally:
-        _flush(store, worker)
-        _flush_timings(worker)
-        if worker.session:  # none when the jugfile never loaded: no worker record, no log lines
-            worker.session.close(*why)
-        if worker.executed:
-            from ..io import print_task_summary_table
-
-            print_task_summary_table(args, [("Executed", worker.executed_by_name)])
+        _wind_down(store, worker, args, why)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def _handle_signals() -> dict:
+    """SIGTERM (walltime, scancel), and SGE's SIGUSR1/SIGUSR2 (soft walltime, qdel -notify):
+    release the running task's lock and stop.  Returns the handlers to put back."""
+    _received.clear()
+    _deferring[0] = False
+    return {sig: signal.signal(sig, _on_signal)
+            for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)}
+
+
+def _stopped_by(e: BaseException, worker: Worker) -> tuple[int, tuple[ExitReason, str]]:
+    """Say why the worker stopped early; its exit code and the reason its record keeps."""
+    if isinstance(e, Terminated):
+        what = (f"released the lock of the running task {worker.interrupted_task}"
+                if worker.interrupted_task else "took no new task")
+        print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
+        return EXIT_TERMINATED, (ExitReason.SIGNAL, str(e))
+    if isinstance(e, UnsavedResult):  # the result a batching store held back could not be saved
+        print(f"jug: cannot save the result of task {worker.last_ok}: {e.reason}", file=sys.stderr)
+        return EXIT_STORE_FAULT, (ExitReason.ERROR,
+                                  f"cannot save the result of task {worker.last_ok}")
+    print(f"jug: {e}", file=sys.stderr)
+    first_line = (str(e).splitlines() or [""])[0]
+    code = EXIT_STORE_FAULT if isinstance(e, (StoreFault, StoreError)) else 1
+    return code, (ExitReason.ERROR, first_line)
+
+
+def _wind_down(store: Store, worker: Worker, args: Any, why: tuple[ExitReason, str]) -> None:
+    """Whatever stopped the worker: send what is kept back, close its record, print the table."""
+    _flush(store, worker)
+    _flush_timings(worker)
+    if worker.session is not None:
+        worker.session.close(*why)
+    if worker.executed:
+        from ..io import print_task_summary_table
+
+        print_task_summary_table(args, [("Executed", worker.executed_by_name)])
 
 
 def _unlock(store: Store, h: str) -> None:
@@ -597,7 +692,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         if worker.stop_reason:
             print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
                   file=sys.stderr)
-            from ..schedulers.chain import hand_over  # --until-done: plan the next workers
+            from ..hpc.chain import hand_over  # --until-done: plan the next workers
 
             hand_over(store, args.jugfile, worker.stop_reason)
             return 0

@@ -50,7 +50,7 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     with building_graph():  # a quarter of the time on 200k tasks was the GC walking the graph
         loaded = load(jugfile, store, argv)
         summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=True)
-    from ..schedulers.chain import iter_chain_lines  # a --until-done chain says how it is
+    from ..hpc.chain import iter_chain_lines  # a --until-done chain says how it is
 
     summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
     add_pools(summary, store, jugfile)
@@ -59,9 +59,9 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
 
 def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The pool of each task name (``pools``) and the allocation account (``report``)."""
+    from ..hpc.profiles import ProfileError, merge
     from ..pools import assign, pools_from_settings
     from ..report import build, report_json
-    from ..submit_profiles import ProfileError, merge
     from ..workers import read_records
 
     try:

@@ -1,7 +1,7 @@
 """``jug submit``: run a jugfile on a batch cluster as one job array of ``jug execute`` workers.
 
-Settings come from site profiles (:mod:`jug.submit_profiles`) and the command line; the
-script is rendered from Jinja2 templates (:mod:`jug.schedulers.job`) and submitted through a
+Settings come from site profiles (:mod:`jug.hpc.profiles`) and the command line; the
+script is rendered from Jinja2 templates (:mod:`jug.hpc.job`) and submitted through a
 scheduler adapter (:mod:`jug.schedulers`).  Heavy imports happen only inside :func:`run`.
 """
 
@@ -14,46 +14,14 @@ import subprocess
 import sys
 from typing import Any
 
-from ..options import Option
+from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
+from ..options import Option, all_options
 
 HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
 TAKES_JUGFILE = True
 OPTIONS = [
-    Option("scheduler", None, metavar="NAME", help="slurm, pbs (PBS Pro/OpenPBS), torque or sge "
-           "(default: the profile's, else detected from the commands on PATH)"),
-    Option("workers", None, metavar="N", help="Number of workers (array elements) (default: 1)", short="-n"),
-    Option("walltime", None, metavar="TIME", help="Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m "
-           "(default: 01:00:00)", short="-t"),
-    Option("queue", None, metavar="NAME", help="Queue (PBS, SGE) or partition (SLURM)", aliases=("partition",),
-           short="-q"),
-    Option("account", None, metavar="NAME", help="Account / project to charge"),
-    Option("mem", None, metavar="SIZE", help="Memory per worker, e.g. 4G or 500M"),
-    Option("cpus-per-task", None, metavar="N", help="CPU cores per worker"),
-    Option("gpus", None, metavar="N", help="GPUs per worker"),
-    Option("job-name", None, metavar="NAME", help="Job name (default: jug-<jugfile name>)"),
-    Option("directive", None, metavar="LINE", help="Raw scheduler directive, e.g. --directive='--qos=high' "
-           "(repeatable; the prefix such as #SBATCH is added)", multiple=True),
-    Option("prologue", None, metavar="LINE", help="Shell line run before the worker starts, e.g. 'module load "
-           "python' (repeatable)", multiple=True),
-    Option("pool", None, metavar="NAME:SPEC", help="A worker pool, e.g. "
-           "gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 (repeatable; adds to or "
-           "replaces the profile's 'pools'): one array per pool, sized from its own tasks",
-           multiple=True),
+    *command_line_options(loop=False),
     Option("profile", None, metavar="NAME", help="Named profile from ~/.config/jug/submit.yaml or jug-submit.yaml"),
-    Option("template-dir", None, metavar="DIR", help="Folder searched first for job script templates"),
-    Option("margin", None, metavar="DURATION", help="Time kept free before the walltime ends: workers start no task "
-           "after walltime - margin (default: max(5 min, 10%% of the walltime))"),
-    Option("stop-file", None, metavar="PATH", help="File whose existence drains the workers (default: STOP in the "
-           "current folder)"),
-    Option("log-dir", None, metavar="DIR", help="Folder for worker logs and job scripts (default: logs)"),
-    Option("throttle", None, metavar="N", help="At most this many workers run at once"),
-    Option("max-array-size", None, metavar="N", help="Split into arrays of at most this many workers "
-           "(default: the site limit, e.g. SLURM MaxArraySize)"),
-    Option("submit-pattern", None, metavar="REGEX", help="Regular expression finding the job id in the submit "
-           "command's output (group 'id')"),
-    Option("python", None, metavar="PATH", help="Python interpreter of the workers (default: this one)"),
-    Option("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
-           flag=True),
     Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
            "submit nothing", flag=True, negatable=False),
     Option("report", None, "Print where the allocated worker-seconds went, per pool and in "
@@ -72,27 +40,15 @@ OPTIONS = [
            "workers whose budget is spent submit the next workers (one --watch poll), a small "
            "planner job after each generation is the safety net; ends when every task is "
            "finished or failed, or the stop file drains it", flag=True, negatable=False),
-    Option("max-generations", None, "With --until-done: at most this many generations of "
-           "arrays (default: twice what the recorded run times need, else 20; at most 100)",
-           type=int, metavar="N"),
     Option("status", None, "Show the --until-done chain and the arrays recorded for this "
            "jugfile and store", flag=True, negatable=False),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
            flag=True, negatable=False),
-    Option("max-workers", None, "With --watch or --until-done: at most this many workers at once "
-           "(default: "
-           "--workers)", type=int, metavar="N"),
-    Option("max-queued", None, "With --watch or --until-done: at most this many elements of the arrays in the "
-           "queue, pending or running (site limits such as MaxSubmitJobs)", type=int,
-           metavar="N"),
-    Option("poll", None, "With --watch: seconds between polls (default: 60; backs off on "
-           "scheduler errors)", type=float, metavar="SECONDS"),
-    Option("stale-after", None, "With --watch: a lock whose heartbeat is older than this many "
-           "seconds belongs to a dead worker (default: 300)", type=float, metavar="SECONDS"),
+    *command_line_options(loop=True),
 ]
 
-_ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "max_workers", "max_queued", "poll",
-            "stale_after", "until_done", "max_generations", "status", "report")
+_ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "until_done", "status", "report",
+            *LOOP_DEFAULTS)
 
 
 def _err(msg: str) -> None:
@@ -102,8 +58,7 @@ def _err(msg: str) -> None:
 
 def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge profiles with what the command line, a jugrc or the environment set, once."""
-    from .. import submit_profiles
-    from ..cli import all_options
+    from ..hpc import profiles as submit_profiles
 
     module = sys.modules[__name__]
     sources = getattr(args, "option_sources", {}) or {}
@@ -124,7 +79,7 @@ def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
 
 def check_jugfile(plan: Any) -> dict[str, Any]:
     """Load the jugfile in a subprocess (``jug status --json``); errors stop the submission."""
-    from ..schedulers.job import SubmitError
+    from ..hpc.job import SubmitError
 
     cmd = [plan.python, "-m", "jug", "status", "--json", "--jugdir", plan.jugdir, plan.jugfile]
     if plan.jugfile_args:
@@ -163,7 +118,8 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
     keys = list(dict.fromkeys([*derived, *settings]))
     for key in keys:
         value = derived.get(key, settings.get(key))
-        if value in (None, [], {}, "") or key in ("check", "pythonpath", *sched.unused_settings):
+        if (value in (None, [], {}, "") or key in ("check", "pythonpath")
+                or not applies_to(key, sched.name)):
             continue
         src = sources.get(key, "derived")
         if key in derived and settings.get(key) in (None, ""):
@@ -174,8 +130,8 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
 def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     """Cancel every array recorded for ``jugfile`` in its store (no scheduler option needed)."""
     from ..backends import StoreError, default_jugdir, select_store
+    from ..hpc.job import SubmitError, cancel_arrays, split_password, submitted_arrays
     from ..schedulers import get_scheduler
-    from ..schedulers.job import SubmitError, cancel_arrays, split_password, submitted_arrays
 
     jugdir = settings.get("jugdir") or default_jugdir(jugfile)
     if "://" not in str(jugdir) and jugdir != "dict_store":
@@ -185,7 +141,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     except StoreError as e:
         raise SubmitError(str(e))
     if not dry_run:
-        from ..schedulers.chain import cancel as cancel_chain
+        from ..hpc.chain import cancel as cancel_chain
 
         cancel_chain(store, jugfile, settings)  # first: no planner submits after this
     docs = submitted_arrays(store, jugfile)
@@ -206,10 +162,10 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
 def _report(args: Any, settings: dict, sources: dict) -> int:
     """``--report``: the allocation account of this jugfile's workers (read-only)."""
     from ..backends import StoreError, default_jugdir, select_store
+    from ..hpc.job import SubmitError
     from ..jugfile import JugfileError, load
     from ..pools import pools_from_settings
     from ..report import for_store, format_report
-    from ..schedulers.job import SubmitError
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
     jugdir = settings.get("jugdir") or default_jugdir(args.jugfile)
@@ -253,9 +209,9 @@ def _idle_workers_note(summary: dict, workers: int) -> str:
 def run(args: Any) -> int:
     """Entry point: merge settings, then dry-run, cancel or submit."""
     from ..backends import StoreError
+    from ..hpc.job import SubmitError
+    from ..hpc.profiles import ProfileError
     from ..schedulers import SchedulerError
-    from ..schedulers.job import SubmitError
-    from ..submit_profiles import ProfileError
 
     try:
         return _run(args)
@@ -269,7 +225,7 @@ def run(args: Any) -> int:
 
 def _run(args: Any) -> int:
     """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
-    from ..schedulers.job import JobPlan, SubmitError
+    from ..hpc.job import JobPlan, SubmitError
 
     if not os.path.isfile(args.jugfile):
         raise SubmitError(f"jugfile '{args.jugfile}' not found")
@@ -295,12 +251,7 @@ def _run(args: Any) -> int:
                           "on this node, --until-done lets the workers resubmit themselves")
     if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
         return _watch(args, plan)
-    if os.path.exists(plan.stop_file):
-        msg = (f"the stop file {plan.stop_file} exists: workers would exit at once. "
-               f"Remove it first (rm {shlex.quote(plan.stop_file)})")
-        if not dry_run:
-            raise SubmitError(msg)
-        print(f"# WARNING: {msg}")
+    _check_stop_file(plan, dry_run)
     store = None
     if not dry_run:  # an unwritable store stops us before the jugfile check and any array
         store = plan.open_store()
@@ -313,13 +264,7 @@ def _run(args: Any) -> int:
     if dry_run:
         return _dry_run(plan, settings, sources, counts, idle, until_done)
     if not work_left:
-        failed = (summary.get("total") or {}).get("failed", 0)
-        if failed:
-            print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
-                  f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
-            return 1
-        print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
-        return 0
+        return _nothing_to_run(plan, summary, counts)
     if counts:
         print(f"tasks: {counts}")
     if idle:
@@ -329,6 +274,29 @@ def _run(args: Any) -> int:
     else:
         plan.submit(store)
     return _submitted(plan)
+
+
+def _check_stop_file(plan: Any, dry_run: bool) -> None:
+    """Workers would exit at once while the stop file exists: refuse (dry run: warn)."""
+    from ..hpc.job import SubmitError
+
+    if os.path.exists(plan.stop_file):
+        msg = (f"the stop file {plan.stop_file} exists: workers would exit at once. "
+               f"Remove it first (rm {shlex.quote(plan.stop_file)})")
+        if not dry_run:
+            raise SubmitError(msg)
+        print(f"# WARNING: {msg}")
+
+
+def _nothing_to_run(plan: Any, summary: dict, counts: str) -> int:
+    """Every task is finished (exit 0) or only failed ones remain (exit 1): submit nothing."""
+    failed = (summary.get("total") or {}).get("failed", 0)
+    if failed:
+        print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
+              f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
+        return 1
+    print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
+    return 0
 
 
 def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
@@ -347,7 +315,7 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
-        from ..schedulers.chain import render_planner
+        from ..hpc.chain import render_planner
 
         print("# ---- planner job of generation 1 (held until the arrays above end):")
         sys.stdout.write(render_planner(plan, 1, ["<array id>"]))
@@ -369,7 +337,7 @@ def _submitted(plan: Any) -> int:
 def _open_store(settings: dict, jugfile: str) -> Any:
     """The store of ``jugfile`` as the settings name it (SubmitError if it cannot open)."""
     from ..backends import StoreError, default_jugdir, select_store
-    from ..schedulers.job import SubmitError
+    from ..hpc.job import SubmitError
 
     jugdir = settings.get("jugdir") or default_jugdir(jugfile)
     if "://" not in str(jugdir) and jugdir != "dict_store":
@@ -382,9 +350,9 @@ def _open_store(settings: dict, jugfile: str) -> Any:
 
 def _status(settings: dict, jugfile: str) -> int:
     """``--status``: the chain (if any) and every recorded array with its queue state."""
+    from ..hpc.chain import iter_chain_lines
+    from ..hpc.job import submitted_arrays
     from ..schedulers import get_scheduler
-    from ..schedulers.chain import iter_chain_lines
-    from ..schedulers.job import submitted_arrays
 
     store = _open_store(settings, jugfile)
     lines = list(iter_chain_lines(store, jugfile))
@@ -400,39 +368,45 @@ def _status(settings: dict, jugfile: str) -> int:
     return 0
 
 
-def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
-    """``--until-done``: generation 1 and its planner job (:mod:`jug.schedulers.chain`)."""
-    from ..schedulers.chain import start
+def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
+    """The loop's knobs from the command line; what is not given keeps its declared default
+    (``--max-workers``: the plan's ``--workers``)."""
+    from ..hpc.job import SubmitError
+    from ..hpc.watch import WatchOptions
 
-    opts = _watch_options(args, plan)
+    given = {k: getattr(args, k, None) for k in ("max_queued", "poll", "stale_after")}
+    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
+                        **{k: v for k, v in given.items() if v is not None}, **extra)
+    if opts.max_workers < 1 or (opts.max_queued is not None and opts.max_queued < 1):
+        raise SubmitError("--max-workers and --max-queued must be at least 1")
+    return opts
+
+
+def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
+    """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`)."""
+    from ..hpc.chain import start
+
+    opts = _loop_options(args, plan)
     chain = start(plan, store, opts, getattr(args, "max_generations", None), summary)
     print(f"chain started: up to {chain.max_generations} generation(s) of at most "
           f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
 
 
 def _watch_options(args: Any, plan: Any) -> Any:
-    """The loop's options from ``--max-workers``, ``--max-queued``, ``--poll``..."""
-    from ..schedulers.job import SubmitError
-    from ..schedulers.watch import WatchOptions
+    """The loop's options for ``--watch`` and pools (``--once``, a positive ``--poll``)."""
+    from ..hpc.job import SubmitError
 
-    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
-                        max_queued=getattr(args, "max_queued", None),
-                        poll=float(getattr(args, "poll", None) or 60.0),
-                        once=bool(getattr(args, "once", False)))
-    if getattr(args, "stale_after", None):
-        opts.stale_after = float(args.stale_after)
-    if opts.max_workers < 1 or (opts.max_queued is not None and opts.max_queued < 1):
-        raise SubmitError("--max-workers and --max-queued must be at least 1")
+    opts = _loop_options(args, plan, once=bool(getattr(args, "once", False)))
     if opts.poll <= 0:
         raise SubmitError("--poll must be a positive number of seconds")
     return opts
 
 
 def _watch(args: Any, plan: Any) -> int:
-    """``--watch``: hand over to the resubmit loop (:mod:`jug.schedulers.watch`)."""
+    """``--watch``: hand over to the resubmit loop (:mod:`jug.hpc.watch`)."""
+    from ..hpc.job import SubmitError
+    from ..hpc.watch import run_watch
     from ..jugfile import JugfileError
-    from ..schedulers.job import SubmitError
-    from ..schedulers.watch import run_watch
 
     opts = _watch_options(args, plan)
     store = plan.open_store()
@@ -444,9 +418,9 @@ def _watch(args: Any, plan: Any) -> int:
 
 def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
     """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
+    from ..hpc.job import SubmitError
+    from ..hpc.pools import pool_plans, run_pools
     from ..jugfile import JugfileError
-    from ..schedulers.job import SubmitError
-    from ..schedulers.pools import pool_plans, run_pools
 
     plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
     main = plans["default"]
@@ -468,8 +442,8 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
 
 def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command."""
+    from ..hpc.pools import describe_pools
     from ..pools import max_workers
-    from ..schedulers.pools import describe_pools
 
     print("# jug submit --dry-run: nothing is written or submitted")
     for line in describe_pools(pools, plans):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from hpc_helpers import CLUSTERS, IN_CI, JUGFILES, base_env
+from support import CLUSTERS, IN_CI, JUGFILES, base_env
 
 
 def _unavailable(msg: str) -> None:

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from chain_helpers import (
+from support import (
     FAILING,
     assert_each_task_once,
     cancel_quietly,
     chain_of,
+    fast_idle_workers,
+    side_effects,
     until_done,
     wait_chain_end,
+    wait_until,
 )
-from hpc_helpers import fast_idle_workers, side_effects, wait_until
 
 from jug.schedulers import get_scheduler
 

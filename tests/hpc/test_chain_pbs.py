@@ -15,17 +15,19 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from chain_helpers import (
+from support import (
     FAILING,
+    FAKEPBS,
     assert_each_task_once,
     cancel_quietly,
     chain_of,
+    side_effects,
     until_done,
     wait_chain_end,
+    wait_until,
 )
-from hpc_helpers import FAKEPBS, side_effects, wait_until
 
-from jug.schedulers.chain import describe as chain_lines
+from jug.hpc.chain import describe as chain_lines
 
 
 @pytest.fixture
@@ -182,8 +184,8 @@ def test_planner_whose_submission_is_rejected_stops_the_chain_with_the_reason(
         project: Path, pbs: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """No worker is left to retry: the chain says so instead of stalling silently."""
     from jug.backends import select_store
-    from jug.schedulers.chain import STOPPED, Chain, Generation, plan_once, recorded_settings
-    from jug.schedulers.job import JobPlan
+    from jug.hpc.chain import STOPPED, Chain, Generation, plan_once, recorded_settings
+    from jug.hpc.job import JobPlan
 
     for k, v in {**pbs, "FAKEPBS_QSUB_EXIT": "1",
                  "FAKEPBS_QSUB_STDERR": "qsub: would exceed queue limit\n"}.items():

@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from hpc_helpers import GOLDEN, base_env
+from support import GOLDEN, base_env
 
 from jug.backends import select_store
-from jug.schedulers import get_scheduler
-from jug.schedulers.chain import (
+from jug.hpc.chain import (
     CANCELLED,
     DEFAULT_GENERATIONS,
     HARD_GENERATIONS,
@@ -30,7 +29,8 @@ from jug.schedulers.chain import (
     plan_once,
     render_planner,
 )
-from jug.schedulers.job import JobPlan, SubmitError
+from jug.hpc.job import JobPlan, SubmitError
+from jug.schedulers import get_scheduler
 
 
 def make_plan(scheduler: str, **extra: object) -> JobPlan:
@@ -161,8 +161,8 @@ def test_compute_nodes_that_may_not_submit_are_refused() -> None:
 
 def test_generation_limit_above_the_hard_cap_is_refused_before_submitting(
         tmp_path: Path) -> None:
-    from jug.schedulers.chain import start
-    from jug.schedulers.watch import WatchOptions
+    from jug.hpc.chain import start
+    from jug.hpc.watch import WatchOptions
 
     store = select_store(str(tmp_path / "jugdata"))
     for bad in (0, HARD_GENERATIONS + 1):
@@ -200,7 +200,7 @@ def test_planner_script_matches_golden(name: str, tmp_path: Path,
 def test_only_a_spent_budget_hands_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a drain (stop file), not a task count limit, not a worker without a time limit."""
     from jug.hooks import exit_checks
-    from jug.schedulers.chain import budget_spent
+    from jug.hpc.chain import budget_spent
 
     stop = tmp_path / "STOP"
     monkeypatch.setenv("JUG_EXIT_IF_FILE_EXISTS", str(stop))

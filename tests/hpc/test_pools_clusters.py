@@ -16,10 +16,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hpc_helpers import base_env, wait_until
+from support import base_env, wait_until
 
 from jug.backends import select_store
-from jug.schedulers.job import submitted_arrays
+from jug.hpc.job import submitted_arrays
 from jug.workers import read_records
 
 PIPELINE = """

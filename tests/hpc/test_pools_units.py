@@ -8,14 +8,14 @@ from pathlib import Path
 
 from test_watch_units import FakeSlurm
 
-from jug import submit_profiles
 from jug.backends import select_store
+from jug.hpc import profiles as submit_profiles
+from jug.hpc.job import submitted_arrays
+from jug.hpc.pools import PoolsWatcher, pool_plans
+from jug.hpc.watch import WatchOptions
 from jug.pools import pools_from_settings
 from jug.schedulers import sizing
 from jug.schedulers.base import RUNNING, QueueEntry
-from jug.schedulers.job import submitted_arrays
-from jug.schedulers.pools import PoolsWatcher, pool_plans
-from jug.schedulers.watch import WatchOptions
 from jug.workers import read_records
 
 WF = """
@@ -144,7 +144,8 @@ outs = [post(model, i) for i in range(2)]
 
 def test_plain_submit_with_pools_on_fake_pbs(jug, tmp_path: Path) -> None:
     """``jug submit`` (no --watch) decides once per pool: the gpu pool waits for its inputs."""
-    from hpc_helpers import FAKEPBS, fast_idle_workers, status
+    from support import FAKEPBS, fast_idle_workers
+    from support import project_status as status
 
     proj = tmp_path / "proj"
     proj.mkdir()

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hpc_helpers import FAKEPBS
+from support import FAKEPBS
 
 
 def test_dry_run_prints_script_command_and_merged_values(jug, project: Path) -> None:
@@ -198,7 +198,7 @@ def test_state_is_json_serialisable_in_store(jug, project: Path, tmp_path: Path)
             env={"FAKEPBS_DIR": str(state), "FAKEPBS_SYNC": "1"})
     assert p.returncode == 0, p.stderr
     from jug.backends import select_store
-    from jug.schedulers.job import submitted_arrays
+    from jug.hpc.job import submitted_arrays
 
     docs = submitted_arrays(select_store(str(project / "work.jugdata")), str(project / "work.py"))
     assert sorted(d["size"] for d in docs.values()) == [1, 2]
@@ -213,7 +213,7 @@ def test_examples_render_with_their_profiles(jug, tmp_path: Path, example: str,
                                              marker: str) -> None:
     import shutil
 
-    from hpc_helpers import ROOT
+    from support import ROOT
 
     dest = tmp_path / example
     shutil.copytree(ROOT / "examples" / example, dest)
@@ -243,7 +243,7 @@ def test_closed_pipe_ends_quietly(project: Path) -> None:
     import subprocess
     import sys
 
-    from hpc_helpers import base_env
+    from support import base_env
 
     cmd = [sys.executable, "-m", "jug", "submit", "--scheduler", "slurm", "--dry-run",
            "--no-check", "--workers", "400", "--max-array-size", "1", "work.py"]
@@ -291,7 +291,7 @@ def test_unexpressible_path_is_refused_before_submitting(jug, tmp_path: Path) ->
     """PBS's -o cannot take a path with a space: a clear error, qsub never runs."""
     import shutil
 
-    from hpc_helpers import JUGFILES
+    from support import JUGFILES
 
     proj = tmp_path / "my project"
     proj.mkdir()

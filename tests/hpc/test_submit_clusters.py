@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from hpc_helpers import fast_idle_workers, side_effects, status, wait_until
+from support import fast_idle_workers, project_status, side_effects, wait_until
 
 from jug.backends import select_store
+from jug.hpc.job import submitted_arrays
 from jug.schedulers import RUNNING, get_scheduler
-from jug.schedulers.job import submitted_arrays
 
 CLUSTERS = [pytest.param("slurm", marks=pytest.mark.slurm),
             pytest.param("sge", marks=pytest.mark.sge)]
@@ -68,7 +68,7 @@ def test_every_task_runs_once_across_split_arrays(jug, proj: Path, cluster: str)
     ids = job_ids(proj)
     assert len(ids) == 2 and p.stdout.count("submitted ") == 2
     wait_gone(cluster, ids, 120)
-    st = status(jug, proj, args=work)
+    st = project_status(jug, proj, args=work)
     assert st["total"]["finished"] == 12 and st["locks"]["count"] == 0
     started, done = side_effects(proj)
     assert sorted(done, key=int) == [str(i) for i in range(12)]  # each task exactly once
@@ -85,13 +85,13 @@ def test_stop_file_drains_a_running_array(jug, proj: Path, cluster: str) -> None
     work = ("40", "2")
     submit(jug, proj, cluster, "--workers", "2", "--walltime", "0:10:00", work=work)
     ids = job_ids(proj)
-    wait_until(lambda: status(jug, proj, args=work)["total"]["finished"] >= 2, 60,
+    wait_until(lambda: project_status(jug, proj, args=work)["total"]["finished"] >= 2, 60,
                "the first tasks to finish")
     (proj / "STOP").touch()
     t0 = time.time()
     wait_gone(cluster, ids, 30)
     assert time.time() - t0 < 15  # each worker only finished its current 2 s task
-    st = status(jug, proj, args=work)
+    st = project_status(jug, proj, args=work)
     assert 2 <= st["total"]["finished"] < 40 and st["locks"]["count"] == 0
     started, done = side_effects(proj)
     assert sorted(started) == sorted(done) and len(set(done)) == len(done)  # none cut short
@@ -109,7 +109,7 @@ def test_cancel_removes_pending_and_running_elements(jug, proj: Path, cluster: s
                "1 running and 3 pending elements (throttle 1)")
     assert sched.set_throttle(jid, 2)  # live throttle update, as the resubmit loop does
     wait_until(lambda: sched.query([jid])[jid].running == 2, 60, "a second running element")
-    st = wait_until(lambda: (s := status(jug, proj, args=work))["locks"]["count"] == 2 and s,
+    st = wait_until(lambda: (s := project_status(jug, proj, args=work))["locks"]["count"] == 2 and s,
                     60, "both running workers to hold a task lock")
     # lock owners name their array element exactly as the queue lists it (for lock reclaim)
     owners = {o["job"]["queue_id"] for o in st["locks"]["owners"]}
@@ -120,7 +120,7 @@ def test_cancel_removes_pending_and_running_elements(jug, proj: Path, cluster: s
     assert c.returncode == 0, c.stderr
     assert f"cancelled {cluster} array {jid} (2 running, 2 pending)" in c.stdout
     wait_gone(cluster, [jid], 60)
-    st = wait_until(lambda: (s := status(jug, proj, args=work))["locks"]["count"] == 0 and s,
+    st = wait_until(lambda: (s := project_status(jug, proj, args=work))["locks"]["count"] == 0 and s,
                     30, "no lock left by the cancelled workers")
     assert st["total"]["finished"] == 0
     assert job_ids(proj) == []
@@ -149,7 +149,7 @@ def test_slurm_plain_sbatch_output_needs_the_pattern(jug, proj: Path, slurm_clus
     assert good.returncode == 0, good.stderr
     [jid] = job_ids(proj)
     wait_gone("slurm", [jid], 60)
-    assert status(jug, proj, args=("3", "0"))["total"]["finished"] == 3
+    assert project_status(jug, proj, args=("3", "0"))["total"]["finished"] == 3
 
 
 @pytest.mark.slurm
@@ -168,7 +168,7 @@ def test_slurm_walltime_shorter_than_the_work(jug, proj: Path, slurm_cluster: st
     ids = job_ids(proj)
     wait_gone("slurm", ids, 150)
     elapsed = time.time() - t0
-    st = status(jug, proj, args=work)
+    st = project_status(jug, proj, args=work)
     assert 0 < st["total"]["finished"] < 40 and st["locks"]["count"] == 0
     started, done = side_effects(proj)
     assert sorted(started) == sorted(done) and len(set(done)) == len(done)
@@ -197,11 +197,11 @@ def test_sge_walltime_budget_and_soft_limit_signal(jug, proj: Path, sge_cluster:
     ids = job_ids(proj) + job_ids(long_proj)
     wait_gone("sge", ids, 90)
     assert time.time() - t0 < 80  # ended at s_rt (30 s), long before h_rt's delayed kill
-    st = status(jug, proj, args=short)
+    st = project_status(jug, proj, args=short)
     assert 3 <= st["total"]["finished"] < 40 and st["locks"]["count"] == 0
     [text] = logs(proj).values()
     assert "jug: stopping:" in text
-    st_long = status(jug, long_proj, args=long)
+    st_long = project_status(jug, long_proj, args=long)
     assert st_long["total"]["finished"] == 0 and st_long["locks"]["count"] == 0
     [text_long] = logs(long_proj).values()
     # s_rt's SIGUSR1 (or the SIGTERM it becomes) reached jug inside the task: lock released
@@ -243,7 +243,7 @@ def test_cancel_pending_keeps_running_workers(jug, proj: Path, cluster: str) -> 
     assert sched.query([jid])[jid].running == 1
     sched.cancel([jid])
     wait_gone(cluster, [jid], 60)
-    wait_until(lambda: status(jug, proj, args=work)["locks"]["count"] == 0, 30,
+    wait_until(lambda: project_status(jug, proj, args=work)["locks"]["count"] == 0, 30,
                "the cancelled worker to release its lock")
 
 
@@ -257,7 +257,7 @@ def test_project_folder_with_special_characters(jug, tmp_path: Path, cluster: st
     import shutil
     import subprocess
 
-    from hpc_helpers import JUGFILES
+    from support import JUGFILES
 
     proj = tmp_path / SPECIAL[cluster]
     proj.mkdir()
@@ -273,6 +273,6 @@ def test_project_folder_with_special_characters(jug, tmp_path: Path, cluster: st
     work = ("4", "0.2")
     submit(jug, proj, cluster, "--workers", "2", "--walltime", "0:10:00", work=work)
     wait_gone(cluster, job_ids(proj), 90)
-    assert status(jug, proj, args=work)["total"]["finished"] == 4
+    assert project_status(jug, proj, args=work)["total"]["finished"] == 4
     assert len(logs(proj)) == 2  # in the folder's own logs/, named as the pattern says
     assert sorted(side_effects(proj)[1], key=int) == ["0", "1", "2", "3"]

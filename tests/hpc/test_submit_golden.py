@@ -11,9 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hpc_helpers import GOLDEN
+from support import GOLDEN
 
-from jug.schedulers.job import JobPlan
+from jug.hpc.job import JobPlan
 
 FULL = {
     "queue": "short", "account": "proj42", "mem": "4G", "cpus_per_task": 4, "gpus": 1,
@@ -141,7 +141,7 @@ def _readme_template(scheduler: str) -> str:
     """The site template shown in examples/<scheduler>/README.md."""
     import re
 
-    from hpc_helpers import ROOT
+    from support import ROOT
 
     readme = (ROOT / "examples" / scheduler / "README.md").read_text()
     blocks = re.findall(r"```jinja\n(.*?)```", readme, re.S)
@@ -205,7 +205,7 @@ def test_plain_paths_stay_bare() -> None:
 ])
 def test_paths_a_scheduler_cannot_express_are_refused(scheduler: str, folder: str,
                                                        message: str) -> None:
-    from jug.schedulers.job import SubmitError
+    from jug.hpc.job import SubmitError
 
     with pytest.raises(SubmitError) as err:
         plan_in(folder, scheduler).render()
@@ -215,7 +215,7 @@ def test_paths_a_scheduler_cannot_express_are_refused(scheduler: str, folder: st
 
 @pytest.mark.parametrize("scheduler", ["slurm", "sge", "pbs"])
 def test_a_line_break_in_a_path_is_refused(scheduler: str) -> None:
-    from jug.schedulers.job import SubmitError
+    from jug.hpc.job import SubmitError
 
     with pytest.raises(SubmitError, match="contains a line break"):
         plan_in("/home/a\nb", scheduler)

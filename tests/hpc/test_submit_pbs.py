@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hpc_helpers import FAKEPBS, fast_idle_workers, side_effects, status, wait_until
+from support import FAKEPBS, fast_idle_workers, project_status, side_effects, wait_until
 
 
 def _calls(state: Path) -> list[dict]:
@@ -38,7 +38,7 @@ def test_array_runs_every_task_once(jug, project: Path, fake: dict, dialect: str
     assert len(qsubs) == 1 and qsubs[0]["argv"][-1].endswith(".sh")
     script = Path(qsubs[0]["argv"][-1]).read_text()
     assert ("#PBS -J 0-2" if dialect == "pbs" else "#PBS -t 0-2") in script
-    st = status(jug, project, args=("9", "0.2"))
+    st = project_status(jug, project, args=("9", "0.2"))
     assert st["total"]["finished"] == 9 and st["locks"]["count"] == 0
     started, done = side_effects(project)
     assert sorted(done) == sorted(str(i) for i in range(9)) and len(started) == 9
@@ -53,7 +53,7 @@ def test_cancel_stops_running_workers_and_forgets_the_arrays(jug, project: Path,
     p = jug("submit", "--scheduler", "pbs", "--workers", "2", "work.py", "--", "4", "30",
             cwd=project, path_prefix=str(FAKEPBS), env=fake["env"])
     assert p.returncode == 0, p.stderr
-    wait_until(lambda: status(jug, project, args=("4", "30"))["locks"]["count"] == 2, 30,
+    wait_until(lambda: project_status(jug, project, args=("4", "30"))["locks"]["count"] == 2, 30,
                "both workers to hold a lock")
     c = jug("submit", "--scheduler", "pbs", "--cancel", "work.py", cwd=project,
             path_prefix=str(FAKEPBS), env=fake["env"])
@@ -61,7 +61,7 @@ def test_cancel_stops_running_workers_and_forgets_the_arrays(jug, project: Path,
     assert "cancelled pbs array 1[].fakeserver (2 running, 0 pending)" in c.stdout
     qdel = [x for x in _calls(fake["state"]) if x["cmd"] == "qdel"]
     assert qdel and qdel[0]["argv"] == ["1[].fakeserver"]
-    st = wait_until(lambda: (s := status(jug, project, args=("4", "30")))["locks"]["count"] == 0
+    st = wait_until(lambda: (s := project_status(jug, project, args=("4", "30")))["locks"]["count"] == 0
                     and s, 20, "the cancelled workers to release their locks")
     assert st["total"]["finished"] == 0
     again = jug("submit", "--cancel", "work.py", cwd=project,  # scheduler from the state
@@ -102,7 +102,7 @@ def test_walltime_budget_stops_the_worker_between_tasks(jug, project: Path, fake
             env={**fake["env"], "FAKEPBS_SYNC": "1"})
     assert p.returncode == 0, p.stderr
     assert time.time() - t0 < 10
-    st = status(jug, project, args=("20", "1"))
+    st = project_status(jug, project, args=("20", "1"))
     assert 3 <= st["total"]["finished"] < 20 and st["locks"]["count"] == 0
     log = (project / "logs" / "jug-work.o1").read_text()
     assert "jug: stopping:" in log and "time" in log.split("jug: stopping:")[1]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from hpc_helpers import FAKEPBS
+from support import FAKEPBS
 
 
 @contextmanager

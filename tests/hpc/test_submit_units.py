@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hpc_helpers import FAKEPBS, HERE
+from support import FAKEPBS, HPC
 
+from jug.hpc.job import SubmitError, default_margin, parse_duration, parse_memory
 from jug.schedulers import PENDING, RUNNING, SchedulerError, get_scheduler
 from jug.schedulers.base import expand_indices, split_sizes
-from jug.schedulers.job import SubmitError, default_margin, parse_duration, parse_memory
 
-DATA = HERE / "data"
+DATA = HPC / "data"
 REC = FAKEPBS / "recorded"
 
 
@@ -73,8 +73,9 @@ def test_expand_indices_and_split() -> None:
     assert expand_indices("3-9:2,12") == [3, 5, 7, 9, 12]
     assert split_sizes(2500, 1001) == [1001, 1001, 498]
     assert split_sizes(10, None) == [10]
+    assert split_sizes(0, 10) == []  # the loop may have nothing to submit
     with pytest.raises(ValueError):
-        split_sizes(0, 10)
+        get_scheduler("slurm").split(0)
 
 
 # -- submit output --------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def test_pythonpath_is_added_only_when_the_worker_python_cannot_import_this_jug(
     from pathlib import Path
 
     import jug
-    from jug.schedulers.job import _auto_pythonpath
+    from jug.hpc.job import _auto_pythonpath
 
     monkeypatch.delenv("PYTHONPATH", raising=False)
     root = str(Path(jug.__file__).resolve().parent.parent)
@@ -236,3 +237,64 @@ def test_pythonpath_is_added_only_when_the_worker_python_cannot_import_this_jug(
 ])
 def test_raw_directives_may_not_override_managed_settings(name: str, raw: str, ok: bool) -> None:
     assert (get_scheduler(name).check_directive(raw) is None) == ok
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"SLURM_JOB_ID": "101", "SLURM_ARRAY_JOB_ID": "100", "SLURM_ARRAY_TASK_ID": "3"},
+     {"scheduler": "slurm", "job_id": "101", "array_job_id": "100", "array_task_id": "3",
+      "queue_id": "100_3"}),
+    ({"SLURM_JOB_ID": "101"}, {"scheduler": "slurm", "job_id": "101", "array_job_id": None,
+                               "array_task_id": None, "queue_id": "101"}),
+    ({"PBS_JOBID": "12[7].srv", "PBS_ARRAY_ID": "12[].srv", "PBS_ARRAY_INDEX": "7"},
+     {"scheduler": "pbs", "job_id": "12[7].srv", "array_job_id": "12[].srv",
+      "array_task_id": "7", "queue_id": "12[7].srv"}),
+    ({"PBS_JOBID": "12-7.srv", "PBS_ARRAYID": "7"},  # Torque's index variable
+     {"scheduler": "pbs", "job_id": "12-7.srv", "array_job_id": None, "array_task_id": "7",
+      "queue_id": "12-7.srv"}),
+    ({"JOB_ID": "4711", "SGE_TASK_ID": "3"}, {"scheduler": "sge", "job_id": "4711",
+     "array_job_id": "4711", "array_task_id": "3", "queue_id": "4711.3"}),
+    ({"JOB_ID": "4711", "SGE_ROOT": "/sge", "SGE_TASK_ID": "undefined"},
+     {"scheduler": "sge", "job_id": "4711", "array_job_id": "4711", "array_task_id": None,
+      "queue_id": "4711"}),
+    ({"JOB_ID": "4711"}, None),  # JOB_ID alone is not SGE's
+    ({"HOME": "/root"}, None),
+])
+def test_batch_job_comes_from_the_adapters(env: dict, expected: dict | None) -> None:
+    from jug.backends.owner import batch_job
+
+    assert batch_job(env) == expected
+
+
+def test_owner_gate_names_every_adapters_job_id_variable() -> None:
+    from jug.backends.owner import JOB_ID_VARS
+    from jug.schedulers import NAMES
+
+    assert set(JOB_ID_VARS) == {get_scheduler(n).job_id_var for n in NAMES}
+
+
+def test_scheduler_facts_are_read_not_probed() -> None:
+    facts = {n: (get_scheduler(n).supports_throttle, get_scheduler(n).max_job_name,
+                 get_scheduler(n).walltime_signals_kill) for n in ("slurm", "pbs", "torque", "sge")}
+    assert facts == {"slurm": (True, None, False), "pbs": (True, 15, False),
+                     "torque": (False, 15, False), "sge": (True, None, True)}
+    for n, (throttles, _, _) in facts.items():  # the fact agrees with the command builder
+        assert (get_scheduler(n).throttle_args("1", 2) is not None) == throttles
+
+
+def test_each_setting_is_declared_once_and_everything_else_derives_from_it() -> None:
+    from jug.hpc import profiles, settings
+    from jug.subcommands import submit
+
+    assert profiles.BUILTIN == {s.name: s.default for s in settings.SETTINGS if not s.loop}
+    assert set(profiles.LIST_KEYS) == {"directive", "prologue", "epilogue", "execute_args"}
+    helps = {o.name: o.help for o in submit.OPTIONS}
+    assert helps["walltime"].endswith("(default: 01:00:00)")
+    assert helps["log-dir"].endswith("(default: logs)") and helps["poll"].endswith("(default: 60)")
+    assert helps["stale-after"].endswith("(default: 300)")
+    from jug.hpc.watch import WatchOptions
+
+    assert (WatchOptions(1).poll, WatchOptions(1).stale_after) == (60.0, 300.0)
+    assert not settings.applies_to("parallel_env", "slurm") and settings.applies_to("parallel_env", "sge")
+    from jug.schedulers import NAMES
+
+    assert settings.ALL == NAMES  # the schema names every adapter

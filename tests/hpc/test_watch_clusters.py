@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from hpc_helpers import base_env, fast_idle_workers, side_effects, status, wait_until
+from support import base_env, fast_idle_workers, project_status, side_effects, wait_until
 
 from jug.backends import select_store
-from jug.schedulers.job import cancel_arrays, submitted_arrays
+from jug.hpc.job import cancel_arrays, submitted_arrays
 
 LINE = re.compile(r"tasks: (\d+) waiting, (\d+) ready, (\d+) finished, (\d+) running, "
                   r"(\d+) failed, (\d+) crashed \| workers: (\d+) pending, (\d+) running")
@@ -140,7 +140,7 @@ def _run_three_walltimes(proj: Path, sched: str, work: tuple, walltime: str, mar
         assert not signalled, signalled  # no worker got the walltime's backstop signal
     else:  # a task cut by the early backstop signal was released and ran again
         assert len(started) - len(done) <= len(signalled) + len(stopped), (started, signalled)
-    st = status(lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a],
+    st = project_status(lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a],
                                                cwd=proj, env=base_env(), capture_output=True,
                                                text=True), proj, args=work)
     assert st["total"]["finished"] == n and st["locks"]["count"] == 0
@@ -214,7 +214,7 @@ def test_killed_worker_lock_is_reclaimed_and_task_completes(proj: Path, cluster:
     run = lambda *a, **k: subprocess.run([sys.executable, "-m", "jug", *a], cwd=proj,  # noqa
                                          env=base_env(), capture_output=True, text=True)
     try:
-        st = wait_until(lambda: (s := status(run, proj, args=work))["locks"]["count"] == 1
+        st = wait_until(lambda: (s := project_status(run, proj, args=work))["locks"]["count"] == 1
                         and s, 90, "a worker to lock a task")
         [owner] = st["locks"]["owners"]
         victim = owner["hash"]
@@ -230,7 +230,7 @@ def test_killed_worker_lock_is_reclaimed_and_task_completes(proj: Path, cluster:
     started, done = side_effects(proj)
     assert sorted(done, key=int) == ["0", "1", "2"]
     assert len(started) == 4  # the killed task started twice, finished once
-    st = status(run, proj, args=work)
+    st = project_status(run, proj, args=work)
     assert st["total"]["finished"] == 3 and st["locks"]["count"] == 0
 
 
@@ -261,7 +261,7 @@ def test_sge_stop_file_drains_the_loop(proj: Path, sge_cluster: str) -> None:
     assert "submitted" not in text.split("draining:")[1]
     started, done = side_effects(proj)
     assert sorted(started) == sorted(done) and 0 < len(done) < 10  # none cut short
-    st = status(run, proj, args=work)
+    st = project_status(run, proj, args=work)
     assert st["locks"]["count"] == 0
     (proj / "STOP").unlink()
     p = watch(proj, "sge", "--max-workers", "2", "--walltime", "0:05:00", "--margin", "60s",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hpc_helpers import FAKEPBS, fast_idle_workers, side_effects
+from support import FAKEPBS, fast_idle_workers, side_effects
 
 
 @pytest.mark.parametrize("dialect", ["pbs", "torque"])

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from jug import submit_profiles
 from jug.backends import select_store
-from jug.schedulers import sizing
+from jug.hpc import profiles as submit_profiles
+from jug.hpc import sizing
+from jug.hpc.job import JobPlan, submitted_arrays
+from jug.hpc.watch import Watcher, WatchOptions
 from jug.schedulers.base import PENDING, RUNNING, CommandFailed, QueueEntry
-from jug.schedulers.job import JobPlan, submitted_arrays
 from jug.schedulers.slurm import Slurm
-from jug.schedulers.watch import Watcher, WatchOptions
 
 JUGFILE = """
 from jug import TaskGenerator
@@ -269,7 +269,7 @@ def test_idle_running_workers_stop_while_only_the_reduce_runs(loop) -> None:
 def test_one_loop_per_jugfile(loop) -> None:
     import time
 
-    from jug.schedulers.watch import WATCH_NAMESPACE
+    from jug.hpc.watch import WATCH_NAMESPACE
 
     w, sched, lines = loop
     name = w._record_name()

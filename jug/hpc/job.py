@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..schedulers import SchedulerError, get_scheduler
+from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
 from ..trust import search_upwards, trusted
-from . import SchedulerError, get_scheduler
-from .base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
+from .settings import default
 
 STATE_NAMESPACE = "submit"
 DEFAULT_MIN_MARGIN = 300  # seconds
@@ -257,22 +258,21 @@ class JobPlan:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], jugfile: str,
                       jugfile_args: list[str] | None = None, workdir: str | None = None) -> JobPlan:
-        """Validate merged settings (see :mod:`jug.submit_profiles`) into a plan."""
+        """Validate merged settings (see :mod:`jug.hpc.profiles`) into a plan."""
         s = dict(settings)
         scheduler = _scheduler_from(s)
         workers, walltime, margin = _validate_numbers(scheduler, s)
         workdir = os.path.abspath(workdir or os.getcwd())
         jugfile = os.path.abspath(jugfile)
         jugdir = _resolve_jugdir(s.get("jugdir"), jugfile)
-        stop_file = os.path.abspath(os.path.join(workdir, str(s.get("stop_file") or "STOP")))
-        log_dir = os.path.abspath(os.path.join(workdir, str(s.get("log_dir") or "logs")))
+        stop_file = os.path.abspath(os.path.join(workdir, str(s.get("stop_file") or default("stop_file"))))
+        log_dir = os.path.abspath(os.path.join(workdir, str(s.get("log_dir") or default("log_dir"))))
         _check_one_line({"the jugfile": jugfile, "the working folder": workdir,
                          "--jugdir": str(jugdir), "--stop-file": stop_file,
                          "--log-dir": log_dir, "--python": str(s.get("python") or "")})
         _check_paths(scheduler, workdir, log_dir)
         stem = Path(jugfile).stem
-        limit = 15 if scheduler.name in ("pbs", "torque") else None
-        job_name = _sanitize_name(str(s.get("job_name") or f"jug-{stem}"), limit)
+        job_name = _sanitize_name(str(s.get("job_name") or f"jug-{stem}"), scheduler.max_job_name)
         python = str(s.get("python") or sys.executable)
         pp = s.get("pythonpath")
         pythonpath = (_auto_pythonpath(python) if pp == "auto"
@@ -304,7 +304,7 @@ class JobPlan:
 
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""
-        module = "jug.schedulers.worker" if self.scheduler.name == "sge" else "jug"
+        module = "jug.hpc.worker" if self.scheduler.walltime_signals_kill else "jug"
         cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir,
                *[str(a) for a in self.settings.get("execute_args") or []], self.jugfile]
         if self.jugfile_args:
@@ -344,6 +344,7 @@ class JobPlan:
         ctx = {
             "scheduler": self.scheduler.name,
             "prefix": self.scheduler.prefix,
+            "log_pattern": self.scheduler.log_pattern,
             "index_var": self.scheduler.index_var,
             "job_name": self.job_name,
             "workers": size,
@@ -359,7 +360,7 @@ class JobPlan:
             "mem": s.get("mem"),
             "cpus_per_task": s.get("cpus_per_task"),
             "gpus": s.get("gpus"),
-            "parallel_env": s.get("parallel_env") or "smp",
+            "parallel_env": s.get("parallel_env") or default("parallel_env"),
             "directives": [d[len(self.scheduler.prefix):].strip() for d in self.directive_lines()],
             "prologue": [str(x) for x in s.get("prologue") or []],
             "epilogue": [str(x) for x in s.get("epilogue") or []],

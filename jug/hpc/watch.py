@@ -1,9 +1,9 @@
 """``jug submit --watch``: the login-node loop keeping as many workers alive as the work can use.
 
-Each poll reads the recorded arrays (state documents of :mod:`jug.schedulers.job`), makes
+Each poll reads the recorded arrays (state documents of :mod:`jug.hpc.job`), makes
 ONE queue query for all of them, reads the task states in bulk (the jugfile is loaded once,
 again after barriers), reclaims the locks of workers that are provably dead, asks the pure
-:func:`jug.schedulers.sizing.decide` what to do, does it and prints one line.  Order
+:func:`jug.hpc.sizing.decide` what to do, does it and prints one line.  Order
 matters: arrays are read before the queue and the queue before the locks, so a worker whose
 array the loop knows always shows in the queue listing it judges the lock by.
 """
@@ -11,7 +11,6 @@ array the loop knows always shows in the queue listing it judges the lock by.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import signal
 import sys
@@ -20,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..backends import StoreError
+from ..backends.owner import BatchJob
 from ..crashloop import note_reclaim
+from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from ..taskstate import (
-    STALE_AFTER,
     Snapshot,
     base_dependencies,
     classify,
@@ -31,8 +31,8 @@ from ..taskstate import (
 )
 from ..timings import Durations, eta_seconds
 from . import sizing
-from .base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
+from .settings import LOOP_DEFAULTS
 
 #: longest pause between polls after repeated scheduler errors (seconds)
 MAX_BACKOFF = 900.0
@@ -46,9 +46,9 @@ class WatchOptions:
 
     max_workers: int
     max_queued: int | None = None
-    poll: float = 60.0
+    poll: float = LOOP_DEFAULTS["poll"]
     once: bool = False
-    stale_after: float = STALE_AFTER
+    stale_after: float = LOOP_DEFAULTS["stale_after"]
     max_backoff: float = MAX_BACKOFF
 
 
@@ -63,17 +63,13 @@ class PollResult:
     line: str = ""
 
 
-def _owner_key(owner: Any) -> tuple[str, str, str | None] | None:
+def owner_key(owner: Any) -> tuple[str, str, str | None] | None:
     """(scheduler, array short id, index) of a lock owner's batch job, None outside a batch job."""
-    job = owner.get("job") if isinstance(owner, dict) else None
-    if not isinstance(job, dict):
+    job = BatchJob.of(owner)
+    head = job.array_head if job else None
+    if job is None or head is None:
         return None
-    m = re.match(r"\d+", str(job.get("array_job_id") or job.get("job_id") or ""))
-    if not m:
-        return None
-    head = m.group(0)
-    index = job.get("array_task_id")
-    return str(job.get("scheduler") or ""), head, (str(index) if index not in (None, "") else None)
+    return job.scheduler, head, job.array_task_id
 
 
 class Watcher:
@@ -154,13 +150,11 @@ class Watcher:
         for h, owner in snap.locks.items():
             if h not in self.names:
                 continue  # not a task of this jugfile
-            key = _owner_key(owner)
+            key = owner_key(owner)
             live_ids: set | None = None
             if key is not None and key[0] == self.sched.name and key[1] in known:
-                job = owner.get("job") or {}
                 alive = key[1] in whole or (key[1], key[2]) in listed
-                ids = {str(job.get(k)) for k in ("queue_id", "job_id") if job.get(k)}
-                live_ids = ids if alive else set()
+                live_ids = set(BatchJob.of(owner).ids) if alive else set()  # type: ignore[union-attr]
             reason = owner_is_dead(owner, now, self.opts.stale_after, live_ids)
             if reason:
                 out[h] = reason
@@ -180,6 +174,29 @@ class Watcher:
         counts = tally(entries, [d["job_id"] for d in docs.values()], self.sched.short_id)
         snap = Snapshot(self.store)
         dead = self._dead_locks(snap, entries, known)
+        reclaimed = self._reclaim(dead, snap)
+        states = classify(self.tasks, snap, dead)
+        durations = Durations.from_store(self.store)
+        budget = float(self.plan.budget)
+        tc = sizing.analyse(self.order, states, self.deps, self.names, durations.typical,
+                            budget, bool(self.loaded.incomplete), member=self.member())
+        tc, arrays = self._adjust(tc, self._array_states(docs, counts, snap), snap)
+        limits = sizing.Limits(max_workers=self.opts.max_workers,
+                               max_queued=self.opts.max_queued,
+                               max_array_size=self.max_array_size,
+                               can_throttle=self.sched.supports_throttle,
+                               draining=os.path.exists(self.plan.stop_file))
+        decision = sizing.decide(tc, arrays, budget, limits)
+        self.eta = self._eta(states, durations, arrays)
+        note = self._act(decision, docs, counts)
+        result = PollResult(tc, arrays, decision, reclaimed)
+        result.line = self._line(tc, arrays, decision, note)
+        self.echo(result.line)
+        self.last = result
+        return result
+
+    def _reclaim(self, dead: dict[str, str], snap: Snapshot) -> int:
+        """Reclaim the locks of dead workers (counted: crash loops get marked failed)."""
         reclaimed = 0
         for h, reason in dead.items():
             if self.store.reclaim(h, snap.locks[h]):
@@ -187,12 +204,12 @@ class Watcher:
                 looped = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason).failed
                 self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {reason}"
                           + ("; marked failed (crash loop)" if looped else ""))
-        states = classify(self.tasks, snap, dead)
-        durations = Durations.from_store(self.store)
-        budget = float(self.plan.budget)
-        tc = sizing.analyse(self.order, states, self.deps, self.names, durations.typical,
-                            budget, bool(self.loaded.incomplete), member=self.member())
-        busy = {k[1:] for o in snap.locks.values() if (k := _owner_key(o)) is not None
+        return reclaimed
+
+    def _array_states(self, docs: dict[str, dict], counts: dict[str, ArrayCounts],
+                      snap: Snapshot) -> list[sizing.ArrayState]:
+        """The live recorded arrays as the queue shows them; notes their idle elements."""
+        busy = {k[1:] for o in snap.locks.values() if (k := owner_key(o)) is not None
                 and k[0] == self.sched.name}
         self.idle = {}
         for d in docs.values():
@@ -200,29 +217,21 @@ class Watcher:
             short = self.sched.short_id(jid)
             self.idle[jid] = [i for e in counts[jid].entries if e.state == RUNNING
                               for i in (e.indices or []) if (short, str(i)) not in busy]
-        arrays = [sizing.ArrayState(d["job_id"], counts[d["job_id"]].pending,
-                                    counts[d["job_id"]].running, d.get("throttle"),
-                                    float(d.get("submitted") or 0), len(self.idle[d["job_id"]]))
-                  for d in docs.values() if counts[d["job_id"]].alive]
-        tc, arrays = self._adjust(tc, arrays, snap)
-        limits = sizing.Limits(max_workers=self.opts.max_workers,
-                               max_queued=self.opts.max_queued,
-                               max_array_size=self.max_array_size,
-                               can_throttle=self.sched.throttle_args("0", 1) is not None,
-                               draining=os.path.exists(self.plan.stop_file))
-        decision = sizing.decide(tc, arrays, budget, limits)
+        return [sizing.ArrayState(d["job_id"], counts[d["job_id"]].pending,
+                                  counts[d["job_id"]].running, d.get("throttle"),
+                                  float(d.get("submitted") or 0), len(self.idle[d["job_id"]]))
+                for d in docs.values() if counts[d["job_id"]].alive]
+
+    def _eta(self, states: dict[str, str], durations: Durations,
+             arrays: list[sizing.ArrayState]) -> float | None:
+        """Seconds left at the current number of running workers (None: nothing left)."""
         remaining: dict[str, int] = {}
         for h, st in states.items():
             if st in ("waiting", "ready", "running", "crashed"):
                 remaining[self.names[h]] = remaining.get(self.names[h], 0) + 1
-        self.eta = eta_seconds(remaining, durations,
-                               max(sum(a.running for a in arrays), 1)) if remaining else None
-        note = self._act(decision, docs, counts)
-        result = PollResult(tc, arrays, decision, reclaimed)
-        result.line = self._line(tc, arrays, decision, note)
-        self.echo(result.line)
-        self.last = result
-        return result
+        if not remaining:
+            return None
+        return eta_seconds(remaining, durations, max(sum(a.running for a in arrays), 1))
 
     def _adjust(self, tc: sizing.TaskCounts, arrays: list[sizing.ArrayState],
                 snap: Snapshot) -> tuple[sizing.TaskCounts, list[sizing.ArrayState]]:

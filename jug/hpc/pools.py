@@ -1,9 +1,9 @@
 """``jug submit`` with worker pools: one array per pool, each sized from its own tasks.
 
-:class:`PoolsWatcher` is the resubmit loop of :mod:`jug.schedulers.watch` over several
+:class:`PoolsWatcher` is the resubmit loop of :mod:`jug.hpc.watch` over several
 pools: each poll loads the jugfile (once), makes one queue query, and lets one
 :class:`PoolWatcher` per pool size that pool's arrays with the shared pure rule
-(:func:`jug.schedulers.sizing.decide`) from the pool's ready and soon-ready tasks only.  A
+(:func:`jug.hpc.sizing.decide`) from the pool's ready and soon-ready tasks only.  A
 pool whose tasks wait on another pool's work gets no worker until that work is done.  A
 plain ``jug submit`` is one such poll; ``--watch`` repeats it until every pool is done.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..pools import DEFAULT, Pool, assign, max_workers, pool_settings
+from ..schedulers.base import QueueEntry
 from . import sizing
-from .base import QueueEntry
 from .job import JobPlan
 from .watch import PollResult, Watcher, WatchOptions
 

@@ -23,17 +23,31 @@ is ready or about to be (e.g. only a reduce runs), idle running workers are stop
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable, Mapping, Sequence
 
-#: decision actions
-SUBMIT = "submit"  # new arrays and/or raised throttles
-SHRINK = "shrink"  # pending elements cancelled and/or throttles lowered
-KEEP = "keep"  # nothing to change
-DONE = "done"  # every task finished: exit 0
-FAILED = "failed"  # only failed tasks (and tasks that need them) remain: exit 1
-DRAIN = "drain"  # stop file: nothing new, pending elements cancelled, wait for running ones
-DRAINED = "drained"  # stop file and no worker left: exit
-STUCK = "stuck"  # no worker could ever start what is left (tasks longer than the budget)
+from ..schedulers.base import split_sizes
+
+
+class Action(Enum):
+    """What the loop does this poll (printed by its value in the poll line)."""
+
+    SUBMIT = "submit"  # new arrays and/or raised throttles
+    SHRINK = "shrink"  # pending elements cancelled and/or throttles lowered
+    KEEP = "keep"  # nothing to change
+    DONE = "done"  # every task finished: exit 0
+    FAILED = "failed"  # only failed tasks (and tasks that need them) remain: exit 1
+    DRAIN = "drain"  # stop file: nothing new, pending elements cancelled, wait for running ones
+    DRAINED = "drained"  # stop file and no worker left: exit
+    STUCK = "stuck"  # no worker could ever start what is left (tasks longer than the budget)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+SUBMIT, SHRINK, KEEP = Action.SUBMIT, Action.SHRINK, Action.KEEP
+DONE, FAILED, DRAIN, DRAINED, STUCK = (Action.DONE, Action.FAILED, Action.DRAIN, Action.DRAINED,
+                                       Action.STUCK)
 
 EXIT_DONE = 0
 EXIT_FAILED = 1
@@ -118,7 +132,7 @@ class Limits:
 class Decision:
     """What to do this poll, and why (one line for the user)."""
 
-    action: str
+    action: Action
     reason: str
     wanted: int = 0  # workers the work can use (capped by max-workers)
     supply: int = 0  # running workers plus pending ones that will start
@@ -132,15 +146,6 @@ class Decision:
     def new_workers(self) -> int:
         """Workers added by new arrays."""
         return sum(self.submit)
-
-
-def split_sizes(total: int, limit: int | None) -> list[int]:
-    """``total`` elements as arrays of at most ``limit`` elements (none for zero)."""
-    if total <= 0:
-        return []
-    if not limit or limit >= total:
-        return [total]
-    return [limit] * (total // limit) + ([total % limit] if total % limit else [])
 
 
 def workers_needed(counts: TaskCounts) -> int:
@@ -176,106 +181,121 @@ def decide(counts: TaskCounts, arrays: Sequence[ArrayState], budget: float,
     """The loop's decision for one poll (pure: same input, same answer)."""
     running = sum(a.running for a in arrays)
     supply = running + sum(a.startable for a in arrays)
-    alive = sum(a.alive for a in arrays)
     with_pending = [a.job_id for a in sorted(arrays, key=lambda a: -a.submitted) if a.pending]
-
-    if limits.draining:
-        if running:
-            return Decision(DRAIN, f"stop file: no new workers; waiting for {running} running "
-                            "worker(s) to finish their task", 0, supply,
-                            cancel_pending=with_pending)
-        return Decision(DRAINED, "stop file: no worker left", 0, supply,
-                        cancel_pending=with_pending, exit_code=EXIT_DRAINED)
-    if counts.left == 0 and not counts.incomplete:
-        if counts.failed:
-            return Decision(FAILED, f"only failed tasks remain ({counts.failed})", 0, supply,
-                            cancel_pending=with_pending, exit_code=EXIT_FAILED)
-        return Decision(DONE, f"all {counts.finished} tasks finished", 0, supply,
-                        cancel_pending=with_pending, exit_code=EXIT_DONE)
-    if (counts.failed and not counts.runnable and not counts.running
-            and counts.waiting == counts.blocked):
-        return Decision(FAILED, f"only failed tasks ({counts.failed}) and {counts.blocked} "
-                        "task(s) that need them remain", 0, supply,
-                        cancel_pending=with_pending, exit_code=EXIT_FAILED)
-    if (counts.runnable and counts.too_long == counts.runnable and not counts.running
-            and not counts.soon):
-        return Decision(STUCK, f"every runnable task ({counts.too_long}) typically takes longer "
-                        f"than a worker's budget of {budget:.0f}s: give a longer --walltime",
-                        0, supply, cancel_pending=with_pending, exit_code=EXIT_STUCK)
-
+    final = _ending(counts, budget, limits, running)
+    if final is not None:
+        action, reason, code = final
+        return Decision(action, reason, 0, supply, cancel_pending=with_pending, exit_code=code)
     wanted = workers_wanted(counts, limits.max_workers)
-    why = f"{_task_words(counts)}"
+    why = _task_words(counts)
     if workers_needed(counts) > limits.max_workers:
         why += f", capped by max-workers {limits.max_workers}"
     d = Decision(KEEP, "", wanted, supply)
-
     if wanted > supply:
-        deficit = wanted - supply
-        if limits.can_throttle:
-            for a in sorted(arrays, key=lambda a: a.submitted):
-                if deficit <= 0:
-                    break
-                if a.held and a.throttle:
-                    add = min(a.held, deficit)
-                    d.throttle[a.job_id] = a.throttle + add
-                    deficit -= add
-        raised = wanted - supply - deficit
-        room = deficit if limits.max_queued is None else max(0, min(deficit, limits.max_queued - alive))
-        d.submit = split_sizes(room, limits.max_array_size)
-        parts = []
-        if raised:
-            parts.append(f"raise throttle by {raised}")
-        if room:
-            parts.append(f"submit {room}")
-        if room < deficit:
-            parts.append(f"{deficit - room} more held back by max-queued {limits.max_queued}")
-        d.action = SUBMIT if (raised or room) else KEEP
-        d.reason = f"{'; '.join(parts)} (want {wanted}: {why}; have {supply})"
-        return d
-
-    if wanted < supply:
-        excess = supply - wanted
-        cut = 0
-        for a in sorted(arrays, key=lambda a: -a.submitted):
-            if excess <= 0:
-                break
-            if not a.startable:
-                continue
-            if excess >= a.startable:
-                d.cancel_pending.append(a.job_id)
-                excess -= a.startable
-                cut += a.startable
-            elif limits.can_throttle:
-                d.throttle[a.job_id] = a.running + a.startable - excess
-                cut += excess
-                excess = 0
-        work = counts.runnable - counts.too_long + counts.soon
-        idle_cut = 0
-        if excess > 0 and work <= 0:
-            # nothing a new task could start on: idle running workers only wait (e.g. for the
-            # reduce another worker runs); stopping one loses nothing (jug releases its lock)
-            for a in sorted(arrays, key=lambda a: -a.submitted):
-                n = min(a.idle, excess)
-                if n > 0:
-                    d.cancel_idle[a.job_id] = n
-                    excess -= n
-                    idle_cut += n
-        if cut or idle_cut:
-            d.action = SHRINK
-            parts = []
-            if cut:
-                parts.append(f"drop {cut} pending worker(s)")
-            if idle_cut:
-                parts.append(f"stop {idle_cut} idle worker(s): no task for them")
-            d.reason = (f"{'; '.join(parts)} (want {wanted}: {why}; have {supply}; "
-                        f"{running} running)")
-        else:
-            d.reason = (f"{supply - wanted} more worker(s) than the work needs; running ones "
-                        f"exit when idle (want {wanted}: {why})")
-        return d
-
-    d.reason = f"enough workers (want {wanted}: {why}; have {supply})"
+        _grow(d, arrays, limits, why)
+    elif wanted < supply:
+        _shrink(d, counts, arrays, limits, why, running)
+    else:
+        d.reason = f"enough workers (want {wanted}: {why}; have {supply})"
     return d
+
+
+def _ending(counts: TaskCounts, budget: float, limits: Limits,
+            running: int) -> tuple[Action, str, int | None] | None:
+    """Draining, done, failed or stuck: (action, reason, exit code), or None to size workers."""
+    if limits.draining:
+        if running:
+            return (DRAIN, f"stop file: no new workers; waiting for {running} running "
+                    "worker(s) to finish their task", None)
+        return DRAINED, "stop file: no worker left", EXIT_DRAINED
+    if counts.left == 0 and not counts.incomplete:
+        if counts.failed:
+            return FAILED, f"only failed tasks remain ({counts.failed})", EXIT_FAILED
+        return DONE, f"all {counts.finished} tasks finished", EXIT_DONE
+    if (counts.failed and not counts.runnable and not counts.running
+            and counts.waiting == counts.blocked):
+        return (FAILED, f"only failed tasks ({counts.failed}) and {counts.blocked} "
+                "task(s) that need them remain", EXIT_FAILED)
+    if (counts.runnable and counts.too_long == counts.runnable and not counts.running
+            and not counts.soon):
+        return (STUCK, f"every runnable task ({counts.too_long}) typically takes longer "
+                f"than a worker's budget of {budget:.0f}s: give a longer --walltime", EXIT_STUCK)
+    return None
+
+
+def _grow(d: Decision, arrays: Sequence[ArrayState], limits: Limits, why: str) -> None:
+    """A deficit: raise the throttles of arrays with held elements first, then submit."""
+    deficit = d.wanted - d.supply
+    if limits.can_throttle:
+        for a in sorted(arrays, key=lambda a: a.submitted):
+            if deficit <= 0:
+                break
+            if a.held and a.throttle:
+                add = min(a.held, deficit)
+                d.throttle[a.job_id] = a.throttle + add
+                deficit -= add
+    raised = d.wanted - d.supply - deficit
+    alive = sum(a.alive for a in arrays)
+    room = deficit if limits.max_queued is None else max(0, min(deficit, limits.max_queued - alive))
+    d.submit = split_sizes(room, limits.max_array_size)
+    parts = []
+    if raised:
+        parts.append(f"raise throttle by {raised}")
+    if room:
+        parts.append(f"submit {room}")
+    if room < deficit:
+        parts.append(f"{deficit - room} more held back by max-queued {limits.max_queued}")
+    d.action = SUBMIT if (raised or room) else KEEP
+    d.reason = f"{'; '.join(parts)} (want {d.wanted}: {why}; have {d.supply})"
+
+
+def _shrink(d: Decision, counts: TaskCounts, arrays: Sequence[ArrayState], limits: Limits,
+            why: str, running: int) -> None:
+    """A surplus: cancel or throttle pending elements (newest arrays first); stop idle
+    running workers only when no task could start on them."""
+    excess, cut = _cut_pending(d, arrays, limits)
+    idle_cut = 0
+    if excess > 0 and counts.runnable - counts.too_long + counts.soon <= 0:
+        # nothing a new task could start on: idle running workers only wait (e.g. for the
+        # reduce another worker runs); stopping one loses nothing (jug releases its lock)
+        for a in sorted(arrays, key=lambda a: -a.submitted):
+            n = min(a.idle, excess)
+            if n > 0:
+                d.cancel_idle[a.job_id] = n
+                excess -= n
+                idle_cut += n
+    if not (cut or idle_cut):
+        d.reason = (f"{d.supply - d.wanted} more worker(s) than the work needs; running ones "
+                    f"exit when idle (want {d.wanted}: {why})")
+        return
+    d.action = SHRINK
+    parts = []
+    if cut:
+        parts.append(f"drop {cut} pending worker(s)")
+    if idle_cut:
+        parts.append(f"stop {idle_cut} idle worker(s): no task for them")
+    d.reason = (f"{'; '.join(parts)} (want {d.wanted}: {why}; have {d.supply}; "
+                f"{running} running)")
+
+
+def _cut_pending(d: Decision, arrays: Sequence[ArrayState], limits: Limits) -> tuple[int, int]:
+    """Cancel whole pending parts or lower throttles, newest first: (excess left, cut)."""
+    excess = d.supply - d.wanted
+    cut = 0
+    for a in sorted(arrays, key=lambda a: -a.submitted):
+        if excess <= 0:
+            break
+        if not a.startable:
+            continue
+        if excess >= a.startable:
+            d.cancel_pending.append(a.job_id)
+            excess -= a.startable
+            cut += a.startable
+        elif limits.can_throttle:
+            d.throttle[a.job_id] = a.running + a.startable - excess
+            cut += excess
+            excess = 0
+    return excess, cut
 
 
 def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, Sequence[str]],
@@ -299,12 +319,7 @@ def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, 
     since that pool's freed workers cannot run it (its pool gets workers once it is ready).
     """
     n = dict.fromkeys(("ready", "waiting", "running", "finished", "failed", "crashed"), 0)
-    blocked: set[str] = set()
-    done_at: dict[str, float | None] = {}  # seconds from now until finished (None: unknown)
-    level: dict[str, int] = {}  # 0: ready/running; k: soon ready after k-1 waiting levels
-    per_level: dict[int, int] = {}
-    too_long = 0
-    known: list[float] = []
+    walk = _Walk(states, budget, member)
     for h in order:
         st = states[h]
         mine = member is None or member(h)
@@ -312,47 +327,71 @@ def analyse(order: Sequence[str], states: Mapping[str, str], deps: Mapping[str, 
             n[st] = n.get(st, 0) + 1
         secs = typical(names[h])
         if st == "finished":
-            done_at[h] = 0.0
+            walk.done_at[h] = 0.0
         elif st in ("ready", "crashed", "running"):
-            if st != "running" and secs is not None and secs > budget:
-                too_long += mine  # no worker can start it: nothing after it is soon
-                continue
-            level[h] = 0
-            done_at[h] = secs
-            if st != "running" and secs is not None and mine:
-                known.append(secs)
+            walk.startable(h, st, secs, mine)
         elif st == "waiting":
-            ds = deps.get(h, ())
-            if any(states.get(d) == "failed" or d in blocked for d in ds):
-                blocked.add(h)
-                continue
-            pending = [d for d in ds if states.get(d) != "finished"]
-            if any(d not in level for d in pending):
-                continue  # needs a task that is not going to run soon
-            if mine and member is not None and not all(member(d) for d in pending):
-                continue  # waits on another pool's work
-            depth = 1 + max((level[d] for d in pending), default=0)
-            times = [done_at.get(d) for d in pending]
-            if any(t is None for t in times):
-                if depth > 1:
-                    continue  # unknown run times: look one level deep only
-                ready_at = max((t for t in times if t is not None), default=0.0)
-                finish = None
-            else:
-                ready_at = max(times, default=0.0)  # type: ignore[type-var]
-                finish = None if secs is None else ready_at + secs
-            if ready_at > budget:
-                continue
-            level[h] = depth
-            done_at[h] = finish
-            if mine:
-                per_level[depth] = per_level.get(depth, 0) + 1
-                if secs is not None:
-                    known.append(secs)
+            walk.waiting(h, deps.get(h, ()), secs, mine)
+    known = walk.known
     return TaskCounts(ready=n["ready"], waiting=n["waiting"], running=n["running"],
                       finished=n["finished"], failed=n["failed"], crashed=n["crashed"],
-                      soon=sum(per_level.values()), soon_peak=max(per_level.values(), default=0),
-                      blocked=sum(1 for h in blocked if member is None or member(h)),
-                      too_long=too_long,
+                      soon=sum(walk.per_level.values()),
+                      soon_peak=max(walk.per_level.values(), default=0),
+                      blocked=sum(1 for h in walk.blocked if member is None or member(h)),
+                      too_long=walk.too_long,
                       task_seconds=sum(known) / len(known) if known else None,
                       incomplete=incomplete)
+
+
+@dataclass
+class _Walk:
+    """What :func:`analyse` learns walking the tasks dependencies first."""
+
+    states: Mapping[str, str]
+    budget: float
+    member: Callable[[str], bool] | None = None  # one pool's tasks only (None: all)
+    blocked: set[str] = field(default_factory=set)
+    done_at: dict[str, float | None] = field(default_factory=dict)  # s until finished (None: ?)
+    level: dict[str, int] = field(default_factory=dict)  # 0: ready/running; k: soon, k-1 levels
+    per_level: dict[int, int] = field(default_factory=dict)
+    too_long: int = 0
+    known: list[float] = field(default_factory=list)  # run times of the tasks that will run
+
+    def startable(self, h: str, st: str, secs: float | None, mine: bool = True) -> None:
+        """A ready, crashed or running task: level 0, unless no worker could start it."""
+        if st != "running" and secs is not None and secs > self.budget:
+            self.too_long += mine  # no worker can start it: nothing after it is soon
+            return
+        self.level[h] = 0
+        self.done_at[h] = secs
+        if st != "running" and secs is not None and mine:
+            self.known.append(secs)
+
+    def waiting(self, h: str, ds: Sequence[str], secs: float | None, mine: bool = True) -> None:
+        """A waiting task: blocked, soon ready (at which level), or neither."""
+        if any(self.states.get(d) == "failed" or d in self.blocked for d in ds):
+            self.blocked.add(h)
+            return
+        pending = [d for d in ds if self.states.get(d) != "finished"]
+        if any(d not in self.level for d in pending):
+            return  # needs a task that is not going to run soon
+        if mine and self.member is not None and not all(self.member(d) for d in pending):
+            return  # waits on another pool's work
+        depth = 1 + max((self.level[d] for d in pending), default=0)
+        times = [self.done_at.get(d) for d in pending]
+        if any(t is None for t in times):
+            if depth > 1:
+                return  # unknown run times: look one level deep only
+            ready_at = max((t for t in times if t is not None), default=0.0)
+            finish = None
+        else:
+            ready_at = max(times, default=0.0)  # type: ignore[type-var]
+            finish = None if secs is None else ready_at + secs
+        if ready_at > self.budget:
+            return
+        self.level[h] = depth
+        self.done_at[h] = finish
+        if mine:
+            self.per_level[depth] = self.per_level.get(depth, 0) + 1
+            if secs is not None:
+                self.known.append(secs)

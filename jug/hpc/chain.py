@@ -35,9 +35,17 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable, Iterator, Mapping
 
+from ..schedulers.base import SchedulerError
 from . import sizing
-from .base import SchedulerError
-from .job import STATE_NAMESPACE, JobPlan, SubmitError, _sanitize_name, state_name, submitted_arrays
+from .job import (
+    STATE_NAMESPACE,
+    JobPlan,
+    SubmitError,
+    _sanitize_name,
+    state_name,
+    submitted_arrays,
+)
+from .settings import default
 from .watch import Watcher, WatchOptions
 
 CHAIN_NAMESPACE = "chain"
@@ -233,7 +241,7 @@ def bound_reason(chain: Chain, after: int, finished_now: int) -> str | None:
                 f"(--max-generations {chain.max_generations})")
     prev = next((g for g in chain.generations if g.n == after), None)
     if prev is not None and finished_now <= prev.finished_before:
-        log_dir = chain.settings.get("log_dir") or "logs"
+        log_dir = chain.settings.get("log_dir") or default("log_dir")
         return (f"generation {prev.n} (array(s) {', '.join(prev.arrays)}) finished no task: "
                 f"see the worker logs in {log_dir} and 'jug status'; after a fix run jug "
                 f"submit --until-done again")
@@ -259,10 +267,10 @@ class ChainWatcher(Watcher):
     def _adjust(self, tc: sizing.TaskCounts, arrays: list[sizing.ArrayState],
                 snap: Any) -> tuple[sizing.TaskCounts, list[sizing.ArrayState]]:
         """Running workers of leaving arrays, and the tasks they finish, are no supply/need."""
-        from .watch import _owner_key
+        from .watch import owner_key
 
         leaving = sum(1 for o in snap.locks.values()
-                      if (k := _owner_key(o)) and k[0] == self.sched.name
+                      if (k := owner_key(o)) and k[0] == self.sched.name
                       and k[1] in self.expiring)
         tc = replace(tc, running=max(0, tc.running - leaving))
         arrays = [replace(a, running=0, idle=0) if _short(a.job_id) in self.expiring else a
@@ -394,14 +402,14 @@ def _clock(t: float) -> str:
 # -- the planner job ---------------------------------------------------------------------
 def planner_command(plan: JobPlan, generation: int) -> list[str]:
     """The command a planner job runs: one poll after generation ``generation``."""
-    return [plan.python, "-m", "jug.schedulers.chain", "--jugdir", plan.jugdir,
+    return [plan.python, "-m", "jug.hpc.chain", "--jugdir", plan.jugdir,
             "--generation", str(generation), plan.jugfile]
 
 
 def render_planner(plan: JobPlan, generation: int, after_ids: list[str]) -> str:
     """The planner job script of ``generation``, held until ``after_ids`` have ended."""
     sched = plan.scheduler
-    limit = 15 if sched.name in ("pbs", "torque") else None
+    limit = sched.max_job_name
     name = _sanitize_name(f"{plan.job_name[: 10 if limit else None]}-plan", limit)
     walltime = plan.settings.get("planner_walltime")
     if walltime in (None, ""):
@@ -521,7 +529,7 @@ def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
            echo: Callable[[str], None] = print) -> int:
     """End the chain: mark it cancelled (under the lock, so no planner submits after) and
     cancel its planner jobs still queued; the caller cancels the arrays.  Returns how many."""
-    from . import get_scheduler
+    from ..schedulers import get_scheduler
 
     chain = Chain.load(store, jugfile)
     if chain is None:
@@ -593,7 +601,7 @@ def hand_over(store: Any, jugfile: str, reason: str) -> None:
         return
     if chain is None or chain.status != RUNNING:
         return
-    cmd = [sys.executable, "-m", "jug.schedulers.chain", "--jugdir", chain.jugdir,
+    cmd = [sys.executable, "-m", "jug.hpc.chain", "--jugdir", chain.jugdir,
            "--handover", chain.jugfile]
     sigs = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     old = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
@@ -611,16 +619,16 @@ def hand_over(store: Any, jugfile: str, reason: str) -> None:
 
 def _who() -> tuple[str, str | None]:
     """(description, array short id) of this process for the chain record."""
-    from ..backends.owner import current_owner, owner_summary
+    from ..backends.owner import BatchJob, current_owner, owner_summary
 
     me = current_owner()
-    job = me.get("job") or {}
-    array = job.get("array_job_id") or job.get("job_id")
-    return owner_summary(me), (_short(str(array)) if array else None)
+    job = BatchJob.of(me)
+    array = job and (job.array_job_id or job.job_id)
+    return owner_summary(me), (_short(array) if array else None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m jug.schedulers.chain --jugdir D (--handover | --generation N) JUGFILE``."""
+    """``python -m jug.hpc.chain --jugdir D (--handover | --generation N) JUGFILE``."""
     import argparse
 
     from ..backends import StoreError, select_store
@@ -628,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:  # the jugfile's arguments are in the chain record
         argv = argv[:argv.index("--")]
-    p = argparse.ArgumentParser(prog="python -m jug.schedulers.chain")
+    p = argparse.ArgumentParser(prog="python -m jug.hpc.chain")
     p.add_argument("--jugdir", required=True)
     p.add_argument("--generation", type=int)
     p.add_argument("--handover", action="store_true")

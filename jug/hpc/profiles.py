@@ -18,51 +18,17 @@ one dict (option name with underscores -> value) plus where each value came from
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from .trust import search_upwards, trusted
+from ..options import layer_files
+from .settings import ALIASES, DEFAULTS, LIST_KEYS
 
 USER_FILE = Path("~/.config/jug/submit.yaml")
 PROJECT_NAMES = ("jug-submit.yaml", ".jug-submit.yaml")
 
-#: every setting ``jug submit`` knows, with its built-in default
-BUILTIN: dict[str, Any] = {
-    "scheduler": None,  # None: detected from the commands on PATH
-    "workers": 1,
-    "walltime": "01:00:00",
-    "queue": None,
-    "account": None,
-    "mem": None,
-    "cpus_per_task": None,
-    "gpus": None,
-    "job_name": None,  # None: jug-<jugfile name>
-    "directive": [],
-    "prologue": [],
-    "epilogue": [],
-    "env": {},
-    "template_dir": None,
-    "jugdir": None,
-    "margin": None,  # None: max(5 min, 10% of the walltime)
-    "stop_file": "STOP",
-    "log_dir": "logs",
-    "throttle": None,
-    "max_array_size": None,
-    "submit_pattern": None,
-    "submit_command": None,
-    "python": None,  # None: the interpreter running jug submit
-    "pythonpath": "auto",
-    "parallel_env": "smp",
-    "execute_args": [],
-    "check": True,
-    "compute_submit": None,  # None: ask the scheduler whether compute nodes may submit jobs
-    "planner_walltime": None,  # None: 10 minutes (at most the workers' walltime)
-    "pools": {},  # worker pools (jug.pools): name -> {tasks, max-workers, settings}
-}
-#: settings that collect lists (a later layer replaces, the command line appends)
-LIST_KEYS = ("directive", "prologue", "epilogue", "execute_args")
-ALIASES = {"partition": "queue", "cpus": "cpus_per_task", "memory": "mem", "name": "job_name"}
+#: every setting ``jug submit`` knows, with its built-in default (declared in jug.hpc.settings)
+BUILTIN: dict[str, Any] = DEFAULTS
 _SELECT_KEYS = ("default_profile",)
 #: settings that are mappings, and what of
 _MAPPING_KEYS = {"env": "NAME: value", "pools": "pool name -> settings, e.g. gpu: {tasks: [train]}"}
@@ -121,22 +87,9 @@ def read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], st
     return base, profiles, default
 
 
-def find_project_file(start: Path) -> Path | None:
-    """The nearest trusted ``jug-submit.yaml`` from ``start`` upwards, or None (jug.trust)."""
-    return search_upwards(start, PROJECT_NAMES, "submit profile")
-
-
 def profile_files(jugfile: str | None) -> list[Path]:
     """The profile files that apply, lowest precedence first (user, then project)."""
-    files = []
-    user = Path(os.environ.get("JUG_SUBMIT_CONFIG", str(USER_FILE))).expanduser()
-    if user.is_file() and trusted(user, "submit profile"):
-        files.append(user)
-    start = Path(jugfile).parent if jugfile else Path.cwd()
-    project = find_project_file(start if str(start) else Path.cwd())
-    if project and all(project.resolve() != f.resolve() for f in files):
-        files.append(project)
-    return files
+    return layer_files(USER_FILE, "JUG_SUBMIT_CONFIG", PROJECT_NAMES, "submit profile", jugfile)
 
 
 def merge(jugfile: str | None, profile: str | None, overrides: Mapping[str, Any],

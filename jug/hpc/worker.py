@@ -1,4 +1,4 @@
-"""``python -m jug.schedulers.worker execute ...``: ``jug execute`` for SGE job scripts.
+"""``python -m jug.hpc.worker execute ...``: ``jug execute`` for SGE job scripts.
 
 SGE announces the soft walltime (``-l s_rt``) with SIGUSR1 to the whole process group; by
 default that kills Python on the spot, lock still held.  This entry point turns SIGUSR1 (and
