@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from support import run_jug, write_jugfile
 
+from jug.hpc import sizing
 from jug.hpc.profiles import ProfileError, read_file
 from jug.pools import (
     DEFAULT,
@@ -20,7 +21,6 @@ from jug.pools import (
     pools_from_settings,
     selection,
 )
-from jug.schedulers import sizing
 
 NAMES = ["wf.prep", "wf.train", "wf.train_big", "wf.assemble", "wf.post", "wf.trainer"]
 DECL = {"gpu": {"tasks": ["train"], "gpus": 1, "partition": "gpu", "max-workers": 4},

@@ -689,24 +689,9 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         worker.run(loaded.tasks)
         _stop_if_signalled(worker.last_task)
         store.flush()  # the last result a batching store kept back
-        if worker.stop_reason:
-            print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
-                  file=sys.stderr)
-            from ..hpc.chain import hand_over  # --until-done: plan the next workers
-
-            hand_over(store, args.jugfile, worker.stop_reason)
-            return 0
-        if worker.failed_here and not worker.keep_going:
-            return EXIT_FAILED
-        if worker.elsewhere:
-            print("jug: leaving: the tasks left for this worker (--only/--exclude) wait on "
-                  f"tasks other workers run ({worker.executed} tasks executed)", file=sys.stderr)
-            return EXIT_FAILED if worker.failed_here else 0
-        if worker.gave_up:
-            print("jug: gave up waiting for other workers to finish the tasks this one needs "
-                  f"(after {worker.nr_wait_cycles} wait cycles of {worker.wait_cycle_time:g}s)",
-                  file=sys.stderr)
-            return EXIT_FAILED if worker.failed_here else 0
+        code = _left_early(worker, store, args)
+        if code is not None:
+            return code
         if not loaded.incomplete:
             break
         key = tuple(t.hash() for t in loaded.tasks)
@@ -715,12 +700,41 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
             print("jug: stopped at a barrier whose tasks cannot all finish", file=sys.stderr)
             return EXIT_FAILED
         previous = key
+    return _final_code(worker, store, loaded.tasks)
+
+
+def _left_early(worker: Worker, store: Store, args: Any) -> int | None:
+    """The exit code when the worker stopped before its tasks were all done (None: it did
+    not stop early), saying why on stderr."""
+    if worker.stop_reason:
+        print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
+              file=sys.stderr)
+        from ..hpc.chain import hand_over  # --until-done: plan the next workers
+
+        hand_over(store, args.jugfile, worker.stop_reason)
+        return 0
+    if worker.failed_here and not worker.keep_going:
+        return EXIT_FAILED
+    if worker.elsewhere:
+        print("jug: leaving: the tasks left for this worker (--only/--exclude) wait on "
+              f"tasks other workers run ({worker.executed} tasks executed)", file=sys.stderr)
+        return EXIT_FAILED if worker.failed_here else 0
+    if worker.gave_up:
+        print("jug: gave up waiting for other workers to finish the tasks this one needs "
+              f"(after {worker.nr_wait_cycles} wait cycles of {worker.wait_cycle_time:g}s)",
+              file=sys.stderr)
+        return EXIT_FAILED if worker.failed_here else 0
+    return None
+
+
+def _final_code(worker: Worker, store: Store, tasks: list[Task]) -> int:
+    """The exit code once every task was passed over: non-zero when any failed or is blocked."""
     failed_total = set(store.list_failed())
     if worker.failed_here:
         print(f"jug: {len(worker.failed_here)} task(s) failed: "
               f"{', '.join(sorted(set(worker.failed_here)))}", file=sys.stderr)
         return EXIT_FAILED
-    if worker.blocked or failed_total & {t.hash() for t in loaded.tasks}:
+    if worker.blocked or failed_total & {t.hash() for t in tasks}:
         print("jug: some tasks failed in an earlier run and block others; see 'jug status', "
               "and 'jug cleanup --failed-only' to retry them", file=sys.stderr)
         return EXIT_FAILED

@@ -237,11 +237,7 @@ def _run(args: Any) -> int:
         return _status(settings, args.jugfile)
     if getattr(args, "report", False):
         return _report(args, settings, sources)
-    from ..pools import pools_from_settings
-
-    pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
-    if pools and getattr(args, "until_done", False):
-        raise SubmitError("--until-done does not size worker pools yet: use --watch with pools")
+    pools = _declared_pools(args, settings, sources)
     if pools:
         return _run_pools(args, settings, sources, pools, dry_run)
     plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
@@ -274,6 +270,17 @@ def _run(args: Any) -> int:
     else:
         plan.submit(store)
     return _submitted(plan)
+
+
+def _declared_pools(args: Any, settings: dict, sources: dict) -> list:
+    """The worker pools the settings declare (none: one array as usual)."""
+    from ..hpc.job import SubmitError
+    from ..pools import pools_from_settings
+
+    pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
+    if pools and getattr(args, "until_done", False):
+        raise SubmitError("--until-done does not size worker pools yet: use --watch with pools")
+    return pools
 
 
 def _check_stop_file(plan: Any, dry_run: bool) -> None:

@@ -10,11 +10,11 @@ from test_watch_units import FakeSlurm
 
 from jug.backends import select_store
 from jug.hpc import profiles as submit_profiles
+from jug.hpc import sizing
 from jug.hpc.job import submitted_arrays
 from jug.hpc.pools import PoolsWatcher, pool_plans
 from jug.hpc.watch import WatchOptions
 from jug.pools import pools_from_settings
-from jug.schedulers import sizing
 from jug.schedulers.base import RUNNING, QueueEntry
 from jug.workers import read_records
 
