@@ -286,7 +286,7 @@ def test_each_setting_is_declared_once_and_everything_else_derives_from_it() -> 
     from jug.subcommands import submit
 
     assert profiles.BUILTIN == {s.name: s.default for s in settings.SETTINGS if not s.loop}
-    assert set(profiles.LIST_KEYS) == {"directive", "prologue", "epilogue", "execute_args"}
+    assert set(profiles.LIST_KEYS) == {"directive", "prologue", "epilogue", "execute_args", "pool"}
     helps = {o.name: o.help for o in submit.OPTIONS}
     assert helps["walltime"].endswith("(default: 01:00:00)")
     assert helps["log-dir"].endswith("(default: logs)") and helps["poll"].endswith("(default: 60)")
