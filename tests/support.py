@@ -335,3 +335,22 @@ def cancel_quietly(proj: Path, jugfile: str = "work.py", env: dict | None = None
     """``jug submit --cancel`` (the store knows each job's scheduler): only this test's jobs."""
     subprocess.run([sys.executable, "-m", "jug", "submit", "--cancel", jugfile], cwd=proj,
                    env=base_env(env), capture_output=True, timeout=120)
+
+
+#: the three task functions of the worker-pool tests (prep -> train -> post); each test adds
+#: its own task lines
+POOL_FUNCTIONS = """
+from jug import TaskGenerator
+
+@TaskGenerator
+def prep(i):
+    return i
+
+@TaskGenerator
+def train(xs):
+    return sum(xs)
+
+@TaskGenerator
+def post(m, i):
+    return m + i
+"""

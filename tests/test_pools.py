@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import run_jug, write_jugfile
+from support import POOL_FUNCTIONS, run_jug, write_jugfile
 
 from jug.hpc import sizing
 from jug.hpc.profiles import ProfileError, read_file
@@ -166,21 +166,7 @@ def test_soon_ready_within_a_pool_still_counts() -> None:
 
 
 # -- jug execute --only / --exclude --------------------------------------------------
-WF = """
-from jug import TaskGenerator
-
-@TaskGenerator
-def prep(i):
-    return i
-
-@TaskGenerator
-def train(xs):
-    return sum(xs)
-
-@TaskGenerator
-def post(m, i):
-    return m + i
-
+WF = POOL_FUNCTIONS + """
 ps = [prep(i) for i in range(3)]
 m = train(ps)
 outs = [post(m, i) for i in range(2)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from support import POOL_FUNCTIONS
 from test_watch_units import FakeSlurm
 
 from jug.backends import select_store
@@ -18,21 +19,7 @@ from jug.pools import pools_from_settings
 from jug.schedulers.base import RUNNING, QueueEntry
 from jug.workers import read_records
 
-WF = """
-from jug import TaskGenerator
-
-@TaskGenerator
-def prep(i):
-    return i
-
-@TaskGenerator
-def train(xs):
-    return sum(xs)
-
-@TaskGenerator
-def post(m, i):
-    return m + i
-
+WF = POOL_FUNCTIONS + """
 ps = [prep(i) for i in range(6)]
 models = [train(ps[:3]), train(ps[3:])]
 outs = [post(models[i % 2], i) for i in range(4)]
@@ -120,22 +107,7 @@ def test_failed_pool_ends_the_loop_with_its_code(tmp_path: Path) -> None:
     assert "stopped:" in lines[-1] and "only failed tasks" in lines[-1]
 
 
-SMALL = """
-import sys
-from jug import TaskGenerator
-
-@TaskGenerator
-def prep(i):
-    return i
-
-@TaskGenerator
-def train(xs):
-    return sum(xs)
-
-@TaskGenerator
-def post(m, i):
-    return m + i
-
+SMALL = "import sys\n" + POOL_FUNCTIONS + """
 ps = [prep(i) for i in range(4)]
 model = train(ps)
 outs = [post(model, i) for i in range(2)]
