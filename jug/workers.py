@@ -84,7 +84,16 @@ class WorkerRecord:
 
 def _process_start() -> float | None:
     """When this process started (its interpreter start-up and imports are allocated time
-    too), or None if the OS does not say."""
+    too), or None if the OS does not say.  Linux's /proc first: importing psutil would add
+    about 15 ms to every worker's start-up."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22: starttime
+        with open("/proc/stat", "rb") as f:
+            boot = next(int(ln.split()[1]) for ln in f if ln.startswith(b"btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        pass
     try:
         import psutil
 
