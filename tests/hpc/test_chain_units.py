@@ -197,6 +197,22 @@ def test_planner_script_matches_golden(name: str, tmp_path: Path,
     assert "--generation 3 /home/user/proj/jugfile.py" in text
 
 
+@pytest.mark.parametrize("name", ["slurm", "sge"])
+def test_planner_directives_quote_paths_with_spaces(name: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner job's log and work folders pass through each scheduler's directive
+    quoting, like the workers' (a project folder with a space stays one argument)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = {"scheduler": name, "workers": 2, "walltime": "01:00:00",
+                "python": "/opt/venv/bin/python", "pythonpath": "none"}
+    plan = JobPlan.from_settings(settings, "/home/user/my proj/jugfile.py", [],
+                                 workdir="/home/user/my proj")
+    text = render_planner(plan, 1, ["4711"])
+    prefix = plan.scheduler.prefix
+    quoted = [ln for ln in text.splitlines() if ln.startswith(prefix) and "my proj" in ln]
+    assert quoted and all('"' in ln for ln in quoted), quoted
+
+
 def test_only_a_spent_budget_hands_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a drain (stop file), not a task count limit, not a worker without a time limit."""
     from jug.hooks import exit_checks
