@@ -94,3 +94,9 @@ def jug() -> Callable[..., subprocess.CompletedProcess]:
     return run
 
 
+@pytest.fixture(params=[pytest.param("slurm", marks=pytest.mark.slurm),
+                        pytest.param("sge", marks=pytest.mark.sge)])
+def cluster(request: pytest.FixtureRequest) -> str:
+    """The name of a running scheduler (brought up by the session fixture if needed); a test
+    taking it runs once on SLURM and once on SGE."""
+    return request.getfixturevalue(f"{request.param}_cluster")

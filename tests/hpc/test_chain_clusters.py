@@ -33,15 +33,6 @@ from jug.schedulers import get_scheduler
 #: 30 s budget; SGE's limits are exact to the second
 WALLTIME = {"slurm": ("--walltime", "0:03:00", "--margin", "150s"),
             "sge": ("--walltime", "0:00:30", "--margin", "15s")}
-CLUSTERS = [pytest.param("slurm", marks=pytest.mark.slurm),
-            pytest.param("sge", marks=pytest.mark.sge)]
-
-
-@pytest.fixture(params=CLUSTERS)
-def cluster(request: pytest.FixtureRequest) -> str:
-    """The name of a running scheduler (brought up by the session fixture if needed)."""
-    return request.getfixturevalue(f"{request.param}_cluster")
-
 
 @pytest.fixture
 def proj(project: Path) -> Iterator[Path]:

@@ -19,15 +19,6 @@ from jug.backends import select_store
 from jug.hpc.job import submitted_arrays
 from jug.schedulers import RUNNING, get_scheduler
 
-CLUSTERS = [pytest.param("slurm", marks=pytest.mark.slurm),
-            pytest.param("sge", marks=pytest.mark.sge)]
-
-
-@pytest.fixture(params=CLUSTERS)
-def cluster(request: pytest.FixtureRequest) -> str:
-    """The name of a running scheduler (brought up by the session fixture if needed)."""
-    return request.getfixturevalue(f"{request.param}_cluster")
-
 
 @pytest.fixture
 def proj(project: Path) -> Path:

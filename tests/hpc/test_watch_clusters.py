@@ -195,15 +195,6 @@ def _kill_worker(owner: dict) -> None:
     os.kill(int(owner["pid"]), signal.SIGKILL)
 
 
-CLUSTERS = [pytest.param("slurm", marks=pytest.mark.slurm),
-            pytest.param("sge", marks=pytest.mark.sge)]
-
-
-@pytest.fixture(params=CLUSTERS)
-def cluster(request: pytest.FixtureRequest) -> str:
-    """The name of a running scheduler (brought up by the session fixture if needed)."""
-    return request.getfixturevalue(f"{request.param}_cluster")
-
 
 def test_killed_worker_lock_is_reclaimed_and_task_completes(proj: Path, cluster: str) -> None:
     """A worker SIGKILLed mid-task (node loss) leaves its lock: the loop reclaims it (its job
