@@ -157,8 +157,8 @@ def make_jugdir(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> st
     return request.getfixturevalue("redis_url")
 
 
-#: a jugfile with a Tasklet edge: ``pair`` -> ``pick`` (via pair[0]) -> ``report``
-CHAIN = """
+#: a jugfile prelude: ``mark(name)`` appends to marks/<name>, so tests count runs (``marks``)
+MARKS_PRELUDE = """
 import os
 from jug import TaskGenerator
 
@@ -168,7 +168,10 @@ os.makedirs(MARKS, exist_ok=True)
 def mark(name):
     with open(os.path.join(MARKS, name), "a") as f:
         f.write("x")
+"""
 
+#: a jugfile with a Tasklet edge: ``pair`` -> ``pick`` (via pair[0]) -> ``report``
+CHAIN = MARKS_PRELUDE + """
 @TaskGenerator
 def load(i):
     mark(f"load{i}")

@@ -9,7 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
-from support import marks, ok, run_jug, start_jug, status, stop, wait_until, write_jugfile
+from support import (
+    MARKS_PRELUDE,
+    marks,
+    ok,
+    run_jug,
+    start_jug,
+    status,
+    stop,
+    wait_until,
+    write_jugfile,
+)
 
 from jug.backends import select_store
 from jug.backends.file_store import FileStore
@@ -27,17 +37,7 @@ x = one()
 """
 
 # Two final results nothing depends on: a small one and one larger than a page.
-FINALS = """
-import os
-from jug import TaskGenerator
-
-MARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "marks")
-os.makedirs(MARKS, exist_ok=True)
-
-def mark(name):
-    with open(os.path.join(MARKS, name), "a") as f:
-        f.write("x")
-
+FINALS = MARKS_PRELUDE + """
 @TaskGenerator
 def small():
     mark("small")
