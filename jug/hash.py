@@ -210,6 +210,8 @@ def json_scalars(seq: Any) -> bytes | None:
 
     (The hot path of tiny tasks: short argument tuples of numbers and strings.)
     """
+    if len(seq) == 1 and type(seq[0]) is int:  # the commonest task of all: f(i)
+        return b"I%d" % seq[0]
     kinds = set(map(type, seq))
     if kinds == _INT_ONLY and len(seq) <= 64:
         return b"I" + ",".join(map(str, seq)).encode()

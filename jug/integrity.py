@@ -37,9 +37,14 @@ class Damage:
 def find_damaged(store: Store, tasks: Iterable[Task], finished: set[str], full: bool = False,
                  limit: int = VERIFY_LIMIT) -> list[Damage]:
     """The finished results of ``tasks`` that fail the store's check (cheap, or ``full``)."""
-    names = {t.hash(): t.name for t in tasks if t.hash() in finished}
-    if not full and 0 <= limit < len(names):
-        return []
+    names: dict[str, str] = {}
+    cap = limit if not full and limit >= 0 else None
+    for t in tasks:
+        h = t.hash()
+        if h in finished:
+            names[h] = t.name
+            if cap is not None and len(names) > cap:
+                return []  # too many to check at start-up: jug check --verify does them all
     bad = store.verify_many(list(names), full=full)
     return [Damage(k, names[k], e.where, e.reason) for k, e in bad.items()
             if isinstance(e, CorruptResult)]

@@ -179,7 +179,11 @@ class Task(TaskLike):
     store: Any = None
 
     def __init__(self, f: Callable, *args: Any, **kwargs: Any) -> None:
-        self.name = _function_name(f)
+        self._fill(f, _function_name(f), args, kwargs)
+
+    def _fill(self, f: Callable, name: str, args: tuple, kwargs: dict) -> None:
+        """Set every field of a new task and register it (the one place that does)."""
+        self.name = name
         self.f = f
         self.args = args
         self.kwargs = kwargs
@@ -194,6 +198,15 @@ class Task(TaskLike):
         """The hex hash of this task: its function name and (hashes of) its arguments."""
         h = self._hash
         if h is None:
+            if self._dep_list is None and not self.kwargs:  # the common tiny task: no scan
+                fast = json_scalars(self.args)
+                if fast is not None:
+                    self._dep_list = []  # plain scalars hold no dependency
+                    key = _plain_keys.get(self.name)
+                    if key is None:
+                        return self._scalar_hash(fast)
+                    h = self._hash = _scalar_task_hash(key, fast)
+                    return h
             known = None
             if self._dep_list is None:  # the scan's encodings of long lists serve the hashing
                 known = {}
@@ -207,14 +220,12 @@ class Task(TaskLike):
 
     def _compute_hash(self, known: dict | None = None) -> str:
         args = self.args
+        if not self.kwargs:
+            fast = json_scalars(args)
+            if fast is not None:
+                return self._scalar_hash(fast)
         try:
             name = _function_key(self.f, self.name)
-            if not self.kwargs:
-                fast = json_scalars(args)
-                if fast is not None:
-                    self._hash = sha1(b"%s\0task\0%s\0A%s" % (
-                        ENCODING_VERSION, name, fast)).hexdigest()
-                    return self._hash
             hasher = new_hasher()
             hasher.update(b"\0task\0" + name + b"\0")
             hash_update(hasher, args, known)
@@ -224,6 +235,15 @@ class Task(TaskLike):
             raise ArgumentHashError(_unhashable_message(self, e)) from None
         self._hash = hasher.hexdigest()
         return self._hash
+
+    def _scalar_hash(self, fast: bytes) -> str:
+        """The hash of a task whose positional arguments are plain scalars encoded as ``fast``."""
+        try:
+            name = _function_key(self.f, self.name)
+        except UnhashableError as e:
+            raise ArgumentHashError(_unhashable_message(self, e)) from None
+        h = self._hash = _scalar_task_hash(name, fast)
+        return h
 
     def __jug_hash__(self) -> str:
         return "task:" + self.hash()
@@ -367,13 +387,27 @@ _ARG_REPR = _ArgRepr()
 _MAX_REPR_ARGS = 6
 
 
+_new_object = object.__new__
+
+
+def _scalar_task_hash(function_key: bytes, args: bytes) -> str:
+    """The hash of a task whose positional arguments are plain scalars encoded as ``args``."""
+    return sha1(b"%s\0task\0%s\0A%s" % (ENCODING_VERSION, function_key, args)).hexdigest()
+
+
+_plain_keys: dict[str, bytes] = {}  # name -> its key, for names that need no content hash
+
+
 def _function_key(f: Callable, name: str) -> bytes:
     """What identifies a task's function in its hash: its name, as in Jug (editing a task's
     code does not recompute it), unless the name cannot tell functions apart -- a closure or
     a function defined inside another (``make.<locals>.work``): then also the function's
     content hash, so the tasks of ``make(10)`` and ``make(20)`` are different tasks."""
     if "<" not in name:
-        return name.encode()
+        key = _plain_keys.get(name)
+        if key is None:
+            key = _plain_keys[name] = name.encode()
+        return key
     return f"{name}\0fn:{hash_one(f)}".encode()
 
 
@@ -547,6 +581,7 @@ class TaskGenerator:
     def __init__(self, f: Callable) -> None:
         _check_function(f)
         self.f = f
+        self._name = _function_name(f)
         self.__name__ = getattr(f, "__name__", "task")
         self.__qualname__ = getattr(f, "__qualname__", self.__name__)
         self.__module__ = getattr(f, "__module__", "__main__")
@@ -554,7 +589,11 @@ class TaskGenerator:
         self.__wrapped__ = f
 
     def __call__(self, *args: Any, **kwargs: Any) -> Task:
-        return Task(self.f, *args, **kwargs)
+        # Task(self.f, ...) without its argument repacking and name lookup: a jugfile may
+        # build millions of tasks, and jug status builds them all again each time
+        t = _new_object(Task)
+        t._fill(self.f, self._name, args, kwargs)
+        return t
 
     def __getstate__(self) -> dict:
         return {"f": self.f}
