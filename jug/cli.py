@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import os
 import select
@@ -65,6 +64,8 @@ def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
         raise SystemExit(0)
     name = argv[0]
     if name not in SUBCOMMANDS:
+        import difflib
+
         close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.5)
         hint = f" Did you mean 'jug {close[0]}'?" if close else ""
         print(f"jug: unknown subcommand '{name}'.{hint}\n\n{_usage()}", file=sys.stderr)

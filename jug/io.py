@@ -23,13 +23,13 @@ time when the store has one, otherwise the time the metadata was written).
 
 from __future__ import annotations
 
-import datetime
 import enum
 import json
 import os
 import pickle
 import sys
 import tempfile
+import time
 from typing import Any, Callable, Iterable
 
 from .task import DerivedTask, Task, Tasklet, TaskLike
@@ -89,6 +89,8 @@ class NoLoad(DerivedTask):
 
 def _iso(ts: float) -> str:
     """A UTC timestamp in ISO 8601 (what metadata files hold)."""
+    import datetime
+
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat()
 
 
@@ -360,7 +362,7 @@ def _dump_metadata(meta: dict, metadata_fname: str, metadata_format: str) -> Non
 def _write_metadata(task: TaskLike, metadata_fname: str, metadata_format: str) -> str:
     """Task body: describe the finished task (received unloaded via NoLoad) into a file."""
     meta = describe(_unwrap(task))
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    now = _iso(time.time())
     meta["written_at"] = now
     if meta.get("ran_at") is None:
         meta["ran_at"] = now

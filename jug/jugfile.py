@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +51,8 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
             source = f.read()
         code = compile(source, path, "exec")
     except SyntaxError:
+        import traceback
+
         raise JugfileError(f"cannot load jugfile {jugfile}:\n{traceback.format_exc(limit=0)}") from None
     except OSError as e:
         raise JugfileError(f"cannot read jugfile {jugfile}: {e}") from None
@@ -88,6 +89,8 @@ def _load_error(jugfile: str, e: Exception) -> str:
     """What went wrong loading ``jugfile``: jug's own clear errors (a lambda as Task...) as
     ``<jugfile>, line N: message``; anything else with the user's frames of the traceback."""
     if isinstance(e, _task.TaskError):
+        import traceback
+
         frames = traceback.extract_tb(e.__traceback__)
         mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(jugfile)]
         where = f", line {mine[-1].lineno}" if mine else ""

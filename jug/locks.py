@@ -14,16 +14,14 @@ never removed.  Evidence of death, strongest first:
 
 from __future__ import annotations
 
-import socket
 from typing import Any, Mapping
 
 import psutil
 
-from .backends.owner import BatchJob
+from .backends.owner import HOST, BatchJob
 
 __all__ = ["owner_is_dead", "owner_is_alive", "LockVerdict", "judge", "HOST"]
 
-HOST = socket.gethostname()
 #: process start times are recorded by different clocks/rounding: allow this much slack (s)
 _START_SLACK = 2.0
 #: seconds an empty lock file may wait for its owner record before it counts as dead

@@ -13,8 +13,6 @@ argparse arguments and resolves their values once.
 from __future__ import annotations
 
 import argparse
-import configparser
-import difflib
 import math
 import os
 import sys
@@ -130,6 +128,8 @@ def port(text: Any) -> int:
 
 
 def _parse_ini(path: Path, text: str) -> dict:
+    import configparser  # only for Jug's INI form: not on every start-up
+
     cp = configparser.ConfigParser()
     try:
         cp.read_string(text, source=str(path))
@@ -325,6 +325,8 @@ def warn_unknown_keys(layers: list[tuple[str, dict]], options: Sequence[Option],
         if section == "main" and key in anywhere:
             continue  # an option of another subcommand
         pool = sorted(anywhere if section == "main" else mine)
+        import difflib
+
         close = difflib.get_close_matches(str(key), pool, n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         where = "" if section == "main" else f" in section '{section}'"

@@ -10,11 +10,11 @@ little time left should start a task at all.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from typing import Any
 
+from .backends.owner import HOST
 from .history import FinishHistogram
 
 NAMESPACE = "timings"
@@ -27,7 +27,7 @@ class TimingRecorder:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.name = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
+        self.name = f"{HOST}-{os.getpid()}-{int(time.time())}"
         self.data: dict[str, dict] = {}
         self.finished = FinishHistogram()
         self.last_write = -FLUSH_SECONDS  # the first finished task is written at once

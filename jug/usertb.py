@@ -8,13 +8,14 @@ clearly (a lambda as Task, an unpicklable result) they make it look like jug cra
 from __future__ import annotations
 
 import os
-import traceback
 
 _JUG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def user_traceback(exc: BaseException) -> str:
     """``exc`` formatted with only the frames outside jug's package (no header if none)."""
+    import traceback
+
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not os.path.abspath(f.filename).startswith(_JUG_DIR)]
     tail = "".join(traceback.format_exception_only(type(exc), exc))

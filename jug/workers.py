@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import os
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -133,18 +132,17 @@ class WorkerSession:
               pool: str | None = None, started: float | None = None) -> WorkerSession:
         """Write the start record and print the start line (``name``: the record's name;
         ``started``: when the worker process began, if earlier than now)."""
-        from .backends.owner import batch_job
+        from .backends.owner import HOST, batch_job
 
         job = batch_job()
         now = started or time.time()
-        host = socket.gethostname()
-        rec = WorkerRecord(name=name, host=host, pid=os.getpid(),
+        rec = WorkerRecord(name=name, host=HOST, pid=os.getpid(),
                            job=job, element=(job or {}).get("array_task_id"), pool=pool,
                            jugfile=os.path.abspath(jugfile), started=now,
                            spawned=_process_start())
         self = cls(store, rec, verbose)
         where = f", job {job['queue_id']}" if job else ""
-        self.say(f"worker {host}:{rec.pid}{where} started: {rec.jugfile}, store "
+        self.say(f"worker {HOST}:{rec.pid}{where} started: {rec.jugfile}, store "
                  f"{store.description}, budget {_budget_text()}")
         self.write()
         return self

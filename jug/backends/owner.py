@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import time
 from dataclasses import dataclass
 from typing import Mapping
 
-_HOST = socket.gethostname()
+#: this machine's name (what socket.gethostname() returns on POSIX, without importing socket)
+HOST = os.uname().nodename
+_HOST = HOST
 
 #: the ``job_id_var`` of every scheduler adapter (a test keeps them equal): a cheap gate
 JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")

@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -515,6 +514,8 @@ class Worker:
         return RunOutcome(Outcome.OK)
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
+        import traceback
+
         from ..usertb import user_traceback
 
         tb = traceback.format_exc()  # whole, in the failure mark; the user's frames on screen
