@@ -36,6 +36,7 @@ from bench_common import (  # noqa: E402
     median_of,
     print_table,
     python_startup,
+    redis_parser,
 )
 
 
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}; measured: "
           + ", ".join(f"{c.label}={c.path} via PYTHONPATH" for c in checkouts))
-    print(f"installed jug: {install_kind()}; python start-up {python_startup() * 1e3:.0f} ms "
+    print(f"installed jug: {install_kind()}; redis reply parser: {redis_parser()}; "
+          f"python start-up {python_startup() * 1e3:.0f} ms "
           f"(median of 5); repeat {repeat}, {'quick' if a.quick else 'full'} sizes")
     work = Path(tempfile.mkdtemp(prefix="jugbench-", dir=a.tmp))
     t0 = time.perf_counter()
