@@ -90,9 +90,15 @@ def current_owner() -> dict:
             "heartbeat": now, "job": _BATCH}
 
 
+_signature: list = [None, b""]  # [pid, signature]: made once per process (a fork re-makes it)
+
+
 def lock_signature() -> bytes:
     """How every lock record this process writes begins (host and pid, JSON)."""
-    return f'{{"host": {json.dumps(_HOST)}, "pid": {os.getpid()}, '.encode()
+    pid = os.getpid()
+    if _signature[0] != pid:
+        _signature[:] = [pid, f'{{"host": {json.dumps(_HOST)}, "pid": {pid}, '.encode()]
+    return _signature[1]
 
 
 def lock_body() -> bytes:
