@@ -55,7 +55,7 @@ class Sizes:
 
 FULL = Sizes(sleep_tasks=200, tiny_tasks=10_000, arrays=20, hash_tasks=5, redis_tasks=2000,
              status_tasks=(50_000, 200_000), fsync_tasks=1000)
-QUICK = Sizes(sleep_tasks=48, tiny_tasks=2000, arrays=5, hash_tasks=2, redis_tasks=500,
+QUICK = Sizes(sleep_tasks=48, tiny_tasks=2000, arrays=5, hash_tasks=3, redis_tasks=2000,
               status_tasks=(20_000, 80_000), fsync_tasks=200)
 HUGE_STATUS = (200_000, 1_000_000)
 
