@@ -184,7 +184,14 @@ def test_planner_whose_submission_is_rejected_stops_the_chain_with_the_reason(
         project: Path, pbs: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """No worker is left to retry: the chain says so instead of stalling silently."""
     from jug.backends import select_store
-    from jug.hpc.chain import STOPPED, Chain, Generation, plan_once, recorded_settings
+    from jug.hpc.chain import (
+        STOPPED,
+        Chain,
+        Generation,
+        Trigger,
+        plan_once,
+        recorded_settings,
+    )
     from jug.hpc.job import JobPlan
 
     for k, v in {**pbs, "FAKEPBS_QSUB_EXIT": "1",
@@ -199,7 +206,8 @@ def test_planner_whose_submission_is_rejected_stops_the_chain_with_the_reason(
                   generations=[Generation(1, ["77[].fakeserver"], 2, time.time(), "test", 0,
                                           -1)])
     chain.save(store)
-    r = plan_once(store, plan.jugfile, 1, "planner job test", leaving=False, echo=lambda s: None)
+    r = plan_once(store, plan.jugfile, 1, "planner job test", Trigger.PLANNER,
+                  echo=lambda s: None)
     chain = Chain.load(store, plan.jugfile)
     assert r.outcome == "ended" and chain.status == STOPPED, (r, chain)
     assert "rejected the next generation" in chain.reason
