@@ -744,8 +744,9 @@ def describe(chain: Chain) -> list[str]:
         lines.append(f"  generation {g.n}: array(s) {g.array_text()} ({g.workers} "
                      f"worker(s)) at {_clock(g.submitted)} by {g.by}; {planner}")
     if chain.last_poll:
+        line = str(chain.last_poll.get("line", "")).replace("\n", "\n    ")  # one per pool
         lines.append(f"  last plan at {_clock(chain.last_poll['at'])} by "
-                     f"{chain.last_poll['by']}: {chain.last_poll.get('line', '')}")
+                     f"{chain.last_poll['by']}: {line}")
     return lines
 
 

@@ -144,7 +144,8 @@ class PoolsWatcher(Watcher):
         decision = combine({p: r.decision for p, r in results.items()}, counts)
         arrays = [a for r in results.values() for a in r.arrays]
         self.rejected = any(s.rejected for s in self.subs)
-        self.last = PollResult(counts, arrays, decision, sum(r.reclaimed for r in results.values()))
+        self.last = PollResult(counts, arrays, decision, sum(r.reclaimed for r in results.values()),
+                               line="\n".join(r.line for r in results.values()))
         return self.last
 
 
