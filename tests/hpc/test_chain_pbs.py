@@ -219,9 +219,9 @@ def pools_project(project: Path, pbs: dict, n_prep: int = 4, n_post: int = 2) ->
     """The prep -> train (gpu pool) -> post pipeline of the pool tests, with its profile."""
     from test_pools_clusters import PIPELINE
 
-    source = PIPELINE.replace("{n_prep}", str(n_prep)).replace("{n_post}", str(n_post))
-    (project / "pipeline.py").write_text(textwrap.dedent(source).replace("time.sleep(8)",
-                                                                         "time.sleep(2)"))
+    source = (PIPELINE.replace("{n_prep}", str(n_prep)).replace("{n_post}", str(n_post))
+              .replace("{prep_secs}", "1").replace("time.sleep(8)", "time.sleep(2)"))
+    (project / "pipeline.py").write_text(textwrap.dedent(source))
     (project / "jug-submit.yaml").write_text(textwrap.dedent(f"""\
         execute-args: ["--wait-cycle-time", "1"]
         env:
