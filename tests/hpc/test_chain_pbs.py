@@ -271,3 +271,21 @@ def test_pools_chain_starts_each_pool_when_its_tasks_are_ready(jug, project: Pat
     assert shown.startswith("chain (--until-done, pools gpu, default): done"), shown
     assert "(pool gpu): 2 worker(s)" in shown and " (gpu) (2 worker(s))" in shown, shown
     wait_until(lambda: not alive_jobs(pbs), 30, "every job of the chain to end")
+
+
+def test_cancel_ends_every_pool_array_and_planner_of_a_pools_chain(jug, project: Path,
+                                                                   pbs: dict) -> None:
+    pools_project(project, pbs, n_prep=8)
+    p = until_done(project, "pbs", "--walltime", "0:10:00", jugfile="pipeline.py", env=pbs)
+    assert p.returncode == 0, p.stdout + p.stderr
+    wait_until(lambda: len(chain_of(project, "pipeline.py").generations) >= 2, 60,
+               "the gpu pool's generation")
+    assert alive_jobs(pbs)
+    p = jug("submit", "--cancel", "pipeline.py", cwd=project, env=pbs)
+    assert p.returncode == 0 and "planner job(s) of the chain" in p.stdout, p.stdout + p.stderr
+    wait_until(lambda: not alive_jobs(pbs), 20, "every job of the chain to end")
+    chain = chain_of(project, "pipeline.py")
+    assert chain.status == "cancelled", chain
+    n = len(chain.generations)
+    time.sleep(2)
+    assert not alive_jobs(pbs) and len(chain_of(project, "pipeline.py").generations) == n

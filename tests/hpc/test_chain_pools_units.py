@@ -4,18 +4,16 @@ poll, every hand-over sizes every pool with the chain's rules, bounds apply per 
 
 from __future__ import annotations
 
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import POOL_FUNCTIONS
+from test_pools_units import POOLS, pool_project
 from test_watch_units import FakeSlurm
 
 from jug.backends import select_store
 from jug.hpc import job as job_module
-from jug.hpc import profiles as submit_profiles
 from jug.hpc.chain import (
     SKIPPED,
     SUBMITTED,
@@ -30,20 +28,11 @@ from jug.hpc.chain import (
     start_pools,
 )
 from jug.hpc.job import submitted_arrays
-from jug.hpc.pools import pool_plans
 from jug.hpc.watch import WatchOptions
 from jug.jugfile import load
 from jug.pools import declaration, parse_pools, pools_from_settings
 from jug.schedulers.base import RUNNING, QueueEntry
 from jug.workers import ExitReason
-
-WF = POOL_FUNCTIONS + """
-ps = [prep(i) for i in range(6)]
-models = [train(ps[:3]), train(ps[3:])]
-outs = [post(models[i % 2], i) for i in range(4)]
-"""
-POOLS = {"gpu": {"tasks": ["train"], "gpus": 1, "partition": "gpu", "max-workers": 2},
-         "default": {"max-workers": 3}}
 
 
 class PoolSlurm(FakeSlurm):
@@ -80,13 +69,7 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def start(tmp_path: Path) -> tuple[Any, Chain, list[str]]:
     """A project with two pools and its chain started (generation 1 submitted)."""
-    jf = tmp_path / "wf.py"
-    jf.write_text(textwrap.dedent(WF))
-    settings, _ = submit_profiles.merge(str(jf), None, {
-        "scheduler": "slurm", "walltime": "00:10:00", "margin": "60", "max_array_size": 1000,
-        "pythonpath": "none", "pools": POOLS}, files=[])
-    pools = pools_from_settings(settings)
-    plans = pool_plans(settings, pools, str(jf), workdir=str(tmp_path))
+    pools, plans = pool_project(tmp_path)
     store = select_store(plans["default"].jugdir)
     lines: list[str] = []
     chain = start_pools(plans, pools, store, WatchOptions(max_workers=10), None, {},
