@@ -322,6 +322,8 @@ class ChainPoll:
     tc: sizing.TaskCounts | None
     stop_reason: str | None
     supplying: set[str]
+    sched: Any  # what the watcher class provides
+    idle: dict[str, list[int]]
 
     def _chain_init(self, ctx: ChainContext, pool: str | None) -> None:
         """Set up the chain's state (call after the watcher's own ``__init__``)."""
@@ -336,9 +338,9 @@ class ChainPoll:
         """Running workers of leaving arrays, and the tasks they finish, are no supply/need;
         nor is the one worker leaving with no work (it is idle: it must not be stopped)."""
         member = self.member()  # type: ignore[attr-defined]
-        sched = self.sched.name  # type: ignore[attr-defined]
         leaving = sum(1 for h, o in snap.locks.items() if (member is None or member(h))
-                      and (k := owner_key(o)) and k[0] == sched and k[1] in self.ctx.expiring)
+                      and (k := owner_key(o)) and k[0] == self.sched.name
+                      and k[1] in self.ctx.expiring)
         tc = replace(tc, running=max(0, tc.running - leaving))
         arrays = [self._without_leavers(a) for a in arrays]
         self.tc = tc
@@ -347,14 +349,14 @@ class ChainPoll:
 
     def _without_leavers(self, a: sizing.ArrayState) -> sizing.ArrayState:
         """``a`` without the workers that are leaving."""
-        if _short(a.job_id) in self.ctx.expiring:
+        short, leaver = _short(a.job_id), self.ctx.leaver
+        if short in self.ctx.expiring:
             return replace(a, running=0, idle=0)
-        idle: list = self.idle.get(a.job_id, [])  # type: ignore[attr-defined]
-        leaver = self.ctx.leaver
-        mine = [i for i in idle if leaver and leaver == (_short(a.job_id), str(i))]
-        for i in mine:
-            idle.remove(i)
-        return replace(a, running=max(0, a.running - len(mine)), idle=max(0, a.idle - len(mine)))
+        idle = self.idle.get(a.job_id, [])
+        if leaver is None or leaver[0] != short or leaver[1] not in map(str, idle):
+            return a
+        idle[:] = [i for i in idle if str(i) != leaver[1]]  # never stopped as idle
+        return replace(a, running=max(0, a.running - 1), idle=max(0, a.idle - 1))
 
     def _act(self, d: sizing.Decision, docs: dict[str, dict], counts: dict) -> str:
         """Refuse new workers beyond the bounds (the reason ends the chain)."""
@@ -436,13 +438,16 @@ def _parts(watcher: Watcher) -> list[ChainPoll]:
 
 def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Trigger,
               wait: float = 0.0, echo: Callable[[str], None] = print,
-              leaver: tuple[str, str] | None = None) -> PlanResult:
+              leaver: tuple[str, str] | None = None, since: float | None = None
+              ) -> PlanResult:
     """Hand-over / planner job: one poll for the chain of ``jugfile`` under the planner lock.
 
     ``after`` is the generation the caller belongs to (None: not part of the chain);
     ``leaver`` the (array short id, index) of a worker handing over.  A spent budget means
     every running worker of its pool's arrays up to ``after`` is about to leave (no supply);
-    the next generation of that pool is planned once, by whoever comes first.
+    the next generation of that pool is planned once, by whoever comes first.  A worker with
+    no work left (``since``: when it left) skips when a poll started after that: it saw
+    everything this worker did (so many workers leaving at once make one poll, not many).
     """
     chain = Chain.load(store, jugfile)
     if chain is None or after is None:
@@ -460,6 +465,9 @@ def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Tri
         if nxt is not None:
             return PlanResult(SKIPPED, f"generation {nxt.n} after generation {after} was "
                               f"planned by {nxt.by} at {_clock(nxt.submitted)}")
+        if since is not None and float(chain.last_poll.get("started") or 0) >= since:
+            return PlanResult(SKIPPED, f"{chain.last_poll.get('by')} polled after this worker "
+                              f"left, at {_clock(chain.last_poll['started'])}")
         expiring = ({_short(a) for g in chain.generations if g.n <= after
                      for a in g.arrays_of(pool)} if trigger is Trigger.BUDGET else set())
         ctx = ChainContext(chain, after, expiring,
@@ -474,10 +482,11 @@ def _poll(store: Any, ctx: ChainContext, by: str, trigger: Trigger,
     """The body of :func:`plan_once` (lock held, chain running, generation not yet planned)."""
     chain = ctx.chain
     watcher = _watcher(store, chain, ctx, echo)
+    started = time.time()
     before = set(submitted_arrays(store, chain.jugfile))
     result = watcher.poll()
     new = [d for k, d in submitted_arrays(store, chain.jugfile).items() if k not in before]
-    chain.last_poll = {"at": time.time(), "by": by, "line": result.line}
+    chain.last_poll = {"started": started, "at": time.time(), "by": by, "line": result.line}
     d = result.decision
     outcome = PlanResult(KEPT, f"{d.action}: {d.reason}")
     _judge(chain, watcher, result, trigger)
@@ -798,8 +807,8 @@ def hand_over(store: Any, jugfile: str, why: str, detail: str) -> None:
     trigger = handover_trigger(chain, why, detail) if chain else None
     if chain is None or chain.status != RUNNING or trigger is None:
         return
-    flag = "--handover" if trigger is Trigger.BUDGET else "--no-work"
-    cmd = [sys.executable, "-m", "jug.hpc.chain", "--jugdir", chain.jugdir, flag,
+    flag = ["--handover"] if trigger is Trigger.BUDGET else ["--no-work", f"{time.time():.3f}"]
+    cmd = [sys.executable, "-m", "jug.hpc.chain", "--jugdir", chain.jugdir, *flag,
            chain.jugfile]
     sigs = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     old = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
@@ -829,7 +838,7 @@ def _who() -> tuple[str, tuple[str, str] | None]:
 def _caller(a: Any, chain: Chain | None) -> dict[str, Any]:
     """The :func:`plan_once` arguments of a hand-over or a planner job."""
     who, where = _who()
-    if not (a.handover or a.no_work):
+    if not a.handover and a.no_work is None:
         return {"after": a.generation, "by": f"planner job {who}", "wait": LOCK_WAIT,
                 "trigger": Trigger.PLANNER}
     after = chain.generation_of(where[0]) if chain and where else None
@@ -837,11 +846,12 @@ def _caller(a: Any, chain: Chain | None) -> dict[str, Any]:
         return {"after": after, "by": f"worker {who}", "wait": 0.0,
                 "trigger": Trigger.BUDGET, "leaver": where}
     return {"after": after, "by": f"worker {who} (no work left)", "wait": NO_WORK_WAIT,
-            "trigger": Trigger.NO_WORK, "leaver": where}
+            "trigger": Trigger.NO_WORK, "leaver": where, "since": a.no_work}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m jug.hpc.chain --jugdir D (--handover | --no-work | --generation N) JUGFILE``."""
+    """``python -m jug.hpc.chain --jugdir D (--handover | --no-work T | --generation N) JUGFILE``
+    (``T``: when the worker left, seconds since the epoch)."""
     import argparse
 
     from ..backends import StoreError, select_store
@@ -853,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jugdir", required=True)
     p.add_argument("--generation", type=int)
     p.add_argument("--handover", action="store_true")
-    p.add_argument("--no-work", action="store_true")
+    p.add_argument("--no-work", type=float, metavar="SINCE")
     p.add_argument("jugfile")
     a = p.parse_args(argv)
     try:

@@ -130,8 +130,9 @@ def test_a_worker_with_no_work_left_starts_the_gpu_pool(tmp_path: Path,
     first = chain.generations[0].arrays[0]
     running(cluster, first, 3)
     run_tasks(store, chain, "prep")  # the cpu work drained: train is ready
+    left = time.time()
     r = plan_once(store, chain.jugfile, 1, "worker w0", Trigger.NO_WORK, echo=lambda s: None,
-                  leaver=(first, "0"))
+                  leaver=(first, "0"), since=left)
     chain = Chain.load(store, chain.jugfile)
     assert r.outcome == SUBMITTED, r
     gen = chain.generations[1]
@@ -143,6 +144,13 @@ def test_a_worker_with_no_work_left_starts_the_gpu_pool(tmp_path: Path,
     assert stopped == [["scancel", f"{first}_1", f"{first}_2"]], stopped
     planner = cluster["scripts"][gen.planner]
     assert f"--dependency=afterany:{gen.arrays[0]}:{first}" in planner
+    # the other prep workers that left at the same time: that poll saw their work already
+    r = plan_once(store, chain.jugfile, 1, "worker w1", Trigger.NO_WORK, echo=lambda s: None,
+                  leaver=(first, "1"), since=left)
+    assert r.outcome == SKIPPED and "polled after this worker left" in r.message, r
+    r = plan_once(store, chain.jugfile, 1, "worker w1", Trigger.NO_WORK, echo=lambda s: None,
+                  leaver=(first, "1"), since=time.time())
+    assert r.outcome != SKIPPED, r
 
 
 def test_budget_hand_over_plans_its_pool_once_and_no_work_is_never_skipped(
