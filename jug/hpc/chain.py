@@ -690,7 +690,13 @@ def start_pools(plans: Mapping[str, JobPlan], pools: Sequence[Any], store: Any,
         if not got:
             raise SubmitError("another process holds the chain's planner lock: try again")
         chain.save(store)  # before submitting: a worker that leaves early finds the record
-        result = _poll(store, ChainContext(chain, 0, set()), "jug submit", Trigger.START, echo)
+        try:
+            result = _poll(store, ChainContext(chain, 0, set()), "jug submit", Trigger.START,
+                           echo)
+        except SchedulerError as e:
+            chain.end(STOPPED, f"the first poll failed: {str(e).splitlines()[0]}")
+            chain.save(store)
+            raise
     if not chain.generations:
         if chain.status == RUNNING:
             chain.end(STOPPED, f"the first poll submitted no worker ({result.message})")

@@ -46,6 +46,7 @@ class PoolSlurm(FakeSlurm):
 
     def submit(self, script: str, cwd: str | None = None) -> str:
         self.entries, self.next_id = self.shared["entries"], self.shared["next"]
+        self.reject = self.shared.get("reject")
         if "--array=" in Path(script).read_text():
             job_id = super().submit(script, cwd)
         else:  # a planner job: held, so never listed as running
@@ -238,3 +239,16 @@ def test_who_hands_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         assert handover_trigger(pooled, ExitReason.NO_WORK, "") is None
     finally:
         exit_checks.reset()
+
+
+def test_a_rejected_first_poll_submits_nothing_and_says_why(tmp_path: Path,
+                                                            cluster: dict) -> None:
+    from jug.hpc.job import SubmitError
+
+    cluster["reject"] = "sbatch: error: invalid partition specified: gpu"
+    with pytest.raises(SubmitError, match="nothing was submitted: the scheduler rejected"):
+        start(tmp_path)
+    store = select_store(str(tmp_path / "wf.jugdata"))
+    chain = Chain.load(store, str(tmp_path / "wf.py"))
+    assert chain.status == "stopped" and not chain.generations
+    assert "invalid partition" in chain.reason
