@@ -117,6 +117,20 @@ def parse_pool_option(text: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), spec
 
 
+def declaration(pools: Sequence[Pool]) -> dict[str, dict[str, Any]]:
+    """The ``pools:`` mapping that :func:`parse_pools` turns back into ``pools`` (JSON-able:
+    what a ``--until-done`` chain records, so a worker on a compute node rebuilds them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for p in pools:
+        spec: dict[str, Any] = dict(p.settings)
+        if p.tasks:
+            spec["tasks"] = list(p.tasks)
+        if p.max_workers is not None:
+            spec["max_workers"] = p.max_workers
+        out[p.name] = spec
+    return out
+
+
 def pools_from_settings(settings: Mapping[str, Any], where: str = "pools") -> list[Pool]:
     """Pools of the merged ``jug submit`` settings: the profile's ``pools``, then ``--pool``
     (a pool given on the command line replaces the profile's pool of that name)."""

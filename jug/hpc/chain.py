@@ -19,6 +19,13 @@ first.  Bounds: ``--max-workers`` / ``--max-queued`` as for ``--watch``, a gener
 (default from the recorded run times, never above :data:`HARD_GENERATIONS`), failed tasks are
 never resubmitted for, and a generation that finished no task stops the chain with a reason
 that ``jug status`` and ``jug submit --status`` show.
+
+With worker pools (:mod:`jug.hpc.pools`) every poll sizes every pool, each with the chain's
+rules (:class:`ChainPoll`): generation 1 is one pools poll, a generation lists the arrays
+of all pools, and a pool's worker that leaves with nothing left it could run hands over too
+(its tasks wait on another pool, or its pool is done while another pool's tasks became
+ready), so the next pool's workers start when the work reaches it, not when the planner job
+runs.
 """
 
 from __future__ import annotations
@@ -33,20 +40,22 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Callable, Iterator, Mapping
+from enum import Enum
+from functools import partial
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..schedulers.base import SchedulerError
 from . import sizing
 from .job import (
-    STATE_NAMESPACE,
     JobPlan,
     SubmitError,
     _sanitize_name,
     state_name,
     submitted_arrays,
 )
+from .pools import PoolsWatcher, PoolWatcher
 from .settings import default
-from .watch import Watcher, WatchOptions
+from .watch import Watcher, WatchOptions, owner_key
 
 CHAIN_NAMESPACE = "chain"
 #: generation limit when no run times are recorded yet
@@ -57,6 +66,9 @@ HARD_GENERATIONS = 100
 PLANNER_WALLTIME = 600
 #: how long a planner job waits for the planner lock held by a live process (seconds)
 LOCK_WAIT = 120.0
+#: how long a pool's worker with no work left waits for the planner lock (seconds): long
+#: enough for one poll of another worker, short enough not to hold its allocation idle
+NO_WORK_WAIT = 10.0
 
 RUNNING = "running"
 DONE = "done"
@@ -88,6 +100,19 @@ class Generation:
     planner_error: str = ""
     #: planner jobs re-armed after a planner found other workers still at the work
     rearmed: list[str] = field(default_factory=list)
+    #: the pool of each array (chains with pools only)
+    pools: dict[str, str] = field(default_factory=dict)
+    #: finished tasks of each pool when it was submitted (the per-pool progress check)
+    pool_finished: dict[str, int] = field(default_factory=dict)
+
+    def arrays_of(self, pool: str | None) -> list[str]:
+        """This generation's arrays of ``pool`` (None: all of them)."""
+        return [a for a in self.arrays if pool is None or self.pools.get(a) == pool]
+
+    def array_text(self) -> str:
+        """``12, 13`` or, with pools, ``12 (default), 13 (gpu)``."""
+        return ", ".join(f"{a} ({self.pools[a]})" if a in self.pools else a
+                         for a in self.arrays)
 
 
 @dataclass
@@ -109,6 +134,10 @@ class Chain:
     reason: str = ""
     generations: list[Generation] = field(default_factory=list)
     last_poll: dict[str, Any] = field(default_factory=dict)
+    #: the pools declaration (:func:`jug.pools.declaration`; empty: no pools)
+    pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: each pool's settings with every derived value fixed (:func:`recorded_settings`)
+    pool_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @staticmethod
     def doc_name(jugfile: str) -> str:
@@ -135,9 +164,15 @@ class Chain:
                 return g.n
         return None
 
-    def successor_of(self, n: int) -> Generation | None:
-        """The generation planned after generation ``n``, if any."""
-        return next((g for g in self.generations if g.after == n), None)
+    def successor_of(self, n: int, pool: str | None = None) -> Generation | None:
+        """The generation planned after generation ``n`` (with an array of ``pool``)."""
+        return next((g for g in self.generations if g.after == n and g.arrays_of(pool)),
+                    None)
+
+    def pool_of(self, array_short_id: str) -> str | None:
+        """The pool of one of the chain's arrays (None: no pools, or not this chain's)."""
+        return next((g.pools.get(a) for g in self.generations for a in g.arrays
+                     if _short(a) == array_short_id), None)
 
     def arrays(self) -> list[str]:
         """Every array the chain submitted."""
@@ -234,58 +269,122 @@ def default_generations(remaining: Mapping[str, int], typical: Callable[[str], f
     return max(3, min(HARD_GENERATIONS, 2 * needed + 2))
 
 
-def bound_reason(chain: Chain, after: int, finished_now: int) -> str | None:
-    """Why the generation after ``after`` must not be submitted, or None (it may)."""
+def bound_reason(chain: Chain, after: int, finished_now: int, pool: str | None = None,
+                 supplying: Sequence[str] = ()) -> str | None:
+    """Why new workers (of ``pool``) after generation ``after`` must not be submitted, or
+    None (they may).  ``finished_now`` counts the pool's tasks; the progress check judges
+    the pool's arrays of generation ``after`` only once none of them (short ids in
+    ``supplying``) still has workers to give."""
     if len(chain.generations) >= chain.max_generations:
         return (f"generation limit reached: {len(chain.generations)} generation(s) ran "
                 f"(--max-generations {chain.max_generations})")
     prev = next((g for g in chain.generations if g.n == after), None)
-    if prev is not None and finished_now <= prev.finished_before:
+    mine = prev.arrays_of(pool) if prev else []
+    if not mine or any(_short(a) in supplying for a in mine):
+        return None
+    before = prev.pool_finished.get(pool, 0) if pool else prev.finished_before
+    if finished_now <= before:
         log_dir = chain.settings.get("log_dir") or default("log_dir")
-        return (f"generation {prev.n} (array(s) {', '.join(prev.arrays)}) finished no task: "
+        of_pool = f" of pool {pool}" if pool else ""
+        return (f"generation {prev.n} (array(s) {', '.join(mine)}) finished no task{of_pool}: "
                 f"see the worker logs in {log_dir} and 'jug status'; after a fix run jug "
                 f"submit --until-done again")
     return None
 
 
 # -- one poll --------------------------------------------------------------------------------
-class ChainWatcher(Watcher):
-    """One ``--watch`` poll for a chain: workers about to leave do not count as supply."""
+class Trigger(str, Enum):
+    """Who runs a chain poll, which says what its poll may skip, discount and re-arm."""
 
-    def __init__(self, plan: JobPlan, store: Any, opts: WatchOptions, chain: Chain,
-                 after: int, expiring: set[str], echo: Callable[[str], None]) -> None:
-        super().__init__(plan, store, opts, echo=echo)
-        self.chain = chain
-        self.after = after
-        self.expiring = expiring  # short ids of arrays whose running workers are leaving
-        self.tc: sizing.TaskCounts | None = None
-        self.stop_reason: str | None = None
+    START = "start"  # jug submit: generation 1 of a chain with pools
+    BUDGET = "budget spent"  # a worker whose budget is spent (its array's workers all leave)
+    NO_WORK = "no work left"  # a pool's worker with nothing left it could run
+    PLANNER = "planner job"  # the planner job: every array it waited on has ended
+
+
+@dataclass
+class ChainContext:
+    """What every watcher of one chain poll shares (one per poll, one per pool)."""
+
+    chain: Chain
+    after: int  # the generation the poll follows (0: the first)
+    expiring: set[str]  # short ids of arrays whose running workers are all leaving
+    leaver: tuple[str, str] | None = None  # (array short id, index) of one leaving worker
+
+
+class ChainPoll:
+    """The chain's rules over one :class:`Watcher` poll, whole jugfile or one pool (a mixin
+    placed before the watcher class): no watch record, workers about to leave are no
+    supply, and new workers only within the bounds (the reason ends the chain)."""
+
+    ctx: ChainContext
+    chain_pool: str | None
+    tc: sizing.TaskCounts | None
+    stop_reason: str | None
+    supplying: set[str]
+    sched: Any  # what the watcher class provides
+    idle: dict[str, list[int]]
+
+    def _chain_init(self, ctx: ChainContext, pool: str | None) -> None:
+        """Set up the chain's state (call after the watcher's own ``__init__``)."""
+        self.ctx, self.chain_pool = ctx, pool
+        self.tc, self.stop_reason, self.supplying = None, None, set()
 
     def _beat(self) -> None:
         """A chain poll is not a ``--watch`` loop: leave the watch record alone."""
 
     def _adjust(self, tc: sizing.TaskCounts, arrays: list[sizing.ArrayState],
                 snap: Any) -> tuple[sizing.TaskCounts, list[sizing.ArrayState]]:
-        """Running workers of leaving arrays, and the tasks they finish, are no supply/need."""
-        from .watch import owner_key
-
-        leaving = sum(1 for o in snap.locks.values()
-                      if (k := owner_key(o)) and k[0] == self.sched.name
-                      and k[1] in self.expiring)
+        """Running workers of leaving arrays, and the tasks they finish, are no supply/need;
+        nor is the one worker leaving with no work (it is idle: it must not be stopped)."""
+        member = self.member()  # type: ignore[attr-defined]
+        leaving = sum(1 for h, o in snap.locks.items() if (member is None or member(h))
+                      and (k := owner_key(o)) and k[0] == self.sched.name
+                      and k[1] in self.ctx.expiring)
         tc = replace(tc, running=max(0, tc.running - leaving))
-        arrays = [replace(a, running=0, idle=0) if _short(a.job_id) in self.expiring else a
-                  for a in arrays]
+        arrays = [self._without_leavers(a) for a in arrays]
         self.tc = tc
+        self.supplying = {_short(a.job_id) for a in arrays if a.alive}
         return tc, arrays
 
+    def _without_leavers(self, a: sizing.ArrayState) -> sizing.ArrayState:
+        """``a`` without the workers that are leaving."""
+        short, leaver = _short(a.job_id), self.ctx.leaver
+        if short in self.ctx.expiring:
+            return replace(a, running=0, idle=0)
+        idle = self.idle.get(a.job_id, [])
+        if leaver is None or leaver[0] != short or leaver[1] not in map(str, idle):
+            return a
+        idle[:] = [i for i in idle if str(i) != leaver[1]]  # never stopped as idle
+        return replace(a, running=max(0, a.running - 1), idle=max(0, a.idle - 1))
+
     def _act(self, d: sizing.Decision, docs: dict[str, dict], counts: dict) -> str:
-        """Refuse a new generation beyond the bounds (the reason ends the chain)."""
+        """Refuse new workers beyond the bounds (the reason ends the chain)."""
         if d.new_workers and self.tc is not None:
-            why = bound_reason(self.chain, self.after, self.tc.finished)
+            why = bound_reason(self.ctx.chain, self.ctx.after, self.tc.finished,
+                               self.chain_pool, sorted(self.supplying))
             if why:
                 self.stop_reason = why
                 d.submit = []
-        return super()._act(d, docs, counts)
+        return super()._act(d, docs, counts)  # type: ignore[misc]
+
+
+class ChainWatcher(ChainPoll, Watcher):
+    """One ``--watch`` poll for a chain without pools."""
+
+    def __init__(self, plan: JobPlan, store: Any, opts: WatchOptions, ctx: ChainContext,
+                 echo: Callable[[str], None]) -> None:
+        Watcher.__init__(self, plan, store, opts, echo=echo)
+        self._chain_init(ctx, None)
+
+
+class ChainPoolWatcher(ChainPoll, PoolWatcher):
+    """One pool's share of a chain poll (the sub-watcher :class:`PoolsWatcher` makes)."""
+
+    def __init__(self, plan: JobPlan, store: Any, opts: WatchOptions, parent: PoolsWatcher,
+                 ctx: ChainContext) -> None:
+        PoolWatcher.__init__(self, plan, store, opts, parent)
+        self._chain_init(ctx, self.pool)
 
 
 @dataclass
@@ -303,19 +402,52 @@ def rebuild_plan(chain: Chain) -> JobPlan:
                                  workdir=chain.workdir)
 
 
+def rebuild_plans(chain: Chain) -> dict[str, JobPlan]:
+    """``{pool: JobPlan}`` of a chain with pools, from each pool's recorded settings."""
+    plans = {}
+    for name, settings in chain.pool_settings.items():
+        plan = JobPlan.from_settings(settings, chain.jugfile, chain.jugfile_args,
+                                     workdir=chain.workdir)
+        plan.pool = name
+        plans[name] = plan
+    return plans
+
+
 def _options(chain: Chain) -> WatchOptions:
     """The ``--watch`` knobs of one chain poll."""
     return WatchOptions(max_workers=chain.max_workers, max_queued=chain.max_queued, once=True,
                         stale_after=chain.stale_after)
 
 
-def plan_once(store: Any, jugfile: str, after: int | None, by: str, leaving: bool,
-              wait: float = 0.0, echo: Callable[[str], None] = print) -> PlanResult:
+def _watcher(store: Any, chain: Chain, ctx: ChainContext,
+             echo: Callable[[str], None]) -> Watcher:
+    """The watcher of one chain poll: the whole jugfile, or every pool with the chain's rules."""
+    if not chain.pools:
+        return ChainWatcher(rebuild_plan(chain), store, _options(chain), ctx, echo)
+    from ..pools import parse_pools
+
+    return PoolsWatcher(rebuild_plans(chain), parse_pools(chain.pools), store,
+                        _options(chain), echo=echo, sub=partial(ChainPoolWatcher, ctx=ctx))
+
+
+def _parts(watcher: Watcher) -> list[ChainPoll]:
+    """The watchers carrying the chain's rules: the watcher itself, or one per pool."""
+    subs = watcher.subs if isinstance(watcher, PoolsWatcher) else [watcher]
+    return [w for w in subs if isinstance(w, ChainPoll)]
+
+
+def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Trigger,
+              wait: float = 0.0, echo: Callable[[str], None] = print,
+              leaver: tuple[str, str] | None = None, since: float | None = None
+              ) -> PlanResult:
     """Hand-over / planner job: one poll for the chain of ``jugfile`` under the planner lock.
 
     ``after`` is the generation the caller belongs to (None: not part of the chain);
-    ``leaving``: the running workers of generations up to ``after`` are about to leave (a
-    hand-over), so they count as no supply.
+    ``leaver`` the (array short id, index) of a worker handing over.  A spent budget means
+    every running worker of its pool's arrays up to ``after`` is about to leave (no supply);
+    the next generation of that pool is planned once, by whoever comes first.  A worker with
+    no work left (``since``: when it left) skips when a poll started after that: it saw
+    everything this worker did (so many workers leaving at once make one poll, not many).
     """
     chain = Chain.load(store, jugfile)
     if chain is None or after is None:
@@ -327,71 +459,85 @@ def plan_once(store: Any, jugfile: str, after: int | None, by: str, leaving: boo
         chain = Chain.load(store, jugfile) or chain
         if chain.status != RUNNING:
             return PlanResult(SKIPPED, f"the chain is {chain.status}: {chain.reason}")
-        nxt = chain.successor_of(after)
+        pool = chain.pool_of(leaver[0]) if leaver else None
+        nxt = (chain.successor_of(after, pool) if trigger is Trigger.BUDGET
+               else chain.successor_of(after) if trigger is Trigger.PLANNER else None)
         if nxt is not None:
             return PlanResult(SKIPPED, f"generation {nxt.n} after generation {after} was "
                               f"planned by {nxt.by} at {_clock(nxt.submitted)}")
-        return _poll(store, chain, after, by, leaving, echo)
+        if since is not None and float(chain.last_poll.get("started") or 0) >= since:
+            return PlanResult(SKIPPED, f"{chain.last_poll.get('by')} polled after this worker "
+                              f"left, at {_clock(chain.last_poll['started'])}")
+        expiring = ({_short(a) for g in chain.generations if g.n <= after
+                     for a in g.arrays_of(pool)} if trigger is Trigger.BUDGET else set())
+        ctx = ChainContext(chain, after, expiring,
+                           leaver if trigger is Trigger.NO_WORK else None)
+        return _poll(store, ctx, by, trigger, echo)
     finally:
         lock.release()
 
 
-def _poll(store: Any, chain: Chain, after: int, by: str, leaving: bool,
+def _poll(store: Any, ctx: ChainContext, by: str, trigger: Trigger,
           echo: Callable[[str], None]) -> PlanResult:
     """The body of :func:`plan_once` (lock held, chain running, generation not yet planned)."""
-    plan = rebuild_plan(chain)
-    expiring = ({_short(a) for g in chain.generations if g.n <= after for a in g.arrays}
-                if leaving else set())
-    watcher = ChainWatcher(plan, store, _options(chain), chain, after, expiring, echo)
+    chain = ctx.chain
+    watcher = _watcher(store, chain, ctx, echo)
+    started = time.time()
     before = set(submitted_arrays(store, chain.jugfile))
     result = watcher.poll()
-    new = [d["job_id"] for k, d in submitted_arrays(store, chain.jugfile).items()
-           if k not in before]
-    chain.last_poll = {"at": time.time(), "by": by, "line": result.line}
+    new = [d for k, d in submitted_arrays(store, chain.jugfile).items() if k not in before]
+    chain.last_poll = {"started": started, "at": time.time(), "by": by, "line": result.line}
     d = result.decision
     outcome = PlanResult(KEPT, f"{d.action}: {d.reason}")
-    _judge(chain, watcher, result, plan.stop_file, leaving)
+    _judge(chain, watcher, result, trigger)
     if chain.status != RUNNING:
         outcome = PlanResult(ENDED, f"chain {chain.status}: {chain.reason}")
-    if not new and not leaving and chain.status == RUNNING and result.arrays:
-        _rearm(plan, chain, after, [a.job_id for a in result.arrays])
+    if not new and trigger is Trigger.PLANNER and chain.status == RUNNING and result.arrays:
+        _rearm(watcher.plan, chain, ctx.after, [a.job_id for a in result.arrays])
     if new:
         alive = [a.job_id for a in result.arrays if a.job_id in set(chain.arrays())]
-        gen = Generation(len(chain.generations) + 1, new,
-                         sum(int(d.get("size") or 0) for d in _docs(store, new)), time.time(),
-                         by, after, watcher.tc.finished if watcher.tc else 0)
+        gen = _generation(chain, new, _parts(watcher), by, ctx.after)
         chain.generations.append(gen)
-        _attach_planner(plan, chain, gen, [*new, *[a for a in alive if a not in new]])
-        outcome = PlanResult(SUBMITTED, f"generation {gen.n}: {', '.join(new)} "
-                             f"({gen.workers} worker(s)); planner {gen.planner or 'none'}", new)
+        _attach_planner(watcher.plan, chain, gen,
+                        [*gen.arrays, *[a for a in alive if a not in gen.arrays]])
+        outcome = PlanResult(SUBMITTED, f"generation {gen.n}: {gen.array_text()} "
+                             f"({gen.workers} worker(s)); planner {gen.planner or 'none'}",
+                             gen.arrays)
     chain.save(store)
     return outcome
 
 
-def _judge(chain: Chain, watcher: ChainWatcher, result: Any, stop_file: str,
-           leaving: bool) -> None:
+def _generation(chain: Chain, docs: list[dict], parts: list[ChainPoll], by: str,
+                after: int) -> Generation:
+    """The generation of the arrays ``docs`` a poll just submitted (one per pool)."""
+    finished = {p.chain_pool or "": p.tc.finished for p in parts if p.tc is not None}
+    return Generation(len(chain.generations) + 1, [d["job_id"] for d in docs],
+                      sum(int(d.get("size") or 0) for d in docs), time.time(), by, after,
+                      sum(finished.values()),
+                      pools={d["job_id"]: d["pool"] for d in docs if d.get("pool")},
+                      pool_finished={p: n for p, n in finished.items() if p})
+
+
+def _judge(chain: Chain, watcher: Watcher, result: Any, trigger: Trigger) -> None:
     """End the chain where the poll says so: done, failed, drained, out of bounds, stuck,
-    or a planner job whose submission the scheduler rejected with no worker left to retry."""
+    or a submission the scheduler rejected with no worker of the chain left to retry."""
     d = result.decision
-    if watcher.stop_reason:
-        chain.end(STOPPED, watcher.stop_reason)
+    parts = _parts(watcher)
+    stop = next((p.stop_reason for p in parts if p.stop_reason), None)
+    if stop:
+        chain.end(STOPPED, stop)
     elif d.action in (sizing.DONE, sizing.FAILED, sizing.STUCK):
         chain.end(DONE if d.action == sizing.DONE else FAILED if d.action == sizing.FAILED
                   else STOPPED, d.reason)
     elif d.action in (sizing.DRAIN, sizing.DRAINED):
-        chain.end(DRAINED, f"the stop file {stop_file} exists: no new workers (remove it "
-                  f"and run jug submit --until-done again to resume)")
-    elif watcher.rejected and not leaving and not any(
+        chain.end(DRAINED, f"the stop file {watcher.plan.stop_file} exists: no new workers "
+                  f"(remove it and run jug submit --until-done again to resume)")
+    elif watcher.rejected and trigger is not Trigger.BUDGET and not any(
             a.job_id in set(chain.arrays()) for a in result.arrays):
+        words = next((p.last_reject for p in parts if p.last_reject), "?")  # type: ignore[attr-defined]
         chain.end(STOPPED, f"the scheduler rejected the next generation and no worker of the "
-                  f"chain is left to retry ({(watcher.last_reject or '?').splitlines()[0]}); after a "
-                  f"fix run jug submit --until-done again")
-
-
-def _docs(store: Any, job_ids: list[str]) -> list[dict]:
-    """The recorded array documents of ``job_ids``."""
-    wanted = set(job_ids)
-    return [d for d in store.read_docs(STATE_NAMESPACE).values() if d.get("job_id") in wanted]
+                  f"chain is left to retry ({words.splitlines()[0]}); after a fix run jug "
+                  f"submit --until-done again")
 
 
 def _clock(t: float) -> str:
@@ -471,9 +617,11 @@ def recorded_settings(plan: JobPlan) -> dict[str, Any]:
     return s
 
 
-def start(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | None,
-          summary: Mapping[str, Any], echo: Callable[[str], None] = print) -> Chain:
-    """Submit generation 1 and its planner job; record the chain.  Returns at once."""
+def _new_chain(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | None,
+               summary: Mapping[str, Any], stages: int = 1) -> Chain:
+    """The record of a new chain (not saved yet), after the checks that refuse one.
+
+    ``stages``: pools the work passes through; each may take a generation of its own."""
     from ..timings import Durations
 
     check_can_chain(plan)
@@ -486,11 +634,26 @@ def start(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | 
                           f"'jug submit --cancel' or drain it with touch {plan.stop_file}")
     remaining = {n: c.get("waiting", 0) + c.get("ready", 0) + c.get("running", 0)
                  for n, c in (summary.get("tasks") or {}).items()}
-    limit = max_generations or default_generations(
-        remaining, Durations.from_store(store).typical, opts.max_workers, plan.budget)
-    chain = Chain(plan.jugfile, plan.jugdir, plan.workdir, plan.scheduler.name,
-                  recorded_settings(plan), list(plan.jugfile_args), opts.max_workers,
-                  opts.max_queued, limit, opts.stale_after, time.time())
+    limit = max_generations or min(HARD_GENERATIONS, stages - 1 + default_generations(
+        remaining, Durations.from_store(store).typical, opts.max_workers, plan.budget))
+    return Chain(plan.jugfile, plan.jugdir, plan.workdir, plan.scheduler.name,
+                 recorded_settings(plan), list(plan.jugfile_args), opts.max_workers,
+                 opts.max_queued, limit, opts.stale_after, time.time())
+
+
+def _say_planner(gen: Generation, echo: Callable[[str], None]) -> None:
+    """Say whether generation 1's planner job (the safety net) was submitted."""
+    if gen.planner:
+        echo(f"submitted planner job {gen.planner} (runs when generation 1 has ended)")
+    else:
+        echo(f"warning: the planner job was not submitted ({gen.planner_error}); workers "
+             f"still hand over when their budget is spent")
+
+
+def start(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | None,
+          summary: Mapping[str, Any], echo: Callable[[str], None] = print) -> Chain:
+    """Submit generation 1 and its planner job; record the chain.  Returns at once."""
+    chain = _new_chain(plan, store, opts, max_generations, summary)
     with PlannerLock(store, plan.jugfile, LOCK_WAIT, opts.stale_after) as got:
         if not got:
             raise SubmitError("another process holds the chain's planner lock: try again")
@@ -508,11 +671,38 @@ def start(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | 
         chain.generations.append(gen)
         _attach_planner(plan, chain, gen, ids)
         chain.save(store)
-    if gen.planner:
-        echo(f"submitted planner job {gen.planner} (runs when generation 1 has ended)")
-    else:
-        echo(f"warning: the planner job was not submitted ({gen.planner_error}); workers "
-             f"still hand over when their budget is spent")
+    _say_planner(gen, echo)
+    return chain
+
+
+def start_pools(plans: Mapping[str, JobPlan], pools: Sequence[Any], store: Any,
+                opts: WatchOptions, max_generations: int | None, summary: Mapping[str, Any],
+                echo: Callable[[str], None] = print) -> Chain:
+    """``--until-done`` with pools: generation 1 is one pools poll (a pool whose tasks all
+    wait on other pools gets no array yet), with one planner job held on all its arrays."""
+    from ..pools import DEFAULT, declaration
+
+    main = plans[DEFAULT]
+    chain = _new_chain(main, store, opts, max_generations, summary, stages=len(pools))
+    chain.pools = declaration(pools)
+    chain.pool_settings = {name: recorded_settings(p) for name, p in plans.items()}
+    with PlannerLock(store, main.jugfile, LOCK_WAIT, opts.stale_after) as got:
+        if not got:
+            raise SubmitError("another process holds the chain's planner lock: try again")
+        chain.save(store)  # before submitting: a worker that leaves early finds the record
+        try:
+            result = _poll(store, ChainContext(chain, 0, set()), "jug submit", Trigger.START,
+                           echo)
+        except SchedulerError as e:
+            chain.end(STOPPED, f"the first poll failed: {str(e).splitlines()[0]}")
+            chain.save(store)
+            raise
+    if not chain.generations:
+        if chain.status == RUNNING:
+            chain.end(STOPPED, f"the first poll submitted no worker ({result.message})")
+            chain.save(store)
+        raise SubmitError(f"nothing was submitted: {chain.reason}")
+    _say_planner(chain.generations[0], echo)
     return chain
 
 
@@ -554,8 +744,9 @@ def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
 def describe(chain: Chain) -> list[str]:
     """Lines for ``jug submit --status`` and ``jug status``."""
     workers = sum(g.workers for g in chain.generations)
-    head = (f"chain (--until-done): {chain.status}, generation {len(chain.generations)} of at "
-            f"most {chain.max_generations}, {workers} worker(s) submitted since "
+    pools = f", pools {', '.join(chain.pools)}" if chain.pools else ""
+    head = (f"chain (--until-done{pools}): {chain.status}, generation {len(chain.generations)} "
+            f"of at most {chain.max_generations}, {workers} worker(s) submitted since "
             f"{_clock(chain.started)}")
     lines = [head]
     if chain.reason:
@@ -565,21 +756,27 @@ def describe(chain: Chain) -> list[str]:
                    else f"no planner job ({g.planner_error})" if g.planner_error else "")
         if g.rearmed:
             planner += f", re-armed as {', '.join(g.rearmed)}"
-        lines.append(f"  generation {g.n}: array(s) {', '.join(g.arrays)} ({g.workers} "
+        lines.append(f"  generation {g.n}: array(s) {g.array_text()} ({g.workers} "
                      f"worker(s)) at {_clock(g.submitted)} by {g.by}; {planner}")
     if chain.last_poll:
+        line = str(chain.last_poll.get("line", "")).replace("\n", "\n    ")  # one per pool
         lines.append(f"  last plan at {_clock(chain.last_poll['at'])} by "
-                     f"{chain.last_poll['by']}: {chain.last_poll.get('line', '')}")
+                     f"{chain.last_poll['by']}: {line}")
     return lines
 
 
 # -- the hand-over of a worker and the planner job's entry point ------------------------
+def _draining() -> bool:
+    """True if the stop file of this worker exists: nobody plans while the work drains."""
+    stop = os.environ.get("JUG_EXIT_IF_FILE_EXISTS")
+    return bool(stop and os.path.exists(stop))
+
+
 def budget_spent(reason: str) -> bool:
     """True if a worker stopped because its time budget is spent (not done, not STOP)."""
     from ..hooks import exit_checks
 
-    stop = os.environ.get("JUG_EXIT_IF_FILE_EXISTS")
-    if stop and os.path.exists(stop):
+    if _draining():
         return False
     left = exit_checks.time_left()
     if left is None:
@@ -587,26 +784,42 @@ def budget_spent(reason: str) -> bool:
     return left <= 0 or reason.startswith("not enough time left")
 
 
-def hand_over(store: Any, jugfile: str, reason: str) -> None:
-    """Called by ``jug execute`` when it stops: plan the next generation if this worker of a
-    chain leaves because its budget is spent.  Runs the poll in a child process (fresh
+def handover_trigger(chain: Chain, why: str, detail: str) -> Trigger | None:
+    """Which hand-over a worker of ``chain`` leaving for ``why`` (an ExitReason value) runs:
+    a spent budget always; with pools also no work left it could run (its tasks wait on
+    another pool, or its pool is done while another's tasks became ready), else the next
+    pool's workers would wait for the planner job.  None: no hand-over."""
+    from ..workers import ExitReason
+
+    if budget_spent(detail):
+        return Trigger.BUDGET
+    if chain.pools and why == ExitReason.NO_WORK and not _draining():
+        return Trigger.NO_WORK
+    return None
+
+
+def hand_over(store: Any, jugfile: str, why: str, detail: str) -> None:
+    """Called by ``jug execute`` when it leaves: plan the next workers if this worker of a
+    chain leaves as :func:`handover_trigger` says.  Runs the poll in a child process (fresh
     jugfile load), immune to the walltime's warning signals, so a plan is never cut."""
     from ..backends.owner import batch_job
 
-    if batch_job() is None or not budget_spent(reason):
+    if batch_job() is None:
         return
     try:
         chain = Chain.load(store, jugfile)
     except Exception:
         return
-    if chain is None or chain.status != RUNNING:
+    trigger = handover_trigger(chain, why, detail) if chain else None
+    if chain is None or chain.status != RUNNING or trigger is None:
         return
-    cmd = [sys.executable, "-m", "jug.hpc.chain", "--jugdir", chain.jugdir,
-           "--handover", chain.jugfile]
+    flag = ["--handover"] if trigger is Trigger.BUDGET else ["--no-work", f"{time.time():.3f}"]
+    cmd = [sys.executable, "-m", "jug.hpc.chain", "--jugdir", chain.jugdir, *flag,
+           chain.jugfile]
     sigs = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     old = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
     try:
-        print(f"jug: budget spent: handing over ({shlex.join(cmd)})", file=sys.stderr,
+        print(f"jug: {trigger.value}: handing over ({shlex.join(cmd)})", file=sys.stderr,
               flush=True)
         subprocess.run(cmd, timeout=max(30, int(chain.settings.get("margin") or 60) - 5),
                        start_new_session=True)
@@ -617,18 +830,34 @@ def hand_over(store: Any, jugfile: str, reason: str) -> None:
             signal.signal(s, h)
 
 
-def _who() -> tuple[str, str | None]:
-    """(description, array short id) of this process for the chain record."""
+def _who() -> tuple[str, tuple[str, str] | None]:
+    """(description, (array short id, index)) of this process for the chain record."""
     from ..backends.owner import BatchJob, current_owner, owner_summary
 
     me = current_owner()
     job = BatchJob.of(me)
     array = job and (job.array_job_id or job.job_id)
-    return owner_summary(me), (_short(array) if array else None)
+    where = (_short(array), job.array_task_id or "") if job and array else None
+    return owner_summary(me), where
+
+
+def _caller(a: Any, chain: Chain | None) -> dict[str, Any]:
+    """The :func:`plan_once` arguments of a hand-over or a planner job."""
+    who, where = _who()
+    if not a.handover and a.no_work is None:
+        return {"after": a.generation, "by": f"planner job {who}", "wait": LOCK_WAIT,
+                "trigger": Trigger.PLANNER}
+    after = chain.generation_of(where[0]) if chain and where else None
+    if a.handover:
+        return {"after": after, "by": f"worker {who}", "wait": 0.0,
+                "trigger": Trigger.BUDGET, "leaver": where}
+    return {"after": after, "by": f"worker {who} (no work left)", "wait": NO_WORK_WAIT,
+            "trigger": Trigger.NO_WORK, "leaver": where, "since": a.no_work}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m jug.hpc.chain --jugdir D (--handover | --generation N) JUGFILE``."""
+    """``python -m jug.hpc.chain --jugdir D (--handover | --no-work T | --generation N) JUGFILE``
+    (``T``: when the worker left, seconds since the epoch)."""
     import argparse
 
     from ..backends import StoreError, select_store
@@ -640,6 +869,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jugdir", required=True)
     p.add_argument("--generation", type=int)
     p.add_argument("--handover", action="store_true")
+    p.add_argument("--no-work", type=float, metavar="SINCE")
     p.add_argument("jugfile")
     a = p.parse_args(argv)
     try:
@@ -647,15 +877,8 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as e:
         print(f"jug chain: {e}", file=sys.stderr)
         return 2
-    who, array = _who()
-    chain = Chain.load(store, a.jugfile)
-    if a.handover:
-        after = chain.generation_of(array) if chain and array else None
-        by, wait = f"worker {who}", 0.0
-    else:
-        after, by, wait = a.generation, f"planner job {who}", LOCK_WAIT
     try:
-        result = plan_once(store, a.jugfile, after, by, a.handover, wait)
+        result = plan_once(store, a.jugfile, **_caller(a, Chain.load(store, a.jugfile)))
     except (SchedulerError, SubmitError, StoreError) as e:
         print(f"jug chain: {e}", file=sys.stderr)
         return 1

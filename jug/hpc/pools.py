@@ -105,22 +105,29 @@ class PoolWatcher(Watcher):
         return f"[{self.pool}] " + super()._line(c, arrays, d, note)
 
 
+#: makes one pool's watcher: (plan, store, options, the PoolsWatcher) -> PoolWatcher
+SubWatcher = Callable[[JobPlan, Any, WatchOptions, "PoolsWatcher"], PoolWatcher]
+
+
 class PoolsWatcher(Watcher):
     """The loop over every pool (see the module docstring); runs like a :class:`Watcher`."""
 
     def __init__(self, plans: Mapping[str, JobPlan], pools: Sequence[Pool], store: Any,
                  opts: WatchOptions, echo: Callable[[str], None] | None = None,
-                 **kw: Any) -> None:
+                 sub: SubWatcher | None = None, **kw: Any) -> None:
+        """``sub`` makes each pool's watcher (default :class:`PoolWatcher`; a
+        ``--until-done`` chain passes one that applies the chain's rules)."""
         main = plans.get(DEFAULT) or next(iter(plans.values()))
         super().__init__(main, store, opts, echo=echo, **kw)
         self.pools = list(pools)
         self.entries: list[QueueEntry] = []
         self.pool_of: dict[str, str] = {}
-        self.subs = []
+        self.subs: list[PoolWatcher] = []
+        make = sub or PoolWatcher
         for pool in self.pools:
             sub_opts = copy.copy(opts)
             sub_opts.max_workers = max_workers(pool, opts.max_workers)
-            self.subs.append(PoolWatcher(plans[pool.name], store, sub_opts, self))
+            self.subs.append(make(plans[pool.name], store, sub_opts, self))
 
     def poll(self) -> PollResult:
         """Load once, query the queue once, then let each pool decide and act."""
@@ -137,7 +144,8 @@ class PoolsWatcher(Watcher):
         decision = combine({p: r.decision for p, r in results.items()}, counts)
         arrays = [a for r in results.values() for a in r.arrays]
         self.rejected = any(s.rejected for s in self.subs)
-        self.last = PollResult(counts, arrays, decision, sum(r.reclaimed for r in results.values()))
+        self.last = PollResult(counts, arrays, decision, sum(r.reclaimed for r in results.values()),
+                               line="\n".join(r.line for r in results.values()))
         return self.last
 
 

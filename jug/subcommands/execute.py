@@ -597,6 +597,7 @@ def run(args: Any) -> int:
     try:
         code = _execute(worker, store, args)
         why = reason_of_worker(worker, code)
+        _hand_over(store, args, why)
         return code
     except KeyboardInterrupt:
         why = (ExitReason.SIGNAL, "SIGINT")
@@ -608,6 +609,15 @@ def run(args: Any) -> int:
         _wind_down(store, worker, args, why)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
+    """``--until-done``: a worker of a chain leaving because its budget is spent (with
+    pools also: with no work left it could run) plans the next workers (jug.hpc.chain)."""
+    if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK):
+        from ..hpc.chain import hand_over
+
+        hand_over(store, args.jugfile, why[0], why[1])
 
 
 def _handle_signals() -> dict:
@@ -694,7 +704,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         worker.run(loaded.tasks)
         _stop_if_signalled(worker.last_task)
         store.flush()  # the last result a batching store kept back
-        code = _left_early(worker, store, args)
+        code = _left_early(worker)
         if code is not None:
             return code
         if not loaded.incomplete:
@@ -708,15 +718,12 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
     return _final_code(worker, store, loaded.tasks)
 
 
-def _left_early(worker: Worker, store: Store, args: Any) -> int | None:
+def _left_early(worker: Worker) -> int | None:
     """The exit code when the worker stopped before its tasks were all done (None: it did
     not stop early), saying why on stderr."""
     if worker.stop_reason:
         print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
               file=sys.stderr)
-        from ..hpc.chain import hand_over  # --until-done: plan the next workers
-
-        hand_over(store, args.jugfile, worker.stop_reason)
         return 0
     if worker.failed_here and not worker.keep_going:
         return EXIT_FAILED

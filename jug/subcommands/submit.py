@@ -237,14 +237,14 @@ def _run(args: Any) -> int:
         return _status(settings, args.jugfile)
     if getattr(args, "report", False):
         return _report(args, settings, sources)
-    pools = _declared_pools(args, settings, sources)
-    if pools:
-        return _run_pools(args, settings, sources, pools, dry_run)
-    plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
     until_done = bool(getattr(args, "until_done", False))
     if until_done and (getattr(args, "watch", False) or getattr(args, "once", False)):
         raise SubmitError("--until-done and --watch exclude each other: --watch keeps a loop "
                           "on this node, --until-done lets the workers resubmit themselves")
+    pools = _declared_pools(settings, sources)
+    if pools:
+        return _run_pools(args, settings, sources, pools, dry_run)
+    plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
     if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
         return _watch(args, plan)
     _check_stop_file(plan, dry_run)
@@ -255,14 +255,13 @@ def _run(args: Any) -> int:
     summary: dict = {}
     if settings.get("check") is not False:
         summary = check_jugfile(plan)
-    counts, work_left = _describe_status(summary)
     idle = _idle_workers_note(summary, plan.workers)
     if dry_run:
+        counts = _describe_status(summary)[0]
         return _dry_run(plan, settings, sources, counts, idle, until_done)
-    if not work_left:
-        return _nothing_to_run(plan, summary, counts)
-    if counts:
-        print(f"tasks: {counts}")
+    code = _work_left(plan, summary)
+    if code is not None:
+        return code
     if idle:
         print(f"note: {idle}")
     if until_done:
@@ -272,15 +271,21 @@ def _run(args: Any) -> int:
     return _submitted(plan)
 
 
-def _declared_pools(args: Any, settings: dict, sources: dict) -> list:
+def _work_left(plan: Any, summary: dict) -> int | None:
+    """Print the task counts; the exit code when nothing is left to run (None: work left)."""
+    counts, work_left = _describe_status(summary)
+    if not work_left:
+        return _nothing_to_run(plan, summary, counts)
+    if counts:
+        print(f"tasks: {counts}")
+    return None
+
+
+def _declared_pools(settings: dict, sources: dict) -> list:
     """The worker pools the settings declare (none: one array as usual)."""
-    from ..hpc.job import SubmitError
     from ..pools import pools_from_settings
 
-    pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
-    if pools and getattr(args, "until_done", False):
-        raise SubmitError("--until-done does not size worker pools yet: use --watch with pools")
-    return pools
+    return pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
 
 
 def _check_stop_file(plan: Any, dry_run: bool) -> None:
@@ -322,11 +327,16 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
-        from ..hpc.chain import render_planner
-
-        print("# ---- planner job of generation 1 (held until the arrays above end):")
-        sys.stdout.write(render_planner(plan, 1, ["<array id>"]))
+        _dry_run_planner(plan)
     return 0
+
+
+def _dry_run_planner(plan: Any) -> None:
+    """The planner job script of generation 1 (``--dry-run --until-done``)."""
+    from ..hpc.chain import render_planner
+
+    print("# ---- planner job of generation 1 (held until the arrays above end):")
+    sys.stdout.write(render_planner(plan, 1, ["<array id>"]))
 
 
 def _submitted(plan: Any) -> int:
@@ -369,8 +379,9 @@ def _status(settings: dict, jugfile: str) -> int:
         counts = get_scheduler(sched_name, settings).query([d["job_id"] for d in mine])
         for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
             c = counts[d["job_id"]]
-            lines.append(f"{sched_name} array {d['job_id']}: {d.get('size')} worker(s); now "
-                         f"{c.running} running, {c.pending} pending")
+            pool = f" (pool {d['pool']})" if d.get("pool") else ""
+            lines.append(f"{sched_name} array {d['job_id']}{pool}: {d.get('size')} worker(s); "
+                         f"now {c.running} running, {c.pending} pending")
     print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
     return 0
 
@@ -389,12 +400,18 @@ def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
     return opts
 
 
-def _start_chain(args: Any, plan: Any, store: Any, summary: dict) -> None:
-    """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`)."""
-    from ..hpc.chain import start
+def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
+                 pools: tuple[dict, list] | None = None) -> None:
+    """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
+    ``pools`` (plans, pools) generation 1 is one poll over every pool."""
+    from ..hpc.chain import start, start_pools
 
     opts = _loop_options(args, plan)
-    chain = start(plan, store, opts, getattr(args, "max_generations", None), summary)
+    gens = getattr(args, "max_generations", None)
+    if pools:
+        chain = start_pools(pools[0], pools[1], store, opts, gens, summary)
+    else:
+        chain = start(plan, store, opts, gens, summary)
     print(f"chain started: up to {chain.max_generations} generation(s) of at most "
           f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
 
@@ -431,12 +448,13 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
 
     plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
     main = plans["default"]
+    until_done = bool(getattr(args, "until_done", False))
     if dry_run:
         cap = int(getattr(args, "max_workers", None) or main.workers)
-        return _dry_run_pools(plans, pools, sources, cap)
-    if os.path.exists(main.stop_file):
-        raise SubmitError(f"the stop file {main.stop_file} exists: workers would exit at "
-                          f"once. Remove it first (rm {shlex.quote(main.stop_file)})")
+        return _dry_run_pools(plans, pools, sources, cap, until_done)
+    _check_stop_file(main, dry_run)
+    if until_done:
+        return _pools_chain(args, settings, plans, pools)
     opts = _watch_options(args, main)
     opts.once = opts.once or not getattr(args, "watch", False)
     store = main.open_store()
@@ -447,8 +465,27 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
         raise SubmitError(f"{e}\n(nothing more was submitted)")
 
 
-def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int) -> int:
-    """``--dry-run`` with pools: each pool's settings, script and submit command."""
+def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
+    """``--until-done`` with pools: generation 1 is one poll over every pool."""
+    from ..hpc.pools import describe_pools
+
+    main = plans["default"]
+    store = main.open_store()
+    main.check_store(store)
+    summary = check_jugfile(main) if settings.get("check") is not False else {}
+    code = _work_left(main, summary)
+    if code is not None:
+        return code
+    for line in describe_pools(pools, plans):
+        print(line, flush=True)
+    _start_chain(args, main, store, summary, (plans, pools))
+    return _submitted(main)
+
+
+def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
+                   until_done: bool = False) -> int:
+    """``--dry-run`` with pools: each pool's settings, script and submit command (and the
+    planner job of a ``--until-done`` chain, held on every pool's arrays)."""
     from ..hpc.pools import describe_pools
     from ..pools import max_workers
 
@@ -465,6 +502,8 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int) -> int:
         print(f"# ---- script ({size} workers): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+    if until_done:
+        _dry_run_planner(plans["default"])
     return 0
 
 

@@ -184,7 +184,14 @@ def test_planner_whose_submission_is_rejected_stops_the_chain_with_the_reason(
         project: Path, pbs: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """No worker is left to retry: the chain says so instead of stalling silently."""
     from jug.backends import select_store
-    from jug.hpc.chain import STOPPED, Chain, Generation, plan_once, recorded_settings
+    from jug.hpc.chain import (
+        STOPPED,
+        Chain,
+        Generation,
+        Trigger,
+        plan_once,
+        recorded_settings,
+    )
     from jug.hpc.job import JobPlan
 
     for k, v in {**pbs, "FAKEPBS_QSUB_EXIT": "1",
@@ -199,9 +206,86 @@ def test_planner_whose_submission_is_rejected_stops_the_chain_with_the_reason(
                   generations=[Generation(1, ["77[].fakeserver"], 2, time.time(), "test", 0,
                                           -1)])
     chain.save(store)
-    r = plan_once(store, plan.jugfile, 1, "planner job test", leaving=False, echo=lambda s: None)
+    r = plan_once(store, plan.jugfile, 1, "planner job test", Trigger.PLANNER,
+                  echo=lambda s: None)
     chain = Chain.load(store, plan.jugfile)
     assert r.outcome == "ended" and chain.status == STOPPED, (r, chain)
     assert "rejected the next generation" in chain.reason
     assert "would exceed queue limit" in chain.reason
     assert len(chain.generations) == 1
+
+
+def pools_project(project: Path, pbs: dict, n_prep: int = 4, n_post: int = 2) -> None:
+    """The prep -> train (gpu pool) -> post pipeline of the pool tests, with its profile."""
+    from test_pools_clusters import PIPELINE
+
+    source = (PIPELINE.replace("{n_prep}", str(n_prep)).replace("{n_post}", str(n_post))
+              .replace("{prep_secs}", "1").replace("time.sleep(8)", "time.sleep(2)"))
+    (project / "pipeline.py").write_text(textwrap.dedent(source))
+    (project / "jug-submit.yaml").write_text(textwrap.dedent(f"""\
+        execute-args: ["--wait-cycle-time", "1"]
+        env:
+          PATH: "{FAKEPBS}:/usr/bin:/bin"
+          FAKEPBS_DIR: "{pbs['FAKEPBS_DIR']}"
+        pools:
+          gpu: {{tasks: [train], max-workers: 2, mem: 1G}}
+          default: {{max-workers: 2}}
+        """))
+
+
+def test_dry_run_with_pools_shows_each_pool_and_the_planner_job(jug, project: Path,
+                                                                pbs: dict) -> None:
+    pools_project(project, pbs)
+    p = jug("submit", "--scheduler", "pbs", "--until-done", "--dry-run", "pipeline.py",
+            cwd=project, env=pbs)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "# ==== pool gpu" in out and "# ==== pool default" in out
+    assert out.index("# ==== pool default") < out.index("planner job of generation 1")
+    assert "#PBS -W depend=afterany:<array id>" in out
+    calls = Path(pbs["FAKEPBS_DIR"]) / "calls.jsonl"
+    assert not calls.exists() or '"qsub"' not in calls.read_text()  # nothing submitted
+
+
+def test_pools_chain_starts_each_pool_when_its_tasks_are_ready(jug, project: Path,
+                                                               pbs: dict) -> None:
+    """No budget runs out here: the workers with no work left hand over, so the gpu pool
+    starts as the cpu work drains and the post tasks get workers once train is done."""
+    pools_project(project, pbs)
+    p = until_done(project, "pbs", "--walltime", "0:10:00", jugfile="pipeline.py", env=pbs)
+    assert p.returncode == 0 and "submitted planner job" in p.stdout, p.stdout + p.stderr
+    assert "pool gpu: tasks train" in p.stdout and "[gpu] " in p.stdout
+    chain = wait_chain_end(project, 120, jugfile="pipeline.py")
+    assert chain.status == "done" and chain.reason == "all 8 tasks finished", chain
+    pools = [sorted(set(g.pools.values())) for g in chain.generations]
+    assert pools[:2] == [["default"], ["gpu"]] and ["default"] in pools[2:], pools
+    assert all(g.by.endswith("(no work left)") for g in chain.generations[1:])
+    marks = sorted(f.name.split("-")[0] for f in (project / "side").iterdir())
+    assert [m for m in marks if not m.startswith("end")] == sorted(
+        ["prep0", "prep1", "prep2", "prep3", "train0", "train1", "post0", "post1"])
+    prep_done = max(float(f.name.split("-")[2]) for f in (project / "side").iterdir()
+                    if f.name.startswith("endprep"))
+    assert chain.generations[1].submitted >= prep_done - 1.0
+    shown = jug("submit", "--status", "pipeline.py", cwd=project, env=pbs).stdout
+    print(shown)
+    assert shown.startswith("chain (--until-done, pools gpu, default): done"), shown
+    assert "(pool gpu): 2 worker(s)" in shown and " (gpu) (2 worker(s))" in shown, shown
+    wait_until(lambda: not alive_jobs(pbs), 30, "every job of the chain to end")
+
+
+def test_cancel_ends_every_pool_array_and_planner_of_a_pools_chain(jug, project: Path,
+                                                                   pbs: dict) -> None:
+    pools_project(project, pbs, n_prep=8)
+    p = until_done(project, "pbs", "--walltime", "0:10:00", jugfile="pipeline.py", env=pbs)
+    assert p.returncode == 0, p.stdout + p.stderr
+    wait_until(lambda: len(chain_of(project, "pipeline.py").generations) >= 2, 60,
+               "the gpu pool's generation")
+    assert alive_jobs(pbs)
+    p = jug("submit", "--cancel", "pipeline.py", cwd=project, env=pbs)
+    assert p.returncode == 0 and "planner job(s) of the chain" in p.stdout, p.stdout + p.stderr
+    wait_until(lambda: not alive_jobs(pbs), 20, "every job of the chain to end")
+    chain = chain_of(project, "pipeline.py")
+    assert chain.status == "cancelled", chain
+    n = len(chain.generations)
+    time.sleep(2)
+    assert not alive_jobs(pbs) and len(chain_of(project, "pipeline.py").generations) == n

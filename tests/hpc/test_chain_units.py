@@ -21,6 +21,7 @@ from jug.hpc.chain import (
     Chain,
     Generation,
     PlannerLock,
+    Trigger,
     bound_reason,
     check_can_chain,
     default_generations,
@@ -114,9 +115,9 @@ def test_a_record_with_unknown_keys_still_loads(tmp_path: Path) -> None:
 def test_a_generation_is_planned_once(tmp_path: Path) -> None:
     """The plan record stops a second worker of generation 1 from planning again."""
     store, chain = make_chain(tmp_path, generations=2)
-    r = plan_once(store, chain.jugfile, 1, "worker test", leaving=True)
+    r = plan_once(store, chain.jugfile, 1, "worker test", Trigger.BUDGET)
     assert r.outcome == SKIPPED and "generation 2 after generation 1 was planned by" in r.message
-    assert plan_once(store, chain.jugfile, None, "worker test", True).outcome == SKIPPED
+    assert plan_once(store, chain.jugfile, None, "worker test", Trigger.BUDGET).outcome == SKIPPED
     assert not store.is_locked(lock_key(chain.jugfile))  # released on every path
 
 
@@ -124,7 +125,7 @@ def test_an_ended_chain_plans_nothing(tmp_path: Path) -> None:
     store, chain = make_chain(tmp_path)
     chain.end(CANCELLED, "jug submit --cancel")
     chain.save(store)
-    r = plan_once(store, chain.jugfile, 1, "planner job 201", leaving=False)
+    r = plan_once(store, chain.jugfile, 1, "planner job 201", Trigger.PLANNER)
     assert r.outcome == SKIPPED and "cancelled" in r.message
 
 

@@ -13,12 +13,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from support import base_env, wait_until
+from support import base_env, cancel_quietly, until_done, wait_chain_end, wait_until
 
 from jug.backends import select_store
+from jug.hpc.chain import describe as chain_lines
 from jug.hpc.job import submitted_arrays
 from jug.workers import read_records
 
@@ -37,7 +39,7 @@ def mark(what):
 @TaskGenerator
 def prep(i):
     mark(f"prep{i}")
-    time.sleep(1.5)
+    time.sleep({prep_secs})
     mark(f"endprep{i}")
     return i
 
@@ -59,9 +61,11 @@ outs = [post(models[i % 2], i) for i in range(N_POST)]
 """
 
 
-def write_project(proj: Path, gpu_request: str, n_prep: int, n_post: int) -> None:
+def write_project(proj: Path, gpu_request: str, n_prep: int, n_post: int,
+                  prep_secs: float = 1.5) -> None:
     """The pipeline and its profile: a gpu pool (``gpu_request``) and a default pool."""
-    source = PIPELINE.replace("{n_prep}", str(n_prep)).replace("{n_post}", str(n_post))
+    source = (PIPELINE.replace("{n_prep}", str(n_prep)).replace("{n_post}", str(n_post))
+              .replace("{prep_secs}", str(prep_secs)))
     (proj / "pipeline.py").write_text(textwrap.dedent(source))
     (proj / "jug-submit.yaml").write_text(textwrap.dedent(f"""\
         execute-args: ["--wait-cycle-time", "1"]
@@ -154,3 +158,42 @@ def test_sge_two_pools_as_two_resource_requests(project: Path, sge_cluster: str)
     text, eff = report(project)
     print(f"\n{text}")
     assert eff > 0
+
+
+@pytest.mark.slurm
+def test_slurm_until_done_sizes_every_pool_across_walltimes(project: Path,
+                                                           slurm_cluster: str) -> None:
+    """``--until-done`` with pools: the submitting process returns at once; a 10 s budget
+    makes the prep workers hand over; the gpu array starts once its tasks are ready (after
+    the last prep: a prep worker with no work left hands over), the post tasks' workers once
+    train is done; it ends done."""
+    write_project(project, "partition: gpu", 12, 6, prep_secs=3)
+    jf = project / "pipeline.py"  # each train task needs every prep task here
+    jf.write_text(jf.read_text().replace("train(ps[k::2], k)", "train(ps, k)"))
+    t0 = time.time()
+    try:
+        p = until_done(project, "slurm", "--walltime", "0:03:00", "--margin", "170s",
+                       jugfile="pipeline.py")
+        returned = time.time() - t0
+        assert p.returncode == 0 and "submitted planner job" in p.stdout, p.stdout + p.stderr
+        chain = wait_chain_end(project, 150, jugfile="pipeline.py")
+        took = time.time() - t0
+    except BaseException:
+        cancel_quietly(project, jugfile="pipeline.py")  # (it forgets the array records)
+        raise
+    gens = "\n".join(map(str, chain.generations))
+    assert chain.status == "done" and chain.reason == "all 20 tasks finished", gens
+    by = [g.by for g in chain.generations[1:]]
+    assert any(b.startswith("worker") and not b.endswith("(no work left)") for b in by), by
+    check_pools(project, 12, 6)
+    per_pool: dict[str, int] = {}
+    for g in chain.generations:
+        for pool in g.pools.values():
+            per_pool[pool] = per_pool.get(pool, 0) + 1
+    side = [f.name.split("-") for f in (project / "side").iterdir()]
+    prep_done = max(float(t) for n, _pid, t in side if n.startswith("endprep"))
+    gpu_at = min(g.submitted for g in chain.generations if "gpu" in g.pools.values())
+    print(f"\n[slurm --until-done with pools: submit returned in {returned:.1f} s, chain done "
+          f"after {took:.0f} s, {len(chain.generations)} generations, arrays per pool "
+          f"{per_pool}, first gpu array submitted {gpu_at - prep_done:+.1f} s after the last "
+          f"prep finished]\n" + "\n".join(chain_lines(chain)))

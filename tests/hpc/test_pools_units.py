@@ -28,14 +28,19 @@ POOLS = {"gpu": {"tasks": ["train"], "gpus": 1, "partition": "gpu", "max-workers
          "default": {"max-workers": 3}}
 
 
-def make_pools_loop(tmp_path: Path):
+def pool_project(tmp_path: Path) -> tuple[list, dict]:
+    """The WF project with the POOLS profile: (its pools, {pool: JobPlan})."""
     jf = tmp_path / "wf.py"
     jf.write_text(textwrap.dedent(WF))
     settings, _ = submit_profiles.merge(str(jf), None, {
         "scheduler": "slurm", "walltime": "00:10:00", "margin": "60", "max_array_size": 1000,
         "pythonpath": "none", "pools": POOLS}, files=[])
     pools = pools_from_settings(settings)
-    plans = pool_plans(settings, pools, str(jf), workdir=str(tmp_path))
+    return pools, pool_plans(settings, pools, str(jf), workdir=str(tmp_path))
+
+
+def make_pools_loop(tmp_path: Path):
+    pools, plans = pool_project(tmp_path)
     sched = FakeSlurm(plans["default"].scheduler.settings)
     for plan in plans.values():
         assert plan.log_dir == str(tmp_path / "logs")
