@@ -10,7 +10,7 @@ from __future__ import annotations
 import reprlib
 import sys
 from hashlib import sha1
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from .hash import (
     ENCODING_VERSION,
@@ -155,7 +155,7 @@ class TaskLike:
         """The first-level dependencies of this task."""
         return iter(self._deps())
 
-    def _deps(self) -> list[TaskLike]:
+    def _deps(self) -> Sequence[TaskLike]:
         raise NotImplementedError
 
     def unload_recursive(self) -> None:
@@ -190,7 +190,7 @@ class Task(TaskLike):
         self._hash: str | None = None
         self._result: Any = _NOT_LOADED
         self._unsaved = False  # _result came from run(save=False): not in the store
-        self._dep_list: list[TaskLike] | None = None
+        self._dep_list: Sequence[TaskLike] | None = None
         alltasks.append(self)
 
     # -- identity ------------------------------------------------------------------
@@ -201,7 +201,7 @@ class Task(TaskLike):
             if self._dep_list is None and not self.kwargs:  # the common tiny task: no scan
                 fast = json_scalars(self.args)
                 if fast is not None:
-                    self._dep_list = []  # plain scalars hold no dependency
+                    self._dep_list = _NO_DEPS  # plain scalars hold no dependency
                     key = _plain_keys.get(self.name)
                     if key is None:
                         return self._scalar_hash(fast)
@@ -257,7 +257,7 @@ class Task(TaskLike):
         return f"Task({', '.join([self.name, *parts])})"
 
     # -- dependencies ----------------------------------------------------------------
-    def _deps(self) -> list[TaskLike]:
+    def _deps(self) -> Sequence[TaskLike]:
         d = self._dep_list
         if d is None:
             d = self._dep_list = _find_dependencies(self.args, self.kwargs)
@@ -388,6 +388,9 @@ _MAX_REPR_ARGS = 6
 
 
 _new_object = object.__new__
+#: the dependencies of a task whose arguments are plain scalars (shared: a list per task
+#: would cost jug status 56 bytes and an allocation for each of millions of tasks)
+_NO_DEPS: tuple = ()
 
 
 def _scalar_task_hash(function_key: bytes, args: bytes) -> str:
@@ -490,7 +493,7 @@ class DerivedTask(TaskLike):
 
     __slots__ = ()
 
-    def _deps(self) -> list[TaskLike]:
+    def _deps(self) -> Sequence[TaskLike]:
         return [self.base]
 
     def base_tasks(self) -> list[Task]:

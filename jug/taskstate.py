@@ -39,14 +39,17 @@ def base_dependencies(task: TaskLike) -> list[Task]:
 
 def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
     """``tasks`` without repeated hashes (first one kept), hashes computed bottom-up."""
+    tasks = list(tasks)
+    with hash_session():  # an argument shared by many tasks is scanned once
+        hashes = [t.hash() for t in tasks]
+    if len(set(hashes)) == len(hashes):  # the usual case: nothing repeated
+        return tasks
     seen: set[str] = set()
     out = []
-    with hash_session():  # an argument shared by many tasks is scanned once
-        for t in tasks:
-            h = t.hash()
-            if h not in seen:
-                seen.add(h)
-                out.append(t)
+    for t, h in zip(tasks, hashes):
+        if h not in seen:
+            seen.add(h)
+            out.append(t)
     return out
 
 
@@ -158,7 +161,7 @@ def _count_states(tasks: list[Task], snap: Snapshot, crashed: dict[str, str]
     names: dict[str, str] = {}
     finished = snap.finished
     for t in tasks:
-        h = t.hash()
+        h = t._hash or t.hash()  # hashed already (unique_tasks): no call per task
         counts = per_name.get(t.name)
         if counts is None:
             counts = per_name[t.name] = dict.fromkeys(STATES, 0)
