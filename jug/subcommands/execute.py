@@ -614,7 +614,11 @@ def run(args: Any) -> int:
 def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
     """``--until-done``: a worker of a chain leaving because its budget is spent (with
     pools also: with no work left it could run) plans the next workers (jug.hpc.chain)."""
-    if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK):
+    from ..backends.owner import batch_job
+
+    # outside a batch job there is no chain to plan for: do not import the HPC toolkit
+    # (a fifth of the start-up of a laptop worker)
+    if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK) and batch_job() is not None:
         from ..hpc.chain import hand_over
 
         hand_over(store, args.jugfile, why[0], why[1])
