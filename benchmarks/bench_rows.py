@@ -85,21 +85,28 @@ rng = np.random.default_rng(0)
 arrays = [rng.random(2 * 1024 * 1024) for _ in range(count)]  # 16 MiB each
 store = FileStore(os.path.join(folder, "store"))
 os.makedirs(os.path.join(folder, "np"))
-t0 = time.perf_counter()
-for i, a in enumerate(arrays):
+def jug_save(i, a):
     store.save(f"{i:040x}", a)
-t_jug = time.perf_counter() - t0
-t0 = time.perf_counter()
-for i, a in enumerate(arrays):
+
+def save_fsync(i, a):
     with open(os.path.join(folder, "np", f"s{i}.npy"), "wb") as f:
         np.save(f, a)
         f.flush()
         os.fsync(f.fileno())
-t_fsync = time.perf_counter() - t0
-t0 = time.perf_counter()
-for i, a in enumerate(arrays):
+
+def save(i, a):
     np.save(os.path.join(folder, "np", f"n{i}.npy"), a)
-t_save = time.perf_counter() - t0
+
+# interleaved (each array by each method in turn, the order rotating), so that the page
+# cache's dirty pages and the disk's write-back weigh on every method alike
+ways = [jug_save, save_fsync, save]
+spent = {w.__name__: 0.0 for w in ways}
+for i, a in enumerate(arrays):
+    for w in ways[i % 3:] + ways[:i % 3]:
+        t0 = time.perf_counter()
+        w(i, a)
+        spent[w.__name__] += time.perf_counter() - t0
+t_jug, t_fsync, t_save = spent["jug_save"], spent["save_fsync"], spent["save"]
 tracemalloc.start()
 store.save("f" * 40, arrays[0])
 peak = tracemalloc.get_traced_memory()[1]
