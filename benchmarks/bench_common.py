@@ -47,13 +47,28 @@ class Row:
     floor_what: str = ""
     target: str = ""
     met: Callable[[float, float | None], bool] | None = None
+    #: the issue's target over the issue's floor (its machine): the same target at the floor
+    #: of this run, for a machine faster or slower than that one (speed-ups: at least this
+    #: times the floor; other units: at most)
+    per_floor: float | None = None
 
     @staticmethod
     def one(label: str, work: str, unit: str, value: float, floor: float | None = None,
             floor_what: str = "", target: str = "",
-            met: Callable[[float, float | None], bool] | None = None) -> Row:
+            met: Callable[[float, float | None], bool] | None = None,
+            per_floor: float | None = None) -> Row:
         """A row measured for one checkout."""
-        return Row(work, unit, {label: value}, {label: floor}, floor_what, target, met)
+        return Row(work, unit, {label: value}, {label: floor}, floor_what, target, met,
+                   per_floor)
+
+    def scaled(self, v: float | None, f: float | None) -> tuple[str, str]:
+        """(target at this run's floor, met or not) for :attr:`per_floor` rows."""
+        if self.per_floor is None or v is None or not f:
+            return "-", "-"
+        goal = self.per_floor * f
+        if self.unit == "x":
+            return f">= {_fmt(goal, self.unit)}", "yes" if v >= goal else "NO"
+        return f"<= {_fmt(goal, self.unit)}", "yes" if v <= goal else "NO"
 
     @staticmethod
     def merge(per_checkout: list[list[Row]]) -> list[Row]:
@@ -99,7 +114,8 @@ def _fmt(v: float | None, unit: str) -> str:
 
 def print_table(rows: list[Row], labels: list[str]) -> None:
     """The table: work, each checkout's figure, the floor, the ratio, the target, met or not."""
-    head = ["work", *labels, "floor (same run)", "ratio", "target", "met"]
+    head = ["work", *labels, "floor (same run)", "ratio", "target", "met",
+            "target at this floor", "met"]
     lines = []
     for r in rows:
         last = labels[-1]
@@ -108,7 +124,7 @@ def print_table(rows: list[Row], labels: list[str]) -> None:
         floor = f"{_fmt(f, r.unit)} {r.floor_what}".strip() if f is not None else r.floor_what or "-"
         met = "-" if r.met is None or v is None else ("yes" if r.met(v, f) else "NO")
         lines.append([r.work, *(_fmt(r.value.get(x), r.unit) for x in labels), floor, ratio,
-                      r.target, met])
+                      r.target, met, *r.scaled(v, f)])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     print()
     for i, line in enumerate([head, *lines]):
