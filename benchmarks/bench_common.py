@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -92,16 +91,6 @@ def median_rows(runs: list[list[Row]]) -> list[Row]:
         out.append(replace(same[0], value={label: statistics.median(r.value[label] for r in same)},
                            floor={label: statistics.median(floors) if floors else None}))
     return out
-
-
-def median_of(make: Callable[[], list[Row]], repeat: int, folder: Path) -> list[Row]:
-    """Run ``make`` ``repeat`` times in an emptied ``folder``; the median rows."""
-    runs = []
-    for _ in range(repeat):
-        for p in folder.iterdir():
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-        runs.append(make())
-    return median_rows(runs)
 
 
 def _fmt(v: float | None, unit: str) -> str:

@@ -9,14 +9,14 @@
 jug always runs in subprocesses with ``PYTHONPATH`` set to the checkout measured, so the figures
 are those of that code whatever is installed; the header says which install the interpreter
 would otherwise import (an editable install adds a path hook to every Python start).  The
-machine is shared and noisy: each figure is the median of ``--repeat`` runs, and the ratio to
-the floor measured in the same run is what to compare between runs.
+machine is shared and noisy: each figure is the median of ``--repeat`` runs (beside a baseline
+the checkouts take turns, A B then B A), and the ratio to the floor measured in the same run
+is what to compare between runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shutil
 import sys
@@ -33,7 +33,7 @@ from bench_common import (  # noqa: E402
     Checkout,
     Row,
     install_kind,
-    median_of,
+    median_rows,
     print_table,
     python_startup,
     redis_parser,
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if a.quick else FULL
     if a.huge:
         sizes = Sizes(**{**sizes.__dict__, "status_tasks": HUGE_STATUS})
-    repeat = a.repeat or (1 if a.quick else 3)
+    repeat = a.repeat or (1 if a.quick else 2)  # 2: A B then B A beside a baseline
     wanted = [r.strip() for r in a.only.split(",") if r.strip()]
     unknown = set(wanted) - set(ROWS)
     if unknown:
@@ -116,16 +116,19 @@ def run_rows(wanted: list[str], sizes: Sizes, checkouts: list[Checkout], work: P
     }
     rows: list[Row] = []
     for name in wanted:
-        per_checkout = []
-        for c in checkouts:
-            folder = work / f"{name}-{c.label}"
-            folder.mkdir()
-            make = functools.partial(makers[name], c, folder)
-            t0 = time.perf_counter()
-            per_checkout.append(median_of(make, repeat, folder))
-            print(f"  measured {name} for {c.label} ({time.perf_counter() - t0:.1f} s)",
-                  file=sys.stderr, flush=True)
-        rows.extend(Row.merge(per_checkout))
+        runs: dict[str, list[list[Row]]] = {c.label: [] for c in checkouts}
+        for rep in range(repeat):
+            # A B, then B A: the machine drifts within a row too (a disk slows down as files
+            # come and go), so no checkout is always measured first
+            for c in (checkouts if rep % 2 == 0 else checkouts[::-1]):
+                folder = work / f"{name}-{c.label}-{rep}"
+                folder.mkdir()
+                t0 = time.perf_counter()
+                runs[c.label].append(makers[name](c, folder))
+                shutil.rmtree(folder, ignore_errors=True)
+                print(f"  measured {name} for {c.label} ({time.perf_counter() - t0:.1f} s)",
+                      file=sys.stderr, flush=True)
+        rows.extend(Row.merge([median_rows(runs[c.label]) for c in checkouts]))
     return rows
 
 
