@@ -90,7 +90,7 @@ class FileStore(Store):
         self._docs = os.path.join(self.path, "docs")
         self._made: set[str] = set()
         self._fsync = os.environ.get("JUG_FSYNC", "") not in ("", "0")
-        self._tmp_tag = f"{_TMP_PREFIX}{_owner._HOST}.{os.getpid()}."
+        self._tmp_tag = f"{_TMP_PREFIX}{_owner.HOST}.{os.getpid()}."
         self._counter = 0
         self._heartbeat_mutex = threading.Lock()  # heartbeat vs unlock in this process
         if os.path.exists(self.path) and not os.path.isdir(self.path):
@@ -287,7 +287,7 @@ class FileStore(Store):
     def reclaim(self, key: str, owner: dict) -> bool:
         """Move the lock aside (atomic rename), check it was ``owner``'s, then delete it."""
         path = f"{self._locks}/{key}"
-        aside = f"{self._locks}/.reclaim.{key}.{_owner._HOST}.{os.getpid()}"
+        aside = f"{self._locks}/.reclaim.{key}.{_owner.HOST}.{os.getpid()}"
         try:
             os.rename(path, aside)
         except FileNotFoundError:

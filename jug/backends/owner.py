@@ -15,7 +15,6 @@ from typing import Mapping
 
 #: this machine's name (what socket.gethostname() returns on POSIX, without importing socket)
 HOST = os.uname().nodename
-_HOST = HOST
 
 #: the ``job_id_var`` of every scheduler adapter (a test keeps them equal): a cheap gate
 JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
@@ -86,7 +85,7 @@ _BATCH_JSON = json.dumps(_BATCH).encode()
 def current_owner() -> dict:
     """The lock owner record of this process (a fresh dict each call)."""
     now = time.time()
-    return {"host": _HOST, "pid": os.getpid(), "started": _PROCESS_START, "locked_at": now,
+    return {"host": HOST, "pid": os.getpid(), "started": _PROCESS_START, "locked_at": now,
             "heartbeat": now, "job": _BATCH}
 
 
@@ -97,7 +96,7 @@ def lock_signature() -> bytes:
     """How every lock record this process writes begins (host and pid, JSON)."""
     pid = os.getpid()
     if _signature[0] != pid:
-        _signature[:] = [pid, f'{{"host": {json.dumps(_HOST)}, "pid": {pid}, '.encode()]
+        _signature[:] = [pid, f'{{"host": {json.dumps(HOST)}, "pid": {pid}, '.encode()]
     return _signature[1]
 
 
@@ -110,7 +109,7 @@ def lock_body() -> bytes:
 
 def is_current(owner: Mapping) -> bool:
     """True if lock owner record ``owner`` is this process."""
-    return owner.get("pid") == os.getpid() and owner.get("host") == _HOST
+    return owner.get("pid") == os.getpid() and owner.get("host") == HOST
 
 
 def owner_summary(owner: Mapping | None) -> str:
