@@ -801,11 +801,8 @@ def handover_trigger(chain: Chain, why: str, detail: str) -> Trigger | None:
 def hand_over(store: Any, jugfile: str, why: str, detail: str) -> None:
     """Called by ``jug execute`` when it leaves: plan the next workers if this worker of a
     chain leaves as :func:`handover_trigger` says.  Runs the poll in a child process (fresh
-    jugfile load), immune to the walltime's warning signals, so a plan is never cut."""
-    from ..backends.owner import batch_job
-
-    if batch_job() is None:
-        return
+    jugfile load), immune to the walltime's warning signals, so a plan is never cut.
+    ``jug execute`` calls it only inside a batch job (outside one there is no chain)."""
     try:
         chain = Chain.load(store, jugfile)
     except Exception:
