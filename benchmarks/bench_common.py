@@ -50,15 +50,18 @@ class Row:
     #: of this run, for a machine faster or slower than that one (speed-ups: at least this
     #: times the floor; other units: at most)
     per_floor: float | None = None
+    #: seconds the work would spend on a loaded NFS server: its metadata operations (opens,
+    #: stats, listings, renames, unlinks) at 1 ms each, per checkout
+    nfs: dict[str, float] = field(default_factory=dict)
 
     @staticmethod
     def one(label: str, work: str, unit: str, value: float, floor: float | None = None,
             floor_what: str = "", target: str = "",
             met: Callable[[float, float | None], bool] | None = None,
-            per_floor: float | None = None) -> Row:
+            per_floor: float | None = None, nfs: dict[str, float] | None = None) -> Row:
         """A row measured for one checkout."""
         return Row(work, unit, {label: value}, {label: floor}, floor_what, target, met,
-                   per_floor)
+                   per_floor, dict(nfs or {}))
 
     def scaled(self, v: float | None, f: float | None) -> tuple[str, str]:
         """(target at this run's floor, met or not) for :attr:`per_floor` rows."""
@@ -74,10 +77,11 @@ class Row:
         """Rows of several checkouts (same order) as one row per work item."""
         out = []
         for same in zip(*per_checkout):
-            row = replace(same[-1], value={}, floor={})
+            row = replace(same[-1], value={}, floor={}, nfs={})
             for r in same:
                 row.value.update(r.value)
                 row.floor.update(r.floor)
+                row.nfs.update(r.nfs)
             out.append(row)
         return out
 
@@ -88,8 +92,10 @@ def median_rows(runs: list[list[Row]]) -> list[Row]:
     for same in zip(*runs):
         label = next(iter(same[0].value))
         floors = [r.floor[label] for r in same if r.floor.get(label) is not None]
+        nfs = [r.nfs[label] for r in same if label in r.nfs]
         out.append(replace(same[0], value={label: statistics.median(r.value[label] for r in same)},
-                           floor={label: statistics.median(floors) if floors else None}))
+                           floor={label: statistics.median(floors) if floors else None},
+                           nfs={label: statistics.median(nfs)} if nfs else {}))
     return out
 
 
@@ -98,13 +104,15 @@ def _fmt(v: float | None, unit: str) -> str:
         return "-"
     if unit == "x":
         return f"{v:.2f}x"
-    return f"{v:,.0f} {unit}" if v >= 100 else f"{v:.3g} {unit}"
+    return (f"{v:,.0f} {unit}" if v >= 100 else f"{v:.3g} {unit}").strip()
 
 
 def print_table(rows: list[Row], labels: list[str]) -> None:
-    """The table: work, each checkout's figure, the floor, the ratio, the target, met or not."""
-    head = ["work", *labels, "floor (same run)", "ratio", "target", "met",
-            "target at this floor", "met"]
+    """The table: work, each checkout's figure, (the NFS estimate of each,) the floor, the
+    ratio, the target, met or not."""
+    with_nfs = any(r.nfs for r in rows)
+    head = ["work", *labels, *(["NFS estimate (1 ms/op)"] if with_nfs else []),
+            "floor (same run)", "ratio", "target", "met", "target at this floor", "met"]
     lines = []
     for r in rows:
         last = labels[-1]
@@ -112,8 +120,9 @@ def print_table(rows: list[Row], labels: list[str]) -> None:
         ratio = f"{v / f:.2f}" if v is not None and f else "-"
         floor = f"{_fmt(f, r.unit)} {r.floor_what}".strip() if f is not None else r.floor_what or "-"
         met = "-" if r.met is None or v is None else ("yes" if r.met(v, f) else "NO")
-        lines.append([r.work, *(_fmt(r.value.get(x), r.unit) for x in labels), floor, ratio,
-                      r.target, met, *r.scaled(v, f)])
+        nfs = [" / ".join(_fmt(r.nfs.get(x), "s") for x in labels)] if with_nfs else []
+        lines.append([r.work, *(_fmt(r.value.get(x), r.unit) for x in labels), *nfs, floor,
+                      ratio, r.target, met, *r.scaled(v, f)])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     print()
     for i, line in enumerate([head, *lines]):

@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_rows  # noqa: E402
+import bench_store_io  # noqa: E402
 from bench_common import (  # noqa: E402
     ROOT,
     Checkout,
@@ -51,15 +52,22 @@ class Sizes:
     redis_tasks: int
     status_tasks: tuple[int, int]
     fsync_tasks: int
+    listing_tasks: tuple[int, ...]  # finished results under status and an execute start
+    calls_tasks: int  # tiny tasks traced for the system calls per task
+    cpu_tasks: int  # tiny tasks for the CPU per task beside its floor
+    million_tasks: tuple[int, int]  # status on many tasks: (small, big) for linearity
 
 
 FULL = Sizes(sleep_tasks=200, tiny_tasks=10_000, arrays=20, hash_tasks=5, redis_tasks=2000,
-             status_tasks=(50_000, 200_000), fsync_tasks=1000)
+             status_tasks=(50_000, 200_000), fsync_tasks=1000, listing_tasks=(20_000, 200_000),
+             calls_tasks=2000, cpu_tasks=10_000, million_tasks=(100_000, 1_000_000))
 QUICK = Sizes(sleep_tasks=48, tiny_tasks=2000, arrays=5, hash_tasks=3, redis_tasks=2000,
-              status_tasks=(20_000, 80_000), fsync_tasks=200)
+              status_tasks=(20_000, 80_000), fsync_tasks=200, listing_tasks=(2000, 20_000),
+              calls_tasks=2000, cpu_tasks=2000, million_tasks=(20_000, 200_000))
 HUGE_STATUS = (200_000, 1_000_000)
 
-ROWS = ("sleep", "tiny", "arrays", "hash", "redis", "status", "fsync", "overhead")
+ROWS = ("sleep", "tiny", "arrays", "hash", "redis", "status", "fsync", "overhead", "listing",
+        "pertask", "million")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(wanted) - set(ROWS)
     if unknown:
         ap.error(f"unknown row(s) {sorted(unknown)}; known: {', '.join(ROWS)}")
+    if {"listing", "pertask"} & set(wanted) and not bench_store_io.strace_available():
+        ap.error("the listing and pertask rows count system calls with strace: install it "
+                 "(scripts/setup.sh --test does, as root), or leave them out with --only")
     checkouts = [Checkout("jug", a.checkout.resolve())]
     if a.baseline:
         checkouts.insert(0, Checkout("before", a.baseline.resolve()))
@@ -113,6 +124,10 @@ def run_rows(wanted: list[str], sizes: Sizes, checkouts: list[Checkout], work: P
         "status": lambda c, w: bench_rows.status_rows(c, w, sizes.status_tasks),
         "fsync": lambda c, w: bench_rows.fsync(c, w, sizes.fsync_tasks),
         "overhead": lambda c, w: bench_rows.overhead(c, w, sizes.tiny_tasks),
+        "listing": lambda c, w: bench_store_io.listing_rows(c, w, sizes.listing_tasks),
+        "pertask": lambda c, w: bench_store_io.per_task_rows(c, w, sizes.calls_tasks,
+                                                             sizes.cpu_tasks),
+        "million": lambda c, w: bench_store_io.million_rows(c, w, sizes.million_tasks),
     }
     rows: list[Row] = []
     for name in wanted:

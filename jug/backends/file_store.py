@@ -38,6 +38,11 @@ from .base import (
 )
 
 _TMP_PREFIX = ".tmp."
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+#: a lock released this soon (seconds) after this process took it is removed without reading
+#: it back: only a worker judging this one dead may take it over, and that needs --stale-after
+#: seconds without heartbeat (300 by default) on another host, or this process gone
+TRUST_OWN_LOCK = 1.0
 #: results up to this size (one page) get their checksum verified by the cheap check too
 CHEAP_CHECKSUM_SIZE = 4096
 #: folders are made group-shareable at most: a store every user could write to is refused
@@ -88,7 +93,9 @@ class FileStore(Store):
         self._locks = os.path.join(self.path, "locks")
         self._failed = os.path.join(self.path, "failed")
         self._docs = os.path.join(self.path, "docs")
-        self._made: set[str] = set()
+        #: locks this process took for itself: key -> when (monotonic), for :meth:`unlock`
+        self._taken: dict[str, float] = {}
+        self._generation = _owner.fork_generation[0]
         self._fsync = os.environ.get("JUG_FSYNC", "") not in ("", "0")
         self._tmp_tag = f"{_TMP_PREFIX}{_owner.HOST}.{os.getpid()}."
         self._counter = 0
@@ -98,14 +105,12 @@ class FileStore(Store):
         _check_trusted(self.path)
 
     # -- helpers ---------------------------------------------------------------------
-    def _ensure_dir(self, d: str) -> None:
-        if d in self._made:
-            return
+    def _make_dir(self, d: str) -> None:
+        """Make folder ``d`` (and its parents) for a write that found it missing."""
         try:
             os.makedirs(d, mode=_DIR_MODE, exist_ok=True)
         except OSError as e:
             raise store_os_error(e, "create the folder", self.path) from None
-        self._made.add(d)
 
     def _result_path(self, key: str) -> tuple[str, str]:
         d = f"{self._results}/{key[:2]}"
@@ -113,16 +118,21 @@ class FileStore(Store):
 
     def _atomic_write(self, folder: str, path: str, data: bytes | list, fsync: bool = False) -> None:
         """Write ``data`` (bytes, or buffers written in order) to ``path`` via a temporary file
-        in the same folder and a rename."""
-        self._ensure_dir(folder)
+        in the same folder and a rename.
+
+        The folder is made only when creating the temporary file says it is missing: no
+        existence test per write (on NFS each is a round trip)."""
         self._counter += 1
         tmp = f"{folder}/{self._tmp_tag}{self._counter}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-        except FileNotFoundError:  # folder removed under us (cleanup): make it again
-            self._made.discard(folder)
-            self._ensure_dir(folder)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+            fd = os.open(tmp, _CREATE, _FILE_MODE)
+        except FileNotFoundError:  # a new folder (or one removed under us by cleanup)
+            self._make_dir(folder)
+            fd = os.open(tmp, _CREATE, _FILE_MODE)
+        except FileExistsError:  # a forked child with its parent's names: name them anew
+            self._tmp_tag = f"{_TMP_PREFIX}{_owner.HOST}.{os.getpid()}."
+            tmp = f"{folder}/{self._tmp_tag}{self._counter}"
+            fd = os.open(tmp, _CREATE, _FILE_MODE)
         try:
             _write_all(fd, data if isinstance(data, list) else [data])
             if fsync:
@@ -237,14 +247,13 @@ class FileStore(Store):
         path = f"{self._locks}/{key}"
         body = json.dumps(owner).encode() if owner else _owner.lock_body()
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+            fd = os.open(path, _CREATE, _FILE_MODE)
         except FileExistsError:
             return False
         except (FileNotFoundError, NotADirectoryError):  # no locks folder (yet, or any more)
-            self._made.discard(self._locks)
-            self._ensure_dir(self._locks)
+            self._make_dir(self._locks)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+                fd = os.open(path, _CREATE, _FILE_MODE)
             except FileExistsError:
                 return False
         try:
@@ -254,26 +263,36 @@ class FileStore(Store):
             _unlink(path)
             raise
         os.close(fd)
+        if not owner:
+            if self._generation != _owner.fork_generation[0]:  # a forked child: not its locks
+                self._taken.clear()
+                self._generation = _owner.fork_generation[0]
+            self._taken[key] = time.monotonic()
         return True
 
     @_os_errors("release a lock in")
     def unlock(self, key: str) -> bool:
-        """Release the lock of ``key`` if this process holds it (a reclaimed lock is left alone)."""
+        """Release the lock of ``key`` if this process holds it (a reclaimed lock is left alone).
+
+        A lock this process took less than :data:`TRUST_OWN_LOCK` seconds ago is removed
+        at once (one system call); an older one is read back first, since a worker that
+        judged this one dead may have reclaimed it and taken it itself.
+        """
         with self._heartbeat_mutex:
             return self._unlock(key)
 
     def _unlock(self, key: str) -> bool:
         path = f"{self._locks}/{key}"
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return False
-        if data.startswith(_owner.lock_signature()):  # fast path: our own lock record
+        taken = self._taken.pop(key, None)
+        if (taken is not None and time.monotonic() - taken < TRUST_OWN_LOCK
+                and self._generation == _owner.fork_generation[0]):
             return _unlink(path)
-        owner = _read_json(path, missing=None)
-        if owner is None:
+        data = _read_small(path)
+        if data is None:
             return False
+        if data.startswith(_owner.lock_signature()):  # our own lock record
+            return _unlink(path)
+        owner = _parse_json(data)
         if _owner.is_current(owner):
             return _unlink(path)
         _warn_not_owner(key, owner)
@@ -281,6 +300,7 @@ class FileStore(Store):
 
     @_os_errors("remove a lock in")
     def force_unlock(self, key: str) -> bool:
+        self._taken.pop(key, None)
         return _unlink(f"{self._locks}/{key}")
 
     @_os_errors("reclaim a lock in")
@@ -453,32 +473,50 @@ def _unlink(path: str) -> bool:
         raise
 
 
-def _read_json(path: str, missing: Any) -> Any:
+def _read_small(path: str) -> bytes | None:
+    """The bytes of a small file (a lock, a failure mark, a document), or None if there is
+    none: open, read, close (no buffered file object: its fstat, ioctl and lseeks were half
+    the system calls of reading a lock)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return missing
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        data = os.read(fd, _SMALL_READ)
+        if len(data) == _SMALL_READ:  # larger than most: read the rest
+            data += _read_rest(fd)
+    finally:
+        os.close(fd)
+    return data
+
+
+_SMALL_READ = 64 * 1024
+
+
+def _parse_json(data: bytes) -> Any:
     try:
         return json.loads(data) if data else {}
     except ValueError:
         return {"unreadable": data[:200].decode("utf-8", "replace")}
 
 
+def _read_json(path: str, missing: Any) -> Any:
+    data = _read_small(path)
+    return missing if data is None else _parse_json(data)
+
+
 def _read_lock(path: str) -> dict | None:
     """A lock's owner record; an empty lock file (writer killed before writing its record)
     reads as ``{"empty": True, "locked_at": <mtime>}`` so that its age can be judged."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-            if not data:
-                return {"empty": True, "locked_at": os.fstat(f.fileno()).st_mtime}
-    except FileNotFoundError:
+    data = _read_small(path)
+    if data is None:
         return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return {"unreadable": data[:200].decode("utf-8", "replace")}
+    if not data:
+        try:
+            return {"empty": True, "locked_at": os.stat(path).st_mtime}
+        except FileNotFoundError:
+            return None
+    return _parse_json(data)
 
 
 def _check_trusted(path: str) -> None:

@@ -77,7 +77,6 @@ class BatchJob:
         return f"{self.scheduler or None} {self.queue_id or None}"
 
 
-_PROCESS_START = time.time()
 _BATCH = batch_job()
 _BATCH_JSON = json.dumps(_BATCH).encode()
 
@@ -85,31 +84,52 @@ _BATCH_JSON = json.dumps(_BATCH).encode()
 def current_owner() -> dict:
     """The lock owner record of this process (a fresh dict each call)."""
     now = time.time()
-    return {"host": HOST, "pid": os.getpid(), "started": _PROCESS_START, "locked_at": now,
+    return {"host": HOST, "pid": _me[0], "started": _me[2], "locked_at": now,
             "heartbeat": now, "job": _BATCH}
 
 
-_signature: list = [None, b""]  # [pid, signature]: made once per process (a fork re-makes it)
+#: this process's pid, the start of its lock records and its start time, made again in a
+#: forked child (whose process starts then: a parent's start time would make a live child
+#: look like a reused pid): a worker takes thousands of locks, and asking the kernel for its
+#: pid each time was two system calls per task
+_me: list = []
+#: bumped in every forked child: per-process state kept elsewhere (the file store's record of
+#: the locks it took) compares it to know whether it was made in this process
+fork_generation = [0]
+
+
+def _remember_pid(forked: bool = False) -> None:
+    pid = os.getpid()
+    _me[:] = [pid, f'{{"host": {json.dumps(HOST)}, "pid": {pid}, '.encode(), time.time()]
+    if forked:
+        fork_generation[0] += 1
+
+
+_remember_pid()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _remember_pid(forked=True))
+
+
+def my_pid() -> int:
+    """This process's pid, without a system call."""
+    return _me[0]
 
 
 def lock_signature() -> bytes:
     """How every lock record this process writes begins (host and pid, JSON)."""
-    pid = os.getpid()
-    if _signature[0] != pid:
-        _signature[:] = [pid, f'{{"host": {json.dumps(HOST)}, "pid": {pid}, '.encode()]
-    return _signature[1]
+    return _me[1]
 
 
 def lock_body() -> bytes:
     """The JSON lock record of this process, now (:func:`current_owner`, serialised fast)."""
     now = time.time()
     return b'%s"started": %r, "locked_at": %r, "heartbeat": %r, "job": %s}' % (
-        lock_signature(), _PROCESS_START, now, now, _BATCH_JSON)
+        _me[1], _me[2], now, now, _BATCH_JSON)
 
 
 def is_current(owner: Mapping) -> bool:
     """True if lock owner record ``owner`` is this process."""
-    return owner.get("pid") == os.getpid() and owner.get("host") == HOST
+    return owner.get("pid") == _me[0] and owner.get("host") == HOST
 
 
 def owner_summary(owner: Mapping | None) -> str:
