@@ -585,7 +585,7 @@ def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
     # outside a batch job there is no chain to plan for: do not import the HPC toolkit
     # (a fifth of the start-up of a laptop worker)
     if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK) and batch_job() is not None:
-        from ..hpc.chain import hand_over
+        from ..hpc.chain.handover import hand_over
 
         hand_over(store, args.jugfile, why[0], why[1])
 
