@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .trust import search_upwards, trusted
+from .config.trust import search_upwards, trusted
 
 USER_CONFIG = Path("~/.config/jug/jugrc")
 PROJECT_CONFIG_NAMES = ("jugrc", ".jugrc", "jugrc.yaml")
@@ -183,7 +183,7 @@ def layer_files(user_file: Path, env_var: str, project_names: Sequence[str], wha
     """The files of one kind that apply, lowest precedence first: the user's (``env_var``
     overrides where), then the nearest trusted project file from the jugfile's folder up.
 
-    The one search of ``jugrc`` and of ``jug-submit.yaml`` profiles (jug.trust decides which
+    The one search of ``jugrc`` and of ``jug-submit.yaml`` profiles (jug.config.trust decides which
     files count)."""
     files = []
     user = Path(os.environ.get(env_var, str(user_file))).expanduser()
