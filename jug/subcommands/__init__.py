@@ -11,7 +11,7 @@ from __future__ import annotations
 SUBCOMMANDS: dict[str, str] = {
     "execute": "jug.commands.execute",
     "status": "jug.subcommands.status",
-    "check": "jug.subcommands.check",
+    "check": "jug.commands.check",
     "sleep-until": "jug.subcommands.sleep_until",
     "invalidate": "jug.subcommands.invalidate",
     "cleanup": "jug.subcommands.cleanup",
