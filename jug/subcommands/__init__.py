@@ -14,7 +14,7 @@ SUBCOMMANDS: dict[str, str] = {
     "check": "jug.commands.check",
     "sleep-until": "jug.subcommands.sleep_until",
     "invalidate": "jug.subcommands.invalidate",
-    "cleanup": "jug.subcommands.cleanup",
+    "cleanup": "jug.commands.cleanup",
     "shell": "jug.subcommands.shell",
     "webstatus": "jug.subcommands.webstatus",
     "graph": "jug.subcommands.graph",
