@@ -17,7 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "cleanup": "jug.commands.cleanup",
     "shell": "jug.subcommands.shell",
     "webstatus": "jug.subcommands.webstatus",
-    "graph": "jug.subcommands.graph",
+    "graph": "jug.commands.graph",
     "submit": "jug.subcommands.submit",
 }
 
