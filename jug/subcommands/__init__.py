@@ -13,7 +13,7 @@ SUBCOMMANDS: dict[str, str] = {
     "status": "jug.subcommands.status",
     "check": "jug.commands.check",
     "sleep-until": "jug.subcommands.sleep_until",
-    "invalidate": "jug.subcommands.invalidate",
+    "invalidate": "jug.commands.invalidate",
     "cleanup": "jug.commands.cleanup",
     "shell": "jug.subcommands.shell",
     "webstatus": "jug.subcommands.webstatus",
