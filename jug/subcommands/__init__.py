@@ -15,7 +15,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sleep-until": "jug.subcommands.sleep_until",
     "invalidate": "jug.commands.invalidate",
     "cleanup": "jug.commands.cleanup",
-    "shell": "jug.subcommands.shell",
+    "shell": "jug.commands.shell",
     "webstatus": "jug.subcommands.webstatus",
     "graph": "jug.commands.graph",
     "submit": "jug.subcommands.submit",
