@@ -12,7 +12,7 @@ SUBCOMMANDS: dict[str, str] = {
     "execute": "jug.commands.execute",
     "status": "jug.subcommands.status",
     "check": "jug.commands.check",
-    "sleep-until": "jug.subcommands.sleep_until",
+    "sleep-until": "jug.commands.sleep_until",
     "invalidate": "jug.commands.invalidate",
     "cleanup": "jug.commands.cleanup",
     "shell": "jug.commands.shell",
