@@ -10,7 +10,7 @@ from __future__ import annotations
 
 SUBCOMMANDS: dict[str, str] = {
     "execute": "jug.commands.execute",
-    "status": "jug.subcommands.status",
+    "status": "jug.commands.status",
     "check": "jug.commands.check",
     "sleep-until": "jug.commands.sleep_until",
     "invalidate": "jug.commands.invalidate",

@@ -189,7 +189,7 @@ class StatusSource:
             self.generation += 1
             doc = summarize(self.loaded.tasks, self.store, self.loaded.incomplete,
                             self.loaded.path)
-            from .status import add_pools
+            from ..commands.status import add_pools
 
             add_pools(doc, self.store, self.jugfile)
             doc["generation"] = self.generation
