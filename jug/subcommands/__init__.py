@@ -18,7 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "shell": "jug.commands.shell",
     "webstatus": "jug.subcommands.webstatus",
     "graph": "jug.commands.graph",
-    "submit": "jug.subcommands.submit",
+    "submit": "jug.commands.submit",
 }
 
 
