@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "invalidate": "jug.commands.invalidate",
     "cleanup": "jug.commands.cleanup",
     "shell": "jug.commands.shell",
-    "webstatus": "jug.subcommands.webstatus",
+    "webstatus": "jug.commands.webstatus",
     "graph": "jug.commands.graph",
     "submit": "jug.commands.submit",
 }
