@@ -21,7 +21,6 @@ from enum import Enum
 from typing import Any
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
-from ..gcpause import building_graph
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
 from ..passorder import PassOrder
@@ -36,6 +35,7 @@ from ..taskstate import (
 from ..timings import Durations, TimingRecorder
 from ..waiting import Leftovers, Poller, Verdict, WaitEnd
 from ..workers import ExitReason, WorkerSession, reason_of_worker
+from .gcpause import building_graph
 
 EXIT_FAILED = 1
 EXIT_STORE_FAULT = 2
