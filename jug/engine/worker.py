@@ -23,7 +23,6 @@ from typing import Any
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
-from ..passorder import PassOrder
 from ..task import Task, TaskError
 from ..taskstate import (
     base_dependencies,
@@ -36,6 +35,7 @@ from ..timings import Durations, TimingRecorder
 from ..waiting import Leftovers, Poller, Verdict, WaitEnd
 from ..workers import ExitReason, WorkerSession, reason_of_worker
 from .gcpause import building_graph
+from .passorder import PassOrder
 
 EXIT_FAILED = 1
 EXIT_STORE_FAULT = 2
