@@ -6,7 +6,7 @@ ahead when another worker holds the next one, so that workers spread out): take 
 lock, check nobody finished it meanwhile, run, save, unlock.  A task whose dependencies are
 held by other workers is postponed; when nothing can run the worker waits (checking the exit
 conditions, e.g. a STOP file, all the while) and re-reads the store; a worker left only with
-tasks that other workers hold leaves at once (:mod:`jug.waiting`).  After the last task, a
+tasks that other workers hold leaves at once (:mod:`jug.engine.waiting`).  After the last task, a
 jugfile that stopped at a barrier is loaded again, until every barrier is passed.
 """
 
@@ -32,10 +32,10 @@ from ..taskstate import (
     unique_tasks,
 )
 from ..timings import Durations, TimingRecorder
-from ..waiting import Leftovers, Poller, Verdict, WaitEnd
 from ..workers import ExitReason, WorkerSession, reason_of_worker
 from .gcpause import building_graph
 from .passorder import PassOrder
+from .waiting import Leftovers, Poller, Verdict, WaitEnd
 
 EXIT_FAILED = 1
 EXIT_STORE_FAULT = 2
