@@ -22,7 +22,7 @@ from typing import Any
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..hooks import exit_checks
-from ..jugfile import JugfileError, load, open_store
+from ..jugfile import JugfileError, load, open_store, user_traceback
 from ..task import Task, TaskError
 from ..taskstate import (
     base_dependencies,
@@ -482,9 +482,7 @@ class Worker:
         return RunOutcome(Outcome.OK)
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
-        import traceback
-
-        from ..usertb import user_traceback
+        import traceback  # start-up time (3.6 ms): only when a task failed
 
         tb = traceback.format_exc()  # whole, in the failure mark; the user's frames on screen
         if _is_pickling_error(e):
