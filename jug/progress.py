@@ -48,7 +48,7 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
              remaining: dict[str, int], locks: dict, now: float, stale_after: float
              ) -> Activity:
     """Throughput, live workers and ETA from the timings ``docs`` and the worker records."""
-    from .history import RATE_WINDOW, FinishTimes
+    from .state.history import RATE_WINDOW, FinishTimes
     from .timings import Durations, eta_seconds
     from .workers import live_workers, read_records
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from .backends.owner import HOST
-from .history import FinishHistogram
+from .state.history import FinishHistogram
 
 NAMESPACE = "timings"
 RECENT = 20

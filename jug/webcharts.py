@@ -50,8 +50,8 @@ class ChartData:
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
     """Read timings, worker records and failure marks for the charts of ``summary``."""
-    from .history import FinishTimes
     from .progress import timing_docs
+    from .state.history import FinishTimes
     from .workers import read_records
 
     docs = timing_docs(store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from jug.backends.dict_store import DictStore
-from jug.history import MAX_BUCKETS, FinishHistogram, FinishTimes
+from jug.state.history import MAX_BUCKETS, FinishHistogram, FinishTimes
 from jug.timings import TimingRecorder
 
 
