@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .state.timings import format_duration
 from .taskstate import STATES
-from .timings import format_duration
 
 #: the states still to run: what an ETA is about
 LEFT = ("waiting", "ready", "running")
@@ -36,7 +36,7 @@ class Activity:
 
 def timing_docs(store: Any) -> dict[str, dict]:
     """Every worker's timings document (one bulk read; empty if unreadable)."""
-    from .timings import NAMESPACE
+    from .state.timings import NAMESPACE
 
     try:
         return store.read_docs(NAMESPACE)
@@ -49,7 +49,7 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
              ) -> Activity:
     """Throughput, live workers and ETA from the timings ``docs`` and the worker records."""
     from .state.history import RATE_WINDOW, FinishTimes
-    from .timings import Durations, eta_seconds
+    from .state.timings import Durations, eta_seconds
     from .workers import live_workers, read_records
 
     rate = FinishTimes.from_timing_docs(docs).rate(now)

@@ -15,8 +15,8 @@ from typing import Any, Iterable
 
 from .backends import Store
 from .hash import hash_session
+from .state.timings import Durations, format_duration  # noqa: F401 (re-exported)
 from .task import Task, TaskLike
-from .timings import Durations, format_duration  # noqa: F401 (re-exported)
 
 #: THE order of the counts, everywhere (status table, --short, --json, jug submit, README):
 #: the tutorial's columns, then failed, then crashed (shown when there are some)

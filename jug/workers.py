@@ -204,7 +204,7 @@ class WorkerSession:
             text += f"; {done}/{total} finished overall ({100 * done / total:.0f}%)"
         eta = self._eta(done, total)
         if eta is not None:
-            from .timings import format_duration
+            from .state.timings import format_duration
 
             text += f", ETA about {format_duration(eta)}"
         self.say(text)

@@ -23,6 +23,7 @@ from typing import Any
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..state.timings import Durations, TimingRecorder
 from ..task import Task, TaskError
 from ..taskstate import (
     base_dependencies,
@@ -31,7 +32,6 @@ from ..taskstate import (
     match_tasks,
     unique_tasks,
 )
-from ..timings import Durations, TimingRecorder
 from ..workers import ExitReason, WorkerSession, reason_of_worker
 from .gcpause import building_graph
 from .passorder import PassOrder

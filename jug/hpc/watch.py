@@ -22,6 +22,7 @@ from ..backends import StoreError
 from ..backends.owner import BatchJob
 from ..crashloop import note_reclaim
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
+from ..state.timings import Durations, eta_seconds
 from ..taskstate import (
     Snapshot,
     base_dependencies,
@@ -29,7 +30,6 @@ from ..taskstate import (
     format_duration,
     unique_tasks,
 )
-from ..timings import Durations, eta_seconds
 from . import sizing
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 from .settings import LOOP_DEFAULTS

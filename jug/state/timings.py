@@ -14,8 +14,8 @@ import threading
 import time
 from typing import Any
 
-from .backends.owner import HOST
-from .state.history import FinishHistogram
+from ..backends.owner import HOST
+from .history import FinishHistogram
 
 NAMESPACE = "timings"
 RECENT = 20
