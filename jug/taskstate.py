@@ -121,7 +121,7 @@ def dead_locks(locks: dict[str, dict], stale_after: float = STALE_AFTER,
     """``{hash: reason}`` for the locks whose owner is provably dead."""
     if not locks:
         return {}
-    from .locks import owner_is_dead
+    from .state.locks import owner_is_dead
 
     now = time.time()
     out = {}

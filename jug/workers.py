@@ -250,7 +250,7 @@ def live_workers(records: list[WorkerRecord], locks: dict[str, dict],
     holds (refreshed by its heartbeat thread) and its last timings write (``heartbeats``:
     ``{worker name: time}``).
     """
-    from .locks import owner_is_dead
+    from .state.locks import owner_is_dead
 
     lock_times: dict[tuple, float] = {}
     for owner in locks.values():

@@ -5,7 +5,7 @@
   tasks after it are unknown, and their results must not be mistaken for garbage.
 * ``--locks-only``: only locks (every lock except those of live workers).
 * ``--failed-only``: only failure marks, so that the failed tasks run again.
-* ``--stale``: only locks whose owner is provably dead (see :mod:`jug.locks`).
+* ``--stale``: only locks whose owner is provably dead (see :mod:`jug.state.locks`).
 
 A lock is never removed while its owner is known to be alive: a process that still runs on
 this host, or one whose heartbeat is younger than ``--stale-after`` seconds.
@@ -20,7 +20,7 @@ from typing import Any
 from ..backends import Store
 from ..backends.owner import owner_summary
 from ..config.options import Option, finite_seconds
-from ..locks import LockVerdict, judge
+from ..state.locks import LockVerdict, judge
 from ..taskstate import STALE_AFTER
 from ._common import CommandError, open_and_load, open_store_or_fail, report
 

@@ -136,7 +136,7 @@ class Watcher:
         scheduler; any other owner (another tool, user or cluster) is judged by its host/pid
         and heartbeat alone.
         """
-        from ..locks import owner_is_dead
+        from ..state.locks import owner_is_dead
 
         listed: set[tuple[str, str | None]] = set()
         whole: set[str] = set()
@@ -339,7 +339,7 @@ class Watcher:
     def other_watcher(self) -> str | None:
         """Who else watches this jugfile right now (a live loop elsewhere), or None."""
         from ..backends.owner import current_owner
-        from ..locks import owner_is_alive
+        from ..state.locks import owner_is_alive
 
         doc = self.store.read_docs(WATCH_NAMESPACE).get(self._record_name())
         me = current_owner()
