@@ -179,12 +179,12 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
               live_queue_ids: set | None = None, verify: bool = False) -> dict[str, Any]:
     """The ``jug status --json`` document: counts per task name and in total, plus locks.
 
-    ``verify``: give finished results the cheap integrity check (jug.integrity) and count
+    ``verify``: give finished results the cheap integrity check (jug.state.integrity) and count
     corrupt ones as not finished (``jug status``; a refreshing page skips it).
     """
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
-    from .integrity import find_damaged
+    from .state.integrity import find_damaged
 
     damaged = find_damaged(store, tasks, snap.finished) if verify else []
     snap.finished.difference_update(d.key for d in damaged)  # corrupt: to be recomputed
