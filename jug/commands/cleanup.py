@@ -71,7 +71,7 @@ def _failed_only(args: Any) -> int:
         if not args.dry_run:
             store.clear_failed(key)
     if not args.dry_run:
-        from ..crashloop import forget
+        from ..state.crashloop import forget
 
         forget(store, list(marks))  # a crash loop's count starts again
     names = sorted({str(info.get("task", "?")) for info in marks.values()})

@@ -469,7 +469,7 @@ class Worker:
             return RunOutcome(Outcome.FAILED)
         elapsed = time.perf_counter() - start
         if h in self.reclaimed:  # it finished after all: its crash count starts again
-            from ..crashloop import forget
+            from ..state.crashloop import forget
 
             forget(self.store, [h])
         self.executed += 1
@@ -513,7 +513,7 @@ def _is_pickling_error(e: BaseException) -> bool:
 
 def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
     """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
-    from ..crashloop import LIMIT, note_reclaim
+    from ..state.crashloop import LIMIT, note_reclaim
 
     counted = note_reclaim(store, h, name, owner, reason)
     extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"

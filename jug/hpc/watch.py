@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 from ..backends import StoreError
 from ..backends.owner import BatchJob
-from ..crashloop import note_reclaim
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
+from ..state.crashloop import note_reclaim
 from ..state.timings import Durations, eta_seconds
 from ..taskstate import (
     Snapshot,
