@@ -1,7 +1,7 @@
 """Progress as a person reads it: counts in one order, rates, live workers, ETA, failures.
 
 Computing lives in :func:`activity` and :func:`failure_rows` (called by
-:func:`jug.taskstate.summarize`, so ``--json`` carries every figure); rendering of the plain
+:func:`jug.state.taskstate.summarize`, so ``--json`` carries every figure); rendering of the plain
 text (pipes, ``NO_COLOR``, batch logs) lives here too.  The terminal rendering with bars is in
 :mod:`jug.progress_rich`, imported only when the output is a terminal, so ``jug status``
 piped into a script starts as fast as before.
@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .state.taskstate import STATES
 from .state.timings import format_duration
-from .taskstate import STATES
 
 #: the states still to run: what an ETA is about
 LEFT = ("waiting", "ready", "running")

@@ -221,7 +221,7 @@ def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
     import os
 
     from .pools import assign
-    from .taskstate import unique_tasks
+    from .state.taskstate import unique_tasks
     from .workers import read_records
 
     target = os.path.abspath(jugfile) if jugfile else None

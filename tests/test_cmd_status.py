@@ -21,7 +21,7 @@ from support import ok, run_jug, start_jug, stop, wait_until, write_jugfile
 from support import status as status_json
 
 from jug.progress import counts_text, format_short, format_table
-from jug.taskstate import STATES
+from jug.state.taskstate import STATES
 
 GOLDEN = Path(__file__).parent / "golden"
 ESC = "\x1b["

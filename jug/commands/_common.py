@@ -9,8 +9,8 @@ from typing import Any, Iterable
 from ..backends import Store, StoreError
 from ..jugfile import JugfileError, Loaded, load, open_store
 from ..state.crashloop import forget as forget_crashes
+from ..state.taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 from ..task import Task
-from ..taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 
 
 class CommandError(Exception):

@@ -14,7 +14,7 @@ from ..config.options import Option
 from ..jugfile import Loaded
 from ..progress import format_short
 from ..state.integrity import find_damaged
-from ..taskstate import summarize
+from ..state.taskstate import summarize
 from ._common import CommandError, open_and_load, report
 
 HELP = "Exit with 0 if every task is finished, 1 if not (2 on errors)"

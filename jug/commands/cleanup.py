@@ -21,7 +21,7 @@ from ..backends import Store
 from ..backends.owner import owner_summary
 from ..config.options import Option, finite_seconds
 from ..state.locks import LockVerdict, judge
-from ..taskstate import STALE_AFTER
+from ..state.taskstate import STALE_AFTER
 from ._common import CommandError, open_and_load, open_store_or_fail, report
 
 HELP = "Remove results no longer referenced by the jugfile, dead workers' locks, failure marks"

@@ -19,7 +19,7 @@ from ..config.options import Option
 from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
 from ..progress import format_short, format_table, traceback_text
-from ..taskstate import summarize
+from ..state.taskstate import summarize
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True

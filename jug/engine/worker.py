@@ -23,15 +23,15 @@ from typing import Any
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store, user_traceback
-from ..state.timings import Durations, TimingRecorder
-from ..task import Task, TaskError
-from ..taskstate import (
+from ..state.taskstate import (
     base_dependencies,
     dead_locks,
     dependency_closure,
     match_tasks,
     unique_tasks,
 )
+from ..state.timings import Durations, TimingRecorder
+from ..task import Task, TaskError
 from ..workers import ExitReason, WorkerSession, reason_of_worker
 from .gcpause import building_graph
 from .passorder import PassOrder

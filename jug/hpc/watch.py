@@ -22,14 +22,8 @@ from ..backends import StoreError
 from ..backends.owner import BatchJob
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from ..state.crashloop import note_reclaim
+from ..state.taskstate import Snapshot, base_dependencies, classify, format_duration, unique_tasks
 from ..state.timings import Durations, eta_seconds
-from ..taskstate import (
-    Snapshot,
-    base_dependencies,
-    classify,
-    format_duration,
-    unique_tasks,
-)
 from . import sizing
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 from .settings import LOOP_DEFAULTS
@@ -306,7 +300,7 @@ class Watcher:
         pending = sum(a.pending for a in arrays)
         running = sum(a.running for a in arrays)
         from ..progress import counts_text
-        from ..taskstate import STATES
+        from ..state.taskstate import STATES
 
         counts = {s: getattr(c, s) for s in STATES}
         text = (f"{time.strftime('%H:%M:%S')} tasks: {counts_text(counts, STATES)} | "
