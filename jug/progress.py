@@ -31,7 +31,7 @@ class Activity:
     workers_recorded: int
     eta_seconds: float | None
     eta_workers: int  # the worker count the ETA assumes
-    exits: dict[str, int]  # workers that left, per reason (``jug.workers.ExitReason``)
+    exits: dict[str, int]  # workers that left, per reason (``jug.state.shifts.ExitReason``)
 
 
 def timing_docs(store: Any) -> dict[str, dict]:
@@ -49,8 +49,8 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
              ) -> Activity:
     """Throughput, live workers and ETA from the timings ``docs`` and the worker records."""
     from .state.history import RATE_WINDOW, FinishTimes
+    from .state.shifts import live_workers, read_records
     from .state.timings import Durations, eta_seconds
-    from .workers import live_workers, read_records
 
     rate = FinishTimes.from_timing_docs(docs).rate(now)
     beats = {name: float(d.get("time") or 0) for name, d in docs.items() if isinstance(d, dict)}

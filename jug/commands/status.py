@@ -62,7 +62,7 @@ def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     from ..hpc.profiles import ProfileError, merge
     from ..pools import assign, pools_from_settings
     from ..report import build, report_json
-    from ..workers import read_records
+    from ..state.shifts import read_records
 
     try:
         pools = pools_from_settings(merge(jugfile, None, {})[0])

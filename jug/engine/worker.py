@@ -23,6 +23,7 @@ from typing import Any
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..state.shifts import ExitReason, ShiftLog, reason_of_worker
 from ..state.taskstate import (
     base_dependencies,
     dead_locks,
@@ -32,7 +33,6 @@ from ..state.taskstate import (
 )
 from ..state.timings import Durations, TimingRecorder
 from ..task import Task, TaskError
-from ..workers import ExitReason, WorkerSession, reason_of_worker
 from .gcpause import building_graph
 from .passorder import PassOrder
 from .waiting import Leftovers, Poller, Verdict, WaitEnd
@@ -196,7 +196,7 @@ class Worker:
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
         self.started = time.time()  # the worker record's start, written once the jugfile loads
-        self.session: WorkerSession | None = None  # the worker record and log lines
+        self.session: ShiftLog | None = None  # this worker's shift record and log lines
         self.last_task: str | None = None  # the task run last (for signal messages)
         self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
         self.left_to_others = 0  # tasks held by other workers when this one left
@@ -662,7 +662,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         if first:  # checks a jugfile registers count once, not again at each reload
             mark = exit_checks.checkpoint()
             first = False
-            worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
+            worker.session = ShiftLog.start(store, args.jugfile, worker.timings.name,
                                                  verbose=args.verbose in ("info", "debug"),
                                                  started=worker.started,
                                                  pool=getattr(args, "pool", None))
