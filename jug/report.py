@@ -220,7 +220,7 @@ def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
     finished tasks per pool when the jugfile's ``tasks`` are known; True if sacct answered."""
     import os
 
-    from .pools import assign
+    from .state.membership import assign
     from .state.shifts import read_records
     from .state.taskstate import unique_tasks
 

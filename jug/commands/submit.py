@@ -163,8 +163,8 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
     """``--report``: the allocation account of this jugfile's workers (read-only)."""
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError
+    from ..hpc.pool_settings import pools_from_settings
     from ..jugfile import JugfileError, load
-    from ..pools import pools_from_settings
     from ..report import for_store, format_report
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
@@ -283,7 +283,7 @@ def _work_left(plan: Any, summary: dict) -> int | None:
 
 def _declared_pools(settings: dict, sources: dict) -> list:
     """The worker pools the settings declare (none: one array as usual)."""
-    from ..pools import pools_from_settings
+    from ..hpc.pool_settings import pools_from_settings
 
     return pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
 
@@ -486,8 +486,8 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
                    until_done: bool = False) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command (and the
     planner job of a ``--until-done`` chain, held on every pool's arrays)."""
+    from ..hpc.pool_settings import max_workers
     from ..hpc.pools import describe_pools
-    from ..pools import max_workers
 
     print("# jug submit --dry-run: nothing is written or submitted")
     for line in describe_pools(pools, plans):

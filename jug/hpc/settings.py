@@ -97,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
             flag=True),
     Setting("compute_submit", None),  # None: ask the scheduler whether compute nodes may submit
     Setting("planner_walltime", None),  # None: PLANNER_WALLTIME, at most the workers' walltime
-    Setting("pools", {}),  # worker pools (jug.pools): name -> {tasks, max-workers, settings}
+    Setting("pools", {}),  # worker pools (jug.hpc.pool_settings): name -> {tasks, max-workers, settings}
     Setting("pool", [], "A worker pool, e.g. gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 "
             "(repeatable; adds to or replaces the profile's 'pools'): one array per pool, sized "
             "from its own tasks", metavar="NAME:SPEC", multiple=True),
