@@ -443,7 +443,7 @@ def _watch(args: Any, plan: Any) -> int:
 def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
     """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
     from ..hpc.job import SubmitError
-    from ..hpc.pools import pool_plans, run_pools
+    from ..hpc.pool_watch import pool_plans, run_pools
     from ..jugfile import JugfileError
 
     plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
@@ -467,7 +467,7 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
 
 def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
     """``--until-done`` with pools: generation 1 is one poll over every pool."""
-    from ..hpc.pools import describe_pools
+    from ..hpc.pool_watch import describe_pools
 
     main = plans["default"]
     store = main.open_store()
@@ -487,7 +487,7 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
     """``--dry-run`` with pools: each pool's settings, script and submit command (and the
     planner job of a ``--until-done`` chain, held on every pool's arrays)."""
     from ..hpc.pool_settings import max_workers
-    from ..hpc.pools import describe_pools
+    from ..hpc.pool_watch import describe_pools
 
     print("# jug submit --dry-run: nothing is written or submitted")
     for line in describe_pools(pools, plans):

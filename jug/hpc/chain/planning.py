@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from .. import sizing
 from ..job import JobPlan, submitted_arrays
-from ..pools import PoolsWatcher
+from ..pool_watch import PoolsWatcher
 from ..watch import Watcher, WatchOptions
 from .lock import PlannerLock
 from .planner import attach_planner, rearm
