@@ -20,8 +20,8 @@ import pytest
 from support import ok, run_jug, start_jug, stop, wait_until, write_jugfile
 from support import status as status_json
 
-from jug.progress import counts_text, format_short, format_table
 from jug.state.taskstate import STATES
+from jug.status.progress import counts_text, format_short, format_table
 
 GOLDEN = Path(__file__).parent / "golden"
 ESC = "\x1b["

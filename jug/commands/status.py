@@ -18,8 +18,8 @@ from ..backends import StoreError
 from ..config.options import Option
 from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
-from ..progress import format_short, format_table, traceback_text
 from ..state.taskstate import summarize
+from ..status.progress import format_short, format_table, traceback_text
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True

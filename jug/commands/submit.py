@@ -189,7 +189,7 @@ def _describe_status(summary: dict) -> tuple[str, bool]:
     if not total:
         return "", True
     left = total.get("waiting", 0) + total.get("ready", 0) + total.get("running", 0)
-    from ..progress import counts_text
+    from ..status.progress import counts_text
 
     text = counts_text(total)
     return text, bool(left or summary.get("incomplete"))

@@ -22,8 +22,8 @@ from ..backends import Store
 from ..config.options import Option
 from ..config.options import port as port_number
 from ..jugfile import JugfileError, Loaded, load
-from ..progress import total_line
 from ..state.taskstate import summarize
+from ..status.progress import total_line
 from ._common import CommandError, open_store_or_fail, report
 
 HELP = "Serve a self-refreshing status page on http://127.0.0.1:PORT/ (needs Flask)"

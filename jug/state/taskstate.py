@@ -191,7 +191,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
     per_name, names = _count_states(tasks, snap, crashed)
     total = {s: sum(c[s] for c in per_name.values()) for s in STATES}
-    from ..progress import activity, as_json, failure_rows, timing_docs
+    from ..status.progress import activity, as_json, failure_rows, timing_docs
 
     owners = [{"hash": h, "task": names.get(h), **owner, "dead": crashed.get(h)}
               for h, owner in snap.locks.items()]

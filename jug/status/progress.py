@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .state.taskstate import STATES
-from .state.timings import format_duration
+from ..state.taskstate import STATES
+from ..state.timings import format_duration
 
 #: the states still to run: what an ETA is about
 LEFT = ("waiting", "ready", "running")
@@ -36,7 +36,7 @@ class Activity:
 
 def timing_docs(store: Any) -> dict[str, dict]:
     """Every worker's timings document (one bulk read; empty if unreadable)."""
-    from .state.timings import NAMESPACE
+    from ..state.timings import NAMESPACE
 
     try:
         return store.read_docs(NAMESPACE)
@@ -48,9 +48,9 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
              remaining: dict[str, int], locks: dict, now: float, stale_after: float
              ) -> Activity:
     """Throughput, live workers and ETA from the timings ``docs`` and the worker records."""
-    from .state.history import RATE_WINDOW, FinishTimes
-    from .state.shifts import live_workers, read_records
-    from .state.timings import Durations, eta_seconds
+    from ..state.history import RATE_WINDOW, FinishTimes
+    from ..state.shifts import live_workers, read_records
+    from ..state.timings import Durations, eta_seconds
 
     rate = FinishTimes.from_timing_docs(docs).rate(now)
     beats = {name: float(d.get("time") or 0) for name, d in docs.items() if isinstance(d, dict)}
@@ -72,7 +72,7 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
 
 def failure_rows(failed: dict[str, dict], names: dict[str, str]) -> list[dict[str, Any]]:
     """One row per failed task: name, hash, first line of the error, who logged it, when."""
-    from .backends.owner import owner_summary
+    from ..backends.owner import owner_summary
 
     rows = []
     for h, info in failed.items():
@@ -193,7 +193,7 @@ def format_table(summary: dict[str, Any]) -> str:
 
 def lock_line(summary: dict[str, Any]) -> str:
     """Who runs the running tasks (empty when nothing runs)."""
-    from .backends.owner import owner_summary
+    from ..backends.owner import owner_summary
 
     owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
     if not owners:
