@@ -85,7 +85,7 @@ def test_plain_rendering_of_a_known_store() -> None:
 def test_terminal_rendering_has_bars_and_the_same_figures() -> None:
     from rich.console import Console
 
-    from jug.progress_rich import renderable
+    from jug.status.progress_rich import renderable
 
     con = Console(file=io.StringIO(), width=110, force_terminal=True, color_system="standard",
                   record=True)

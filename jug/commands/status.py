@@ -127,7 +127,7 @@ def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
 
 def _watch(get: Callable[[], dict], args: Any, fancy: bool) -> None:
     if fancy:
-        from ..progress_rich import watch
+        from ..status.progress_rich import watch
 
         watch(get, args.watch, all_done)
     else:
@@ -168,7 +168,7 @@ def run(args: Any) -> int:
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:
-            from ..progress_rich import print_summary
+            from ..status.progress_rich import print_summary
 
             summary = get()
             print_summary(summary)

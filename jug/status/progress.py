@@ -3,7 +3,7 @@
 Computing lives in :func:`activity` and :func:`failure_rows` (called by
 :func:`jug.state.taskstate.summarize`, so ``--json`` carries every figure); rendering of the plain
 text (pipes, ``NO_COLOR``, batch logs) lives here too.  The terminal rendering with bars is in
-:mod:`jug.progress_rich`, imported only when the output is a terminal, so ``jug status``
+:mod:`jug.status.progress_rich`, imported only when the output is a terminal, so ``jug status``
 piped into a script starts as fast as before.
 """
 

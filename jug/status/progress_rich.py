@@ -13,7 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .status.progress import columns, failure_lines, lock_line, total_line
+from .progress import columns, failure_lines, lock_line, total_line
 
 _STYLE = {"waiting": "dim", "ready": "yellow", "finished": "green", "running": "cyan",
           "failed": "bold red", "crashed": "magenta"}
