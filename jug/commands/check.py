@@ -12,7 +12,7 @@ from typing import Any
 from ..backends import Store
 from ..config.options import Option
 from ..jugfile import Loaded
-from ..state.integrity import find_damaged
+from ..state.integrity import Damage, find_damaged
 from ..state.taskstate import summarize
 from ..status.progress import format_short
 from ._common import CommandError, open_and_load, report
@@ -25,14 +25,15 @@ OPTIONS = [
 ]
 
 
-def all_done(store: Store, loaded: Loaded, full: bool = False) -> bool:
-    """True if the jugfile loaded past every barrier and every task has an intact result.
+def all_done(store: Store, loaded: Loaded, full: bool = False) -> tuple[bool, list[Damage]]:
+    """(True if the jugfile loaded past every barrier and every task has an intact result,
+    the corrupt results found).
 
     Results get the cheap check (see :mod:`jug.state.integrity`), or the full one with ``full``;
     corrupt ones are reported on stderr.
     """
     if loaded.incomplete:
-        return False
+        return False, []
     finished = set(store.list())
     damaged = find_damaged(store, loaded.tasks, finished, full=full)
     for d in damaged:
@@ -41,7 +42,7 @@ def all_done(store: Store, loaded: Loaded, full: bool = False) -> bool:
         if full:
             store.remove(d.key)
     finished.difference_update(d.key for d in damaged)
-    return all(t.hash() in finished for t in loaded.tasks)
+    return all(t.hash() in finished for t in loaded.tasks), damaged
 
 
 def run(args: Any) -> int:
@@ -50,10 +51,10 @@ def run(args: Any) -> int:
         store, loaded = open_and_load(args)
     except CommandError as e:
         return report(e) if e.code != 1 else report(CommandError(str(e), 2))
-    done = all_done(store, loaded, full=bool(args.verify))
-    if args.verbose != "quiet":
+    done, damaged = all_done(store, loaded, full=bool(args.verify))
+    if args.verbose != "quiet":  # what all_done found removed, or still there: not finished
         print(format_short(summarize(loaded.tasks, store, loaded.incomplete, loaded.path,
-                                     verify=True)))
+                                     damaged=[] if args.verify else damaged)))
     if not done and loaded.incomplete and args.verbose != "quiet":
         print("jug check: not done: the jugfile stops at a barrier", file=sys.stderr)
     return 0 if done else 1

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config.options import Option, count, finite_seconds, seconds
 from ..engine.worker import execute
+from ..state.integrity import SAMPLE
 from ..state.taskstate import STALE_AFTER
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
@@ -40,10 +41,11 @@ OPTIONS = [
     Option("stale-after", STALE_AFTER, "A lock whose owner on another host has not sent a heartbeat "
            "for this many seconds is reclaimed by an idle worker (owners on this host are "
            "reclaimed as soon as their process is gone; <= 0: only those)", type=finite_seconds),
-    Option("verify-limit", 20000, "At start, check the integrity (header and length, and the "
-           "checksum of results up to 4 KiB) of the stored results of up to this many finished "
-           "tasks, so corrupt ones are recomputed (-1: all; 0: none; results are always "
-           "checksummed when loaded; 'jug check --verify' checks every checksum)", type=int),
+    Option("verify-sample", SAMPLE, "At start, check the integrity (header and length, and "
+           "the checksum of results up to 4 KiB) of this many finished results chosen at "
+           "random, so that corrupt ones are recomputed (-1: all; 0: none); a result is "
+           "always checksummed when loaded, and 'jug check --verify' checks them all",
+           type=int, metavar="N", aliases=("verify-limit",)),
 ]
 
 

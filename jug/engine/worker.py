@@ -177,7 +177,7 @@ class Worker:
         self.debug = bool(args.debug)
         self.nr_wait_cycles = int(args.nr_wait_cycles)
         self.wait_cycle_time = float(args.wait_cycle_time)
-        self.verify_limit = int(args.verify_limit)
+        self.verify_sample = int(args.verify_sample)
         self.target = args.target
         self.only: list[str] = list(getattr(args, "only", None) or [])
         self.exclude: list[str] = list(getattr(args, "exclude", None) or [])
@@ -260,12 +260,10 @@ class Worker:
                 return
 
     def _known(self, tasks: list[Task]) -> _Known:
-        """One read of the store (with the cheap integrity check) and the dependency counts."""
+        """One read of the store (with a sample's integrity check) and the dependency counts."""
         store = self.store
         finished = set(store.list())
-        n_done = sum(1 for t in tasks if t.hash() in finished)
-        if self.verify_limit < 0 or n_done <= self.verify_limit:
-            self._verify(tasks, finished)
+        self._verify(tasks, finished)
         failed = set(store.list_failed())
         deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in tasks}
         if self.session:
@@ -416,13 +414,17 @@ class Worker:
         return end
 
     def _verify(self, tasks: list[Task], finished: set[str]) -> None:
-        """Drop finished results that fail the store's cheap integrity check (they rerun)."""
-        names = {t.hash(): t.name for t in tasks if t.hash() in finished}
-        for h, err in self.store.verify_many(list(names)).items():
-            if isinstance(err, CorruptResult):
-                _report_corrupt(names[h], err)
-                self.store.remove(h)
-            finished.discard(h)
+        """Check a random sample of the finished results (:mod:`jug.state.integrity`: not
+        one open per result at every start); the corrupt ones are removed and rerun."""
+        from ..state.integrity import check_sample
+
+        found = check_sample(self.store, tasks, finished, self.verify_sample)
+        for d in found.damaged:
+            print(f"jug: stored result of task {d.task} is corrupt ({d.reason}) at {d.where}; "
+                  "it is removed and will be recomputed", file=sys.stderr, flush=True)
+            self.store.remove(d.key)
+            finished.discard(d.key)
+        finished.difference_update(found.gone)
 
     def _release(self, t: Task, h: str, tdeps: list[str], users: dict[str, int],
                  by_hash: dict[str, Task]) -> None:

@@ -1,24 +1,37 @@
 """Which stored results are damaged: what status, check and execute verify, and when.
 
-* ``jug execute`` at start, ``jug status`` and ``jug check`` (not the refreshing web page):
-  every finished task's result
-  (up to :data:`VERIFY_LIMIT` of them) gets the store's cheap check: header and length, and
-  the CRC-32 of file-store results of at most 4 KiB (they are read whole anyway).  execute
-  removes what fails and recomputes it; status and check report it as not finished.
-* ``jug check --verify``: the CRC-32 of every result, whatever its size.
-* Loading a result (a task that needs it, ``jug.value``) always checks its CRC-32.
+A result is checked where it is used: loading one (a task that needs it, ``jug.value``,
+``jug shell``) always checks its CRC-32, so a damaged result is never used.  What is
+checked beyond that must not cost every start one open per result (on NFS, a round trip
+each), so:
+
+* ``jug status`` and the web page read listings only: no result is opened;
+* ``jug execute`` at start gives a random sample of up to :data:`SAMPLE` finished results of
+  its jugfile the store's cheap check (header and length, and the CRC-32 of file-store
+  results of at most 4 KiB), removes what fails and recomputes it: a crash that tore many
+  results, or a failing disk, is found by the first workers that start, at a cost that does
+  not grow with the store;
+* ``jug check`` gives every finished result (up to :data:`VERIFY_LIMIT` of them) the cheap
+  check and reports what fails as not finished;
+* ``jug check --verify`` and ``jug status --verify`` check the CRC-32 of every result
+  whatever its size: the full scan, for results nobody loads (``check`` also removes the
+  corrupt ones so that ``jug execute`` recomputes them).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Iterable
 
 from ..backends import CorruptResult, Store
 from ..task import Task
 
-#: more finished tasks than this: status and check skip the cheap check (start-up stays fast)
+#: more finished tasks than this: jug check skips the cheap check (it stays fast)
 VERIFY_LIMIT = 20000
+#: finished results a worker checks at start, chosen at random: with a share p of results
+#: damaged, one start misses all of them with probability (1 - p) ** SAMPLE (p = 10%: 3%)
+SAMPLE = 32
 
 
 @dataclass(frozen=True)
@@ -48,3 +61,27 @@ def find_damaged(store: Store, tasks: Iterable[Task], finished: set[str], full: 
     bad = store.verify_many(list(names), full=full)
     return [Damage(k, names[k], e.where, e.reason) for k, e in bad.items()
             if isinstance(e, CorruptResult)]
+
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What the check of a sample of finished results found."""
+
+    checked: int  # results checked
+    damaged: list[Damage]  # corrupt ones
+    gone: list[str]  # listed as finished, gone when checked (removed meanwhile)
+
+
+def check_sample(store: Store, tasks: Iterable[Task], finished: set[str], size: int = SAMPLE,
+                 rng: random.Random | None = None) -> Sample:
+    """The store's cheap check of a random sample of ``size`` finished results of ``tasks``
+    (every one if there are no more; ``size`` < 0: every one)."""
+    names = {h: t.name for t in tasks if (h := t.hash()) in finished}
+    keys = list(names)
+    if 0 <= size < len(keys):
+        keys = (rng or random).sample(keys, size)
+    bad = store.verify_many(keys) if keys else {}
+    return Sample(len(keys), [Damage(k, names[k], e.where, e.reason) for k, e in bad.items()
+                              if isinstance(e, CorruptResult)],
+                  [k for k, e in bad.items() if not isinstance(e, CorruptResult)])

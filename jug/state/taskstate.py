@@ -176,17 +176,21 @@ def _count_states(tasks: list[Task], snap: Snapshot, crashed: dict[str, str]
 
 def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
               jugfile: str = "", stale_after: float = STALE_AFTER,
-              live_queue_ids: set | None = None, verify: bool = False) -> dict[str, Any]:
+              live_queue_ids: set | None = None, verify: bool = False,
+              damaged: list | None = None) -> dict[str, Any]:
     """The ``jug status --json`` document: counts per task name and in total, plus locks.
 
-    ``verify``: give finished results the cheap integrity check (jug.state.integrity) and count
-    corrupt ones as not finished (``jug status``; a refreshing page skips it).
+    Read from listings: no result is opened (:mod:`jug.state.integrity`), unless ``verify``
+    (``jug status --verify``): then the CRC-32 of every finished result is checked.  Corrupt
+    results (found so, or given as ``damaged`` by a caller that checked them) count as not
+    finished.
     """
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
-    from .integrity import find_damaged
+    if damaged is None:
+        from .integrity import find_damaged
 
-    damaged = find_damaged(store, tasks, snap.finished) if verify else []
+        damaged = find_damaged(store, tasks, snap.finished, full=True) if verify else []
     snap.finished.difference_update(d.key for d in damaged)  # corrupt: to be recomputed
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
     per_name, names = _count_states(tasks, snap, crashed)
