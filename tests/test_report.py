@@ -1,10 +1,10 @@
-"""The allocation report's arithmetic (jug.report): worker records in, figures out."""
+"""The allocation report's arithmetic (jug.hpc.report): worker records in, figures out."""
 
 from __future__ import annotations
 
 import pytest
 
-from jug.report import ALL, Elapsed, build, format_report, parse_sacct, split_worker
+from jug.hpc.report import ALL, Elapsed, build, format_report, parse_sacct, split_worker
 from jug.state.shifts import WorkerRecord
 
 
@@ -71,7 +71,7 @@ def test_sacct_adds_queue_wait_and_unrecorded_seconds() -> None:
 
 
 def test_webstatus_fragment_shows_the_allocation_table() -> None:
-    from jug.report import report_json
+    from jug.hpc.report import report_json
     from jug.status.webcharts import ChartData, render
 
     acc = build([rec("g<p>u", 0.0, 100.0, 90.0, 5.0, 95.0, 2, reason="signal")], now=0.0)

@@ -164,8 +164,8 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError
     from ..hpc.pool_settings import pools_from_settings
+    from ..hpc.report import for_store, format_report
     from ..jugfile import JugfileError, load
-    from ..report import for_store, format_report
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
     jugdir = settings.get("jugdir") or default_jugdir(args.jugfile)

@@ -45,7 +45,7 @@ class ChartData:
     durations: dict[str, list[float]] = field(default_factory=dict)
     workers: list[WorkerRecord] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
-    report: dict[str, dict[str, Any]] = field(default_factory=dict)  # jug.report figures
+    report: dict[str, dict[str, Any]] = field(default_factory=dict)  # jug.hpc.report figures
 
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
