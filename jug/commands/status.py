@@ -66,7 +66,7 @@ def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The pool of each task name (``pools``) and the allocation account (``report``)."""
     from ..hpc.pool_settings import pools_from_settings
     from ..hpc.profiles import ProfileError, merge
-    from ..report import build, report_json
+    from ..hpc.report import build, report_json
     from ..state.membership import assign
     from ..state.shifts import read_records
 

@@ -45,14 +45,14 @@ class ChartData:
     durations: dict[str, list[float]] = field(default_factory=dict)
     workers: list[WorkerRecord] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
-    report: dict[str, dict[str, Any]] = field(default_factory=dict)  # jug.report figures
+    report: dict[str, dict[str, Any]] = field(default_factory=dict)  # jug.hpc.report figures
 
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
     """Read timings, worker records and failure marks for the charts of ``summary``."""
+    from ..state.activity import timing_docs
     from ..state.history import FinishTimes
     from ..state.shifts import read_records
-    from .progress import timing_docs
 
     docs = timing_docs(store)
     finished = int(summary["total"].get("finished", 0))
