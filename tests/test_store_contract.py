@@ -330,6 +330,44 @@ def test_documents(backend: Backend) -> None:
     assert s.read_docs("submit") == {"w1": {"job": "123"}}
 
 
+def test_update_doc_is_a_change_of_what_is_stored(backend: Backend) -> None:
+    s = backend.store
+    seen = []
+
+    def bump(doc):
+        seen.append(doc)
+        return {"n": (doc or {}).get("n", 0) + 1}
+
+    assert s.update_doc("ns", "counter", bump) is True
+    assert s.update_doc("ns", "counter", bump) is True
+    assert seen == [None, {"n": 1}]
+    assert backend.reopen().read_docs("ns") == {"counter": {"n": 2}}
+    assert s.update_doc("ns", "counter", lambda doc: None) is True  # None removes it
+    assert s.read_docs("ns") == {}
+
+
+def _bump_many(spec: str, times: int, start) -> None:  # runs in a child process
+    store = select_store(spec)
+    start.wait()
+    for _ in range(times):
+        assert store.update_doc("ns", "counter",
+                                lambda doc: {"n": (doc or {}).get("n", 0) + 1})
+
+
+@pytest.mark.parametrize("backend", ["file", "redis"], indirect=True)  # dict: one process only
+def test_update_doc_loses_no_update_across_processes(backend: Backend) -> None:
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_bump_many, args=(backend.spec, 25, start)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 6
+    assert backend.reopen().read_docs("ns") == {"counter": {"n": 150}}
+
+
 def test_description(backend: Backend) -> None:
     d = backend.store.description
     assert d and d != "?"

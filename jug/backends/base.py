@@ -30,7 +30,7 @@ import sys
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 MAGIC = b"JUGR"
 VERSION = 1
@@ -428,6 +428,24 @@ class Store(ABC):
     @abstractmethod
     def remove_doc(self, namespace: str, name: str) -> bool:
         """Remove document ``namespace/name``; True if it existed."""
+
+    def update_doc(self, namespace: str, name: str,
+                   change: Callable[[dict | None], dict | None]) -> bool:
+        """Replace document ``namespace/name`` by ``change(current)`` (current: None when
+        absent; a None result removes it) as one compare-and-set: a document several
+        processes rewrite (the compacted run times, the summary of past workers) loses no
+        update.  ``change`` may be called more than once (again after a conflict); False if
+        the document stayed contended and was left as it was.
+
+        This default reads and writes without atomicity, which a store used by one process
+        at a time may keep; stores shared by processes override it.
+        """
+        new = change(self.read_docs(namespace).get(name))
+        if new is None:
+            self.remove_doc(namespace, name)
+        else:
+            self.write_doc(namespace, name, new)
+        return True
 
     # -- housekeeping ----------------------------------------------------------------
     def remove_all_locks(self) -> int:

@@ -43,6 +43,8 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 #: it back: only a worker judging this one dead may take it over, and that needs --stale-after
 #: seconds without heartbeat (300 by default) on another host, or this process gone
 TRUST_OWN_LOCK = 1.0
+#: seconds after which the mutex of a document being updated is stale (an update takes ms)
+MUTEX_STALE = 60.0
 #: results up to this size (one page) get their checksum verified by the cheap check too
 CHEAP_CHECKSUM_SIZE = 4096
 #: folders are made group-shareable at most: a store every user could write to is refused
@@ -384,6 +386,58 @@ class FileStore(Store):
     def remove_doc(self, namespace: str, name: str) -> bool:
         return _unlink(os.path.join(self._docs, namespace, name + ".json"))
 
+    @_os_errors("update a document in")
+    def update_doc(self, namespace: str, name: str,
+                   change: Callable[[dict | None], dict | None], wait: float = 5.0) -> bool:
+        """Read, change and write one document while holding its mutex: a file beside it
+        created with ``O_EXCL`` (atomic, NFS included), so two processes never interleave.
+
+        A mutex whose holder is provably gone (same host, no such process) or that is older
+        than :data:`MUTEX_STALE` seconds (an update takes milliseconds) is broken; after
+        ``wait`` seconds of a live holder, False and the document is left alone.
+        """
+        folder = os.path.join(self._docs, namespace)
+        path = os.path.join(folder, name + ".json")
+        mutex = os.path.join(folder, f".{name}.json.mutex")
+        if not self._take_mutex(folder, mutex, wait):
+            return False
+        try:
+            new = change(_read_json(path, missing=None))
+            if new is None:
+                _unlink(path)
+            else:
+                self._atomic_write(folder, path, json.dumps(new, default=str).encode())
+            return True
+        finally:
+            _unlink(mutex)
+
+    def _take_mutex(self, folder: str, mutex: str, wait: float) -> bool:
+        """Create ``mutex`` exclusively, breaking one left by a dead holder; False if a live
+        holder kept it for ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                fd = os.open(mutex, _CREATE, _FILE_MODE)
+            except FileNotFoundError:
+                self._make_dir(folder)
+                continue
+            except FileExistsError:
+                dead = _dead_mutex(mutex)
+                if dead is not None:
+                    _break(mutex, dead)
+                    continue
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+                continue
+            try:
+                os.write(fd, _owner.lock_body())
+            finally:
+                os.close(fd)
+            return True
+
     @_os_errors("remove temporary files in")
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
         """Remove temporary files left by killed writers (older than ``older_than`` s)."""
@@ -452,6 +506,43 @@ def _check_framing(key: str, path: str, data: bytes, size: int, whole: bool) -> 
         raise CorruptResult(key, path, f"size {size} bytes, header says {HEADER_SIZE + length}")
     if whole and zlib.crc32(memoryview(data)[HEADER_SIZE:]) != crc:
         raise CorruptResult(key, path, "checksum mismatch")
+
+
+def _dead_mutex(mutex: str) -> bytes | None:
+    """The record of a document's mutex if its holder is gone (same host, no such process)
+    or it is stale; None if it may be alive (or was released meanwhile)."""
+    data = _read_small(mutex)
+    if data is None:
+        return None
+    owner = _parse_json(data)
+    if owner.get("host") == _owner.HOST and isinstance(owner.get("pid"), int):
+        try:
+            os.kill(owner["pid"], 0)
+        except ProcessLookupError:
+            return data
+        except OSError:
+            pass  # it exists (another user's process): alive
+    try:
+        stale = time.time() - os.stat(mutex).st_mtime > MUTEX_STALE
+    except FileNotFoundError:
+        return None
+    return data if stale else None
+
+
+def _break(mutex: str, dead: bytes) -> None:
+    """Remove the mutex judged dead (record ``dead``): moved aside first (atomic) and put
+    back if it turns out to be a newer one, so a live holder never loses it."""
+    aside = f"{mutex}.broken.{_owner.HOST}.{_owner.my_pid()}"
+    try:
+        os.rename(mutex, aside)
+    except FileNotFoundError:
+        return
+    if _read_small(aside) != dead:
+        try:
+            os.link(aside, mutex)
+        except FileExistsError:
+            pass
+    _unlink(aside)
 
 
 def _warn_not_owner(key: str, owner: dict) -> None:

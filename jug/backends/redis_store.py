@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import owner as _owner
@@ -126,6 +126,20 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return 1
 end
 return 0
+"""
+
+# Compare-and-set of one document (a hash field): ARGV[2] is the body it must still have (''
+# for absent), ARGV[3] the new body ('' to remove it).
+_DOC_CAS_LUA = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur == false then cur = '' end
+if cur ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+end
+return 1
 """
 
 # Compare-and-delete one hash field: remove it only if it still equals ARGV[2].
@@ -240,6 +254,7 @@ class RedisStore(Store):
         self._unlock_script = self._r.register_script(_UNLOCK_LUA)
         self._cas_script = self._r.register_script(_CAS_LUA)
         self._cad_script = self._r.register_script(_CAD_LUA)
+        self._doc_cas_script = self._r.register_script(_DOC_CAS_LUA)
         self._verify_script = self._r.register_script(_VERIFY_LUA)
         self._finish_script = self._r.register_script(_FINISH_LUA)
         self._finish_claim_script = self._r.register_script(_FINISH_CLAIM_LUA)
@@ -660,6 +675,21 @@ class RedisStore(Store):
     def remove_doc(self, namespace: str, name: str) -> bool:
         with self._errors():
             return bool(self._r.hdel(self._dkey(namespace), name))
+
+    def update_doc(self, namespace: str, name: str,
+                   change: Callable[[dict | None], dict | None], attempts: int = 20) -> bool:
+        """Compare-and-set in one script: the new body is written only if the stored one is
+        still the body ``change`` saw (retried on conflict)."""
+        key = self._dkey(namespace)
+        for _ in range(attempts):
+            with self._errors():
+                raw = self._r.hget(key, name)
+            new = change(None if raw is None else _loads(raw))
+            body = "" if new is None else json.dumps(new, default=str)
+            with self._errors():
+                if self._doc_cas_script(keys=[key], args=[name, raw or b"", body]):
+                    return True
+        return False
 
     # -- housekeeping ----------------------------------------------------------------
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:

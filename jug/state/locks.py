@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import psutil
-
 from ..backends.owner import HOST, BatchJob
 
 __all__ = ["owner_is_dead", "owner_is_alive", "LockVerdict", "judge", "HOST"]
@@ -52,6 +50,10 @@ def _local_process_state(owner: Mapping, host: str) -> str | None:
     pid = owner.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return None
+    # imported here, for start-up time: a status with no lock of this host's never needs it
+    # (psutil is 10 files opened and a compiled extension loaded)
+    import psutil
+
     if not psutil.pid_exists(pid):
         return "gone"
     started = _number(owner.get("started"))
