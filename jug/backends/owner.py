@@ -110,6 +110,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _remember_pid(forked=True))
 
 
+def process_start() -> float:
+    """When this process started, as its lock records say (``started``)."""
+    return _me[2]
+
+
 def my_pid() -> int:
     """This process's pid, without a system call."""
     return _me[0]

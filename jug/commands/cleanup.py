@@ -1,8 +1,10 @@
 """``jug cleanup``: remove what the current jugfile no longer needs, and dead workers' locks.
 
 * plain: results and failure marks of tasks the jugfile no longer defines, plus every lock
-  whose owner is not known to be alive.  Refused while the jugfile stops at a barrier: the
-  tasks after it are unknown, and their results must not be mistaken for garbage.
+  whose owner is not known to be alive; and the run times and records of workers that left
+  are folded into their summaries (:mod:`jug.state.compaction`).  Refused while the jugfile
+  stops at a barrier: the tasks after it are unknown, and their results must not be
+  mistaken for garbage.
 * ``--locks-only``: only locks (every lock except those of live workers).
 * ``--failed-only``: only failure marks, so that the failed tasks run again.
 * ``--stale``: only locks whose owner is provably dead (see :mod:`jug.state.locks`).
@@ -116,6 +118,16 @@ def _clean_locks(store: Store, args: Any, strict: bool) -> tuple[int, int]:
     return removed, kept
 
 
+def _compact(store: Store) -> None:
+    """Fold the run times and records of workers that left into their summaries."""
+    from ..state.compaction import compact
+
+    done = compact(store)
+    if done.total:
+        print(f"Compacted the records of workers that left: {done.timings} run-time "
+              f"document(s) and {done.workers} worker record(s) folded into their summaries")
+
+
 def _full(args: Any) -> int:
     store, loaded = open_and_load(args)
     if loaded.incomplete:
@@ -140,6 +152,7 @@ def _full(args: Any) -> int:
         n = store.remove_stale_temporaries()
         if n:
             print(f"Removed {n} temporary file(s) left by killed writers")
+        _compact(store)
     if args.verbose != "quiet":
         print(f"{len(referenced)} result(s) referenced by the jugfile were kept", file=sys.stderr)
     return 0

@@ -51,37 +51,42 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None,
                    verify: bool = False) -> dict[str, Any]:
     """Load ``jugfile`` against its store and return the ``--json`` document (``verify``:
     with the checksum of every finished result checked)."""
+    from ..state.shifts import read_shifts
+
     store = open_store(jugfile, jugdir)
+    shifts = read_shifts(store)  # once, for the live workers and the allocation report
     with building_graph():  # a quarter of the time on 200k tasks was the GC walking the graph
         loaded = load(jugfile, store, argv)
-        summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=verify)
+        summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=verify,
+                            shifts=shifts)
     from ..hpc.chain.records import iter_chain_lines  # a --until-done chain says how it is
 
     summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
-    add_pools(summary, store, jugfile)
+    add_pools(summary, store, jugfile, shifts)
     return summary
 
 
-def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
-    """The pool of each task name (``pools``) and the allocation account (``report``)."""
+def add_pools(summary: dict[str, Any], store: Any, jugfile: str, shifts: Any = None) -> None:
+    """The pool of each task name (``pools``) and the allocation account (``report``), from
+    the worker records (``shifts``, read here if not given)."""
     from ..hpc.pool_settings import pools_from_settings
     from ..hpc.profiles import ProfileError, merge
     from ..hpc.report import build, report_json
     from ..state.membership import assign
-    from ..state.shifts import read_records
+    from ..state.shifts import read_shifts
 
     try:
         pools = pools_from_settings(merge(jugfile, None, {})[0])
     except ProfileError:
         pools = []  # jug submit reports a broken profile; status still shows the counts
     summary["pools"] = assign(summary["tasks"], pools)
-    target = os.path.abspath(jugfile)
-    records = [r for r in read_records(store) if r.jugfile == target]
+    mine = (read_shifts(store) if shifts is None else shifts).of_jugfile(os.path.abspath(jugfile))
     finished: dict[str, int] = {}
     for name, counts in summary["tasks"].items():
         pool = summary["pools"][name]
         finished[pool] = finished.get(pool, 0) + counts.get("finished", 0)
-    summary["report"] = report_json(build(records, finished)) if records else {}
+    summary["report"] = (report_json(build(mine.records, finished, past=mine.past))
+                         if mine.workers else {})
 
 
 def group_by_pool(summary: dict[str, Any]) -> dict[str, Any]:

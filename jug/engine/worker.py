@@ -617,11 +617,15 @@ def _stopped_by(e: BaseException, worker: Worker) -> tuple[int, tuple[ExitReason
 
 
 def _wind_down(store: Store, worker: Worker, args: Any, why: tuple[ExitReason, str]) -> None:
-    """Whatever stopped the worker: send what is kept back, close its record, print the table."""
+    """Whatever stopped the worker: send what is kept back, close its record (and fold the
+    records of the workers that left into their summaries), print the table."""
     _flush(store, worker)
     _flush_timings(worker)
     if worker.session is not None:
         worker.session.close(*why)
+        from ..state.compaction import compact
+
+        compact(store)
     if worker.executed:
         from ..io import print_task_summary_table
 
@@ -642,7 +646,7 @@ def _unlock(store: Store, h: str) -> None:
 def _flush_timings(worker: Worker) -> None:
     """Save recorded run times; a store that fails now was reported already (or will be)."""
     try:
-        worker.timings.flush()
+        worker.timings.flush(final=True)
     except StoreError as e:
         print(f"jug: could not save run times: {e}", file=sys.stderr)
 def _flush(store: Store, worker: Worker) -> None:

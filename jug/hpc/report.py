@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 from ..schedulers import get_scheduler
 from ..schedulers.base import Elapsed, SchedulerError
 from ..state.membership import assign
-from ..state.shifts import ExitReason, WorkerRecord, read_records
+from ..state.shifts import ExitReason, PastShifts, WorkerRecord, read_shifts
 from ..state.taskstate import unique_tasks
 
 ALL = "all"
@@ -80,15 +80,20 @@ class Account:
 
 def split_worker(rec: WorkerRecord, now: float) -> tuple[float, float, float, float]:
     """(allocated, idle at start, idle in the middle, idle at the tail) of one worker."""
-    end = rec.ended if rec.ended is not None else now
-    begin = min(rec.started, rec.spawned) if rec.spawned else rec.started
-    allocated = max(0.0, end - begin)
-    if rec.first_task is None or rec.last_task is None:
-        return allocated, allocated, 0.0, 0.0
-    start_idle = max(0.0, rec.first_task - begin)
-    tail = max(0.0, end - rec.last_task)
-    middle = max(0.0, (rec.last_task - rec.first_task) - rec.busy_seconds)
-    return allocated, start_idle, middle, tail
+    return rec.split(now)
+
+
+def _add_past(acc: Account, p: PastShifts) -> None:
+    acc.workers += p.workers
+    acc.allocated += p.allocated
+    acc.task_seconds += p.task_seconds
+    acc.idle_start += p.idle_start
+    acc.idle_middle += p.idle_middle
+    acc.idle_tail += p.idle_tail
+    acc.executions += p.executions
+    for reason, n in p.exits.items():
+        if reason not in _NORMAL:
+            acc.left_early[reason] = acc.left_early.get(reason, 0) + n
 
 
 def element_key(rec: WorkerRecord) -> tuple[str, str] | None:
@@ -102,10 +107,13 @@ def element_key(rec: WorkerRecord) -> tuple[str, str] | None:
 
 def build(records: Iterable[WorkerRecord], finished: Mapping[str, int] | None = None,
           accounting: Mapping[tuple[str, str], Elapsed] | None = None,
-          now: float | None = None) -> dict[str, Account]:
-    """``{pool: Account}`` plus the ``all`` row (pure: records in, arithmetic out)."""
+          now: float | None = None, past: Iterable[PastShifts] = ()) -> dict[str, Account]:
+    """``{pool: Account}`` plus the ``all`` row (pure: records in, arithmetic out); ``past``:
+    the workers folded into the store's summary (counted as their records said)."""
     now = time.time() if now is None else now
     out: dict[str, Account] = {}
+    for p in past:
+        _add_past(out.setdefault(p.pool or "default", Account(p.pool or "default")), p)
     for rec in records:
         pool = rec.pool or "default"
         acc = out.setdefault(pool, Account(pool))
@@ -175,7 +183,10 @@ def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
     finished tasks per pool when the jugfile's ``tasks`` are known, and the name of the
     scheduler accounting that answered (None: the records alone)."""
     target = os.path.abspath(jugfile) if jugfile else None
-    records = [r for r in read_records(store) if target is None or r.jugfile == target]
+    shifts = read_shifts(store)
+    if target is not None:
+        shifts = shifts.of_jugfile(target)
+    records = shifts.records
     finished: dict[str, int] | None = None
     if tasks is not None:
         tasks = unique_tasks(tasks)
@@ -186,7 +197,7 @@ def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
             if t.hash() in done:
                 finished[by_name[t.name]] = finished.get(by_name[t.name], 0) + 1
     seen, source = _accounting(records) if use_accounting else (None, None)
-    return build(records, finished, seen), source
+    return build(records, finished, seen, past=shifts.past), source
 
 
 def _accounting(records: list[WorkerRecord]

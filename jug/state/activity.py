@@ -5,14 +5,14 @@ the ``jug status --json`` document; :mod:`jug.status.progress` renders them.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..backends.owner import owner_summary
 from .history import RATE_WINDOW, FinishTimes
-from .shifts import live_workers, read_records
-from .timings import NAMESPACE, Durations, eta_seconds
+from .shifts import Shifts, live_workers, read_shifts
+from .timings import Durations, eta_seconds
+from .timings import read_docs as read_timing_docs
 
 #: the states still to run: what an ETA is about
 LEFT = ("waiting", "ready", "running")
@@ -34,21 +34,20 @@ class Activity:
 
 
 def timing_docs(store: Any) -> dict[str, dict]:
-    """Every worker's timings document (one bulk read; empty if unreadable)."""
-    try:
-        return store.read_docs(NAMESPACE)
-    except Exception:
-        return {}
+    """The timings documents: the compacted one and the running workers' (one bulk read;
+    empty if unreadable)."""
+    return read_timing_docs(store)
 
 
 def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
-             remaining: dict[str, int], locks: dict, now: float, stale_after: float
-             ) -> Activity:
-    """Throughput, live workers and ETA from the timings ``docs`` and the worker records."""
+             remaining: dict[str, int], locks: dict, now: float, stale_after: float,
+             shifts: Shifts | None = None) -> Activity:
+    """Throughput, live workers and ETA from the timings ``docs`` and the worker records
+    (``shifts``: as read already, else read here)."""
     rate = FinishTimes.from_timing_docs(docs).rate(now)
     beats = {name: float(d.get("time") or 0) for name, d in docs.items() if isinstance(d, dict)}
-    records = read_records(store)
-    live = live_workers(records, locks, beats, stale_after)
+    shifts = read_shifts(store) if shifts is None else shifts
+    live = live_workers(shifts.records, locks, beats, stale_after)
     n_live = len(live) or len({(o.get("host"), o.get("pid")) for o in locks.values()})
     eta = eta_seconds(remaining, Durations(docs), max(n_live, 1))
     left = sum(total.get(k, 0) for k in LEFT)
@@ -58,9 +57,8 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
     return Activity(
         finished_percent=100.0 * total.get("finished", 0) / all_tasks if all_tasks else 100.0,
         rate_per_minute=None if rate is None else rate * 60, window_seconds=RATE_WINDOW,
-        live_workers=n_live, workers_recorded=len(records),
-        eta_seconds=eta if left else 0.0, eta_workers=max(n_live, 1),
-        exits=dict(Counter(r.reason for r in records if r.ended is not None)))
+        live_workers=n_live, workers_recorded=shifts.workers,
+        eta_seconds=eta if left else 0.0, eta_workers=max(n_live, 1), exits=shifts.exits())
 
 
 def failure_rows(failed: dict[str, dict], names: dict[str, str]) -> list[dict[str, Any]]:

@@ -11,6 +11,12 @@ went (busy seconds vs idle seconds, and why workers left early).
 
 The same object prints what a batch log shows: a start line, a line per task with
 ``--verbose info``, a summary at most every :data:`SUMMARY_EVERY` seconds, an exit line.
+
+Bounded: when a worker leaves (and in ``jug cleanup``), the records of workers that left
+beyond the :data:`KEEP_ENDED` most recent are folded, per jugfile and pool, into one summary
+document (:data:`PAST`: how many, their seconds split as the report splits them, their
+tasks and why they left), written by compare-and-set; so readers read the running workers,
+the recent ones and the summary, however many workers ran.
 """
 
 from __future__ import annotations
@@ -24,6 +30,15 @@ from typing import Any, Collection, TextIO
 
 NAMESPACE = "workers"
 SUMMARY_EVERY = 60.0
+#: records of workers that left kept as they are (the most recent): the web page's timeline
+KEEP_ENDED = 64
+#: the name of the summary of the workers folded away (no worker's name starts with "=")
+PAST = "=past"
+#: a record of a worker that never wrote its exit, with no sign of life for this long
+#: (seconds), belongs to a dead worker
+ABANDONED = 86400.0
+#: seconds the summary remembers the names of records it folded (see jug.state.timings)
+FOLDED_MEMORY = 3600.0
 
 
 class ExitReason(str, enum.Enum):
@@ -82,6 +97,86 @@ class WorkerRecord:
             return cls(**known)
         except TypeError:
             return None
+
+    def split(self, now: float) -> tuple[float, float, float, float]:
+        """(allocated, idle at start, idle in the middle, idle at the tail) seconds: from
+        its process's start to its exit (``now`` if it has not left)."""
+        end = self.ended if self.ended is not None else now
+        begin = min(self.started, self.spawned) if self.spawned else self.started
+        allocated = max(0.0, end - begin)
+        if self.first_task is None or self.last_task is None:
+            return allocated, allocated, 0.0, 0.0
+        start_idle = max(0.0, self.first_task - begin)
+        tail = max(0.0, end - self.last_task)
+        middle = max(0.0, (self.last_task - self.first_task) - self.busy_seconds)
+        return allocated, start_idle, middle, tail
+
+
+@dataclass
+class PastShifts:
+    """The workers of one jugfile and pool folded into the summary: counts and sums."""
+
+    jugfile: str
+    pool: str | None
+    workers: int = 0
+    allocated: float = 0.0
+    task_seconds: float = 0.0
+    idle_start: float = 0.0
+    idle_middle: float = 0.0
+    idle_tail: float = 0.0
+    executions: int = 0
+    failed: int = 0
+    exits: dict[str, int] = field(default_factory=dict)  # reason -> workers
+
+    def add(self, rec: WorkerRecord, now: float) -> None:
+        """Fold in one record of a worker that left."""
+        allocated, start, middle, tail = rec.split(now)
+        self.workers += 1
+        self.allocated += allocated
+        self.task_seconds += rec.busy_seconds
+        self.idle_start += start
+        self.idle_middle += middle
+        self.idle_tail += tail
+        self.executions += rec.tasks
+        self.failed += rec.failed
+        self.exits[rec.reason] = self.exits.get(rec.reason, 0) + 1
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> PastShifts | None:
+        try:
+            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
+        except (TypeError, KeyError):
+            return None
+
+
+@dataclass
+class Shifts:
+    """What the store says of its workers: the records kept (oldest first) and the summary
+    of those folded away."""
+
+    records: list[WorkerRecord]
+    past: list[PastShifts] = field(default_factory=list)
+
+    @property
+    def workers(self) -> int:
+        """Every worker recorded, folded ones included."""
+        return len(self.records) + sum(p.workers for p in self.past)
+
+    def exits(self) -> dict[str, int]:
+        """Workers that left, per reason (``ExitReason`` values)."""
+        out: dict[str, int] = {}
+        for r in self.records:
+            if r.ended is not None:
+                out[r.reason] = out.get(r.reason, 0) + 1
+        for p in self.past:
+            for reason, n in p.exits.items():
+                out[reason] = out.get(reason, 0) + n
+        return out
+
+    def of_jugfile(self, jugfile: str) -> Shifts:
+        """The workers of ``jugfile`` (an absolute path) only."""
+        return Shifts([r for r in self.records if r.jugfile == jugfile],
+                      [p for p in self.past if p.jugfile == jugfile])
 
 
 def _process_start() -> float | None:
@@ -235,15 +330,91 @@ class ShiftLog:
                  f"{rec.idle_seconds:.1f}s idle, {rec.ended - rec.started:.1f}s in all")
 
 
-def read_records(store: Any) -> list[WorkerRecord]:
-    """Every worker record of ``store`` (one bulk read), oldest first."""
+def read_shifts(store: Any) -> Shifts:
+    """The worker records of ``store`` and the summary of those folded away (one bulk read;
+    empty if the store cannot say)."""
     try:
         docs = store.read_docs(NAMESPACE)
     except Exception:
-        return []
-    recs = [r for r in (WorkerRecord.from_doc(d) for d in docs.values() if isinstance(d, dict))
-            if r is not None]
-    return sorted(recs, key=lambda r: r.started)
+        return Shifts([])
+    summary = docs.pop(PAST, None)
+    summary = summary if isinstance(summary, dict) else {}
+    folded = summary.get("folded") or {}
+    recs = [r for n, d in docs.items() if isinstance(d, dict) and n not in folded
+            and (r := WorkerRecord.from_doc(d)) is not None]
+    past = [p for g in summary.get("groups") or [] if (p := PastShifts.from_doc(g)) is not None]
+    return Shifts(sorted(recs, key=lambda r: r.started), past)
+
+
+def read_records(store: Any) -> list[WorkerRecord]:
+    """The worker records kept in ``store`` (one bulk read), oldest first: running workers
+    and the :data:`KEEP_ENDED` that left last (see :func:`read_shifts` for all)."""
+    return read_shifts(store).records
+
+
+def compact(store: Any, now: float | None = None, keep: int = KEEP_ENDED) -> int:
+    """Fold the records of workers that left (or provably died), beyond the ``keep`` most
+    recent, into :data:`PAST` (compare-and-set), then remove them; how many were folded."""
+    now = time.time() if now is None else now
+    docs = store.read_docs(NAMESPACE)
+    current = docs.pop(PAST, None)
+    folded = (current.get("folded") or {}) if isinstance(current, dict) else {}
+    beats = _timing_times(store)
+    gone = []
+    for name, doc in docs.items():
+        rec = WorkerRecord.from_doc(doc) if isinstance(doc, dict) else None
+        if rec is not None and name not in folded and _gone(rec, beats.get(name, 0.0), now):
+            gone.append((name, rec))
+    gone.sort(key=lambda nr: nr[1].ended or 0.0)
+    fold = dict(gone[:max(0, len(gone) - keep)])
+    if not fold:
+        return 0
+    present = set(docs)
+    if not store.update_doc(NAMESPACE, PAST, lambda cur: _fold(cur, fold, present, now)):
+        return 0
+    for name in fold:
+        store.remove_doc(NAMESPACE, name)
+    return len(fold)
+
+
+def _timing_times(store: Any) -> dict[str, float]:
+    """When each worker last wrote its timings document (a sign of life)."""
+    from .timings import read_docs
+
+    return {n: float(d.get("time") or 0.0) for n, d in read_docs(store).items()}
+
+
+def _gone(rec: WorkerRecord, beat: float, now: float) -> bool:
+    """True if the worker left (its record says so; ``ended`` is set) or provably died,
+    in which case its record is closed as of its last sign of life."""
+    if rec.ended is not None:
+        return True
+    from .locks import owner_is_dead
+
+    seen = max(rec.started, rec.last_task or 0.0, beat)
+    owner = {"host": rec.host, "pid": rec.pid, "started": rec.started, "heartbeat": seen,
+             "job": rec.job}
+    if owner_is_dead(owner, now, ABANDONED) is None:
+        return False
+    rec.ended, rec.reason = seen, ExitReason.ERROR.value  # died without its exit record
+    return True
+
+
+def _fold(current: dict | None, fold: dict[str, WorkerRecord], present: set[str],
+          now: float) -> dict:
+    """The summary ``current`` with the records ``fold`` folded in."""
+    current = current if isinstance(current, dict) else {}
+    groups = {(p.jugfile, p.pool): p for g in current.get("groups") or []
+              if (p := PastShifts.from_doc(g)) is not None}
+    seen = dict(current.get("folded") or {})
+    for name, rec in fold.items():
+        if name in seen:
+            continue  # folded by another process since this one read the records
+        key = (rec.jugfile, rec.pool)
+        groups.setdefault(key, PastShifts(rec.jugfile, rec.pool)).add(rec, now)
+        seen[name] = now
+    seen = {n: t for n, t in seen.items() if n in present or now - float(t) < FOLDED_MEMORY}
+    return {"groups": [asdict(p) for p in groups.values()], "folded": seen}
 
 
 def live_workers(records: list[WorkerRecord], locks: dict[str, dict],

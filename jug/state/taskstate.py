@@ -178,13 +178,14 @@ def _count_states(tasks: list[Task], snap: Snapshot, crashed: dict[str, str]
 def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
               jugfile: str = "", stale_after: float = STALE_AFTER,
               live_queue_ids: set | None = None, verify: bool = False,
-              damaged: list | None = None) -> dict[str, Any]:
+              damaged: list | None = None, shifts: Any = None) -> dict[str, Any]:
     """The ``jug status --json`` document: counts per task name and in total, plus locks.
 
     Read from listings: no result is opened (:mod:`jug.state.integrity`), unless ``verify``
     (``jug status --verify``): then the CRC-32 of every finished result is checked.  Corrupt
     results (found so, or given as ``damaged`` by a caller that checked them) count as not
-    finished.
+    finished.  ``shifts``: the worker records (:func:`jug.state.shifts.read_shifts`) if the
+    caller read them already.
     """
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
@@ -199,7 +200,8 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     docs = timing_docs(store)
     durations = Durations(docs)
     remaining = {n: c["waiting"] + c["ready"] + c["running"] for n, c in per_name.items()}
-    progress = activity(store, docs, total, remaining, snap.locks, snap.time, stale_after)
+    progress = activity(store, docs, total, remaining, snap.locks, snap.time, stale_after,
+                        shifts)
     return {
         "order": list(STATES),
         "jugfile": jugfile,

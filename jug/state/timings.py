@@ -2,9 +2,15 @@
 
 Each worker keeps, per task name, a count, a total and its most recent durations, and writes
 them as one small document (namespace ``timings``) now and then, never once per task.
-Readers merge all workers' documents: the typical duration of a task name drives the ETA of
-``jug status``, how many tasks one worker finishes in a walltime, and whether a worker with
+Readers merge the documents: the typical duration of a task name drives the ETA of ``jug
+status``, how many tasks one worker finishes in a walltime, and whether a worker with
 little time left should start a task at all.
+
+Bounded: when a worker leaves (and in ``jug cleanup``) the documents of workers that left
+or died are folded into one compacted document (:data:`COMPACTED`: per task name, the
+count, the total and the :data:`KEEP_RECENT` most recent run times; the merged finish
+histogram), written by compare-and-set.  Readers, ``jug execute`` at start among them, so
+read the compacted document and those of the workers still running, however many ran before.
 """
 
 from __future__ import annotations
@@ -14,12 +20,26 @@ import threading
 import time
 from typing import Any
 
-from ..backends.owner import HOST
+from ..backends.owner import HOST, process_start
 from .history import FinishHistogram
 
 NAMESPACE = "timings"
+#: run times per task name in one worker's document
 RECENT = 20
+#: run times per task name in the compacted document, and what :meth:`Durations.typical`
+#: looks at: the most recent ones
+KEEP_RECENT = 5 * RECENT
 FLUSH_SECONDS = 10.0
+#: a running worker rewrites its document at least this often (seconds), even idle or
+#: running one long task, so that it is never taken for a dead one (:data:`ABANDONED`)
+REFRESH_SECONDS = 3600.0
+#: a document not rewritten for this long (seconds) was left by a worker that died
+ABANDONED = 86400.0
+#: the name of the compacted document (no worker's name starts with "=")
+COMPACTED = "=compacted"
+#: seconds the compacted document remembers the names of documents it absorbed (so that a
+#: reader or a compactor that still sees one never counts it twice)
+ABSORBED_MEMORY = 3600.0
 
 
 class TimingRecorder:
@@ -28,6 +48,7 @@ class TimingRecorder:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.name = f"{HOST}-{os.getpid()}-{int(time.time())}"
+        self.owner = {"host": HOST, "pid": os.getpid(), "started": process_start()}
         self.data: dict[str, dict] = {}
         self.finished = FinishHistogram()
         self.last_write = -FLUSH_SECONDS  # the first finished task is written at once
@@ -47,7 +68,7 @@ class TimingRecorder:
         d["count"] += 1
         d["total"] += seconds
         recent = d["recent"]
-        recent.append(round(seconds, 6))
+        recent.append(seconds)
         if len(recent) > RECENT:
             del recent[0]
         self.finished.add()
@@ -55,14 +76,21 @@ class TimingRecorder:
         if time.monotonic() - self.last_write > FLUSH_SECONDS:
             self.flush()
 
-    def flush(self) -> None:
-        """Write this worker's document (best effort: timings never fail a run)."""
+    def flush(self, final: bool = False) -> None:
+        """Write this worker's document if it changed, or has not been written for
+        :data:`REFRESH_SECONDS`, or this is the ``final`` write of a worker that leaves
+        (best effort: timings never fail a run)."""
         with self._lock:
-            if not self.dirty:
+            if not (self.dirty or final
+                    or time.monotonic() - self.last_write > REFRESH_SECONDS):
                 return
+            tasks = {n: {"count": d["count"], "total": d["total"],
+                         "recent": [round(x, 6) for x in d["recent"]]}
+                     for n, d in self.data.items()}
             try:
                 self.store.write_doc(NAMESPACE, self.name, {
-                    "tasks": self.data, "time": time.time(), "finished": self.finished.to_doc()})
+                    "tasks": tasks, "time": time.time(), "finished": self.finished.to_doc(),
+                    **self.owner, "final": final})
             except Exception:
                 pass
             self.dirty = False
@@ -82,21 +110,25 @@ class Durations:
 
     @classmethod
     def from_store(cls, store: Any) -> Durations:
-        """Every worker's timings from ``store`` (one bulk read)."""
-        try:
-            return cls(store.read_docs(NAMESPACE))
-        except Exception:
-            return cls()
+        """The run times recorded in ``store`` (one bulk read, :func:`read_docs`)."""
+        return cls(read_docs(store))
 
     def merge(self, name: str, d: dict) -> None:
-        """Add one worker's record for ``name``."""
+        """Add one worker's record for ``name`` (records oldest first: recent runs last)."""
         self.count[name] = self.count.get(name, 0) + int(d.get("count", 0))
         self.total[name] = self.total.get(name, 0.0) + float(d.get("total", 0.0))
         self.recent.setdefault(name, []).extend(float(x) for x in d.get("recent", []))
 
     def add(self, name: str, seconds: float) -> None:
-        """Add one run observed live."""
-        self.merge(name, {"count": 1, "total": seconds, "recent": [seconds]})
+        """Add one run observed live (once per task: no record made for it)."""
+        self.count[name] = self.count.get(name, 0) + 1
+        self.total[name] = self.total.get(name, 0.0) + seconds
+        recent = self.recent.get(name)
+        if recent is None:
+            recent = self.recent[name] = []
+        recent.append(seconds)
+        if len(recent) > 2 * KEEP_RECENT:  # a long worker's memory stays bounded
+            del recent[:-KEEP_RECENT]
 
     def mean(self, name: str) -> float | None:
         """Average run time of ``name``, or None if it never ran."""
@@ -105,7 +137,7 @@ class Durations:
 
     def typical(self, name: str) -> float | None:
         """A high (90th percentile) recent run time of ``name``: what to budget for one run."""
-        xs = sorted(self.recent.get(name, [])[-5 * RECENT:])
+        xs = sorted(self.recent.get(name, [])[-KEEP_RECENT:])
         if not xs:
             return None
         return xs[min(len(xs) - 1, int(0.9 * len(xs)))]
@@ -114,6 +146,87 @@ class Durations:
         """``{name: {"runs", "mean", "typical"}}`` for JSON output."""
         return {n: {"runs": self.count[n], "mean": self.mean(n), "typical": self.typical(n)}
                 for n in self.count}
+
+
+def read_docs(store: Any) -> dict[str, dict]:
+    """The timings documents to merge, oldest first (the compacted one, then the running
+    workers' by their last write); those the compacted one absorbed are left out (a reader
+    may see one between its absorption and its removal).  Empty if the store cannot say."""
+    try:
+        docs = store.read_docs(NAMESPACE)
+    except Exception:
+        return {}
+    compacted = docs.pop(COMPACTED, None)
+    out: dict[str, dict] = {}
+    absorbed: Any = {}
+    if isinstance(compacted, dict):
+        out[COMPACTED] = compacted
+        absorbed = compacted.get("absorbed") or {}
+    live = [(n, d) for n, d in docs.items() if isinstance(d, dict) and n not in absorbed]
+    out.update(sorted(live, key=lambda nd: _when(nd[1])))
+    return out
+
+
+def _when(doc: dict) -> float:
+    try:
+        return float(doc.get("time") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def left(doc: dict, now: float) -> bool:
+    """True if the worker that writes ``doc`` has left (its last write said so) or is
+    provably dead (its process is gone from this host, or no write for :data:`ABANDONED`)."""
+    if doc.get("final"):
+        return True
+    from .locks import owner_is_dead
+
+    owner = {"host": doc.get("host"), "pid": doc.get("pid"), "started": doc.get("started"),
+             "heartbeat": _when(doc)}
+    return owner_is_dead(owner, now, ABANDONED) is not None
+
+
+def compact(store: Any, now: float | None = None) -> int:
+    """Fold the documents of workers that left or died into :data:`COMPACTED` (compare-and-
+    set), then remove them; how many were folded (0 also when another process holds it)."""
+    now = time.time() if now is None else now
+    docs = store.read_docs(NAMESPACE)
+    current = docs.pop(COMPACTED, None)
+    absorbed = (current or {}).get("absorbed") or {} if isinstance(current, dict) else {}
+    done = {n: d for n, d in docs.items()
+            if isinstance(d, dict) and n not in absorbed and left(d, now)}
+    if not done:
+        return 0
+    present = set(docs)
+    if not store.update_doc(NAMESPACE, COMPACTED, lambda cur: _absorb(cur, done, present, now)):
+        return 0
+    for name in done:
+        store.remove_doc(NAMESPACE, name)
+    return len(done)
+
+
+def _absorb(current: dict | None, done: dict[str, dict], present: set[str], now: float) -> dict:
+    """The compacted document ``current`` with the worker documents ``done`` merged in."""
+    current = current if isinstance(current, dict) else {}
+    tasks: dict[str, dict] = dict(current.get("tasks") or {})
+    hist = FinishHistogram.from_doc(current.get("finished"))
+    seen = dict(current.get("absorbed") or {})
+    latest = _when(current)
+    for name, doc in sorted(done.items(), key=lambda nd: _when(nd[1])):
+        if name in seen:
+            continue  # absorbed by another process since this one read the documents
+        for task, d in (doc.get("tasks") or {}).items():
+            into = tasks.get(task) or {"count": 0, "total": 0.0, "recent": []}
+            tasks[task] = {"count": int(into["count"]) + int(d.get("count", 0)),
+                           "total": float(into["total"]) + float(d.get("total", 0.0)),
+                           "recent": [*into["recent"], *d.get("recent", [])][-KEEP_RECENT:]}
+        for start, n in FinishHistogram.from_doc(doc.get("finished")).counts.items():
+            hist.add(start, n)
+        seen[name] = now
+        latest = max(latest, _when(doc))
+    # a name is forgotten once its document is gone and an hour has passed
+    seen = {n: t for n, t in seen.items() if n in present or now - float(t) < ABSORBED_MEMORY}
+    return {"tasks": tasks, "finished": hist.to_doc(), "time": latest, "absorbed": seen}
 
 
 def eta_seconds(remaining: dict[str, int], durations: Durations, workers: int) -> float | None:
