@@ -18,7 +18,7 @@ _SUBMODULES = ("mapreduce", "utils", "io", "compound", "task", "hash", "hooks", 
 def __getattr__(name: str):
     """``jug.mapreduce`` etc. without importing them (and numpy/yaml) at ``import jug``."""
     if name in _SUBMODULES:
-        import importlib
+        import importlib  # start-up time: only for a lazily named submodule
 
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'jug' has no attribute {name!r}")
