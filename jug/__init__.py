@@ -12,7 +12,7 @@ from .jugfile import init, is_jug_running, set_jugdir
 from .task import Task, TaskGenerator, Tasklet, iteratetask, recursive_dependencies, value
 
 _SUBMODULES = ("mapreduce", "utils", "io", "compound", "task", "hash", "hooks", "backends",
-               "barrier", "jugfile", "options", "schedulers", "hpc", "taskstate", "timings")
+               "barrier", "jugfile", "config", "schedulers", "hpc", "state", "status", "engine")
 
 
 def __getattr__(name: str):
