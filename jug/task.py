@@ -324,7 +324,8 @@ class Task(TaskLike):
             return self._result
         if not force and self.store is not None and save and self.store.can_load(self.hash()):
             return self.value()
-        args = value(self.args)
+        # plain scalars (the hash said so) hold no Task to replace by its value
+        args = self.args if self._dep_list is _NO_DEPS else value(self.args)
         kwargs = value(self.kwargs) if self.kwargs else {}
         if debug_mode:
             before = _hash_args(args, kwargs)

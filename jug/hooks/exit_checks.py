@@ -38,6 +38,8 @@ def rollback(mark: tuple[int, int]) -> None:
 def task_finished(task: Any) -> None:
     """Record that ``task`` finished running (used by count- and task-based checks)."""
     _state["tasks_run"] += 1
+    if not _checks:  # the usual case, once per task
+        return
     for _desc, check in list(_checks):
         hook = getattr(check, "after_task", None)
         if hook is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from ..backends.owner import HOST, process_start
@@ -42,6 +43,17 @@ COMPACTED = "=compacted"
 ABSORBED_MEMORY = 3600.0
 
 
+class _Runs:
+    """One task name's runs in this worker: how many, their total, the most recent ones."""
+
+    __slots__ = ("count", "total", "recent")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.recent: deque[float] = deque(maxlen=RECENT)
+
+
 class TimingRecorder:
     """Run times of the tasks this worker ran, flushed to the store every few seconds."""
 
@@ -49,7 +61,7 @@ class TimingRecorder:
         self.store = store
         self.name = f"{HOST}-{os.getpid()}-{int(time.time())}"
         self.owner = {"host": HOST, "pid": os.getpid(), "started": process_start()}
-        self.data: dict[str, dict] = {}
+        self.data: dict[str, _Runs] = {}
         self.finished = FinishHistogram()
         self.last_write = -FLUSH_SECONDS  # the first finished task is written at once
         self.dirty = False
@@ -57,20 +69,18 @@ class TimingRecorder:
         self._lock = threading.RLock()
 
     def add(self, task_name: str, seconds: float) -> None:
-        """Record one run of ``task_name`` that took ``seconds``."""
-        with self._lock:
-            self._add(task_name, seconds)
+        """Record one run of ``task_name`` that took ``seconds``.
 
-    def _add(self, task_name: str, seconds: float) -> None:
-        d = self.data.get(task_name)
-        if d is None:
-            d = self.data[task_name] = {"count": 0, "total": 0.0, "recent": []}
-        d["count"] += 1
-        d["total"] += seconds
-        recent = d["recent"]
-        recent.append(seconds)
-        if len(recent) > RECENT:
-            del recent[0]
+        Once per task, so without a lock: the heartbeat thread that may flush meanwhile only
+        reads, and a new task name (which would change the dict it reads) takes the lock.
+        """
+        runs = self.data.get(task_name)
+        if runs is None:
+            with self._lock:
+                runs = self.data[task_name] = _Runs()
+        runs.count += 1
+        runs.total += seconds
+        runs.recent.append(seconds)
         self.finished.add()
         self.dirty = True
         if time.monotonic() - self.last_write > FLUSH_SECONDS:
@@ -84,16 +94,16 @@ class TimingRecorder:
             if not (self.dirty or final
                     or time.monotonic() - self.last_write > REFRESH_SECONDS):
                 return
-            tasks = {n: {"count": d["count"], "total": d["total"],
-                         "recent": [round(x, 6) for x in d["recent"]]}
-                     for n, d in self.data.items()}
+            self.dirty = False
+            tasks = {n: {"count": r.count, "total": r.total,
+                         "recent": [round(x, 6) for x in list(r.recent)]}
+                     for n, r in self.data.items()}
             try:
                 self.store.write_doc(NAMESPACE, self.name, {
                     "tasks": tasks, "time": time.time(), "finished": self.finished.to_doc(),
                     **self.owner, "final": final})
             except Exception:
-                pass
-            self.dirty = False
+                self.dirty = True  # written next time
             self.last_write = time.monotonic()
 
 
