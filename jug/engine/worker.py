@@ -59,6 +59,10 @@ class StoreFault(Exception):
 
 
 #: True while a lock is being taken or released: a signal then waits for the next check
+#: (it is recorded, and acted on before the next task), so that a signal never leaves a
+#: lock without its owner's release.  Set and cleared around the two lock calls of each
+#: task in :meth:`Worker._claim_and_run` (plain assignments: a context manager's two calls
+#: there were a tenth of the worker's own time per tiny task).
 _deferring: list[bool] = [False]
 
 
@@ -67,22 +71,6 @@ def _on_signal(signum: int, _frame: Any) -> None:
     _received.append((name, not _deferring[0]))
     if not _deferring[0]:
         raise Terminated(name)
-
-
-class _SignalsDeferred:
-    """``with _signals_deferred:`` holds signals back (they are recorded, and acted on at the
-    next check) while a lock is taken or released, so that a signal never leaves a lock
-    without its owner's release.  A plain class: entered twice per task, and a generator
-    based context manager costs several times more."""
-
-    def __enter__(self) -> None:
-        _deferring[0] = True
-
-    def __exit__(self, *exc: object) -> None:
-        _deferring[0] = False
-
-
-_signals_deferred = _SignalsDeferred()
 
 
 def _stop_if_signalled(last_task: str | None) -> None:
@@ -105,6 +93,9 @@ class Outcome(Enum):
 class RunOutcome:
     kind: Outcome
     lost: str | None = None  # with DEPENDENCY_LOST: that dependency's hash (it is recomputed)
+
+
+_RAN = RunOutcome(Outcome.OK)  # the usual outcome, made once (frozen: safe to share)
 
 
 class Step(Enum):
@@ -189,9 +180,9 @@ class Worker:
         self.heartbeat = _Heartbeat(store, float(args.heartbeat))
         self.stale_after = float(args.stale_after)
         self.reclaimed: list[str] = []
-        self.timings = TimingRecorder(store)
-        self.heartbeat.also = self.timings.flush  # a long task does not hide earlier ones
         self.durations = Durations.from_store(store)
+        self.timings = TimingRecorder(store, self.durations)
+        self.heartbeat.also = self.timings.flush  # a long task does not hide earlier ones
         self.executed = 0
         self.executed_by_name: dict[str, int] = {}
         self.interrupted_task: str | None = None  # name of the task a signal cut short
@@ -243,6 +234,8 @@ class Worker:
         Passes over the pending tasks run what is ready; between passes the worker re-reads
         the store and reclaims dead locks, leaves, or waits (:meth:`_after_pass`)."""
         tasks = self._select(tasks)
+        # the live run-time estimates serve only a time limit (whether a task still fits)
+        self.timings.durations = self.durations if exit_checks.time_left() is not None else None
         known = self._known(tasks)
         pending = [t for t in tasks if t.hash() not in known.finished]
         idle_cycles: int | None = 0
@@ -267,16 +260,17 @@ class Worker:
         finished = set(store.list())
         self._verify(tasks, finished)
         failed = set(store.list_failed())
-        deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in tasks}
+        hashes = [t.hash() for t in tasks]
+        deps = {h: [d.hash() for d in base_dependencies(t)] for h, t in zip(hashes, tasks)}
         if self.session:
-            self.session.track([t.hash() for t in tasks], finished)
+            self.session.track(hashes, finished)
         # how many pending tasks still need each result: unload it from memory at zero
         users: dict[str, int] = {}
-        for t in tasks:
-            if t.hash() not in finished:
-                for d in deps[t.hash()]:
+        for h in hashes:
+            if h not in finished:
+                for d in deps[h]:
                     users[d] = users.get(d, 0) + 1
-        return _Known(finished, failed, deps, users, {t.hash(): t for t in tasks})
+        return _Known(finished, failed, deps, users, dict(zip(hashes, tasks)))
 
     def _one_pass(self, turn: _Pass, known: _Known) -> Step | None:
         """Give each pending task its turn; STOP or RESTART end the pass early."""
@@ -300,11 +294,13 @@ class Worker:
             turn.postponed.append(t)
             turn.left.waiting += 1
             return Step.POSTPONED
-        _stop_if_signalled(self.last_task)
-        reason = exit_checks.should_exit() or self._no_time_for(t)
-        if reason:
-            self.stop_reason = reason
-            return Step.STOP
+        if _received:
+            _stop_if_signalled(self.last_task)
+        if exit_checks.armed():
+            reason = exit_checks.should_exit() or self._no_time_for(t)
+            if reason:
+                self.stop_reason = reason
+                return Step.STOP
         got = self._claim_and_run(t, h, turn, known)
         if isinstance(got, Step):
             return got
@@ -312,15 +308,19 @@ class Worker:
 
     def _claim_and_run(self, t: Task, h: str, turn: _Pass, known: _Known) -> Step | RunOutcome:
         """Take the lock of ``t`` and run it unless another worker finished or failed it."""
-        with _signals_deferred:  # a lock is never taken without its release below
+        _deferring[0] = True  # signals wait: a lock is never taken without its release below
+        try:
             claim = self.store.claim(h)
+        finally:
+            _deferring[0] = False
         if not claim.locked:
             turn.postponed.append(t)
             turn.left.held.append(h)
             turn.order.collided()
             return Step.POSTPONED
         try:
-            _stop_if_signalled(self.last_task)
+            if _received:
+                _stop_if_signalled(self.last_task)
             if claim.done:
                 known.finished.add(h)
                 if turn.order.found_finished():  # our listing is stale: read it again
@@ -331,9 +331,12 @@ class Worker:
                 return Step.SKIPPED
             return self._run_one(t, h)
         finally:
-            with _signals_deferred:
-                self.heartbeat.set(None)
+            _deferring[0] = True
+            try:
+                self.heartbeat.key = None
                 _unlock(self.store, h)
+            finally:
+                _deferring[0] = False
 
     def _settle(self, t: Task, h: str, got: RunOutcome, turn: _Pass, known: _Known) -> Step:
         """Record what running ``t`` came to."""
@@ -447,7 +450,7 @@ class Worker:
         self.last_task = t.name
         start = time.perf_counter()
         try:
-            t.run(force=True, save=True, debug_mode=self.debug)
+            t.run(True, True, self.debug)  # force, save, debug mode
         except Terminated:
             self.interrupted_task = t.name
             raise
@@ -476,12 +479,11 @@ class Worker:
             forget(self.store, [h])
         self.executed += 1
         self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
-        self.timings.add(t.name, elapsed)
-        self.durations.add(t.name, elapsed)
+        self.timings.add(t.name, elapsed)  # and into self.durations
         exit_checks.task_finished(t)
         if self.session:
             self.session.task_done(t.name, elapsed)
-        return RunOutcome(Outcome.OK)
+        return _RAN
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
         import traceback  # start-up time (3.6 ms): only when a task failed
@@ -628,11 +630,10 @@ def _wind_down(store: Store, worker: Worker, args: Any, why: tuple[ExitReason, s
 def _unlock(store: Store, h: str) -> None:
     """Release the lock of ``h``.  If the store fails here while an error is already on its
     way out (the store fault that stopped the task), that first error is the one reported."""
-    pending = sys.exc_info()[1]
     try:
         store.unlock(h)
-    except StoreError:
-        if pending is None:
+    except StoreError as e:
+        if e.__context__ is None:  # nothing else on its way out: this is the error
             raise
 
 

@@ -46,6 +46,11 @@ def task_finished(task: Any) -> None:
             hook(task)
 
 
+def armed() -> bool:
+    """True if any check or time limit is registered (none: nothing to ask before a task)."""
+    return bool(_checks or _deadlines)
+
+
 def should_exit() -> str | None:
     """The description of the first check that fires, or None to keep working."""
     for desc, check in _checks:

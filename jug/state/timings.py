@@ -57,12 +57,17 @@ class _Runs:
 class TimingRecorder:
     """Run times of the tasks this worker ran, flushed to the store every few seconds."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, durations: Durations | None = None) -> None:
         self.store = store
+        self.durations = durations  # also told of each run (the worker's own estimates)
         self.name = f"{HOST}-{os.getpid()}-{int(time.time())}"
         self.owner = {"host": HOST, "pid": os.getpid(), "started": process_start()}
         self.data: dict[str, _Runs] = {}
         self.finished = FinishHistogram()
+        # finished tasks of the current histogram bucket, counted into it when it ends
+        self._bucket_start = self._bucket_end = 0.0
+        self._in_bucket = 0
+        self._adder = threading.get_ident()  # the thread that adds runs (and may fold them)
         self.last_write = -FLUSH_SECONDS  # the first finished task is written at once
         self.dirty = False
         # the heartbeat thread flushes too (a long task must not hide the runs before it)
@@ -81,10 +86,29 @@ class TimingRecorder:
         runs.count += 1
         runs.total += seconds
         runs.recent.append(seconds)
-        self.finished.add()
+        if self.durations is not None:
+            self.durations.add(task_name, seconds)
+        now = time.time()
+        if now < self._bucket_end:  # the finish histogram's current bucket: just count
+            self._in_bucket += 1
+        else:
+            self._next_bucket(now)
         self.dirty = True
         if time.monotonic() - self.last_write > FLUSH_SECONDS:
             self.flush()
+
+    def _next_bucket(self, now: float) -> None:
+        """Count the finished tasks of the bucket that ended; start the one of ``now``."""
+        self._fold_bucket()
+        width = self.finished.width
+        self._bucket_start = (now // width) * width
+        self._bucket_end = self._bucket_start + width
+        self._in_bucket = 1
+
+    def _fold_bucket(self) -> None:
+        if self._in_bucket:
+            self.finished.add(self._bucket_start, self._in_bucket)
+            self._in_bucket = 0
 
     def flush(self, final: bool = False) -> None:
         """Write this worker's document if it changed, or has not been written for
@@ -95,6 +119,8 @@ class TimingRecorder:
                     or time.monotonic() - self.last_write > REFRESH_SECONDS):
                 return
             self.dirty = False
+            if threading.get_ident() == self._adder:  # the heartbeat thread leaves it be
+                self._fold_bucket()
             tasks = {n: {"count": r.count, "total": r.total,
                          "recent": [round(x, 6) for x in list(r.recent)]}
                      for n, r in self.data.items()}
