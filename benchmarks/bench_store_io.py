@@ -283,7 +283,10 @@ def million_rows(c: Checkout, w: Path, sizes: tuple[int, int], rounds: int = 3) 
 FABRICATE_MISSING = """
 import json, os, sys
 import jug
-from jug.gcpause import building_graph
+try:
+    from jug.engine.gcpause import building_graph
+except ImportError:  # a checkout from before the engine had its own package
+    from jug.gcpause import building_graph
 store, ns = jug.init(sys.argv[1], sys.argv[2])
 have = set(store.list())
 made = 0

@@ -464,6 +464,12 @@ class Store(ABC):
         """
         return 0
 
+    def prefetch(self) -> None:
+        """Start reading the listing of the results in the background, for the next
+        :meth:`list` or :meth:`read_state` (no-op by default; the file store lists a large
+        store in a child process while the jugfile loads)."""
+        return None
+
     def flush(self) -> None:
         """Send whatever :attr:`batching` kept back (no-op by default)."""
         return None

@@ -38,6 +38,7 @@ from .base import (
     encode_result_parts,
     read_result,
 )
+from .prefetch import Prefetch
 
 _TMP_PREFIX = ".tmp."
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -101,6 +102,7 @@ class FileStore(Store):
         #: locks this process took for itself: key -> when (monotonic), for :meth:`unlock`
         self._taken: dict[str, float] = {}
         self._generation = _owner.fork_generation[0]
+        self._prefetch: Prefetch | None = None  # a listing under way (prefetch)
         self._fsync = os.environ.get("JUG_FSYNC", "") not in ("", "0")
         self._tmp_tag = f"{_TMP_PREFIX}{_owner.HOST}.{os.getpid()}."
         self._counter = 0
@@ -226,8 +228,20 @@ class FileStore(Store):
                 bad[k] = e
         return bad
 
+    def prefetch(self) -> None:
+        """Start listing the results in a child process, to be taken by the next
+        :meth:`list` (:mod:`jug.backends.prefetch`: a large store lists while the jugfile
+        loads)."""
+        if self._prefetch is None:
+            self._prefetch = Prefetch.start(self._results)
+
     @_os_errors("list the results in")
     def list(self) -> Iterable[str]:
+        if self._prefetch is not None:
+            started, self._prefetch = self._prefetch, None
+            names = started.take()
+            if names is not None:
+                return names
         out: list[str] = []
         try:
             subdirs = os.scandir(self._results)
@@ -458,6 +472,12 @@ class FileStore(Store):
             finally:
                 os.close(fd)
             return True
+
+    def close(self) -> None:
+        """Collect a listing started and never taken (no child is left behind)."""
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+            self._prefetch = None
 
     @_os_errors("remove temporary files in")
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:

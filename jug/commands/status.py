@@ -55,6 +55,7 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None,
     from ..state.shifts import read_shifts
 
     store = open_store(jugfile, jugdir)
+    store.prefetch()  # the results are listed while the jugfile loads
     shifts = read_shifts(store)  # once, for the live workers and the allocation report
     with building_graph():  # a quarter of the time on 200k tasks was the GC walking the graph
         loaded = load(jugfile, store, argv)

@@ -656,6 +656,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
     previous: tuple | None = None
     first = True
     mark = exit_checks.checkpoint()
+    store.prefetch()  # a large store is listed while the jugfile loads
     while True:
         with building_graph():
             loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))

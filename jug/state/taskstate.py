@@ -10,7 +10,9 @@ finished) or *waiting*; duplicates (same hash) count once.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Any, Iterable
 
 from ..backends import Store
@@ -155,23 +157,30 @@ def _state(t: Task, h: str, snap: Snapshot, crashed: dict[str, str]) -> str:
 
 def _count_states(tasks: list[Task], snap: Snapshot, crashed: dict[str, str]
                   ) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
-    """Counts per task name and state in one pass; and the names of locked or failed hashes."""
-    per_name: dict[str, dict[str, int]] = OrderedDict()
+    """Counts per task name and state; and the names of locked or failed hashes.
+
+    Finished tasks, the vast majority, are counted in bulk (C loops over the names and
+    hashes: a million tasks in a fraction of a second); only the others are looked at one
+    by one.
+    """
+    names_of = list(map(_NAME, tasks))
+    hashes = list(map(_HASH, tasks))  # hashed already (unique_tasks)
+    if None in hashes:
+        hashes = [t.hash() for t in tasks]
+    per_name: dict[str, dict[str, int]] = OrderedDict(
+        (n, dict.fromkeys(STATES, 0)) for n in dict.fromkeys(names_of))
+    done = list(map(snap.finished.__contains__, hashes))
+    for name, n in Counter(compress(names_of, done)).items():
+        per_name[name]["finished"] += n
+    for t, h in compress(zip(tasks, hashes), map(not_, done)):
+        per_name[t.name][_state(t, h, snap, crashed)] += 1
     wanted = set(snap.locks) | set(snap.failed)
-    names: dict[str, str] = {}
-    finished = snap.finished
-    for t in tasks:
-        h = t._hash or t.hash()  # hashed already (unique_tasks): no call per task
-        counts = per_name.get(t.name)
-        if counts is None:
-            counts = per_name[t.name] = dict.fromkeys(STATES, 0)
-        if h in wanted:
-            names[h] = t.name
-        elif h in finished:  # the vast majority, without a call per task
-            counts["finished"] += 1
-            continue
-        counts[_state(t, h, snap, crashed)] += 1
+    names = ({h: n for n, h in zip(names_of, hashes) if h in wanted} if wanted else {})
     return per_name, names
+
+
+_NAME = attrgetter("name")
+_HASH = attrgetter("_hash")
 
 
 def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
