@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..schedulers import SchedulerError, get_scheduler
-from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
+from ..schedulers.base import (
+    CommandFailed,
+    CommandMissing,
+    Scheduler,
+    UnexpressiblePath,
+    UnsupportedSetting,
+)
 from ..trust import search_upwards, trusted
 from .settings import default
 
@@ -160,8 +166,8 @@ def _scheduler_from(s: Mapping[str, Any]) -> Scheduler:
     name = s.get("scheduler") or schedulers.detect()
     if not name:
         raise SubmitError("no scheduler given and none found on PATH (looked for sbatch, "
-                          "qsub): use --scheduler slurm|pbs|torque|sge, or set "
-                          "'scheduler:' in a profile")
+                          "qsub, bsub, condor_submit): use --scheduler "
+                          f"{'|'.join(schedulers.NAMES)}, or set 'scheduler:' in a profile")
     try:
         return get_scheduler(str(name), s)
     except SchedulerError as e:
@@ -174,6 +180,11 @@ def _validate_numbers(scheduler: Scheduler, s: dict[str, Any]) -> tuple[int, int
     if workers is None:
         raise SubmitError("--workers must be at least 1")
     walltime = parse_duration(s.get("walltime"), "walltime", bare_seconds=False)
+    try:
+        walltime = scheduler.effective_walltime(walltime)
+        scheduler.check_settings(s)
+    except UnsupportedSetting as e:
+        raise SubmitError(str(e))
     margin = (parse_duration(s["margin"], "margin") if s.get("margin") not in (None, "")
               else default_margin(walltime))
     if walltime <= margin:

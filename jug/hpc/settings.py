@@ -19,7 +19,7 @@ from typing import Any, Callable
 from ..options import Option
 from ..taskstate import STALE_AFTER
 
-ALL = ("slurm", "pbs", "torque", "sge")
+ALL = ("slurm", "pbs", "torque", "sge", "lsf", "htcondor")
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,14 @@ def _shown(value: Any) -> str:
 
 _WORKERS = "With --watch or --until-done: "
 SETTINGS: tuple[Setting, ...] = (
-    Setting("scheduler", None, "slurm, pbs (PBS Pro/OpenPBS), torque or sge",
+    Setting("scheduler", None, "slurm, pbs (PBS Pro/OpenPBS), torque, sge, lsf or htcondor",
             "the profile's, else detected from the commands on PATH", metavar="NAME"),
     Setting("workers", 1, "Number of workers (array elements)", metavar="N", short="-n"),
     Setting("walltime", "01:00:00", "Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m",
             metavar="TIME", short="-t"),
-    Setting("queue", None, "Queue (PBS, SGE) or partition (SLURM)", metavar="NAME",
-            aliases=("partition",), short="-q"),
+    Setting("queue", None, "Queue (PBS, SGE, LSF) or partition (SLURM)", metavar="NAME",
+            aliases=("partition",), short="-q",
+            schedulers=("slurm", "pbs", "torque", "sge", "lsf")),
     Setting("account", None, "Account / project to charge", metavar="NAME"),
     Setting("mem", None, "Memory per worker, e.g. 4G or 500M", metavar="SIZE"),
     Setting("cpus_per_task", None, "CPU cores per worker", metavar="N"),
@@ -92,6 +93,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("python", None, "Python interpreter of the workers", "this one", metavar="PATH"),
     Setting("pythonpath", "auto"),
     Setting("parallel_env", "smp", schedulers=("sge",)),
+    # the unit of LSF_UNIT_FOR_LIMITS at the site (rusage[mem=...]): KB, MB, GB...
+    Setting("lsf_mem_unit", "MB", schedulers=("lsf",)),
+    # how HTCondor learns the walltime: both, periodic-remove or max-runtime (+MaxRuntime)
+    Setting("condor_walltime", "both", schedulers=("htcondor",)),
     Setting("execute_args", [], multiple=True),
     Setting("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
             flag=True),
