@@ -54,9 +54,10 @@ def walltime_style(value: Any) -> str:
 
 
 class HTCondor(Scheduler):
-    """HTCondor: one cluster per array, procs from 0; throttle by late materialization
-    (``max_materialize``, fixed at submission); no job dependencies (the ``--until-done``
-    planner waits in the local universe); no pre-walltime signal."""
+    """HTCondor: one cluster per array, procs from 0, each a late materialization factory
+    whose ``max_materialize`` is the throttle (``condor_qedit`` changes it live); no job
+    dependencies (the ``--until-done`` planner waits in the local universe); no signal
+    before the walltime (periodic_remove sends SIGTERM at it)."""
 
     name = "htcondor"
     template = "htcondor.sh.j2"
@@ -69,7 +70,9 @@ class HTCondor(Scheduler):
     submit_pattern = r"^(?P<id>\d+)\.\d+ - \d+\.\d+$"  # "1234.0 - 1234.9"
     detect_commands = ("condor_submit", "condor_q")
     log_pattern = "$(Cluster)_$(Process)"  # + .out / .err; the template adds the job name
-    supports_throttle = False  # max_materialize must be constant at submit time
+    # every array is a factory (max_materialize = throttle or size): the schedd reads the
+    # limit from the cluster ad (JobMaterializeLimit), which condor_qedit edits live
+    supports_throttle = True
     dependency_option = "{ids}"  # the clusters the planner job waits for, in its script
     dependency_separator = " "
     managed_directives = (
@@ -110,6 +113,12 @@ class HTCondor(Scheduler):
     def array_spec(self, size: int, throttle: int | None = None) -> str:
         """The ``queue`` count (the throttle is ``max_materialize``)."""
         return str(size)
+
+    def throttle_args(self, job_id: str, limit: int) -> list[str]:
+        """``condor_qedit CLUSTER JobMaterializeLimit N``: the factory's cluster ad, which
+        the schedd reads when it materializes the next procs."""
+        return ["condor_qedit", self.short_id(job_id), "JobMaterializeLimit",
+                str(max(1, int(limit)))]
 
     def template_context(self, job: Mapping[str, Any]) -> dict[str, Any]:
         """How the walltime is written, and the variables the description sets."""

@@ -94,11 +94,10 @@ class LSF(Scheduler):
         mem_unit(settings.get("lsf_mem_unit"))
 
     # -- formats ----------------------------------------------------------------------------
-    def format_walltime(self, seconds: int) -> str:
-        """``H:MM`` as ``-W`` takes it (whole minutes); ``HH:MM:SS`` for other durations."""
-        if seconds % 60:
-            return super().format_walltime(seconds)
-        h, m = divmod(int(seconds) // 60, 60)
+    @staticmethod
+    def run_limit(seconds: int) -> str:
+        """``-W`` as ``H:MM`` ([HH:]MM): the whole minutes of ``seconds``, at least one."""
+        h, m = divmod(max(60, int(seconds)) // 60, 60)
         return f"{h}:{m:02d}"
 
     def format_memory(self, mbytes: int) -> str:
@@ -125,7 +124,7 @@ class LSF(Scheduler):
             parts.append(f"rusage[mem={self.format_memory(int(job['mem']))}]")
         if (job.get("cpus_per_task") or 1) > 1:
             parts.append("span[hosts=1]")
-        return {"resources": " ".join(parts)}
+        return {"resources": " ".join(parts), "run_limit": self.run_limit(job["walltime"])}
 
     def dependency(self, job_ids: Sequence[str]) -> str:
         """``-w "ended(1) && ended(2)"``: held until every element of each array ended."""
