@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..config.trust import search_upwards, trusted
 from ..schedulers import SchedulerError, get_scheduler
 from ..schedulers.base import (
     CommandFailed,
@@ -27,7 +28,6 @@ from ..schedulers.base import (
     UnexpressiblePath,
     UnsupportedSetting,
 )
-from ..trust import search_upwards, trusted
 from .settings import default
 
 STATE_NAMESPACE = "submit"
