@@ -11,7 +11,7 @@ It behaves like LSF as its documentation describes it (outputs in tests/fakelsf/
   (``$FAKELSF_SLOTS``, default 16) and the array's slot limit allows, runs each element's
   script with ``/bin/sh`` in the submission environment plus ``LSB_JOBID``/``LSB_JOBINDEX``, sends
   the ``-wa`` signal ``-wt`` minutes before the run limit and kills at the run limit (SIGINT,
-  SIGTERM, then SIGKILL after ``$FAKELSF_TERMINATE_INTERVAL`` s, default 10);
+  SIGTERM, SIGKILL, ``$FAKELSF_TERMINATE_INTERVAL`` s apart, default 10, as bkill does);
 * ``bjobs -u USER -o "..." -json`` lists unfinished elements (PEND, PSUSP, RUN, USUSP, SSUSP);
   ``bkill``, ``bmod -J "%K"``, ``bstop``/``bresume`` (USUSP/PSUSP) act on ``ID`` or ``"ID[1,3-5]"``.
 
@@ -206,11 +206,19 @@ def _kill(doc: dict, job: dict, index: str, el: dict) -> str:
         el["stat"] = "EXIT"
     else:
         fb.signal_group(el["pid"], signal.SIGCONT)
-        fb.signal_group(el["pid"], signal.SIGINT)
-        fb.signal_group(el["pid"], signal.SIGTERM)
-        interval = float(os.environ.get("FAKELSF_TERMINATE_INTERVAL", "10"))
-        el["kill_at"] = time.time() + interval
+        _terminate(el, time.time())
     return f"Job <{_label(job, index)}> is being terminated"
+
+
+def _terminate(el: dict, now: float) -> None:
+    """LSF's kill: SIGINT, then SIGTERM, then SIGKILL, JOB_TERMINATE_INTERVAL apart."""
+    if el.get("killing"):
+        return
+    el["killing"] = True
+    interval = float(os.environ.get("FAKELSF_TERMINATE_INTERVAL", "10"))
+    fb.signal_group(el["pid"], signal.SIGINT)
+    el["kill_seq"] = [[now + interval, int(signal.SIGTERM)],
+                      [now + 2 * interval, int(signal.SIGKILL)]]
 
 
 def _stop(doc: dict, job: dict, index: str, el: dict) -> str:
@@ -288,6 +296,8 @@ def _watch_element(job: dict, el: dict, now: float, children: dict) -> None:
         el["stat"] = "DONE" if code == 0 else "EXIT"
         el["exit"] = code
         return
+    while el.get("kill_seq") and now >= el["kill_seq"][0][0]:
+        fb.signal_group(el["pid"], el["kill_seq"].pop(0)[1])
     if el["stat"] != "RUN":
         return
     started = el["start"]
@@ -295,12 +305,8 @@ def _watch_element(job: dict, el: dict, now: float, children: dict) -> None:
             now >= started + job["walltime"] - job["warn"][1]:
         fb.signal_group(el["pid"], SIGNALS.get(job["warn"][0].upper(), signal.SIGUSR2))
         el["warned"] = True
-    if job["walltime"] and now >= started + job["walltime"] and not el.get("kill_at"):
-        fb.signal_group(el["pid"], signal.SIGINT)
-        fb.signal_group(el["pid"], signal.SIGTERM)
-        el["kill_at"] = now + float(os.environ.get("FAKELSF_TERMINATE_INTERVAL", "10"))
-    if el.get("kill_at") and now >= el["kill_at"]:
-        fb.signal_group(el["pid"], signal.SIGKILL)
+    if job["walltime"] and now >= started + job["walltime"]:
+        _terminate(el, now)
 
 
 def _start(job: dict, index: str, el: dict, children: dict) -> None:
