@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from typing import Any, Mapping, Sequence
 
 from .base import (
@@ -163,9 +164,11 @@ class HTCondor(Scheduler):
         return [*self.submit_command, self.description_path(script)]
 
     def submit(self, script: str, cwd: str | None = None) -> str:
-        """Write the submit description beside the script, then submit it."""
+        """Write the submit description beside the script, then submit it.  The script is
+        the job's executable: HTCondor holds a job whose executable lacks the x bit."""
         self.directive_path(script)  # a script path the description could not hold: refuse
         try:
+            os.chmod(script, os.stat(script).st_mode | stat.S_IXUSR)
             with open(self.description_path(script), "w") as f:
                 f.write(self.description(script))
         except OSError as e:

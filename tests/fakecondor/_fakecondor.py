@@ -20,7 +20,8 @@ It behaves like HTCondor as its manual describes it (outputs in tests/fakecondor
   cluster.proc or ``-constraint``; ``condor_qedit CLUSTER JobMaterializeLimit N``.
 
 State lives in ``$FAKECONDOR_DIR``; ``FAKECONDOR_SUBMIT_EXIT``/``FAKECONDOR_SUBMIT_STDERR``
-reject a submission.
+reject a submission; ``FAKECONDOR_BROKEN_NODE=1`` holds every vanilla proc as it starts, as
+an execute node that cannot run the executable does.
 """
 
 from __future__ import annotations
@@ -407,7 +408,8 @@ def _start(c: dict, proc: str, p: dict, children: dict) -> None:
     if not os.path.isdir(iwd):
         return _set(p, HELD, 14, f"Error from slot1@fakehost: Failed to open '{iwd}' as "
                     "the initial working directory (errno=2: 'No such file or directory')")
-    if not os.access(exe, os.X_OK):
+    broken = os.environ.get("FAKECONDOR_BROKEN_NODE") and not _local(c)
+    if broken or not os.access(exe, os.X_OK):
         return _set(p, HELD, 6, f"Error from slot1@fakehost: Failed to execute '{exe}': "
                     "(errno=13: 'Permission denied')")
     env = dict(c["submit_env"]) if cmds.get("getenv", "").lower() == "true" else {}
