@@ -20,6 +20,7 @@ from typing import Any
 from ..backends import Store
 from ..backends.owner import owner_summary
 from ..config.options import Option, finite_seconds
+from ..state.crashloop import forget
 from ..state.locks import LockVerdict, judge
 from ..state.taskstate import STALE_AFTER
 from ._common import CommandError, open_and_load, open_store_or_fail, report
@@ -71,8 +72,6 @@ def _failed_only(args: Any) -> int:
         if not args.dry_run:
             store.clear_failed(key)
     if not args.dry_run:
-        from ..state.crashloop import forget
-
         forget(store, list(marks))  # a crash loop's count starts again
     names = sorted({str(info.get("task", "?")) for info in marks.values()})
     print(f"{_verb(args)} {len(marks)} failure mark(s)" + (f": {', '.join(names)}" if names else ""))

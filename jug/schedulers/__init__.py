@@ -31,13 +31,14 @@ from .base import (  # noqa: F401  (re-exported)
 )
 
 
-def _classes() -> dict[str, type[Scheduler]]:
-    """The adapter classes by name (imported on first use)."""
-    from .htcondor import HTCondor
-    from .lsf import LSF
-    from .pbs import PBS, Torque
-    from .sge import SGE
-    from .slurm import Slurm
+def adapter_classes() -> dict[str, type[Scheduler]]:
+    """The adapter classes by name (imported on first use): the registry every list of
+    schedulers derives from."""
+    from .htcondor import HTCondor  # start-up time: each adapter loads on first use
+    from .lsf import LSF  # start-up time: each adapter loads on first use
+    from .pbs import PBS, Torque  # start-up time: each adapter loads on first use
+    from .sge import SGE  # start-up time: each adapter loads on first use
+    from .slurm import Slurm  # start-up time: each adapter loads on first use
 
     return {"slurm": Slurm, "pbs": PBS, "torque": Torque, "sge": SGE, "lsf": LSF,
             "htcondor": HTCondor}
@@ -50,7 +51,7 @@ ALIASES = {"pbspro": "pbs", "openpbs": "pbs", "condor": "htcondor", "spectrum-ls
 
 def get_scheduler(name: str, settings: Mapping[str, Any] | None = None) -> Scheduler:
     """The adapter called ``name``, configured with profile ``settings``."""
-    classes = _classes()
+    classes = adapter_classes()
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in classes:
@@ -63,7 +64,7 @@ def from_environment(env: Mapping[str, str]) -> dict | None:
 
     SLURM first, then PBS (Torque's variables are recognised by PBS), LSF, HTCondor, then
     SGE, whose ``JOB_ID`` other systems set too."""
-    classes = _classes()
+    classes = adapter_classes()
     for key in ("slurm", "pbs", "lsf", "htcondor", "sge"):
         job = classes[key].from_environment(env)
         if job is not None:
@@ -74,7 +75,7 @@ def from_environment(env: Mapping[str, str]) -> dict | None:
 def detect() -> str | None:
     """The scheduler whose commands are on PATH (SLURM first, then SGE, Torque, PBS, LSF,
     HTCondor)."""
-    classes = _classes()
+    classes = adapter_classes()
     for key in ("slurm", "sge", "torque", "pbs", "lsf", "htcondor"):
         if classes[key].detect():
             return key

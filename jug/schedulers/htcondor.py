@@ -74,6 +74,7 @@ class HTCondor(Scheduler):
     # every array is a factory (max_materialize = throttle or size): the schedd reads the
     # limit from the cluster ad (JobMaterializeLimit), which condor_qedit edits live
     supports_throttle = True
+    own_settings = ("condor_walltime",)  # periodic_remove, +MaxRuntime or both
     dependency_option = "{ids}"  # the clusters the planner job waits for, in its script
     dependency_separator = " "
     managed_directives = (

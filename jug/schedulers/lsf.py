@@ -63,7 +63,8 @@ class LSF(Scheduler):
     log_pattern = "%J_%I.out"  # the template puts the job name in front (LSF has no %x)
     supports_throttle = True
     supports_signal = True  # -wa USR1 -wt <minutes>
-    walltime_signals_kill = True  # the warning is SIGUSR1: python -m jug.hpc.worker
+    # the warning is SIGUSR1, which jug execute takes like SIGTERM (it releases the lock)
+    own_settings = ("lsf_mem_unit",)  # the site's LSF_UNIT_FOR_LIMITS
     managed_directives = (
         (r"-W\b", "--walltime"), (r"-J\b", "--workers / --throttle / --job-name"),
         (r"-w[at]\b", "--margin"), (r"-[oe]o?\b", "--log-dir"), (r"-cwd\b", "the working folder"),

@@ -322,6 +322,6 @@ def test_adapters_state_their_facts() -> None:
     facts = {n: (get_scheduler(n).supports_throttle, get_scheduler(n).supports_signal,
                  get_scheduler(n).walltime_signals_kill, get_scheduler(n).first_index)
              for n in ("lsf", "htcondor")}
-    assert facts == {"lsf": (True, True, True, 1), "htcondor": (True, False, False, 0)}
+    assert facts == {"lsf": (True, True, False, 1), "htcondor": (True, False, False, 0)}
     assert get_scheduler("condor").name == "htcondor"
     assert RUNNING != PENDING

@@ -166,7 +166,7 @@ def test_warning_before_the_run_limit_releases_the_lock(jug, project: Path, lsf:
             "2", "100")
     assert p.returncode == 0, p.stderr
     script = next((project / "logs").glob("jug-work_*.sh")).read_text()
-    assert "#BSUB -wa USR1\n#BSUB -wt 1\n" in script and "jug.hpc.worker execute" in script
+    assert "#BSUB -wa USR1\n#BSUB -wt 1\n" in script and " -m jug execute " in script
     log = project / "logs" / "jug-work_1_1.out"
     wait_until(lambda: log.exists() and "jug: received SIGUSR1" in log.read_text(), 90,
                "the warning signal")
