@@ -2,8 +2,9 @@
 
 Each scheduler module (``slurm.py``, ``pbs.py``, ``sge.py``, ``lsf.py``, ``htcondor.py``) is a
 subclass that only states its facts (directive prefix, array flag, index variable, commands,
-output formats).  The shared logic lives here: running a command with useful errors, parsing the submit output with an
-overridable regex, one queue query for every array, cancel, live throttle, array splitting.
+output formats).  The shared logic lives here: running a command with useful errors, parsing
+the submit output with an overridable regex, one queue query for every array, cancel, live
+throttle, array splitting.
 The resubmit loop (``jug submit --watch``) drives schedulers only through this interface.
 """
 
