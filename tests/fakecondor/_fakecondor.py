@@ -337,15 +337,6 @@ def condor_qedit(argv: list[str]) -> int:
     return 0
 
 
-def condor_config_val(argv: list[str]) -> int:
-    fb.record(STATE, "condor_config_val", argv)
-    name = argv[-1]
-    if name == "MAX_JOBS_PER_SUBMISSION" and os.environ.get("FAKECONDOR_MAX_JOBS"):
-        print(os.environ["FAKECONDOR_MAX_JOBS"])
-        return 0
-    return _fail(f"Not defined: {name}")
-
-
 # -- the fake schedd ------------------------------------------------------------------------
 def _local(c: dict) -> bool:
     return c["cmds"].get("universe", "vanilla").lower() in ("local", "scheduler")
@@ -447,8 +438,9 @@ def main() -> int:
                "condor_release": (_release, "released")}
     if cmd in changes:
         return _change(cmd, argv, *changes[cmd])
-    return {"condor_submit": condor_submit, "condor_q": condor_q, "condor_qedit": condor_qedit,
-            "condor_config_val": condor_config_val}[cmd](argv)
+    commands = {"condor_submit": condor_submit, "condor_q": condor_q,
+                "condor_qedit": condor_qedit}
+    return commands[cmd](argv)
 
 
 if __name__ == "__main__":
