@@ -96,6 +96,11 @@ def error_line(tb: str, error: str) -> str:
     return (error.strip().splitlines() or ["?"])[0][:200]
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 worker``, ``2 workers`` (``many``: an irregular plural): counts read as words."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 def counts_text(counts: dict[str, int], always: tuple[str, ...] = STATES[:5]) -> str:
     """``1 waiting, 5 ready, 0 finished, 0 running, 0 failed`` (the one order; crashed if any)."""
     return ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES if s in always or counts.get(s))
@@ -111,7 +116,7 @@ def format_short(summary: dict[str, Any]) -> str:
     tot = summary["total"]
     text = f"{sum(tot.values())} tasks: {counts_text(tot)}"
     if summary.get("corrupt"):
-        text += f" ({len(summary['corrupt'])} corrupt result(s) to recompute)"
+        text += f" ({plural(len(summary['corrupt']), 'corrupt result')} to recompute)"
     if summary.get("incomplete"):
         text += " (stopped at a barrier: more may follow)"
     return text
@@ -159,8 +164,8 @@ def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
                      for c in corrupt[:limit])
     dead = [o for o in summary["locks"]["owners"] if o.get("dead")]
     if dead:
-        lines.append(f"Crashed ({len(dead)}): {len(dead)} task(s) crashed (their lock owner is "
-                     "dead); the next worker or 'jug cleanup --stale' reclaims them")
+        lines.append(f"Crashed ({len(dead)}): {plural(len(dead), 'task')} crashed (their lock "
+                     "owner is dead); the next worker or 'jug cleanup --stale' reclaims them")
         for o in dead[:limit]:
             lines.append(f"  {o.get('task')} {o['hash'][:12]}: {o['dead']}")
     return lines
@@ -198,7 +203,7 @@ def lock_line(summary: dict[str, Any]) -> str:
     owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
     if not owners:
         return ""
-    return (f"{len(owners)} task(s) running, locked by: "
+    return (f"{plural(len(owners), 'task')} running, locked by: "
             + ", ".join(sorted({owner_summary(o) for o in owners})))
 
 

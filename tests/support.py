@@ -260,6 +260,7 @@ def base_env(extra: dict | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUG_")}
     env["JUG_SUBMIT_CONFIG"] = "/nonexistent/submit.yaml"
     env["JUG_CONFIG"] = "/nonexistent/jugrc"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")  # this checkout
     env.update(extra or {})
     return env
 

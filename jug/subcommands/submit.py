@@ -16,6 +16,7 @@ from typing import Any
 
 from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
 from ..options import Option, all_options
+from ..progress import plural
 
 HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
 TAKES_JUGFILE = True
@@ -323,7 +324,7 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         print(f"# WARNING: {idle}")
     for part, size in enumerate(sizes):
         script = plan.script_path(part, len(sizes), "<time>")
-        print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
+        print(f"# ---- script {part + 1}/{len(sizes)} ({plural(size, 'worker')}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
@@ -380,7 +381,8 @@ def _status(settings: dict, jugfile: str) -> int:
         for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
             c = counts[d["job_id"]]
             pool = f" (pool {d['pool']})" if d.get("pool") else ""
-            lines.append(f"{sched_name} array {d['job_id']}{pool}: {d.get('size')} worker(s); "
+            lines.append(f"{sched_name} array {d['job_id']}{pool}: "
+                         f"{plural(int(d.get('size') or 0), 'worker')}; "
                          f"now {c.running} running, {c.pending} pending")
     print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
     return 0
@@ -499,7 +501,7 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
               f"submission from the pool's ready and soon-ready tasks")
         _print_settings(plan.settings, sources, plan)
         script = plan.script_path(0, 1, "<time>")
-        print(f"# ---- script ({size} workers): {script}")
+        print(f"# ---- script ({plural(size, 'worker')}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
