@@ -222,7 +222,7 @@ def test_short_and_json_ignore_the_terminal(tmp_path: Path, flag: str) -> None:
 
 def test_piped_status_does_not_import_rich(tmp_path: Path) -> None:
     jf = write_jugfile(tmp_path, FAILING)
-    code = ("import sys; from jug.cli import main; main(['status', sys.argv[1]]); "
+    code = ("import sys; from jug.commands.cli import main; main(['status', sys.argv[1]]); "
             "print('rich loaded:', any(m == 'rich' or m.startswith('rich.') for m in sys.modules))")
     from support import jug_env
 
@@ -266,7 +266,7 @@ def _record_chain(jf: Path, jd: Path, generations: int) -> None:
     import time
 
     from jug.backends import select_store
-    from jug.hpc.chain import Chain, Generation
+    from jug.hpc.chain.records import Chain, Generation
 
     now = time.time()
     chain = Chain(jugfile=str(jf), jugdir=str(jd), workdir=str(jf.parent), scheduler="slurm",

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from support import ok, run_jug, write_jugfile
 
+from jug.config.trust import search_upwards
 from jug.hpc import profiles as submit_profiles
-from jug.trust import search_upwards
 
 NOBODY = 65534
 ONE = """
@@ -198,7 +198,7 @@ def test_config_and_profile_files_are_checked_as_they_are_read(
         tmp_path: Path, how: str, capsys: pytest.CaptureFixture) -> None:
     """The readers themselves refuse an untrusted file, whoever listed it (the check is on the
     open file, so a file swapped after the search is caught too)."""
-    from jug.options import _read_config_file
+    from jug.config.options import _read_config_file
 
     rc = tmp_path / "jugrc"
     rc.write_text("jugdir: /elsewhere\n")

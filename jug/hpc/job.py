@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..config.trust import read_trusted, search_upwards, trusted
 from ..schedulers import SchedulerError, get_scheduler
 from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
-from ..trust import read_trusted, search_upwards, trusted
 from .settings import default
 
 STATE_NAMESPACE = "submit"
@@ -34,7 +34,7 @@ class SubmitError(ValueError):
 
 
 def trusted_loader(folders: list[str]) -> Any:
-    """A Jinja2 loader over ``folders`` that reads only trusted files (:mod:`jug.trust`).
+    """A Jinja2 loader over ``folders`` that reads only trusted files (:mod:`jug.config.trust`).
 
     A template becomes a shell script run on the cluster, so each file is checked as it is
     read, the named template and every file it includes, imports or extends: one owned by

@@ -21,8 +21,8 @@ import difflib
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..options import layer_files
-from ..trust import read_trusted
+from ..config.options import layer_files
+from ..config.trust import read_trusted
 from .settings import ALIASES, DEFAULTS, LIST_KEYS
 
 USER_FILE = Path("~/.config/jug/submit.yaml")
@@ -67,7 +67,7 @@ def read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], st
     import yaml
 
     try:
-        text = read_trusted(path, "submit profile")  # checked as it is read: jug.trust
+        text = read_trusted(path, "submit profile")  # checked as it is read: jug.config.trust
         data = yaml.safe_load(text or "") or {}
     except yaml.YAMLError as e:
         raise ProfileError(f"{path}: not valid YAML: {e}")

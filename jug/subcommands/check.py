@@ -10,12 +10,12 @@ import sys
 from typing import Any
 
 from ..backends import Store
+from ..commands._common import CommandError, open_and_load, report
+from ..config.options import Option
 from ..integrity import find_damaged
 from ..jugfile import Loaded
-from ..options import Option
 from ..progress import format_short
 from ..taskstate import summarize
-from ._common import CommandError, open_and_load, report
 
 HELP = "Exit with 0 if every task is finished, 1 if not (2 on errors)"
 TAKES_JUGFILE = True

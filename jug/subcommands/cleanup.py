@@ -19,10 +19,10 @@ from typing import Any
 
 from ..backends import Store
 from ..backends.owner import owner_summary
+from ..commands._common import CommandError, open_and_load, open_store_or_fail, report
+from ..config.options import Option, finite_seconds
 from ..locks import LockVerdict, judge
-from ..options import Option, finite_seconds
 from ..taskstate import STALE_AFTER
-from ._common import CommandError, open_and_load, open_store_or_fail, report
 
 HELP = "Remove results no longer referenced by the jugfile, dead workers' locks, failure marks"
 TAKES_JUGFILE = True

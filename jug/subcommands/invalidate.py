@@ -11,8 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..options import Option
-from ._common import (
+from ..commands._common import (
     CommandError,
     dependents_closure,
     invalidate_tasks,
@@ -21,6 +20,7 @@ from ._common import (
     open_and_load,
     report,
 )
+from ..config.options import Option
 
 HELP = "Remove the results of the named tasks and of every task that depends on them"
 TAKES_JUGFILE = True

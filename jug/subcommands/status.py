@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from ..backends import StoreError
+from ..config.options import Option
 from ..gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
-from ..options import Option
 from ..progress import format_short, format_table, traceback_text
 from ..taskstate import summarize
 
@@ -74,7 +74,7 @@ class ChainState:
 
 def add_chain(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The chain's lines (``chain``) and its state (``chain_state``: None without a chain)."""
-    from ..hpc.chain import Chain, describe  # the toolkit only for jug status itself
+    from ..hpc.chain.records import Chain, describe  # the toolkit only for jug status itself
 
     chain = Chain.load(store, jugfile)
     summary["chain"] = describe(chain) if chain is not None else []

@@ -198,7 +198,7 @@ def test_submit_module_imports_nothing_heavy() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, jug.cli, jug.subcommands.submit, jug.schedulers;"
+    code = ("import sys, jug.commands.cli, jug.subcommands.submit, jug.schedulers;"
             "bad = [m for m in ('jinja2', 'yaml') if m in sys.modules];"
             "assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
