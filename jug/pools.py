@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from .hpc.profiles import ProfileError, check_keys, normalise_key
-from .taskstate import match_names
+from .state.taskstate import match_names
 
 DEFAULT = "default"
 #: keys a pool has besides the ``jug submit`` settings it overrides

@@ -1,7 +1,7 @@
 """Progress as a person reads it: counts in one order, rates, live workers, ETA, failures.
 
 Computing lives in :func:`activity` and :func:`failure_rows` (called by
-:func:`jug.taskstate.summarize`, so ``--json`` carries every figure); rendering of the plain
+:func:`jug.state.taskstate.summarize`, so ``--json`` carries every figure); rendering of the plain
 text (pipes, ``NO_COLOR``, batch logs) lives here too.  The terminal rendering with bars is in
 :mod:`jug.progress_rich`, imported only when the output is a terminal, so ``jug status``
 piped into a script starts as fast as before.
@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .taskstate import STATES
-from .timings import format_duration
+from .state.taskstate import STATES
+from .state.timings import format_duration
 
 #: the states still to run: what an ETA is about
 LEFT = ("waiting", "ready", "running")
@@ -31,12 +31,12 @@ class Activity:
     workers_recorded: int
     eta_seconds: float | None
     eta_workers: int  # the worker count the ETA assumes
-    exits: dict[str, int]  # workers that left, per reason (``jug.workers.ExitReason``)
+    exits: dict[str, int]  # workers that left, per reason (``jug.state.shifts.ExitReason``)
 
 
 def timing_docs(store: Any) -> dict[str, dict]:
     """Every worker's timings document (one bulk read; empty if unreadable)."""
-    from .timings import NAMESPACE
+    from .state.timings import NAMESPACE
 
     try:
         return store.read_docs(NAMESPACE)
@@ -48,9 +48,9 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
              remaining: dict[str, int], locks: dict, now: float, stale_after: float
              ) -> Activity:
     """Throughput, live workers and ETA from the timings ``docs`` and the worker records."""
-    from .history import RATE_WINDOW, FinishTimes
-    from .timings import Durations, eta_seconds
-    from .workers import live_workers, read_records
+    from .state.history import RATE_WINDOW, FinishTimes
+    from .state.shifts import live_workers, read_records
+    from .state.timings import Durations, eta_seconds
 
     rate = FinishTimes.from_timing_docs(docs).rate(now)
     beats = {name: float(d.get("time") or 0) for name, d in docs.items() if isinstance(d, dict)}

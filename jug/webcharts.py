@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from .workers import ExitReason, WorkerRecord
+from .state.shifts import ExitReason, WorkerRecord
 
 W, H = 640, 220  # size of each chart
 LEFT, RIGHT, TOP, BOTTOM = 150, 20, 16, 30  # margins
@@ -50,9 +50,9 @@ class ChartData:
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
     """Read timings, worker records and failure marks for the charts of ``summary``."""
-    from .history import FinishTimes
     from .progress import timing_docs
-    from .workers import read_records
+    from .state.history import FinishTimes
+    from .state.shifts import read_records
 
     docs = timing_docs(store)
     finished = int(summary["total"].get("finished", 0))

@@ -21,7 +21,7 @@ from support import ok, run_jug, start_jug, stop, wait_until, write_jugfile
 from support import status as status_json
 
 from jug.progress import counts_text, format_short, format_table
-from jug.taskstate import STATES
+from jug.state.taskstate import STATES
 
 GOLDEN = Path(__file__).parent / "golden"
 ESC = "\x1b["
@@ -107,7 +107,7 @@ def test_one_order_everywhere() -> None:
     assert tuple(summary["order"]) == STATES
     assert STATES[:5] == ("waiting", "ready", "finished", "running", "failed")
     assert format_short(summary) == "81 tasks: 1 waiting, 22 ready, 54 finished, 3 running, 1 failed"
-    from jug.subcommands.submit import _describe_status
+    from jug.commands.submit import _describe_status
 
     line, left = _describe_status(summary)
     assert line == counts_text(summary["total"]) and left

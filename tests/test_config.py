@@ -24,9 +24,8 @@ import yaml
 from support import CHAIN, jug_env, ok, run_jug, write_jugfile
 
 from jug.backends import select_store
-from jug.commands import cli
+from jug.commands import SUBCOMMANDS, cli
 from jug.config.options import Option, all_options
-from jug.subcommands import SUBCOMMANDS
 
 LAYERS = ("user", "project", "env", "cli")
 

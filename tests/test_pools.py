@@ -190,7 +190,7 @@ def test_execute_only_runs_no_dependencies_and_leaves(tmp_path: Path) -> None:
     p = run_jug("execute", "--only", "train", "--pool", "gpu", "wf.py", cwd=tmp_path)
     assert _task_counts(tmp_path) == {"wf.prep": 3, "wf.train": 1, "wf.post": 0}
     from jug.backends import select_store
-    from jug.workers import read_records
+    from jug.state.shifts import read_records
 
     recs = read_records(select_store(str(tmp_path / "wf.jugdata")))
     assert [(r.pool, r.tasks, r.reason) for r in recs] == [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jug.report import ALL, Elapsed, build, format_report, parse_sacct, split_worker
-from jug.workers import WorkerRecord
+from jug.state.shifts import WorkerRecord
 
 
 def rec(pool: str | None, started: float, ended: float | None, busy: float, first: float | None,

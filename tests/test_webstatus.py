@@ -225,7 +225,7 @@ best = report(means)
 
 def _known_store(tmp_path: Path) -> tuple[Path, Path]:
     """The KNOWN jugfile run for 9 tasks (one failure), with fixed timings and worker records."""
-    from jug.workers import ExitReason, WorkerRecord
+    from jug.state.shifts import ExitReason, WorkerRecord
 
     jf = write_jugfile(tmp_path, KNOWN)
     jd = tmp_path / "known.jugdata"

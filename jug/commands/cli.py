@@ -12,8 +12,8 @@ from typing import Sequence
 from .._version import __version__
 from ..backends import StoreError
 from ..config import options as _options
-from ..subcommands import SUBCOMMANDS, every_option_key
 from ..task import TaskError
+from . import SUBCOMMANDS, every_option_key
 
 
 def _load(name: str):

@@ -24,7 +24,7 @@ from jug.hpc.watch import WatchOptions
 from jug.jugfile import load
 from jug.pools import declaration, parse_pools, pools_from_settings
 from jug.schedulers.base import RUNNING, QueueEntry
-from jug.workers import ExitReason
+from jug.state.shifts import ExitReason
 
 
 class PoolSlurm(FakeSlurm):

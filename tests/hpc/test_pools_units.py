@@ -17,7 +17,7 @@ from jug.hpc.pools import PoolsWatcher, pool_plans
 from jug.hpc.watch import WatchOptions
 from jug.pools import pools_from_settings
 from jug.schedulers.base import RUNNING, QueueEntry
-from jug.workers import read_records
+from jug.state.shifts import read_records
 
 WF = POOL_FUNCTIONS + """
 ps = [prep(i) for i in range(6)]

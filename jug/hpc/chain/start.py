@@ -43,7 +43,7 @@ def _new_chain(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: i
     """The record of a new chain (not saved yet), after the checks that refuse one.
 
     ``stages``: pools the work passes through; each may take a generation of its own."""
-    from ...timings import Durations
+    from ...state.timings import Durations
 
     check_can_chain(plan)
     if max_generations is not None and not 1 <= max_generations <= HARD_GENERATIONS:

@@ -19,12 +19,12 @@ import threading
 from typing import Any
 
 from ..backends import Store
-from ..commands._common import CommandError, open_store_or_fail, report
 from ..config.options import Option
 from ..config.options import port as port_number
 from ..jugfile import JugfileError, Loaded, load
 from ..progress import total_line
-from ..taskstate import summarize
+from ..state.taskstate import summarize
+from ._common import CommandError, open_store_or_fail, report
 
 HELP = "Serve a self-refreshing status page on http://127.0.0.1:PORT/ (needs Flask)"
 TAKES_JUGFILE = True

@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..commands._common import (
+from ..config.options import Option
+from ._common import (
     CommandError,
     dependents_closure,
     invalidate_tasks,
@@ -20,7 +21,6 @@ from ..commands._common import (
     open_and_load,
     report,
 )
-from ..config.options import Option
 
 HELP = "Remove the results of the named tasks and of every task that depends on them"
 TAKES_JUGFILE = True

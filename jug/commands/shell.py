@@ -15,14 +15,8 @@ from typing import Any, Iterable
 
 import jug
 
-from ..commands._common import (
-    CommandError,
-    dependents_closure,
-    invalidate_tasks,
-    open_and_load,
-    report,
-)
 from ..task import Task, TaskLike, value
+from ._common import CommandError, dependents_closure, invalidate_tasks, open_and_load, report
 
 HELP = "Open an IPython shell with the jugfile's tasks, value(), invalidate() and the store"
 TAKES_JUGFILE = True

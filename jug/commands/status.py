@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 from ..backends import StoreError
 from ..config.options import Option
-from ..gcpause import building_graph
+from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
 from ..progress import format_short, format_table, traceback_text
-from ..taskstate import summarize
+from ..state.taskstate import summarize
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -94,7 +94,7 @@ def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     from ..hpc.profiles import ProfileError, merge
     from ..pools import assign, pools_from_settings
     from ..report import build, report_json
-    from ..workers import read_records
+    from ..state.shifts import read_records
 
     try:
         pools = pools_from_settings(merge(jugfile, None, {})[0])
