@@ -175,13 +175,39 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
         loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
     except (StoreError, JugfileError) as e:
         raise SubmitError(f"cannot report: {e}")
-    accounts, with_sacct = for_store(store, loaded.tasks, pools, args.jugfile)
+    scope = _report_scope(args, store)
+    accounts, with_sacct = for_store(store, loaded.tasks, pools, args.jugfile, scope=scope)
     if accounts["all"].workers == 0:
-        print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
-              f"run yet")
+        print(f"no worker records for {args.jugfile} in {store.description} of "
+              f"{scope.label}" + (": no worker has run yet" if scope.since is None else ""))
         return 0
-    print(format_report(accounts, with_sacct))
+    print(format_report(accounts, with_sacct, scope))
     return 0
+
+
+def _report_scope(args: Any, store: Any) -> Any:
+    """The :class:`jug.report.Scope` of ``--since`` / ``--chain`` (the whole history without)."""
+    from ..hpc.job import SubmitError
+    from ..report import Scope, ScopeError, chain_scope, since_scope
+
+    since, chain_id = getattr(args, "since", None), getattr(args, "chain", None)
+    if since and chain_id:
+        raise SubmitError("--since and --chain choose the report's workers in two ways: give "
+                          "one (--chain: one --until-done chain; --since: a time window)")
+    try:
+        if since:
+            return since_scope(since)
+        if chain_id:
+            from ..hpc.chain.records import Chain
+
+            chain = Chain.load(store, args.jugfile)
+            if chain is None:
+                raise ScopeError(f"--chain: no --until-done chain is recorded for "
+                                 f"{args.jugfile} in {store.description}")
+            return chain_scope(chain, chain_id)
+    except ScopeError as e:
+        raise SubmitError(str(e)) from None
+    return Scope()
 
 
 def _describe_status(summary: dict) -> tuple[str, bool]:
@@ -224,12 +250,24 @@ def run(args: Any) -> int:
         return 1
 
 
+def _check_jugfile_exists(args: Any) -> None:
+    """SubmitError unless the jugfile exists (saying so when ``--chain`` took its name)."""
+    from ..hpc.job import SubmitError
+
+    if os.path.isfile(args.jugfile):
+        return
+    chain_id = str(getattr(args, "chain", None) or "")
+    if chain_id.endswith(".py") and os.path.isfile(chain_id):  # --chain ate the jugfile
+        raise SubmitError(f"--chain takes the chain: 'latest' or a job id of it, e.g. "
+                          f"jug submit --report --chain latest {chain_id}")
+    raise SubmitError(f"jugfile '{args.jugfile}' not found")
+
+
 def _run(args: Any) -> int:
     """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
     from ..hpc.job import JobPlan, SubmitError
 
-    if not os.path.isfile(args.jugfile):
-        raise SubmitError(f"jugfile '{args.jugfile}' not found")
+    _check_jugfile_exists(args)
     settings, sources = settings_from_args(args)
     dry_run = bool(getattr(args, "dry_run", False))
     if getattr(args, "cancel", False):
@@ -238,6 +276,8 @@ def _run(args: Any) -> int:
         return _status(settings, args.jugfile)
     if getattr(args, "report", False):
         return _report(args, settings, sources)
+    if getattr(args, "since", None) or getattr(args, "chain", None):
+        raise SubmitError("--since and --chain choose the workers of --report: add --report")
     until_done = bool(getattr(args, "until_done", False))
     if until_done and (getattr(args, "watch", False) or getattr(args, "once", False)):
         raise SubmitError("--until-done and --watch exclude each other: --watch keeps a loop "
@@ -510,7 +550,15 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
 
 
 def add_arguments(parser: Any) -> None:
-    """Give repeatable options a real default: append actions cannot extend the unset marker."""
+    """Give repeatable options a real default: append actions cannot extend the unset marker;
+    the report's scope (command line only: an optional value, which Option cannot express)."""
     for action in parser._actions:
         if action.dest in ("directive", "prologue", "pool"):
             action.default = None
+    parser.add_argument("--since", metavar="WHEN", default=None, help="With --report: only "
+                        "workers that started since WHEN, a duration back from now (2h, 90m, "
+                        "1d12h) or a local ISO date or time (2026-12-07T14:30)")
+    parser.add_argument("--chain", metavar="ID", default=None,
+                        help="With --report: only the workers of the --until-done chain "
+                        "recorded for the jugfile: 'latest', or a job id of one of its arrays "
+                        "or planner jobs")
