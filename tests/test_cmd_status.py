@@ -20,8 +20,8 @@ import pytest
 from support import ok, run_jug, start_jug, stop, wait_until, write_jugfile
 from support import status as status_json
 
-from jug.progress import counts_text, format_short, format_table
 from jug.state.taskstate import STATES
+from jug.status.progress import counts_text, format_short, format_table
 
 GOLDEN = Path(__file__).parent / "golden"
 ESC = "\x1b["
@@ -85,7 +85,7 @@ def test_plain_rendering_of_a_known_store() -> None:
 def test_terminal_rendering_has_bars_and_the_same_figures() -> None:
     from rich.console import Console
 
-    from jug.progress_rich import renderable
+    from jug.status.progress_rich import renderable
 
     con = Console(file=io.StringIO(), width=110, force_terminal=True, color_system="standard",
                   record=True)

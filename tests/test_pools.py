@@ -9,18 +9,16 @@ import pytest
 from support import POOL_FUNCTIONS, run_jug, write_jugfile
 
 from jug.hpc import sizing
-from jug.hpc.profiles import ProfileError, read_file
-from jug.pools import (
-    DEFAULT,
+from jug.hpc.pool_settings import (
     PoolError,
-    assign,
     execute_args,
     parse_pool_option,
     parse_pools,
     pool_settings,
     pools_from_settings,
-    selection,
 )
+from jug.hpc.profiles import ProfileError, read_file
+from jug.state.membership import DEFAULT, assign, selection
 
 NAMES = ["wf.prep", "wf.train", "wf.train_big", "wf.assemble", "wf.post", "wf.trainer"]
 DECL = {"gpu": {"tasks": ["train"], "gpus": 1, "partition": "gpu", "max-workers": 4},

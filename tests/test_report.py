@@ -1,4 +1,4 @@
-"""The allocation report's arithmetic (jug.report): worker records in, figures out."""
+"""The allocation report's arithmetic (jug.hpc.report): worker records in, figures out."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from support import ok, run_jug, write_jugfile
 
 from jug.backends import select_store
-from jug.report import ALL, Elapsed, build, format_report, parse_sacct, split_worker
+from jug.hpc.report import ALL, build, format_report, split_worker
+from jug.schedulers.base import Elapsed
+from jug.schedulers.slurm import Slurm
 from jug.state.invalidations import read as read_invalidations
 from jug.state.shifts import WorkerRecord
 
@@ -56,12 +58,12 @@ def test_pools_and_all_row() -> None:
     # every allocated second is accounted for exactly once
     assert a.allocated == pytest.approx(a.task_seconds + a.idle_start + a.idle_middle
                                         + a.idle_tail)
-    text = format_report(acc, with_sacct=False)
+    text = format_report(acc, accounting=None)
     assert "71%" in text and "1 budget, 1 signal" in text and "worker records only" in text
 
 
 def test_sacct_adds_queue_wait_and_unrecorded_seconds() -> None:
-    out = parse_sacct("\n".join([
+    out = Slurm({"user": "me"}).parse_accounting("\n".join([
         "77_0|2026-11-30T10:00:00|2026-11-30T10:00:10|2026-11-30T10:01:52",
         "77_0.batch|2026-11-30T10:00:10|2026-11-30T10:00:10|2026-11-30T10:01:52",
         "77_1|2026-11-30T10:00:00|2026-11-30T10:00:30|Unknown",
@@ -73,15 +75,17 @@ def test_sacct_adds_queue_wait_and_unrecorded_seconds() -> None:
     assert out[("77", "1")].end is None
     job = {"scheduler": "slurm", "array_job_id": "77", "array_task_id": "0"}
     r = rec("default", 5000.0, 5100.0, 90.0, 5001.0, 5099.0, 3, job=job)
-    acc = build([r], sacct={("77", "0"): Elapsed(0.0, 10.0, 112.0)}, now=0.0)["default"]
+    acc = build([r], accounting={("77", "0"): Elapsed(0.0, 10.0, 112.0)}, now=0.0)["default"]
     assert (acc.allocated, acc.unrecorded, acc.queue_wait) == (102.0, 2.0, 10.0)
     assert acc.finished is None and acc.reruns is None
-    assert "2.0s allocated outside the jug processes" in format_report({"all": acc}, with_sacct=True)
+    text = format_report({"all": acc}, accounting=Slurm.accounting_name)
+    assert "2.0s allocated outside the jug processes" in text
+    assert text.splitlines()[-1].startswith("SLURM accounting (sacct): 10.0s queued")
 
 
 def test_webstatus_fragment_shows_the_allocation_table() -> None:
-    from jug.report import report_json
-    from jug.webcharts import ChartData, render
+    from jug.hpc.report import report_json
+    from jug.status.webcharts import ChartData, render
 
     acc = build([rec("g<p>u", 0.0, 100.0, 90.0, 5.0, 95.0, 2, reason="signal")], now=0.0)
     html = render(ChartData(now=1000.0, total=5, finished=0, eta=None, progress=[],
@@ -90,6 +94,26 @@ def test_webstatus_fragment_shows_the_allocation_table() -> None:
     assert "<td>1 signal</td>" in html
     assert 'id="allocation"' not in render(ChartData(now=1.0, total=1, finished=0, eta=None,
                                                      progress=[]))
+
+
+def test_accounting_is_asked_through_the_adapter(tmp_path, monkeypatch) -> None:
+    """sacct is the SLURM adapter's: it runs the command, and adapters without accounting
+    (or a sacct that fails, as on clusters without accounting) give None, never an error."""
+    from jug.schedulers.pbs import PBS
+
+    fake = tmp_path / "sacct"
+    fake.write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/args\"\n"
+                    "echo '5_1|2026-11-30T10:00:00|2026-11-30T10:00:04|Unknown'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    seen = Slurm({"user": "me"}).accounting(["5", "5"])
+    assert seen == {("5", "1"): Elapsed(seen[("5", "1")].submit, seen[("5", "1")].submit + 4,
+                                        None)}
+    assert (tmp_path / "args").read_text().split()[-2:] == ["-j", "5"]
+    assert PBS({"user": "me"}).accounting(["5"]) is None and PBS.accounting_name == ""
+    fake.write_text("#!/bin/sh\necho 'accounting storage is disabled' >&2; exit 1\n")
+    assert Slurm({"user": "me"}).accounting(["5"]) is None
+    assert Slurm({"user": "me"}).accounting([]) is None
 
 
 # -- issue 21, item 6: recomputes after jug invalidate, and the report's scope --------------
@@ -102,7 +126,7 @@ def test_invalidated_results_computed_again_are_recomputes_not_reruns() -> None:
     assert (acc[ALL].recomputes, acc[ALL].reruns) == (67, 2)
     # without the invalidation record, the same counts are 69 reruns (the old arithmetic)
     assert build(records, finished={"default": 68}, now=40.0)["default"].reruns == 69
-    text = format_report(acc, with_sacct=False)
+    text = format_report(acc, accounting=None)
     assert "recomputes reruns" in text and "67 results removed in this scope" in text
 
 
@@ -119,7 +143,7 @@ _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 @given(st.lists(st.tuples(st.integers(0, 400), st.sampled_from("dhms")), min_size=1,
                 max_size=4), st.floats(1e9, 2e9))
 def test_since_durations_count_back_from_now(parts: list, now: float) -> None:
-    from jug.report import parse_since
+    from jug.hpc.report import parse_since
 
     text = "".join(f"{n}{u}" for n, u in parts)
     assert parse_since(text, now) == pytest.approx(now - sum(n * _UNITS[u] for n, u in parts))
@@ -128,7 +152,7 @@ def test_since_durations_count_back_from_now(parts: list, now: float) -> None:
 
 @given(st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30)))
 def test_since_iso_times_are_local_times(when: datetime) -> None:
-    from jug.report import parse_since
+    from jug.hpc.report import parse_since
 
     when = when.replace(microsecond=0)
     assert parse_since(when.isoformat(), 0.0) == when.astimezone().timestamp()
@@ -136,7 +160,7 @@ def test_since_iso_times_are_local_times(when: datetime) -> None:
 
 @given(st.text(max_size=12))
 def test_since_refuses_anything_else_with_one_line(text: str) -> None:
-    from jug.report import ScopeError, parse_since
+    from jug.hpc.report import ScopeError, parse_since
 
     try:
         parse_since(text, 1e9)
@@ -146,7 +170,7 @@ def test_since_refuses_anything_else_with_one_line(text: str) -> None:
 
 def test_chain_scope_keeps_the_chains_workers_and_its_start() -> None:
     from jug.hpc.chain.records import Chain, Generation
-    from jug.report import ScopeError, chain_scope
+    from jug.hpc.report import ScopeError, chain_scope
 
     chain = Chain(jugfile="/x/wf.py", jugdir="/x/d", workdir="/x", scheduler="slurm",
                   settings={}, jugfile_args=[], max_workers=2, max_queued=None,

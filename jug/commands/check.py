@@ -12,9 +12,9 @@ from typing import Any
 from ..backends import Store
 from ..config.options import Option
 from ..jugfile import Loaded
-from ..progress import format_short
 from ..state.integrity import find_damaged
 from ..state.taskstate import summarize
+from ..status.progress import format_short
 from ._common import CommandError, open_and_load, report
 
 HELP = "Exit with 0 if every task is finished, 1 if not (2 on errors)"

@@ -193,7 +193,7 @@ def _list_removed(results: list[str], marks: dict[str, Any]) -> None:
 
 def _records_cutoff(args: Any) -> float | None:
     """The time before which worker records go (None: ``never``); CommandError if bad."""
-    from ..report import ScopeError, parse_since
+    from ..hpc.report import ScopeError, parse_since
 
     raw = str(getattr(args, "records_older_than", None) or RECORDS_OLDER_THAN).strip()
     if raw.lower() == "never":
@@ -226,7 +226,7 @@ def _clean_records(store: Store, args: Any, jugfile: str, cutoff: float) -> None
 def _describe(rec: Any) -> str:
     """``node1:101 (slurm 77_1): left 2026-11-20 10:00, budget, 12 tasks`` (one record)."""
     from ..backends.owner import owner_summary
-    from ..progress import plural
+    from ..status.progress import plural
 
     who = owner_summary({"host": rec.host, "pid": rec.pid, "job": rec.job})
     if rec.ended is None:
@@ -244,7 +244,7 @@ def old_records(store: Store, jugfile: str, cutoff: float, stale_after: float) -
     chain's workers."""
     import os
 
-    from ..progress import timing_docs
+    from ..state.activity import timing_docs
     from ..state.shifts import live_workers, read_records
 
     target = os.path.abspath(jugfile)

@@ -19,8 +19,8 @@ from ..backends import StoreError
 from ..config.options import Option
 from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
-from ..progress import format_short, format_table, traceback_text
 from ..state.taskstate import summarize
+from ..status.progress import format_short, format_table, traceback_text
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -91,9 +91,10 @@ def short_line(summary: dict[str, Any]) -> str:
 
 def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The pool of each task name (``pools``) and the allocation account (``report``)."""
+    from ..hpc.pool_settings import pools_from_settings
     from ..hpc.profiles import ProfileError, merge
-    from ..pools import assign, pools_from_settings
-    from ..report import build, report_json
+    from ..hpc.report import build, report_json
+    from ..state.membership import assign
     from ..state.shifts import read_records
 
     try:
@@ -159,7 +160,7 @@ def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
 
 def _watch(get: Callable[[], dict], args: Any, fancy: bool) -> None:
     if fancy:
-        from ..progress_rich import watch
+        from ..status.progress_rich import watch
 
         watch(get, args.watch, all_done)
     else:
@@ -200,7 +201,7 @@ def run(args: Any) -> int:
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:
-            from ..progress_rich import print_summary
+            from ..status.progress_rich import print_summary
 
             summary = get()
             print_summary(summary)

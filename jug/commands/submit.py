@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config.options import Option, all_options
 from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
-from ..progress import plural
+from ..status.progress import plural
 
 HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
 TAKES_JUGFILE = True
@@ -164,9 +164,9 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
     """``--report``: the allocation account of this jugfile's workers (read-only)."""
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError
+    from ..hpc.pool_settings import pools_from_settings
+    from ..hpc.report import for_store, format_report
     from ..jugfile import JugfileError, load
-    from ..pools import pools_from_settings
-    from ..report import for_store, format_report
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
     jugdir = settings.get("jugdir") or default_jugdir(args.jugfile)
@@ -176,19 +176,19 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
     except (StoreError, JugfileError) as e:
         raise SubmitError(f"cannot report: {e}")
     scope = _report_scope(args, store)
-    accounts, with_sacct = for_store(store, loaded.tasks, pools, args.jugfile, scope=scope)
+    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile, scope=scope)
     if accounts["all"].workers == 0:
         print(f"no worker records for {args.jugfile} in {store.description} of "
               f"{scope.label}" + (": no worker has run yet" if scope.since is None else ""))
         return 0
-    print(format_report(accounts, with_sacct, scope))
+    print(format_report(accounts, accounting, scope))
     return 0
 
 
 def _report_scope(args: Any, store: Any) -> Any:
-    """The :class:`jug.report.Scope` of ``--since`` / ``--chain`` (the whole history without)."""
+    """The :class:`jug.hpc.report.Scope` of ``--since`` / ``--chain`` (the whole history without)."""
     from ..hpc.job import SubmitError
-    from ..report import Scope, ScopeError, chain_scope, since_scope
+    from ..hpc.report import Scope, ScopeError, chain_scope, since_scope
 
     since, chain_id = getattr(args, "since", None), getattr(args, "chain", None)
     if since and chain_id:
@@ -216,7 +216,7 @@ def _describe_status(summary: dict) -> tuple[str, bool]:
     if not total:
         return "", True
     left = total.get("waiting", 0) + total.get("ready", 0) + total.get("running", 0)
-    from ..progress import counts_text
+    from ..status.progress import counts_text
 
     text = counts_text(total)
     return text, bool(left or summary.get("incomplete"))
@@ -324,7 +324,7 @@ def _work_left(plan: Any, summary: dict) -> int | None:
 
 def _declared_pools(settings: dict, sources: dict) -> list:
     """The worker pools the settings declare (none: one array as usual)."""
-    from ..pools import pools_from_settings
+    from ..hpc.pool_settings import pools_from_settings
 
     return pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
 
@@ -485,7 +485,7 @@ def _watch(args: Any, plan: Any) -> int:
 def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
     """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
     from ..hpc.job import SubmitError
-    from ..hpc.pools import pool_plans, run_pools
+    from ..hpc.pool_watch import pool_plans, run_pools
     from ..jugfile import JugfileError
 
     plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
@@ -509,7 +509,7 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
 
 def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
     """``--until-done`` with pools: generation 1 is one poll over every pool."""
-    from ..hpc.pools import describe_pools
+    from ..hpc.pool_watch import describe_pools
 
     main = plans["default"]
     store = main.open_store()
@@ -528,8 +528,8 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
                    until_done: bool = False) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command (and the
     planner job of a ``--until-done`` chain, held on every pool's arrays)."""
-    from ..hpc.pools import describe_pools
-    from ..pools import max_workers
+    from ..hpc.pool_settings import max_workers
+    from ..hpc.pool_watch import describe_pools
 
     print("# jug submit --dry-run: nothing is written or submitted")
     for line in describe_pools(pools, plans):

@@ -214,7 +214,7 @@ class Worker:
                                 f"{', '.join(sorted({t.name for t in tasks}))}")
             tasks = dependency_closure(tasks, chosen)
         if self.only or self.exclude:
-            from ..pools import selection
+            from ..state.membership import selection
 
             keep = selection((t.name for t in tasks), self.only, self.exclude)
             tasks = [t for t in tasks if t.name in keep]

@@ -299,8 +299,8 @@ class Watcher:
         """One status line: task states, workers, decision and why."""
         pending = sum(a.pending for a in arrays)
         running = sum(a.running for a in arrays)
-        from ..progress import counts_text
         from ..state.taskstate import STATES
+        from ..status.progress import counts_text
 
         counts = {s: getattr(c, s) for s in STATES}
         text = (f"{time.strftime('%H:%M:%S')} tasks: {counts_text(counts, STATES)} | "
