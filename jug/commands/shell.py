@@ -29,8 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Run this Python/IPython code in the shell's namespace and exit "
                         "(exit code 1 if it raises)")
 
-_NO_IPYTHON = ("jug shell needs IPython, which is not installed. Install it with "
-               "pip install 'jug[shell]' (or pip install ipython).")
+_NO_IPYTHON = ("jug shell needs IPython, which is not installed. Install it in the jug "
+               "checkout with: python -m pip install '.[shell]' (or: python -m pip install "
+               "ipython); not pip install 'jug[shell]', which installs the unrelated Jug of the "
+               "package index.")
 
 
 def make_invalidate(store: Any, tasks: list[Task], jugfile: str | None = None) -> Any:

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Callable
 
 from ..backends import StoreError
@@ -56,34 +56,22 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     return summary
 
 
-@dataclass(frozen=True)
-class ChainState:
-    """Where a ``--until-done`` chain is, from its record: one line's worth (``--short``, the
-    web page's heading); the generations and the last plan are in ``chain`` (full status)."""
-
-    status: str
-    generations: int
-    max_generations: int
-    reason: str
-
-    def text(self) -> str:
-        """``chain running, generation 2 of at most 21``."""
-        return (f"chain {self.status}, generation {self.generations} of at most "
-                f"{self.max_generations}")
-
-
 def add_chain(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The chain's lines (``chain``) and its state (``chain_state``: None without a chain)."""
     from ..hpc.chain.records import Chain, describe  # the toolkit only for jug status itself
 
     chain = Chain.load(store, jugfile)
     summary["chain"] = describe(chain) if chain is not None else []
+    from ..status.progress import ChainState
+
     summary["chain_state"] = None if chain is None else asdict(ChainState(
         chain.status, len(chain.generations), chain.max_generations, chain.reason))
 
 
 def short_line(summary: dict[str, Any]) -> str:
     """``--short``: the totals and, with a chain, its state, on one line."""
+    from ..status.progress import ChainState
+
     state = summary.get("chain_state")
     text = format_short(summary)
     return f"{text}; {ChainState(**state).text()}" if state else text

@@ -9,11 +9,28 @@ piped into a script starts as fast as before.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..state.activity import LEFT
 from ..state.taskstate import STATES
 from ..state.timings import format_duration
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """Where a ``--until-done`` chain is, from its record: one line's worth (``--short``, the
+    web page's heading); the generations and the last plan are in ``chain`` (full status)."""
+
+    status: str
+    generations: int
+    max_generations: int
+    reason: str
+
+    def text(self) -> str:
+        """``chain running, generation 2 of at most 21``."""
+        return (f"chain {self.status}, generation {self.generations} of at most "
+                f"{self.max_generations}")
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
