@@ -444,6 +444,7 @@ def test_charts_of_a_known_store(tmp_path: Path, browser: object) -> None:
         assert 'raise ValueError(f"no convergence for sample {x}")' in pre
         eta = browser.find_element(By.ID, "eta").text  # type: ignore[attr-defined]
         assert "9 of 13 finished (69%)" in eta and "ETA: about" in eta
+        _check_layout_and_colours(browser)
         # no console errors, nothing fetched from elsewhere
         logs = browser.get_log("browser")  # type: ignore[attr-defined]
         assert not [e for e in logs if e["level"] == "SEVERE"], logs
@@ -453,6 +454,22 @@ def test_charts_of_a_known_store(tmp_path: Path, browser: object) -> None:
         _compare_screenshot(browser, tmp_path)
     finally:
         stop(proc)
+
+
+def _check_layout_and_colours(browser: object) -> None:
+    """Issue 21, item 5: the page uses the window's width; a zero count is grey, not red."""
+    from jug.status.webpage import STATE_COLOURS, ZERO_COLOUR
+
+    got = browser.execute_script(  # type: ignore[attr-defined]
+        "const w = id => document.getElementById(id).getBoundingClientRect().width;"
+        "const c = sel => getComputedStyle(document.querySelector(sel)).color;"
+        "return {window: window.innerWidth, table: w('status'), charts: w('charts'),"
+        " chart: w('chart-finished'), zero: c('#total td.running'),"
+        " failed: c('#total td.failed')};")
+    assert got["table"] >= 0.9 * got["window"] and got["charts"] >= 0.9 * got["window"], got
+    assert got["chart"] > 640, got  # wider than the old fixed 640-pixel chart
+    assert got["zero"] == "rgb({}, {}, {})".format(*_rgb(ZERO_COLOUR)), got
+    assert got["failed"] == "rgb({}, {}, {})".format(*_rgb(STATE_COLOURS["failed"])), got
 
 
 def _compare_screenshot(browser: object, tmp_path: Path) -> None:

@@ -80,12 +80,14 @@ PAGE = _ENV.from_string("""<!doctype html>
  #error { color: {{ state_colours.failed }}; }
  #meta, #updated { color: #666; font-size: 90%; }
  #chain { font-size: 110%; }
- #charts { display: flex; flex-wrap: wrap; gap: 1em 2em; margin-top: 1em; }
- .chart { flex: 1 1 560px; min-width: 0; }
+ #chain-lines { margin-bottom: 0.8em; }
+ #charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr));
+           gap: 1em 2em; margin-top: 1em; }
+ .chart { min-width: 0; }
  .chart h2 { font-size: 110%; margin: 0.2em 0; }
  .chart svg { width: 100%; height: auto; background: #fafafa; border: 1px solid #ddd; font-size: 11px; }
  .chart .axis { stroke: #444; }
- #failures-tb, #allocation { flex-basis: 100%; }
+ #failures-tb, #allocation { grid-column: 1 / -1; }
  #failures-tb pre, #chain-lines pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; font-size: 85%; }
  .legend span { margin-right: 1em; }
 </style>
