@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from ..backends import Store, StoreError
 from ..jugfile import JugfileError, Loaded, load, open_store
 from ..state.crashloop import forget as forget_crashes
+from ..state.invalidations import record as record_invalidation
 from ..state.taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 from ..task import Task
 
@@ -75,7 +76,5 @@ def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False,
             if not dry_run:
                 forget_crashes(store, [h])  # a crash loop's count starts again
     if jugfile and not dry_run:
-        from ..state.invalidations import record
-
-        record(store, jugfile, results)
+        record_invalidation(store, jugfile, results)
     return results, marks

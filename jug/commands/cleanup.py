@@ -21,6 +21,8 @@ this host, or one whose heartbeat is younger than ``--stale-after`` seconds.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
 from typing import Any
@@ -28,8 +30,14 @@ from typing import Any
 from ..backends import Store
 from ..backends.owner import owner_summary
 from ..config.options import Option, finite_seconds
+from ..state import invalidations
+from ..state.activity import timing_docs
+from ..state.crashloop import forget
 from ..state.locks import LockVerdict, judge
+from ..state.shifts import NAMESPACE as WORKERS
+from ..state.shifts import live_workers, read_records
 from ..state.taskstate import STALE_AFTER
+from ..status.progress import plural
 from ._common import CommandError, open_and_load, open_store_or_fail, report
 
 HELP = ("Remove results no longer referenced by the jugfile, dead workers' locks, failure "
@@ -89,8 +97,6 @@ def _failed_only(args: Any) -> int:
         if not args.dry_run:
             store.clear_failed(key)
     if not args.dry_run:
-        from ..state.crashloop import forget
-
         forget(store, list(marks))  # a crash loop's count starts again
     names = sorted({str(info.get("task", "?")) for info in marks.values()})
     print(f"{_verb(args)} {len(marks)} failure mark(s)" + (f": {', '.join(names)}" if names else ""))
@@ -193,7 +199,7 @@ def _list_removed(results: list[str], marks: dict[str, Any]) -> None:
 
 def _records_cutoff(args: Any) -> float | None:
     """The time before which worker records go (None: ``never``); CommandError if bad."""
-    from ..hpc.report import ScopeError, parse_since
+    from ..hpc.report import ScopeError, parse_since  # the HPC toolkit: start-up time
 
     raw = str(getattr(args, "records_older_than", None) or RECORDS_OLDER_THAN).strip()
     if raw.lower() == "never":
@@ -207,13 +213,10 @@ def _records_cutoff(args: Any) -> float | None:
 
 def _clean_records(store: Store, args: Any, jugfile: str, cutoff: float) -> None:
     """Remove the worker and invalidation records of ``jugfile`` older than ``cutoff``."""
-    from ..state import invalidations
-    from ..state.shifts import NAMESPACE
-
     old = old_records(store, jugfile, cutoff, float(args.stale_after))
     for rec in old:
         if not args.dry_run:
-            store.remove_doc(NAMESPACE, rec.name)
+            store.remove_doc(WORKERS, rec.name)
     gone = invalidations.prune(store, jugfile, cutoff, dry_run=args.dry_run)
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(cutoff))
     extra = f" and {gone} invalidation record(s)" if gone else ""
@@ -225,9 +228,6 @@ def _clean_records(store: Store, args: Any, jugfile: str, cutoff: float) -> None
 
 def _describe(rec: Any) -> str:
     """``node1:101 (slurm 77_1): left 2026-11-20 10:00, budget, 12 tasks`` (one record)."""
-    from ..backends.owner import owner_summary
-    from ..status.progress import plural
-
     who = owner_summary({"host": rec.host, "pid": rec.pid, "job": rec.job})
     if rec.ended is None:
         return f"{who}: started {_when(rec.started)}, never recorded its exit (not alive)"
@@ -242,11 +242,6 @@ def old_records(store: Store, jugfile: str, cutoff: float, stale_after: float) -
     """The worker records of ``jugfile`` that no longer matter: the worker left (or, never
     having written its exit, is not alive) before ``cutoff``, and it is not one of a running
     chain's workers."""
-    import os
-
-    from ..state.activity import timing_docs
-    from ..state.shifts import live_workers, read_records
-
     target = os.path.abspath(jugfile)
     keep = _running_chain_arrays(store, jugfile)
     old = [r for r in read_records(store) if r.jugfile == target
@@ -263,15 +258,13 @@ def old_records(store: Store, jugfile: str, cutoff: float, stale_after: float) -
 
 def _array_of(rec: Any) -> str:
     """The short job id of the array a worker ran in ("" outside an array)."""
-    import re
-
     m = re.match(r"\d+", str((rec.job or {}).get("array_job_id") or ""))
     return m.group(0) if m else ""
 
 
 def _running_chain_arrays(store: Store, jugfile: str) -> set[str]:
     """Short job ids of the arrays of the chain recorded for ``jugfile``, if it runs."""
-    from ..hpc.chain.records import RUNNING, Chain, short_id  # only when records are cleaned
+    from ..hpc.chain.records import RUNNING, Chain, short_id  # the HPC toolkit: start-up time
 
     chain = Chain.load(store, jugfile)
     if chain is None or chain.status != RUNNING:

@@ -20,7 +20,7 @@ from ..config.options import Option
 from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
 from ..state.taskstate import summarize
-from ..status.progress import format_short, format_table, traceback_text
+from ..status.progress import ChainState, format_short, format_table, traceback_text
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -62,16 +62,12 @@ def add_chain(summary: dict[str, Any], store: Any, jugfile: str) -> None:
 
     chain = Chain.load(store, jugfile)
     summary["chain"] = describe(chain) if chain is not None else []
-    from ..status.progress import ChainState
-
     summary["chain_state"] = None if chain is None else asdict(ChainState(
         chain.status, len(chain.generations), chain.max_generations, chain.reason))
 
 
 def short_line(summary: dict[str, Any]) -> str:
     """``--short``: the totals and, with a chain, its state, on one line."""
-    from ..status.progress import ChainState
-
     state = summary.get("chain_state")
     text = format_short(summary)
     return f"{text}; {ChainState(**state).text()}" if state else text
@@ -79,6 +75,7 @@ def short_line(summary: dict[str, Any]) -> str:
 
 def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The pool of each task name (``pools``) and the allocation account (``report``)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.pool_settings import pools_from_settings
     from ..hpc.profiles import ProfileError, merge
     from ..hpc.report import build, report_json
@@ -148,6 +145,7 @@ def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
 
 def _watch(get: Callable[[], dict], args: Any, fancy: bool) -> None:
     if fancy:
+        # start-up time: jug --help imports every command module
         from ..status.progress_rich import watch
 
         watch(get, args.watch, all_done)
@@ -189,6 +187,7 @@ def run(args: Any) -> int:
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:
+            # start-up time: jug --help imports every command module
             from ..status.progress_rich import print_summary
 
             summary = get()

@@ -70,6 +70,7 @@ class StatusSource:
             self.generation += 1
             doc = summarize(self.loaded.tasks, self.store, self.loaded.incomplete,
                             self.loaded.path)
+            # start-up time: jug --help imports every command module
             from .status import add_chain, add_pools
 
             add_chain(doc, self.store, self.loaded.path or self.jugfile)
@@ -80,6 +81,7 @@ class StatusSource:
 
     def live(self) -> tuple[str, int]:
         """The live part of the page (table, chain, failures, charts) and its generation."""
+        # start-up time: jinja2 and the renderers only when the page is served
         from ..status.webcharts import collect, render
         from ..status.webpage import render_live
 
@@ -99,9 +101,9 @@ def _error_text(e: Exception) -> str:
 def make_app(source: StatusSource, refresh: float) -> Any:
     """The Flask application: the page (``/``, complete as served), its live part (``/live``,
     what the page's script swaps in), ``/charts`` and ``/status.json``."""
-    from flask import Flask, Response
+    from flask import Flask, Response  # optional dependency (the web extra), and start-up time
 
-    from ..status.webpage import render_page
+    from ..status.webpage import render_page  # start-up time, as flask
 
     app = Flask("jug.webstatus")
     fresh = {"Cache-Control": "no-store"}
@@ -125,6 +127,7 @@ def make_app(source: StatusSource, refresh: float) -> Any:
 
     @app.route("/charts")
     def charts() -> Response:
+        # start-up time: jug --help imports every command module
         from ..status.webcharts import collect, render
 
         try:
@@ -159,6 +162,8 @@ def run(args: Any) -> int:
     """Serve until interrupted."""
     try:
         import flask  # noqa: F401
+
+        # optional dependency (the web extra), and start-up time
         from werkzeug.serving import make_server
     except ImportError:
         print(f"jug: {_NO_FLASK}", file=sys.stderr)

@@ -12,6 +12,7 @@ jugfile that stopped at a barrier is loaded again, until every barrier is passed
 
 from __future__ import annotations
 
+import pickle
 import signal
 import sys
 import threading
@@ -21,8 +22,11 @@ from enum import Enum
 from typing import Any
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
+from ..backends.owner import batch_job, current_owner
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..state.crashloop import LIMIT, forget, note_reclaim
+from ..state.membership import selection
 from ..state.shifts import ExitReason, ShiftLog, reason_of_worker
 from ..state.taskstate import (
     base_dependencies,
@@ -214,8 +218,6 @@ class Worker:
                                 f"{', '.join(sorted({t.name for t in tasks}))}")
             tasks = dependency_closure(tasks, chosen)
         if self.only or self.exclude:
-            from ..state.membership import selection
-
             keep = selection((t.name for t in tasks), self.only, self.exclude)
             tasks = [t for t in tasks if t.name in keep]
         return tasks
@@ -469,8 +471,6 @@ class Worker:
             return RunOutcome(Outcome.FAILED)
         elapsed = time.perf_counter() - start
         if h in self.reclaimed:  # it finished after all: its crash count starts again
-            from ..state.crashloop import forget
-
             forget(self.store, [h])
         self.executed += 1
         self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
@@ -493,10 +493,9 @@ class Worker:
             msg = f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s:"
         print(f"{msg}\n{user_traceback(e)}", file=sys.stderr, flush=True)
         if self.use_pdb:
-            import pdb
+            import pdb  # start-up time: only with --pdb
 
             pdb.post_mortem(sys.exc_info()[2])
-        from ..backends.owner import current_owner
 
         self.store.fail(h, {"task": t.name, "error": repr(e), "traceback": tb,
                             "time": time.time(), "owner": current_owner()})
@@ -504,8 +503,6 @@ class Worker:
 
 
 def _is_pickling_error(e: BaseException) -> bool:
-    import pickle
-
     text = str(e)
     return isinstance(e, pickle.PicklingError) or (
         isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
@@ -513,8 +510,6 @@ def _is_pickling_error(e: BaseException) -> bool:
 
 def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
     """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
-    from ..state.crashloop import LIMIT, note_reclaim
-
     counted = note_reclaim(store, h, name, owner, reason)
     extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
              if counted.failed else f" (reclaim {counted.count} of at most {LIMIT})")
@@ -578,11 +573,9 @@ def execute(args: Any) -> int:
 def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
     """``--until-done``: a worker of a chain leaving because its budget is spent (with
     pools also: with no work left it could run) plans the next workers (jug.hpc.chain)."""
-    from ..backends.owner import batch_job
-
-    # outside a batch job there is no chain to plan for: do not import the HPC toolkit
-    # (a fifth of the start-up of a laptop worker)
     if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK) and batch_job() is not None:
+        # start-up time: outside a batch job there is no chain to plan for, so a laptop
+        # worker never imports the HPC toolkit (a fifth of its start-up)
         from ..hpc.chain.handover import hand_over
 
         hand_over(store, args.jugfile, why[0], why[1])
@@ -621,7 +614,7 @@ def _wind_down(store: Store, worker: Worker, args: Any, why: tuple[ExitReason, s
     if worker.session is not None:
         worker.session.close(*why)
     if worker.executed:
-        from ..io import print_task_summary_table
+        from ..io import print_task_summary_table  # start-up time: jug.io loads jug.utils
 
         print_task_summary_table(args, [("Executed", worker.executed_by_name)])
 

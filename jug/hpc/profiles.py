@@ -64,7 +64,7 @@ def check_keys(data: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], str | None]:
     """Read one profile file: (top-level options, {profile: options}, default profile)."""
-    import yaml
+    import yaml  # start-up time: PyYAML loads only for YAML files
 
     try:
         text = read_trusted(path, "submit profile")  # checked as it is read: jug.config.trust

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping
 
 from ..schedulers import get_scheduler
 from ..schedulers.base import Elapsed, SchedulerError
+from ..state.invalidations import per_name, read
 from ..state.membership import assign
 from ..state.shifts import ExitReason, WorkerRecord, read_records
 from ..state.taskstate import unique_tasks
@@ -303,8 +304,6 @@ def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
     with tasks finished per pool in the scope when the jugfile's ``tasks`` are known (and the
     scope's start is), and the name of the scheduler accounting that answered (None: the
     records alone)."""
-    from ..state.invalidations import per_name, read
-
     target = os.path.abspath(jugfile) if jugfile else None
     records = [r for r in read_records(store)
                if (target is None or r.jugfile == target) and scope.covers(r)]

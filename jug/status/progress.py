@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends.owner import owner_summary
 from ..state.activity import LEFT
 from ..state.taskstate import STATES
 from ..state.timings import format_duration
@@ -135,8 +136,6 @@ def format_table(summary: dict[str, Any]) -> str:
 
 def lock_line(summary: dict[str, Any]) -> str:
     """Who runs the running tasks (empty when nothing runs)."""
-    from ..backends.owner import owner_summary
-
     owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
     if not owners:
         return ""
