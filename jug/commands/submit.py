@@ -235,7 +235,7 @@ def _idle_workers_note(summary: dict, workers: int) -> str:
     left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
     if not left or workers <= left or summary.get("incomplete"):
         return ""
-    return (f"{workers} workers for {left} unfinished task(s): the extra workers will find "
+    return (f"{workers} workers for {plural(left, 'unfinished task')}: the extra workers will find "
             f"nothing to do and exit")
 
 
@@ -355,7 +355,7 @@ def _nothing_to_run(plan: Any, summary: dict, counts: str) -> int:
     """Every task is finished (exit 0) or only failed ones remain (exit 1): submit nothing."""
     failed = (summary.get("total") or {}).get("failed", 0)
     if failed:
-        print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
+        print(f"nothing to run: the remaining {plural(failed, 'task')} of {plan.jugfile} failed "
               f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
         return 1
     print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
@@ -557,7 +557,7 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
     for pool in pools:
         plan = plans[pool.name]
         size = max_workers(pool, cap)
-        print(f"# ==== pool {pool.name}: one array of up to {size} worker(s), sized at "
+        print(f"# ==== pool {pool.name}: one array of up to {plural(size, 'worker')}, sized at "
               f"submission from the pool's ready and soon-ready tasks")
         _print_settings(plan.settings, sources, plan)
         script = plan.script_path(0, 1, "<time>")
