@@ -323,6 +323,14 @@ def test_page_lists_failures(tmp_path: Path, browser: object) -> None:
         assert _table(browser)["jugfile.fine"].get("crashed") == "1"
         locks = browser.find_element(By.ID, "locks").text  # type: ignore[attr-defined]
         assert "1 by dead workers" in locks
+        # a traceback the reader folded stays folded when the page refreshes
+        tb = "#failures-tb details"
+        assert browser.execute_script(f"return document.querySelector('{tb}').open")  # type: ignore[attr-defined]
+        browser.execute_script(f"document.querySelector('{tb}').open = false")  # type: ignore[attr-defined]
+        gen = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-generation"))  # type: ignore[attr-defined]
+        wait_until(lambda: int(browser.find_element(  # type: ignore[attr-defined]
+            By.TAG_NAME, "body").get_attribute("data-generation")) > gen, what="a refresh")
+        assert browser.execute_script(f"return document.querySelector('{tb}').open") is False  # type: ignore[attr-defined]
     finally:
         stop(proc)
 

@@ -215,7 +215,7 @@ TEMPLATE = _ENV.from_string("""
 <p class="legend">{% for reason, colour in k.legend %}<span style="color: {{ colour }}">&#9632; {{ reason }}</span> {% endfor %}</p>
 </section>
 <section class="chart" id="failures-tb"><h2>Failures</h2>
-{% for f in failures %}<details{% if loop.first %} open{% endif %}><summary>{{ f.task }} {{ f.hash[:12] }}: {{ f.first_line }}</summary><pre>{{ f.traceback }}</pre></details>
+{% for f in failures %}<details id="tb-{{ f.hash[:16] }}"{% if loop.first %} open{% endif %}><summary>{{ f.task }} {{ f.hash[:12] }}: {{ f.first_line }}</summary><pre>{{ f.traceback }}</pre></details>
 {% else %}<p>No task failed.</p>{% endfor %}
 </section>
 {% if report %}<section class="chart" id="allocation"><h2>Allocation (worker-seconds)</h2>
