@@ -264,7 +264,7 @@ def test_pools_chain_starts_each_pool_when_its_tasks_are_ready(jug, project: Pat
     shown = jug("submit", "--status", "pipeline.py", cwd=project, env=pbs).stdout
     print(shown)
     assert shown.startswith("chain (--until-done, pools gpu, default): done"), shown
-    assert "(pool gpu): 2 worker(s)" in shown and " (gpu) (2 worker(s))" in shown, shown
+    assert "(pool gpu): 2 workers" in shown and " (gpu) (2 worker(s))" in shown, shown
     wait_until(lambda: not alive_jobs(pbs), 30, "every job of the chain to end")
 
 
