@@ -204,9 +204,30 @@ def _scalar_parts(seq: Any, kinds: frozenset) -> tuple[bytes, Any] | None:
     if not kinds <= _PLAIN_SET:
         return None
     try:
-        return b"J", _json_encode(seq).encode()
+        encoded = _json_encode(seq)
     except (ValueError, OverflowError):
         return None
+    if "NaN" in encoded and _has_odd_nan(seq):  # JSON writes every NaN as NaN
+        return None
+    return b"J", encoded.encode()
+
+
+_DOUBLE = struct.Struct("<d")
+_PLAIN_NAN = _DOUBLE.pack(float("nan"))
+
+
+def _float_text(x: float) -> bytes:
+    """``repr(x)``, except for a NaN with another sign or payload than ``float('nan')``'s
+    (``math.copysign`` tells them apart): ``nan:`` and its bits."""
+    text = repr(x)
+    if text == "nan" and _DOUBLE.pack(x) != _PLAIN_NAN:
+        text = "nan:" + _DOUBLE.pack(x).hex()
+    return text.encode()
+
+
+def _has_odd_nan(seq: Any) -> bool:
+    """True if ``seq`` holds a NaN that :func:`_float_text` writes with its bits."""
+    return any(type(x) is float and x != x and _DOUBLE.pack(x) != _PLAIN_NAN for x in seq)
 
 
 def json_scalars(seq: Any) -> bytes | None:
@@ -353,7 +374,7 @@ def hash_update(h: Any, obj: Any, known: dict | None = None) -> None:
         elif t is int:
             _put(h, b"i", str(o).encode())
         elif t is float:
-            _put(h, b"f", repr(o).encode())
+            _put(h, b"f", _float_text(o))
         elif t is bool:
             h.update(b"T" if o else b"F")
         elif o is None:
@@ -641,14 +662,21 @@ def _hash_array(h: Any, np: Any, o: Any, stack: list, walk: _Walk) -> None:
     _put(h, b"a", arr.reshape(-1).view(np.uint8).data if arr.nbytes else b"")
 
 
-#: per ndarray subclass: the instance attributes that are bookkeeping, not value (a masked
-#: array's value attributes are read explicitly; a memmap's say where the bytes live)
-_ARRAY_BOOKKEEPING = {
-    "numpy.ma.core.MaskedArray": ("_mask", "_fill_value", "_hardmask", "_sharedmask",
-                                  "_isfield", "_baseclass", "_optinfo", "_basedict"),
-    "numpy.memmap": ("_mmap", "filename", "offset", "mode"),
-    "numpy.matrix": ("_getitem",),
-}
+#: the instance attributes of numpy's own ndarray subclasses that are bookkeeping, not
+#: value (a masked array's value attributes are read explicitly; a memmap's say where the
+#: bytes live)
+_MASKED_BOOKKEEPING = ("_mask", "_fill_value", "_hardmask", "_sharedmask", "_isfield",
+                       "_baseclass", "_optinfo", "_basedict")
+_MEMMAP_BOOKKEEPING = ("_mmap", "filename", "offset", "mode")
+_MATRIX_BOOKKEEPING = ("_getitem",)
+
+
+def _array_bookkeeping(np: Any, ma: Any, o: Any) -> tuple:
+    if ma is not None and isinstance(o, ma.MaskedArray):
+        return _MASKED_BOOKKEEPING
+    if isinstance(o, np.memmap):
+        return _MEMMAP_BOOKKEEPING
+    return _MATRIX_BOOKKEEPING if isinstance(o, np.matrix) else ()
 
 
 def _hash_array_subclass(h: Any, np: Any, o: Any, stack: list) -> None:
@@ -662,15 +690,12 @@ def _hash_array_subclass(h: Any, np: Any, o: Any, stack: list) -> None:
     cls = type(o)
     check_state_visible(cls, np.ndarray)
     extra = instance_state(o)
-    attrs = dict(extra.get("__dict__", {}))
-    for klass in cls.__mro__:
-        for name in _ARRAY_BOOKKEEPING.get(_qualname(klass), ()):
-            attrs.pop(name, None)
+    ma = sys.modules.get("numpy.ma")
+    attrs = dict(extra.pop("__dict__", {}))
+    for name in _array_bookkeeping(np, ma, o):
+        attrs.pop(name, None)
     if attrs:
         extra["__dict__"] = attrs
-    else:
-        extra.pop("__dict__", None)
-    ma = sys.modules.get("numpy.ma")
     if ma is not None and isinstance(o, ma.MaskedArray):
         extra["masked"] = (o._mask, o.view().fill_value, bool(o._hardmask))
         content = o.data
