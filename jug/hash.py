@@ -619,6 +619,31 @@ def dtype_key(dt: Any) -> str:
     return f"{{{_qualname(dt.type)};{dt.itemsize};{aligned}{','.join(fields)}}}"
 
 
+_PACKED: dict = {}  # record dtype -> the same fields without gaps (None: it has none)
+
+
+def _packed_record(np: Any, dt: Any) -> Any:
+    """``dt`` without its padding, or None if it has none: the bytes between fields are
+    not part of the value (a copy does not keep them, ``np.empty`` leaves garbage), so a
+    record with gaps is hashed through a gap-free copy of its fields (the dtype's full
+    description, offsets included, is hashed beside it)."""
+    try:
+        return _PACKED[dt]
+    except KeyError:
+        pass
+    packed = _gap_free(np, dt)
+    _PACKED[dt] = None if packed == dt and packed.itemsize == dt.itemsize else packed
+    return _PACKED[dt]
+
+
+def _gap_free(np: Any, dt: Any) -> Any:
+    if dt.subdtype is not None:
+        return np.dtype((_gap_free(np, dt.subdtype[0]), dt.subdtype[1]))
+    if dt.fields is None:
+        return dt
+    return np.dtype([(name, _gap_free(np, dt.fields[name][0])) for name in dt.names])
+
+
 def _by_elements(dt: Any) -> bool:
     """True if an array's bytes are not its content: objects (pointers), variable strings."""
     return dt.hasobject or dt.kind == "T"
@@ -644,8 +669,9 @@ def _hash_numpy(h: Any, o: Any, stack: list, walk: _Walk) -> bool:
             _put(h, b"H", dtype_key(dt).encode())
             stack.append(o.item())
         else:
+            packed = _packed_record(np, dt) if dt.fields is not None else None
             _put(h, b"G", dtype_key(dt).encode())
-            _put(h, b"g", o.tobytes())
+            _put(h, b"g", o.tobytes() if packed is None else np.asarray(o).astype(packed).tobytes())
         return True
     return False
 
@@ -658,7 +684,8 @@ def _hash_array(h: Any, np: Any, o: Any, stack: list, walk: _Walk) -> None:
         stack.append(o.tolist())
         return
     _put(h, b"A", f"{dtype_key(o.dtype)}|{o.shape}".encode())
-    arr = np.ascontiguousarray(o)
+    packed = _packed_record(np, o.dtype) if o.dtype.fields is not None else None
+    arr = np.ascontiguousarray(o) if packed is None else o.astype(packed, order="C")
     _put(h, b"a", arr.reshape(-1).view(np.uint8).data if arr.nbytes else b"")
 
 
