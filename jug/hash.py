@@ -13,10 +13,14 @@ a large list is computed once per list object, however many tasks share it.
 Objects may define ``__jug_hash__()`` returning ``str`` or ``bytes``.  Functions that their
 module and name designate are hashed by that name (like the task function itself); other
 functions (lambdas, closures, functions defined in functions) by their code, defaults,
-closure values and the globals they use, so two different callables never share a hash.
-Other objects fall back to their class name plus ``__getstate__``/``__dict__``, or, last, a
+closure values and the globals they use -- a class among those by its content -- so two
+different callables never share a hash.  Record dtypes count by their full description;
+subclasses of built-ins and of ``ndarray`` by their class, their built-in content and the
+state they add (a mask, an order, a default factory, ``__dict__``, ``__slots__``).  Other
+objects fall back to their class name plus ``__getstate__``/``__dict__``, or, last, a
 pickle with a pinned protocol.  What cannot be hashed faithfully (a lock, an open file, a
-structure that contains itself) raises :class:`UnhashableError`.
+structure that contains itself, state kept by a class written in C) raises
+:class:`UnhashableError`.  The whole rule is written down in the README ("Hashes").
 """
 
 from __future__ import annotations
@@ -479,7 +483,7 @@ def _hash_other(h: Any, o: Any, stack: list, walk: _Walk) -> None:
         stack.append(bound_to)
         return
     if type(o) is _ClassContent:
-        _hash_class_content(h, o.cls, stack, walk)
+        _hash_class_content(h, o.cls)
         return
     if _hash_code_or_function(h, o, stack, walk):
         return
@@ -777,7 +781,7 @@ def _by_content(v: Any) -> Any:
     return v
 
 
-def _hash_class_content(h: Any, cls: type, stack: list, walk: _Walk) -> None:
+def _hash_class_content(h: Any, cls: type) -> None:
     _put(h, b"Y", f"{_qualname(cls)}:{class_digest(cls)}".encode())
 
 
