@@ -1,0 +1,534 @@
+"""``jug submit``: run a jugfile on a batch cluster as one job array of ``jug execute`` workers.
+
+Settings come from site profiles (:mod:`jug.hpc.profiles`) and the command line; the
+script is rendered from Jinja2 templates (:mod:`jug.hpc.job`) and submitted through a
+scheduler adapter (:mod:`jug.schedulers`).  Heavy imports happen only inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from typing import Any
+
+from ..config.options import Option, all_options
+from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
+
+HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
+TAKES_JUGFILE = True
+OPTIONS = [
+    *command_line_options(loop=False),
+    Option("profile", None, metavar="NAME", help="Named profile from ~/.config/jug/submit.yaml or jug-submit.yaml"),
+    Option("dry-run", None, "Print the merged settings, the job script and the submit command; "
+           "submit nothing", flag=True, negatable=False),
+    Option("report", None, "Print where the allocated worker-seconds went, per pool and in "
+           "all: task seconds, efficiency, idle seconds at the start, middle and tail of "
+           "the workers, workers that left early and why, tasks run more than once (SLURM's "
+           "sacct adds queue waits and start-up/kill times when it answers)", flag=True,
+           negatable=False),
+    Option("cancel", None, "Cancel every array submitted for this jugfile and store",
+           flag=True, negatable=False),
+    Option("watch", None, "Stay on the login node: resubmit workers as the remaining work needs "
+           "until every task is finished (one line per poll). Exit code 0: all finished; 1: "
+           "only failed tasks remain; 2: cannot continue (tasks longer than the walltime, "
+           "another loop watches); 3: drained by the stop file; 130: Ctrl-C (workers keep "
+           "running)", flag=True, negatable=False),
+    Option("until-done", None, "Return at once and let the work carry itself across walltimes: "
+           "workers whose budget is spent submit the next workers (one --watch poll), a small "
+           "planner job after each generation is the safety net; ends when every task is "
+           "finished or failed, or the stop file drains it", flag=True, negatable=False),
+    Option("status", None, "Show the --until-done chain and the arrays recorded for this "
+           "jugfile and store", flag=True, negatable=False),
+    Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
+           flag=True, negatable=False),
+    *command_line_options(loop=True),
+]
+
+_ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "until_done", "status", "report",
+            *LOOP_DEFAULTS)
+
+
+def _err(msg: str) -> None:
+    """Print an error of jug submit on stderr."""
+    print(f"jug submit: {msg}", file=sys.stderr)
+
+
+def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge profiles with what the command line, a jugrc or the environment set, once."""
+    # start-up time: jug --help imports every command module
+    from ..hpc import profiles as submit_profiles
+
+    module = sys.modules[__name__]
+    sources = getattr(args, "option_sources", {}) or {}
+    overrides: dict[str, Any] = {}
+    override_sources: dict[str, str] = {}
+    for opt in all_options(module):
+        if opt.dest in _ACTIONS or opt.dest == "verbose":
+            continue
+        src = sources.get(opt.name, "command line")
+        value = getattr(args, opt.dest, None)
+        if src == "default" or value is None:
+            continue
+        overrides[opt.dest] = value
+        override_sources[opt.dest] = src
+    profile = getattr(args, "profile", None)
+    return submit_profiles.merge(args.jugfile, profile, overrides, override_sources)
+
+
+def check_jugfile(plan: Any) -> dict[str, Any]:
+    """Load the jugfile in a subprocess (``jug status --json``); errors stop the submission."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.job import SubmitError
+
+    cmd = [plan.python, "-m", "jug", "status", "--json", "--jugdir", plan.jugdir, plan.jugfile]
+    if plan.jugfile_args:
+        cmd += ["--", *plan.jugfile_args]
+    env = {**os.environ, **plan.secret_env()}  # the password never on a command line
+    if plan.pythonpath:
+        env["PYTHONPATH"] = plan.pythonpath
+    try:
+        proc = subprocess.run(cmd, cwd=plan.workdir, env=env, capture_output=True, text=True,
+                              timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SubmitError(f"cannot check the jugfile with {shlex.join(cmd)}: {e}")
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip() or proc.stdout.strip())[-4000:]
+        raise SubmitError(f"the jugfile does not load, nothing was submitted "
+                          f"({shlex.join(cmd)} exited {proc.returncode}):\n{detail}\n"
+                          f"(--no-check skips this check)")
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return {}
+
+
+def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
+    """Print the merged settings with their sources (for --dry-run)."""
+    sched = plan.scheduler
+    derived = {
+        "scheduler": sched.name, "jugfile": plan.jugfile, "jugdir": plan.jugdir,
+        "workdir": plan.workdir, "walltime": sched.format_walltime(plan.walltime),
+        "margin": sched.format_walltime(plan.margin),
+        "budget": sched.format_walltime(plan.budget) + " (JUG_MAX_HOURS/MINUTES/SECONDS)",
+        "stop_file": plan.stop_file, "log_dir": plan.log_dir, "job_name": plan.job_name,
+        "python": plan.python, "env": plan.settings.get("env"),  # without a password
+    }
+    print("# settings (value  <- where it came from):")
+    keys = list(dict.fromkeys([*derived, *settings]))
+    for key in keys:
+        value = derived.get(key, settings.get(key))
+        if (value in (None, [], {}, "") or key in ("check", "pythonpath")
+                or not applies_to(key, sched.name)):
+            continue
+        src = sources.get(key, "derived")
+        if key in derived and settings.get(key) in (None, ""):
+            src = "derived"
+        print(f"#   {key.replace('_', '-'):<16} {value}  <- {src}")
+
+
+def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
+    """Cancel every array recorded for ``jugfile`` in its store (no scheduler option needed)."""
+    # start-up time: jug --help imports every command module
+    from ..backends import StoreError, default_jugdir, select_store
+    from ..hpc.job import SubmitError, cancel_arrays, split_password, submitted_arrays
+    from ..schedulers import get_scheduler
+
+    jugdir = settings.get("jugdir") or default_jugdir(jugfile)
+    if "://" not in str(jugdir) and jugdir != "dict_store":
+        jugdir = os.path.abspath(str(jugdir))
+    try:
+        store = select_store(jugdir)
+    except StoreError as e:
+        raise SubmitError(str(e))
+    if not dry_run:
+        # start-up time: jug --help imports every command module
+        from ..hpc.chain.start import cancel as cancel_chain
+
+        cancel_chain(store, jugfile, settings)  # first: no planner submits after this
+    docs = submitted_arrays(store, jugfile)
+    if not docs:
+        shown = split_password(str(jugdir))[0]
+        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}")
+        return 0
+    if dry_run:
+        for doc in docs.values():
+            cmd = get_scheduler(doc["scheduler"], settings).cancel_args([doc["job_id"]])
+            print(f"would run: {shlex.join(cmd)}")
+        return 0
+    n = cancel_arrays(store, docs, settings)
+    print(f"cancelled {n} array(s); {len(docs)} record(s) removed")
+    return 0
+
+
+def _report(args: Any, settings: dict, sources: dict) -> int:
+    """``--report``: the allocation account of this jugfile's workers (read-only)."""
+    # start-up time: jug --help imports every command module
+    from ..backends import StoreError, default_jugdir, select_store
+    from ..hpc.job import SubmitError
+    from ..hpc.pool_settings import pools_from_settings
+    from ..hpc.report import for_store, format_report
+    from ..jugfile import JugfileError, load
+
+    pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
+    jugdir = settings.get("jugdir") or default_jugdir(args.jugfile)
+    try:
+        store = select_store(str(jugdir))
+        loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+    except (StoreError, JugfileError) as e:
+        raise SubmitError(f"cannot report: {e}")
+    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile)
+    if accounts["all"].workers == 0:
+        print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
+              f"run yet")
+        return 0
+    print(format_report(accounts, accounting))
+    return 0
+
+
+def _describe_status(summary: dict) -> tuple[str, bool]:
+    """One line of task counts, and whether anything is left to run."""
+    total = summary.get("total") or {}
+    if not total:
+        return "", True
+    left = total.get("waiting", 0) + total.get("ready", 0) + total.get("running", 0)
+    # start-up time: jug --help imports every command module
+    from ..status.progress import counts_text
+
+    text = counts_text(total)
+    return text, bool(left or summary.get("incomplete"))
+
+
+def _idle_workers_note(summary: dict, workers: int) -> str:
+    """A warning when more workers are asked for than tasks are left: the rest would start,
+    find nothing to do and exit, wasting queue slots ("" when the counts are unknown)."""
+    total = summary.get("total") or {}
+    left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
+    if not left or workers <= left or summary.get("incomplete"):
+        return ""
+    return (f"{workers} workers for {left} unfinished task(s): the extra workers will find "
+            f"nothing to do and exit")
+
+
+def run(args: Any) -> int:
+    """Entry point: merge settings, then dry-run, cancel or submit."""
+    # start-up time: jug --help imports every command module
+    from ..backends import StoreError
+    from ..hpc.job import SubmitError
+    from ..hpc.profiles import ProfileError
+    from ..schedulers import SchedulerError
+
+    try:
+        return _run(args)
+    except (SubmitError, ProfileError, StoreError) as e:
+        _err(str(e))
+        return 2
+    except SchedulerError as e:
+        _err(str(e))
+        return 1
+
+
+def _run(args: Any) -> int:
+    """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.job import JobPlan, SubmitError
+
+    if not os.path.isfile(args.jugfile):
+        raise SubmitError(f"jugfile '{args.jugfile}' not found")
+    settings, sources = settings_from_args(args)
+    dry_run = bool(getattr(args, "dry_run", False))
+    if getattr(args, "cancel", False):
+        return _cancel(settings, args.jugfile, dry_run)
+    if getattr(args, "status", False):
+        return _status(settings, args.jugfile)
+    if getattr(args, "report", False):
+        return _report(args, settings, sources)
+    until_done = bool(getattr(args, "until_done", False))
+    if until_done and (getattr(args, "watch", False) or getattr(args, "once", False)):
+        raise SubmitError("--until-done and --watch exclude each other: --watch keeps a loop "
+                          "on this node, --until-done lets the workers resubmit themselves")
+    pools = _declared_pools(settings, sources)
+    if pools:
+        return _run_pools(args, settings, sources, pools, dry_run)
+    plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
+    if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
+        return _watch(args, plan)
+    _check_stop_file(plan, dry_run)
+    store = None
+    if not dry_run:  # an unwritable store stops us before the jugfile check and any array
+        store = plan.open_store()
+        plan.check_store(store)
+    summary: dict = {}
+    if settings.get("check") is not False:
+        summary = check_jugfile(plan)
+    idle = _idle_workers_note(summary, plan.workers)
+    if dry_run:
+        counts = _describe_status(summary)[0]
+        return _dry_run(plan, settings, sources, counts, idle, until_done)
+    code = _work_left(plan, summary)
+    if code is not None:
+        return code
+    if idle:
+        print(f"note: {idle}")
+    if until_done:
+        _start_chain(args, plan, store, summary)
+    else:
+        plan.submit(store)
+    return _submitted(plan)
+
+
+def _work_left(plan: Any, summary: dict) -> int | None:
+    """Print the task counts; the exit code when nothing is left to run (None: work left)."""
+    counts, work_left = _describe_status(summary)
+    if not work_left:
+        return _nothing_to_run(plan, summary, counts)
+    if counts:
+        print(f"tasks: {counts}")
+    return None
+
+
+def _declared_pools(settings: dict, sources: dict) -> list:
+    """The worker pools the settings declare (none: one array as usual)."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_settings import pools_from_settings
+
+    return pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
+
+
+def _check_stop_file(plan: Any, dry_run: bool) -> None:
+    """Workers would exit at once while the stop file exists: refuse (dry run: warn)."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.job import SubmitError
+
+    if os.path.exists(plan.stop_file):
+        msg = (f"the stop file {plan.stop_file} exists: workers would exit at once. "
+               f"Remove it first (rm {shlex.quote(plan.stop_file)})")
+        if not dry_run:
+            raise SubmitError(msg)
+        print(f"# WARNING: {msg}")
+
+
+def _nothing_to_run(plan: Any, summary: dict, counts: str) -> int:
+    """Every task is finished (exit 0) or only failed ones remain (exit 1): submit nothing."""
+    failed = (summary.get("total") or {}).get("failed", 0)
+    if failed:
+        print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
+              f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
+        return 1
+    print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
+    return 0
+
+
+def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
+             until_done: bool) -> int:
+    """``--dry-run``: the merged settings, each script and its submit command; nothing else."""
+    sizes = plan.sizes()
+    print("# jug submit --dry-run: nothing is written or submitted")
+    _print_settings(settings, sources, plan)
+    if counts:
+        print(f"# tasks: {counts}")
+    if idle:
+        print(f"# WARNING: {idle}")
+    for part, size in enumerate(sizes):
+        script = plan.script_path(part, len(sizes), "<time>")
+        print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
+        sys.stdout.write(plan.render(size))
+        print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+    if until_done:
+        _dry_run_planner(plan)
+    return 0
+
+
+def _dry_run_planner(plan: Any) -> None:
+    """The planner job script of generation 1 (``--dry-run --until-done``)."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.chain.planner import render_planner
+
+    print("# ---- planner job of generation 1 (held until the arrays above end):")
+    sys.stdout.write(render_planner(plan, 1, ["<array id>"]))
+
+
+def _submitted(plan: Any) -> int:
+    """Say how to follow, drain and cancel the arrays just submitted."""
+    sched = plan.scheduler
+    print(f"workers stop starting tasks after {sched.format_walltime(plan.budget)} "
+          f"(walltime {sched.format_walltime(plan.walltime)} - margin "
+          f"{sched.format_walltime(plan.margin)}); logs in {plan.log_dir}/")
+    jf = shlex.quote(os.path.relpath(plan.jugfile))
+    print(f"progress: jug status {jf}   drain: touch {shlex.quote(plan.stop_file)}   "
+          f"cancel: jug submit --cancel {jf}")
+    return 0
+
+
+def _open_store(settings: dict, jugfile: str) -> Any:
+    """The store of ``jugfile`` as the settings name it (SubmitError if it cannot open)."""
+    # start-up time: jug --help imports every command module
+    from ..backends import StoreError, default_jugdir, select_store
+    from ..hpc.job import SubmitError
+
+    jugdir = settings.get("jugdir") or default_jugdir(jugfile)
+    if "://" not in str(jugdir) and jugdir != "dict_store":
+        jugdir = os.path.abspath(str(jugdir))
+    try:
+        return select_store(jugdir)
+    except StoreError as e:
+        raise SubmitError(str(e))
+
+
+def _status(settings: dict, jugfile: str) -> int:
+    """``--status``: the chain (if any) and every recorded array with its queue state."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.chain.records import iter_chain_lines
+    from ..hpc.job import submitted_arrays
+    from ..schedulers import get_scheduler
+
+    store = _open_store(settings, jugfile)
+    lines = list(iter_chain_lines(store, jugfile))
+    docs = submitted_arrays(store, jugfile)
+    for sched_name in sorted({d["scheduler"] for d in docs.values()}):
+        mine = [d for d in docs.values() if d["scheduler"] == sched_name]
+        counts = get_scheduler(sched_name, settings).query([d["job_id"] for d in mine])
+        for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
+            c = counts[d["job_id"]]
+            pool = f" (pool {d['pool']})" if d.get("pool") else ""
+            lines.append(f"{sched_name} array {d['job_id']}{pool}: {d.get('size')} worker(s); "
+                         f"now {c.running} running, {c.pending} pending")
+    print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
+    return 0
+
+
+def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
+    """The loop's knobs from the command line; what is not given keeps its declared default
+    (``--max-workers``: the plan's ``--workers``)."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.job import SubmitError
+    from ..hpc.watch import WatchOptions
+
+    given = {k: getattr(args, k, None) for k in ("max_queued", "poll", "stale_after")}
+    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or plan.workers),
+                        **{k: v for k, v in given.items() if v is not None}, **extra)
+    if opts.max_workers < 1 or (opts.max_queued is not None and opts.max_queued < 1):
+        raise SubmitError("--max-workers and --max-queued must be at least 1")
+    return opts
+
+
+def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
+                 pools: tuple[dict, list] | None = None) -> None:
+    """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
+    ``pools`` (plans, pools) generation 1 is one poll over every pool."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.chain.start import start, start_pools
+
+    opts = _loop_options(args, plan)
+    gens = getattr(args, "max_generations", None)
+    if pools:
+        chain = start_pools(pools[0], pools[1], store, opts, gens, summary)
+    else:
+        chain = start(plan, store, opts, gens, summary)
+    print(f"chain started: up to {chain.max_generations} generation(s) of at most "
+          f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
+
+
+def _watch_options(args: Any, plan: Any) -> Any:
+    """The loop's options for ``--watch`` and pools (``--once``, a positive ``--poll``)."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.job import SubmitError
+
+    opts = _loop_options(args, plan, once=bool(getattr(args, "once", False)))
+    if opts.poll <= 0:
+        raise SubmitError("--poll must be a positive number of seconds")
+    return opts
+
+
+def _watch(args: Any, plan: Any) -> int:
+    """``--watch``: hand over to the resubmit loop (:mod:`jug.hpc.watch`)."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.job import SubmitError
+    from ..hpc.watch import run_watch
+    from ..jugfile import JugfileError
+
+    opts = _watch_options(args, plan)
+    store = plan.open_store()
+    try:
+        return run_watch(plan, store, opts)
+    except JugfileError as e:
+        raise SubmitError(f"{e}\n(nothing more was submitted)")
+
+
+def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
+    """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.job import SubmitError
+    from ..hpc.pool_watch import pool_plans, run_pools
+    from ..jugfile import JugfileError
+
+    plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
+    main = plans["default"]
+    until_done = bool(getattr(args, "until_done", False))
+    if dry_run:
+        cap = int(getattr(args, "max_workers", None) or main.workers)
+        return _dry_run_pools(plans, pools, sources, cap, until_done)
+    _check_stop_file(main, dry_run)
+    if until_done:
+        return _pools_chain(args, settings, plans, pools)
+    opts = _watch_options(args, main)
+    opts.once = opts.once or not getattr(args, "watch", False)
+    store = main.open_store()
+    main.check_store(store)
+    try:
+        return run_pools(plans, pools, store, opts)
+    except JugfileError as e:
+        raise SubmitError(f"{e}\n(nothing more was submitted)")
+
+
+def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
+    """``--until-done`` with pools: generation 1 is one poll over every pool."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_watch import describe_pools
+
+    main = plans["default"]
+    store = main.open_store()
+    main.check_store(store)
+    summary = check_jugfile(main) if settings.get("check") is not False else {}
+    code = _work_left(main, summary)
+    if code is not None:
+        return code
+    for line in describe_pools(pools, plans):
+        print(line, flush=True)
+    _start_chain(args, main, store, summary, (plans, pools))
+    return _submitted(main)
+
+
+def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
+                   until_done: bool = False) -> int:
+    """``--dry-run`` with pools: each pool's settings, script and submit command (and the
+    planner job of a ``--until-done`` chain, held on every pool's arrays)."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_settings import max_workers
+    from ..hpc.pool_watch import describe_pools
+
+    print("# jug submit --dry-run: nothing is written or submitted")
+    for line in describe_pools(pools, plans):
+        print(f"# {line}")
+    for pool in pools:
+        plan = plans[pool.name]
+        size = max_workers(pool, cap)
+        print(f"# ==== pool {pool.name}: one array of up to {size} worker(s), sized at "
+              f"submission from the pool's ready and soon-ready tasks")
+        _print_settings(plan.settings, sources, plan)
+        script = plan.script_path(0, 1, "<time>")
+        print(f"# ---- script ({size} workers): {script}")
+        sys.stdout.write(plan.render(size))
+        print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
+    if until_done:
+        _dry_run_planner(plans["default"])
+    return 0
+
+
+def add_arguments(parser: Any) -> None:
+    """Give repeatable options a real default: append actions cannot extend the unset marker."""
+    for action in parser._actions:
+        if action.dest in ("directive", "prologue", "pool"):
+            action.default = None

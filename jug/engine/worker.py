@@ -1,0 +1,714 @@
+"""The worker loop: what a ``jug execute`` process does (its options: :mod:`jug.commands.execute`).
+
+Many workers (processes, machines, batch-array elements) share one store.  Each loads the
+jugfile, reads the finished hashes once, and runs ready tasks in definition order (jumping
+ahead when another worker holds the next one, so that workers spread out): take the
+lock, check nobody finished it meanwhile, run, save, unlock.  A task whose dependencies are
+held by other workers is postponed; when nothing can run the worker waits (checking the exit
+conditions, e.g. a STOP file, all the while) and re-reads the store; a worker left only with
+tasks that other workers hold leaves at once (:mod:`jug.engine.waiting`).  After the last task, a
+jugfile that stopped at a barrier is loaded again, until every barrier is passed.
+"""
+
+from __future__ import annotations
+
+import pickle
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ..backends import CorruptResult, Store, StoreError, UnsavedResult
+from ..backends.owner import batch_job, current_owner
+from ..hooks import exit_checks
+from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..state.crashloop import LIMIT, forget, note_reclaim
+from ..state.membership import selection
+from ..state.shifts import ExitReason, ShiftLog, reason_of_worker
+from ..state.taskstate import (
+    base_dependencies,
+    dead_locks,
+    dependency_closure,
+    match_tasks,
+    unique_tasks,
+)
+from ..state.timings import Durations, TimingRecorder
+from ..task import Task, TaskError
+from .gcpause import building_graph
+from .passorder import PassOrder
+from .waiting import Leftovers, Poller, Verdict, WaitEnd
+
+EXIT_FAILED = 1
+EXIT_STORE_FAULT = 2
+EXIT_TERMINATED = 143
+
+#: signals received by this worker, and whether each was raised (not deferred): a task that
+#: swallows one (``except BaseException``) finishes, but the worker takes no new task after it
+_received: list[tuple[str, bool]] = []
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM (or SIGINT) arrives."""
+
+
+class StoreFault(Exception):
+    """The store failed (disk full, read-only, server gone): not the task's fault."""
+
+
+#: True while a lock is being taken or released: a signal then waits for the next check
+_deferring: list[bool] = [False]
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    name = signal.Signals(signum).name
+    _received.append((name, not _deferring[0]))
+    if not _deferring[0]:
+        raise Terminated(name)
+
+
+class _SignalsDeferred:
+    """``with _signals_deferred:`` holds signals back (they are recorded, and acted on at the
+    next check) while a lock is taken or released, so that a signal never leaves a lock
+    without its owner's release.  A plain class: entered twice per task, and a generator
+    based context manager costs several times more."""
+
+    def __enter__(self) -> None:
+        _deferring[0] = True
+
+    def __exit__(self, *exc: object) -> None:
+        _deferring[0] = False
+
+
+_signals_deferred = _SignalsDeferred()
+
+
+def _stop_if_signalled(last_task: str | None) -> None:
+    """Raise Terminated before taking a new task if a signal arrived (and was swallowed)."""
+    if _received:
+        name, raised = _received[0]
+        raise Terminated(f"{name} (caught by task {last_task}, which finished)"
+                         if raised and last_task else name)
+
+
+class Outcome(Enum):
+    """How running one locked task went."""
+
+    OK = "ok"
+    FAILED = "failed"
+    DEPENDENCY_LOST = "dependency lost"  # a dependency's stored result was corrupt or gone
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    kind: Outcome
+    lost: str | None = None  # with DEPENDENCY_LOST: that dependency's hash (it is recomputed)
+
+
+class Step(Enum):
+    """What one task's turn in a pass came to."""
+
+    SKIPPED = "skipped"  # finished or failed already, or blocked by a failed dependency
+    POSTPONED = "postponed"  # waits for its dependencies or for another worker's lock
+    RAN = "ran"
+    FAILED = "failed"  # it failed and --keep-going goes on
+    STOP = "stop"  # the worker stops (exit condition, or a failure without --keep-going)
+    RESTART = "restart"  # a dependency must be recomputed: start over from every unfinished task
+
+
+@dataclass
+class _Known:
+    """What this worker knows of the store during :meth:`Worker.run` (updated as it goes)."""
+
+    finished: set[str]
+    failed: set[str]
+    deps: dict[str, list[str]]  # task hash -> hashes of its direct dependencies
+    users: dict[str, int]  # result hash -> pending tasks that still need it in memory
+    by_hash: dict[str, Task]
+
+
+@dataclass
+class _Pass:
+    """One pass over the pending tasks: what it postponed and whether anything ran."""
+
+    order: PassOrder
+    postponed: list[Task] = field(default_factory=list)
+    left: Leftovers = field(default_factory=Leftovers)
+    progressed: bool = False
+
+
+class _Heartbeat:
+    """A daemon thread that refreshes the running task's lock every ``interval`` seconds."""
+
+    def __init__(self, store: Store, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        self.key: str | None = None
+        self.also: Any = None  # called at each beat (flushes the run-time records)
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            key = self.key
+            if key is not None:
+                try:
+                    self.store.heartbeat(key)
+                    if self.also is not None:
+                        self.also()
+                except Exception:
+                    pass
+
+    def set(self, key: str | None) -> None:
+        self.key = key
+        if key is not None and self._thread is None and self.interval > 0:
+            self._thread = threading.Thread(target=self._loop, name="jug-heartbeat", daemon=True)
+            self._thread.start()
+
+
+class Worker:
+    """Runs the tasks of one loaded jugfile against a store."""
+
+    def __init__(self, store: Store, args: Any) -> None:
+        self.store = store
+        self.keep_going = bool(args.keep_going)
+        self.aggressive_unload = bool(args.aggressive_unload)
+        self.use_pdb = bool(args.pdb)
+        self.debug = bool(args.debug)
+        self.nr_wait_cycles = int(args.nr_wait_cycles)
+        self.wait_cycle_time = float(args.wait_cycle_time)
+        self.verify_limit = int(args.verify_limit)
+        self.target = args.target
+        self.only: list[str] = list(getattr(args, "only", None) or [])
+        self.exclude: list[str] = list(getattr(args, "exclude", None) or [])
+        self.elsewhere = False  # what is left waits on tasks this worker does not run
+        self.heartbeat = _Heartbeat(store, float(args.heartbeat))
+        self.stale_after = float(args.stale_after)
+        self.reclaimed: list[str] = []
+        self.timings = TimingRecorder(store)
+        self.heartbeat.also = self.timings.flush  # a long task does not hide earlier ones
+        self.durations = Durations.from_store(store)
+        self.executed = 0
+        self.executed_by_name: dict[str, int] = {}
+        self.interrupted_task: str | None = None  # name of the task a signal cut short
+        self.failed_here: list[str] = []
+        self.stop_reason: str | None = None
+        self.gave_up = False
+        self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
+        self.started = time.time()  # the worker record's start, written once the jugfile loads
+        self.session: ShiftLog | None = None  # this worker's shift record and log lines
+        self.last_task: str | None = None  # the task run last (for signal messages)
+        self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
+        self.left_to_others = 0  # tasks held by other workers when this one left
+        self.poller = Poller(self.wait_cycle_time)
+        self.last_ok: str | None = None  # the name of the last task run (a batching store
+        # may still hold its result back)
+
+    # -- selection -----------------------------------------------------------------
+    def _select(self, tasks: list[Task]) -> list[Task]:
+        tasks = unique_tasks(tasks)
+        if self.target:
+            chosen = match_tasks(tasks, self.target)
+            if not chosen:
+                raise TaskError(f"--target {self.target!r} matches no task; task names are: "
+                                f"{', '.join(sorted({t.name for t in tasks}))}")
+            tasks = dependency_closure(tasks, chosen)
+        if self.only or self.exclude:
+            keep = selection((t.name for t in tasks), self.only, self.exclude)
+            tasks = [t for t in tasks if t.name in keep]
+        return tasks
+
+    def _waits_elsewhere(self, pending: list[Task], deps: dict[str, list[str]],
+                         finished: set[str]) -> bool:
+        """With --only/--exclude: every pending task waits, directly or not, on an
+        unfinished task this worker does not run, so waiting here helps nobody."""
+        if not (self.only or self.exclude):
+            return False
+        mine = {t.hash() for t in pending}
+        stuck: set[str] = set()
+        for t in pending:  # dependencies first
+            h = t.hash()
+            if any(d not in finished and (d not in mine or d in stuck) for d in deps[h]):
+                stuck.add(h)
+        return len(stuck) == len(mine)
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, tasks: list[Task]) -> None:
+        """Run every task of ``tasks`` that this worker can; returns when none is left.
+
+        Passes over the pending tasks run what is ready; between passes the worker re-reads
+        the store and reclaims dead locks, leaves, or waits (:meth:`_after_pass`)."""
+        tasks = self._select(tasks)
+        known = self._known(tasks)
+        pending = [t for t in tasks if t.hash() not in known.finished]
+        idle_cycles: int | None = 0
+        while pending:
+            turn = _Pass(PassOrder(pending, known_finished=len(known.finished)))
+            end = self._one_pass(turn, known)
+            if end is Step.STOP:
+                return
+            if end is Step.RESTART:
+                pending = [t for t in tasks if t.hash() not in known.finished]
+                continue
+            pending = turn.postponed
+            if not pending:
+                break
+            idle_cycles = self._after_pass(turn, pending, known, idle_cycles or 0)
+            if idle_cycles is None:
+                return
+
+    def _known(self, tasks: list[Task]) -> _Known:
+        """One read of the store (with the cheap integrity check) and the dependency counts."""
+        store = self.store
+        finished = set(store.list())
+        n_done = sum(1 for t in tasks if t.hash() in finished)
+        if self.verify_limit < 0 or n_done <= self.verify_limit:
+            self._verify(tasks, finished)
+        failed = set(store.list_failed())
+        deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in tasks}
+        if self.session:
+            self.session.track([t.hash() for t in tasks], finished)
+        # how many pending tasks still need each result: unload it from memory at zero
+        users: dict[str, int] = {}
+        for t in tasks:
+            if t.hash() not in finished:
+                for d in deps[t.hash()]:
+                    users[d] = users.get(d, 0) + 1
+        return _Known(finished, failed, deps, users, {t.hash(): t for t in tasks})
+
+    def _one_pass(self, turn: _Pass, known: _Known) -> Step | None:
+        """Give each pending task its turn; STOP or RESTART end the pass early."""
+        for t in turn.order:
+            step = self._turn(t, turn, known)
+            if step is Step.STOP or step is Step.RESTART:
+                return step
+        return None
+
+    def _turn(self, t: Task, turn: _Pass, known: _Known) -> Step:
+        """Skip, postpone or run one task."""
+        h = t.hash()
+        if h in known.finished or h in known.failed:
+            return Step.SKIPPED
+        tdeps = known.deps[h]
+        if tdeps and not all(d in known.finished for d in tdeps):
+            if any(d in known.failed for d in tdeps):
+                known.failed.add(h)  # cannot ever run here: a dependency failed
+                self.blocked.append(t.name)
+                return Step.SKIPPED
+            turn.postponed.append(t)
+            turn.left.waiting += 1
+            return Step.POSTPONED
+        _stop_if_signalled(self.last_task)
+        reason = exit_checks.should_exit() or self._no_time_for(t)
+        if reason:
+            self.stop_reason = reason
+            return Step.STOP
+        got = self._claim_and_run(t, h, turn, known)
+        if isinstance(got, Step):
+            return got
+        return self._settle(t, h, got, turn, known)
+
+    def _claim_and_run(self, t: Task, h: str, turn: _Pass, known: _Known) -> Step | RunOutcome:
+        """Take the lock of ``t`` and run it unless another worker finished or failed it."""
+        with _signals_deferred:  # a lock is never taken without its release below
+            claim = self.store.claim(h)
+        if not claim.locked:
+            turn.postponed.append(t)
+            turn.left.held.append(h)
+            turn.order.collided()
+            return Step.POSTPONED
+        try:
+            _stop_if_signalled(self.last_task)
+            if claim.done:
+                known.finished.add(h)
+                if turn.order.found_finished():  # our listing is stale: read it again
+                    known.finished.update(self.store.list())
+                return Step.SKIPPED
+            if claim.failed:
+                known.failed.add(h)
+                return Step.SKIPPED
+            return self._run_one(t, h)
+        finally:
+            with _signals_deferred:
+                self.heartbeat.set(None)
+                _unlock(self.store, h)
+
+    def _settle(self, t: Task, h: str, got: RunOutcome, turn: _Pass, known: _Known) -> Step:
+        """Record what running ``t`` came to."""
+        if got.kind is Outcome.OK:
+            self.last_ok = t.name
+            known.finished.add(h)
+            turn.progressed = True
+            self._release(t, h, known.deps[h], known.users, known.by_hash)
+            return Step.RAN
+        if got.kind is Outcome.FAILED:
+            known.failed.add(h)
+            turn.progressed = True
+            return Step.FAILED if self.keep_going else Step.STOP
+        known.finished.discard(got.lost or "")  # a dependency's result is gone: recompute it
+        return Step.RESTART
+
+    def _after_pass(self, turn: _Pass, pending: list[Task], known: _Known,
+                    idle_cycles: int) -> int | None:
+        """Others hold what we need: re-read the store; wait if nothing moved.
+
+        Returns the count of wait cycles without progress, or None when the worker leaves."""
+        fresh = set(self.store.list())
+        new = fresh - known.finished
+        known.finished |= fresh
+        known.failed |= set(self.store.list_failed())
+        if turn.progressed or new:
+            self.poller.reset()
+            return 0
+        if self._reclaim_dead_locks(pending):
+            return idle_cycles
+        if turn.left.verdict(self.more_after_barrier) is Verdict.EXIT:
+            self.left_to_others = len(turn.left.held)
+            return None
+        if self._waits_elsewhere(pending, known.deps, known.finished):  # --only/--exclude, pools
+            self.elsewhere = True
+            return None
+        if idle_cycles >= self.nr_wait_cycles:
+            self.gave_up = True
+            return None
+        end = self._idle_wait(turn.left.held)
+        if end is WaitEnd.STOP:
+            return None
+        return idle_cycles + 1 if end is WaitEnd.TIMEOUT else idle_cycles
+
+    def _reclaim_dead_locks(self, pending: list[Task]) -> bool:
+        """Release locks of pending tasks whose owner is provably dead; True if any was."""
+        locks = self.store.list_locks()
+        if not locks:
+            return False
+        mine = {t.hash(): t for t in pending}
+        candidates = {h: o for h, o in locks.items() if h in mine}
+        done = False
+        for h, reason in dead_locks(candidates, self.stale_after).items():
+            if self.store.reclaim(h, candidates[h]):
+                _note_reclaim(self.store, h, mine[h].name, candidates[h], reason)
+                self.reclaimed.append(h)
+                done = True
+        return done
+
+    def _no_time_for(self, t: Task) -> str | None:
+        """A reason not to start ``t``: its typical run time exceeds the time this worker has left."""
+        left = exit_checks.time_left()
+        if left is None:
+            return None
+        typical = self.durations.typical(t.name)
+        if typical is not None and typical > left:
+            return (f"not enough time left for {t.name} (typically {typical:.1f}s, "
+                    f"{left:.1f}s left)")
+        return None
+
+    def _idle_wait(self, held: list[str]) -> WaitEnd:
+        """Wait (up to one cycle) for another worker to release a lock in ``held``."""
+        if self.session:
+            self.session.idle(True)
+        end, reason = self.poller.wait(self.store, set(held), exit_checks.should_exit)
+        if self.session:
+            self.session.idle(False)
+        if reason:
+            self.stop_reason = reason
+        return end
+
+    def _verify(self, tasks: list[Task], finished: set[str]) -> None:
+        """Drop finished results that fail the store's cheap integrity check (they rerun)."""
+        names = {t.hash(): t.name for t in tasks if t.hash() in finished}
+        for h, err in self.store.verify_many(list(names)).items():
+            if isinstance(err, CorruptResult):
+                _report_corrupt(names[h], err)
+                self.store.remove(h)
+            finished.discard(h)
+
+    def _release(self, t: Task, h: str, tdeps: list[str], users: dict[str, int],
+                 by_hash: dict[str, Task]) -> None:
+        """Unload results no pending task needs any more (memory stays flat)."""
+        if self.aggressive_unload or users.get(h, 0) == 0:
+            t.unload()
+        for d in tdeps:
+            n = users.get(d, 0) - 1
+            users[d] = n
+            if n <= 0 or self.aggressive_unload:
+                dt = by_hash.get(d)
+                if dt is not None:
+                    dt.unload()
+
+    def _run_one(self, t: Task, h: str) -> RunOutcome:
+        """Run one locked task and say how it went (a lost dependency is recomputed first)."""
+        self.heartbeat.set(h)
+        self.last_task = t.name
+        start = time.perf_counter()
+        try:
+            t.run(force=True, save=True, debug_mode=self.debug)
+        except Terminated:
+            self.interrupted_task = t.name
+            raise
+        except CorruptResult as e:
+            bad = e.key
+            dep = next((d for d in base_dependencies(t) if d.hash() == bad), None)
+            _report_corrupt(dep.name if dep else "?", e)
+            self.store.remove(bad)
+            if dep is not None:
+                dep.unload()
+            return RunOutcome(Outcome.DEPENDENCY_LOST, bad)
+        except StoreError as e:
+            raise StoreFault(f"store fault while running task {t.name}: {e}; the task is "
+                             "not marked failed and runs again once the store works") from None
+        except (Exception, TaskError, SystemExit) as e:
+            lost = _lost_dependency(self.store, t)
+            if lost is not None:
+                return RunOutcome(Outcome.DEPENDENCY_LOST, lost)
+            elapsed = time.perf_counter() - start
+            self._failed(t, h, e, elapsed)
+            if self.session:
+                self.session.task_done(t.name, elapsed, ok=False)
+            return RunOutcome(Outcome.FAILED)
+        elapsed = time.perf_counter() - start
+        if h in self.reclaimed:  # it finished after all: its crash count starts again
+            forget(self.store, [h])
+        self.executed += 1
+        self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
+        self.timings.add(t.name, elapsed)
+        self.durations.add(t.name, elapsed)
+        exit_checks.task_finished(t)
+        if self.session:
+            self.session.task_done(t.name, elapsed)
+        return RunOutcome(Outcome.OK)
+
+    def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
+        import traceback  # start-up time (3.6 ms): only when a task failed
+
+        tb = traceback.format_exc()  # whole, in the failure mark; the user's frames on screen
+        if _is_pickling_error(e):
+            msg = (f"jug: task {t.name} ({h}) returned a value that cannot be saved "
+                   f"(not picklable): {e!r}. Return plain data (numbers, lists, dicts, numpy "
+                   "arrays) or objects of classes defined at module level.")
+        else:
+            msg = f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s:"
+        print(f"{msg}\n{user_traceback(e)}", file=sys.stderr, flush=True)
+        if self.use_pdb:
+            import pdb  # start-up time: only with --pdb
+
+            pdb.post_mortem(sys.exc_info()[2])
+
+        self.store.fail(h, {"task": t.name, "error": repr(e), "traceback": tb,
+                            "time": time.time(), "owner": current_owner()})
+        self.failed_here.append(t.name)
+
+
+def _is_pickling_error(e: BaseException) -> bool:
+    text = str(e)
+    return isinstance(e, pickle.PicklingError) or (
+        isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
+
+
+def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
+    """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
+    counted = note_reclaim(store, h, name, owner, reason)
+    extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
+             if counted.failed else f" (reclaim {counted.count} of at most {LIMIT})")
+    print(f"jug: reclaimed the lock of task {name} ({h[:12]}): {reason}{extra}",
+          file=sys.stderr, flush=True)
+
+
+def _lost_dependency(store: Store, t: Task) -> str | None:
+    """The hash of a dependency of ``t`` whose stored result vanished (a store that lost data,
+    e.g. Redis restarted without persistence), or None: then ``t`` itself failed."""
+    for d in base_dependencies(t):
+        if not d.is_loaded() and not store.exists(d.hash()):
+            print(f"jug: the stored result of task {d.name} ({d.hash()[:12]}), needed by "
+                  f"{t.name}, is gone from {store.description} (did the store lose data?); "
+                  "it will be recomputed", file=sys.stderr, flush=True)
+            return d.hash()
+    return None
+
+
+def _report_corrupt(name: str, e: CorruptResult) -> None:
+    print(f"jug: stored result of task {name} is corrupt ({e.reason}) at {e.where}; "
+          "it is removed and will be recomputed", file=sys.stderr, flush=True)
+
+
+def execute(args: Any) -> int:
+    """Run a worker: load, run, reload past barriers; the exit code says how it ended.
+
+    ``args`` holds the options of ``jug execute`` (:mod:`jug.commands.execute`)."""
+    try:
+        store = open_store(args.jugfile, args.jugdir)
+    except StoreError as e:
+        print(f"jug: {e}", file=sys.stderr)
+        return 2
+    exit_checks.reset()
+    try:
+        exit_checks.exit_env_vars()
+    except ValueError as e:
+        print(f"jug: {e}", file=sys.stderr)
+        return 2
+    old_handlers = _handle_signals()
+    worker = Worker(store, args)
+    why: tuple[ExitReason, str] = (ExitReason.ERROR, "")
+    store.batching = True  # one round trip per task where the store supports it
+    try:
+        code = _execute(worker, store, args)
+        why = reason_of_worker(worker, code)
+        _hand_over(store, args, why)
+        return code
+    except KeyboardInterrupt:
+        why = (ExitReason.SIGNAL, "SIGINT")
+        raise
+    except (Terminated, StoreFault, StoreError, JugfileError, TaskError) as e:
+        code, why = _stopped_by(e, worker)
+        return code
+    finally:
+        _wind_down(store, worker, args, why)
+        for sig, old in old_handlers.items():
+            signal.signal(sig, old)
+
+
+def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
+    """``--until-done``: a worker of a chain leaving because its budget is spent (with
+    pools also: with no work left it could run) plans the next workers (jug.hpc.chain)."""
+    if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK) and batch_job() is not None:
+        # start-up time: outside a batch job there is no chain to plan for, so a laptop
+        # worker never imports the HPC toolkit (a fifth of its start-up)
+        from ..hpc.chain.handover import hand_over
+
+        hand_over(store, args.jugfile, why[0], why[1])
+
+
+def _handle_signals() -> dict:
+    """SIGTERM (walltime, scancel), and SGE's SIGUSR1/SIGUSR2 (soft walltime, qdel -notify):
+    release the running task's lock and stop.  Returns the handlers to put back."""
+    _received.clear()
+    _deferring[0] = False
+    return {sig: signal.signal(sig, _on_signal)
+            for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)}
+
+
+def _stopped_by(e: BaseException, worker: Worker) -> tuple[int, tuple[ExitReason, str]]:
+    """Say why the worker stopped early; its exit code and the reason its record keeps."""
+    if isinstance(e, Terminated):
+        what = (f"released the lock of the running task {worker.interrupted_task}"
+                if worker.interrupted_task else "took no new task")
+        print(f"jug: received {e}; {what} and stopped", file=sys.stderr)
+        return EXIT_TERMINATED, (ExitReason.SIGNAL, str(e))
+    if isinstance(e, UnsavedResult):  # the result a batching store held back could not be saved
+        print(f"jug: cannot save the result of task {worker.last_ok}: {e.reason}", file=sys.stderr)
+        return EXIT_STORE_FAULT, (ExitReason.ERROR,
+                                  f"cannot save the result of task {worker.last_ok}")
+    print(f"jug: {e}", file=sys.stderr)
+    first_line = (str(e).splitlines() or [""])[0]
+    code = EXIT_STORE_FAULT if isinstance(e, (StoreFault, StoreError)) else 1
+    return code, (ExitReason.ERROR, first_line)
+
+
+def _wind_down(store: Store, worker: Worker, args: Any, why: tuple[ExitReason, str]) -> None:
+    """Whatever stopped the worker: send what is kept back, close its record, print the table."""
+    _flush(store, worker)
+    _flush_timings(worker)
+    if worker.session is not None:
+        worker.session.close(*why)
+    if worker.executed:
+        from ..io import print_task_summary_table  # start-up time: jug.io loads jug.utils
+
+        print_task_summary_table(args, [("Executed", worker.executed_by_name)])
+
+
+def _unlock(store: Store, h: str) -> None:
+    """Release the lock of ``h``.  If the store fails here while an error is already on its
+    way out (the store fault that stopped the task), that first error is the one reported."""
+    pending = sys.exc_info()[1]
+    try:
+        store.unlock(h)
+    except StoreError:
+        if pending is None:
+            raise
+
+
+def _flush_timings(worker: Worker) -> None:
+    """Save recorded run times; a store that fails now was reported already (or will be)."""
+    try:
+        worker.timings.flush()
+    except StoreError as e:
+        print(f"jug: could not save run times: {e}", file=sys.stderr)
+def _flush(store: Store, worker: Worker) -> None:
+    """Send the last result a batching store kept back, whatever stops the worker."""
+    try:
+        store.flush()
+    except StoreError as e:
+        reason = e.reason if isinstance(e, UnsavedResult) else str(e)
+        print(f"jug: cannot save the result of task {worker.last_ok}: {reason}", file=sys.stderr)
+
+
+def _execute(worker: Worker, store: Store, args: Any) -> int:
+    previous: tuple | None = None
+    first = True
+    mark = exit_checks.checkpoint()
+    while True:
+        with building_graph():
+            loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+        if first:  # checks a jugfile registers count once, not again at each reload
+            mark = exit_checks.checkpoint()
+            first = False
+            worker.session = ShiftLog.start(store, args.jugfile, worker.timings.name,
+                                                 verbose=args.verbose in ("info", "debug"),
+                                                 started=worker.started,
+                                                 pool=getattr(args, "pool", None))
+        else:
+            exit_checks.rollback(mark)
+        worker.more_after_barrier = bool(loaded.incomplete)
+        worker.run(loaded.tasks)
+        _stop_if_signalled(worker.last_task)
+        store.flush()  # the last result a batching store kept back
+        code = _left_early(worker)
+        if code is not None:
+            return code
+        if not loaded.incomplete:
+            break
+        key = tuple(t.hash() for t in loaded.tasks)
+        if key == previous:
+            # The barrier cannot be passed (its tasks failed or cannot run).
+            print("jug: stopped at a barrier whose tasks cannot all finish", file=sys.stderr)
+            return EXIT_FAILED
+        previous = key
+    return _final_code(worker, store, loaded.tasks)
+
+
+def _left_early(worker: Worker) -> int | None:
+    """The exit code when the worker stopped before its tasks were all done (None: it did
+    not stop early), saying why on stderr."""
+    if worker.stop_reason:
+        print(f"jug: stopping: {worker.stop_reason} ({worker.executed} tasks executed)",
+              file=sys.stderr)
+        return 0
+    if worker.failed_here and not worker.keep_going:
+        return EXIT_FAILED
+    if worker.elsewhere:
+        print("jug: leaving: the tasks left for this worker (--only/--exclude) wait on "
+              f"tasks other workers run ({worker.executed} tasks executed)", file=sys.stderr)
+        return EXIT_FAILED if worker.failed_here else 0
+    if worker.gave_up:
+        print("jug: gave up waiting for other workers to finish the tasks this one needs "
+              f"(after {worker.nr_wait_cycles} wait cycles of {worker.wait_cycle_time:g}s)",
+              file=sys.stderr)
+        return EXIT_FAILED if worker.failed_here else 0
+    return None
+
+
+def _final_code(worker: Worker, store: Store, tasks: list[Task]) -> int:
+    """The exit code once every task was passed over: non-zero when any failed or is blocked."""
+    failed_total = set(store.list_failed())
+    if worker.failed_here:
+        print(f"jug: {len(worker.failed_here)} task(s) failed: "
+              f"{', '.join(sorted(set(worker.failed_here)))}", file=sys.stderr)
+        return EXIT_FAILED
+    if worker.blocked or failed_total & {t.hash() for t in tasks}:
+        print("jug: some tasks failed in an earlier run and block others; see 'jug status', "
+              "and 'jug cleanup --failed-only' to retry them", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
