@@ -28,6 +28,7 @@ from ..options import Option, count, finite_seconds, seconds
 from ..passorder import PassOrder
 from ..task import Task, TaskError
 from ..taskstate import (
+    NAME_FORMS,
     STALE_AFTER,
     base_dependencies,
     dead_locks,
@@ -42,13 +43,13 @@ from ..workers import ExitReason, WorkerSession, reason_of_worker
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
 TAKES_JUGFILE = True
 OPTIONS = [
-    Option("target", None, "Only run tasks whose name is NAME or starts with NAME "
-           "(and what they depend on)", metavar="NAME"),
-    Option("only", None, "Run only the tasks whose name is NAME or starts with NAME, never "
-           "what they depend on (others run those; the worker leaves once all it has left "
-           "waits on such tasks); repeatable", metavar="NAME", multiple=True),
-    Option("exclude", None, "Run every task except those whose name is NAME or starts with "
-           "NAME (leaving, like --only, once all left waits on them); repeatable",
+    Option("target", None, f"Only run the tasks NAME matches (and what they depend on); NAME: "
+           f"{NAME_FORMS}", metavar="NAME"),
+    Option("only", None, "Run only the tasks NAME matches (as for --target), never what they "
+           "depend on (others run those; the worker leaves once all it has left waits on such "
+           "tasks); repeatable", metavar="NAME", multiple=True),
+    Option("exclude", None, "Run every task except those NAME matches (as for --target), "
+           "leaving, like --only, once all left waits on them; repeatable",
            metavar="NAME", multiple=True),
     Option("pool", None, "The worker pool this worker belongs to (recorded in its worker "
            "record; jug submit sets it with --only/--exclude)", metavar="NAME"),
