@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 
 from ..attempts import Attempts, DelayFor, read_all, record_failure
 from ..backends import Store
-from ..options import OptionValueError
+from ..config.options import OptionValueError
 from ..taskstate import match_names
 
 #: the longest back-off between two attempts, seconds

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..options import Option
+from ..config.options import Option
 from ..taskstate import NAME_FORMS
 from ._common import (
     CommandError,

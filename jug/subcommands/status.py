@@ -15,9 +15,9 @@ import time
 from typing import Any, Callable
 
 from ..backends import StoreError
+from ..config.options import Option
 from ..gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
-from ..options import Option
 from ..progress import format_short, format_table, traceback_text
 from ..taskstate import summarize
 

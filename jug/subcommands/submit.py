@@ -14,8 +14,8 @@ import subprocess
 import sys
 from typing import Any
 
+from ..config.options import Option, all_options
 from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
-from ..options import Option, all_options
 
 HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
 TAKES_JUGFILE = True
