@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .taskstate import STATES
 from .timings import format_duration
@@ -80,9 +80,38 @@ def failure_rows(failed: dict[str, dict], names: dict[str, str]) -> list[dict[st
         error = str(info.get("error") or "?")
         rows.append({"hash": h, "task": names.get(h, info.get("task")), "error": error,
                      "first_line": error_line(str(info.get("traceback") or ""), error),
+                     "attempts": info.get("attempts"),
                      "logged_by": owner_summary(info.get("owner")) if info.get("owner") else None,
                      "time": info.get("time")})
     return sorted(rows, key=lambda r: (r["task"] or "", r["hash"]))
+
+
+def retry_rows(store: Any, tasks: list, snap: Any) -> list[dict[str, Any]]:
+    """One row per task of ``tasks`` that had a failed attempt (``--retries``): how many
+    attempts it took or has had so far, the last error, and what became of it."""
+    from .attempts import read_all
+
+    try:
+        attempts = read_all(store)
+    except Exception:
+        return []  # status shows the counts even if this record cannot be read
+    if not attempts:
+        return []
+    mine = {t.hash() for t in tasks}
+    rows = []
+    for h, a in attempts.items():
+        if h not in mine:
+            continue
+        mark = snap.failed.get(h)
+        state = ("finished" if h in snap.finished else "failed" if mark is not None
+                 else "retrying")
+        marked = mark.get("attempts") if isinstance(mark, dict) else None
+        n = (a.failed + 1 if state == "finished" else
+             max(a.failed, int(marked or 0)) if state == "failed" else a.failed)
+        rows.append({"hash": h, "task": a.task, "state": state, "attempts": n,
+                     "failed_attempts": a.failed, "error": a.error, "first_line": a.first_line,
+                     "time": a.time, "retry_after": a.retry_after if state == "retrying" else None})
+    return sorted(rows, key=lambda r: (r["task"], r["hash"]))
 
 
 def error_line(tb: str, error: str) -> str:
@@ -140,17 +169,49 @@ def total_line(summary: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def jugfile_arg(path: str) -> str:
+    """How to name ``path`` on a command line typed here: relative when below the current
+    folder, nothing for ./jugfile.py (the default), quoted for the shell."""
+    import os
+    import shlex
+
+    if not path:
+        return ""
+    rel = os.path.relpath(path)
+    if rel == "jugfile.py":
+        return ""
+    return shlex.quote(path if rel.startswith("..") else rel)
+
+
+def retry_hint(path: str, again: str = "jug execute", chain: bool = False) -> str:
+    """How to retry failed tasks: clear their marks, then run them again (``again``); a
+    ``chain``'s hint names the jugfile in full (it is read far from where it was written)."""
+    import shlex
+
+    arg = shlex.quote(path) if chain else jugfile_arg(path)
+    tail = f" {arg}" if arg else ""
+    transient = ("execute: {retries: N} in the project's jugrc" if chain
+                 else "jug execute --retries N")
+    return (f"to retry them: jug cleanup --failed-only{tail}, then {again}{tail} "
+            f"(for transient errors: {transient})")
+
+
 def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
-    """Lines naming failed and crashed tasks, and where to read more."""
+    """Lines naming failed and crashed tasks, retried ones, and where to read more."""
     lines: list[str] = []
     failures = summary.get("failures") or []
     if failures:
-        lines.append(f"Failed ({len(failures)}); full traceback: jug status --traceback HASH")
+        lines.append(f"Failed ({len(failures)}); full traceback: jug status --traceback "
+                     "NAME|HASH|all")
         for f in failures[:limit]:
             by = f" [logged by {f['logged_by']}]" if f.get("logged_by") else ""
-            lines.append(f"  {f['task']} {f['hash'][:12]}: {f.get('first_line', f['error'])}{by}")
+            after = f" (after {f['attempts']} attempts)" if f.get("attempts") else ""
+            lines.append(f"  {f['task']} {f['hash'][:12]}: {f.get('first_line', f['error'])}"
+                         f"{after}{by}")
         if len(failures) > limit:
             lines.append(f"  ... and {len(failures) - limit} more (jug status --json)")
+        lines.append("  " + retry_hint(summary.get("jugfile", "")))
+    lines.extend(_retried_lines(summary, limit))
     corrupt = summary.get("corrupt") or []
     if corrupt:
         lines.append(f"Corrupt ({len(corrupt)}): stored results that fail their check count as "
@@ -163,6 +224,28 @@ def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
                      "dead); the next worker or 'jug cleanup --stale' reclaims them")
         for o in dead[:limit]:
             lines.append(f"  {o.get('task')} {o['hash'][:12]}: {o['dead']}")
+    return lines
+
+
+def _retried_lines(summary: dict[str, Any], limit: int) -> list[str]:
+    """Tasks retried (``--retries``) that finished or still wait for their next attempt
+    (those that ran out of attempts are among the failed)."""
+    import time
+
+    rows = [r for r in summary.get("retries") or [] if r["state"] != "failed"]
+    if not rows:
+        return []
+    lines = [f"Retried ({len(rows)}): tasks with failed attempts (--retries)"]
+    for r in rows[:limit]:
+        if r["state"] == "finished":
+            what = f"finished at attempt {r['attempts']} (last error: {r['first_line']})"
+        else:
+            when = time.strftime("%H:%M:%S", time.localtime(r["retry_after"] or 0))
+            what = (f"{r['attempts']} failed attempt(s), the last: {r['first_line']}; next "
+                    f"attempt at {when} or later")
+        lines.append(f"  {r['task']} {r['hash'][:12]}: {what}")
+    if len(rows) > limit:
+        lines.append(f"  ... and {len(rows) - limit} more (jug status --json)")
     return lines
 
 
@@ -202,17 +285,54 @@ def lock_line(summary: dict[str, Any]) -> str:
             + ", ".join(sorted({owner_summary(o) for o in owners})))
 
 
-def traceback_text(store: Any, prefix: str) -> str:
-    """The stored traceback of the failed task whose hash starts with ``prefix``."""
-    failed = store.list_failed()
-    hits = [h for h in failed if h.startswith(prefix)]
-    if len(hits) != 1:
-        known = ", ".join(h[:12] for h in sorted(failed)[:10]) or "none"
-        what = "no failed task" if not hits else f"{len(hits)} failed tasks"
-        raise LookupError(f"{what} with a hash starting {prefix!r} (failed: {known})")
-    info = failed[hits[0]] if isinstance(failed[hits[0]], dict) else {}
-    head = f"task {info.get('task', '?')} ({hits[0]}) failed: {info.get('error', '?')}"
-    return head + "\n" + str(info.get("traceback") or "(no traceback recorded)").rstrip()
+def traceback_text(store: Any, target: str,
+                   calls: Callable[[], dict[str, str]] | None = None) -> str:
+    """The stored tracebacks of the failed tasks ``target`` names (a hash prefix, a task
+    NAME as ``--target`` takes it, or ``all``), from the user's code on, each below the
+    task's call (``calls()``: ``{hash: call}`` for marks that did not record theirs)."""
+    failed = {h: (i if isinstance(i, dict) else {}) for h, i in store.list_failed().items()}
+    chosen = select_failed(failed, target)
+    missing = [h for h in chosen if not failed[h].get("call")]
+    known = calls() if missing and calls is not None else {}
+    return "\n\n".join(_one_traceback(h, failed[h], known.get(h)) for h in chosen)
+
+
+def select_failed(failed: dict[str, dict], target: str) -> list[str]:
+    """The hashes of the failed tasks ``target`` names, ordered by name; LookupError if none."""
+    from .taskstate import match_names
+
+    order = sorted(failed, key=lambda h: (str(failed[h].get("task", "")), h))
+    if not failed:
+        raise LookupError("no task has failed")
+    if target == "all":
+        return order
+    names = set(match_names({str(failed[h].get("task", "?")) for h in order}, target))
+    hits = [h for h in order if str(failed[h].get("task", "?")) in names]
+    if not hits and _is_hex(target):  # a name never starts with a digit; hashes may
+        hits = [h for h in order if h.startswith(target.lower())]
+    if not hits:
+        known = ", ".join(f"{failed[h].get('task', '?')} {h[:12]}" for h in order[:10])
+        raise LookupError(f"no failed task has a hash starting {target!r} or a name it "
+                          f"matches; give a hash prefix, a task name or 'all' (failed: {known})")
+    return hits
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _one_traceback(h: str, info: dict, call: str | None) -> str:
+    """One failed task: what failed (after how many attempts), its call, the user's frames."""
+    from .usertb import trim_traceback_text
+
+    n = info.get("attempts")
+    after = f" after {n} attempts" if n else ""
+    lines = [f"task {info.get('task', '?')} ({h}) failed{after}: {info.get('error', '?')}"]
+    call = info.get("call") or call
+    lines.append(f"called as {call}" if call else "(its arguments were not recorded)")
+    tb = info.get("user_traceback") or trim_traceback_text(str(info.get("traceback") or ""))
+    lines.append(tb.rstrip() or "(no traceback recorded)")
+    return "\n".join(lines)
 
 
 def as_json(a: Activity) -> dict[str, Any]:

@@ -200,7 +200,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
     per_name, names = _count_states(tasks, snap, crashed)
     total = {s: sum(c[s] for c in per_name.values()) for s in STATES}
-    from .progress import activity, as_json, failure_rows, timing_docs
+    from .progress import activity, as_json, failure_rows, retry_rows, timing_docs
 
     owners = [{"hash": h, "task": names.get(h), **owner, "dead": crashed.get(h)}
               for h, owner in snap.locks.items()]
@@ -217,6 +217,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
         "incomplete": incomplete,
         "locks": {"count": len(snap.locks), "owners": owners},
         "failures": failure_rows(snap.failed, names),
+        "retries": retry_rows(store, tasks, snap),
         "corrupt": [{"hash": d.key, "task": d.task, "where": d.where, "reason": d.reason}
                     for d in damaged],
         "durations": {n: d for n, d in durations.as_dict().items() if n in per_name},

@@ -12,6 +12,7 @@ jugfile that stopped at a barrier is loaded again, until every barrier is passed
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -203,6 +204,7 @@ class Worker:
         self.last_task: str | None = None  # the task run last (for signal messages)
         self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
         self.left_to_others = 0  # tasks held by other workers when this one left
+        self.passed_all = False  # it passed over every task: none it could run is left
         self.poller = Poller(self.wait_cycle_time)
         self.retrier = Retrier(RetryPolicy.from_args(args), store)
         self.last_ok: str | None = None  # the name of the last task run (a batching store
@@ -549,10 +551,10 @@ class Worker:
 
 
 def _call_text(t: Task) -> str:
-    """The failed task's call with abbreviated arguments (``Task(jugfile.f, 7, n=3)``): what
+    """The failed task's call with abbreviated arguments (``jugfile.f(7, n=3)``): what
     ``jug status --traceback`` shows above the traceback."""
     try:
-        return repr(t)
+        return t.call_repr()
     except Exception as e:  # a user __repr__ that raises must not hide the failure
         return f"{t.name}(...) (arguments not shown: {type(e).__name__})"
 
@@ -615,7 +617,7 @@ def execute(args: Any) -> int:
     try:
         code = _execute(worker, store, args)
         why = reason_of_worker(worker, code)
-        _hand_over(store, args, why)
+        _hand_over(store, args, (handover_reason(why[0], worker.passed_all), why[1]))
         return code
     except KeyboardInterrupt:
         why = (ExitReason.SIGNAL, "SIGINT")
@@ -627,6 +629,16 @@ def execute(args: Any) -> int:
         _wind_down(store, worker, args, why)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def handover_reason(why: ExitReason, passed_all: bool) -> ExitReason:
+    """What a chain hears of a worker leaving for ``why``: one that passed over every task
+    (``passed_all``, as ``--keep-going`` does) and left only failed tasks and tasks that need
+    them has nothing it could run left, so it hands over like a worker with no work left
+    (its own record keeps ``task failed`` / ``blocked``)."""
+    if passed_all and why in (ExitReason.TASK_FAILED, ExitReason.BLOCKED):
+        return ExitReason.NO_WORK
+    return why
 
 
 def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
@@ -737,7 +749,8 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
             print("jug: stopped at a barrier whose tasks cannot all finish", file=sys.stderr)
             return EXIT_FAILED
         previous = key
-    return _final_code(worker, store, loaded.tasks)
+    worker.passed_all = True
+    return _final_code(worker, store, loaded.tasks, args.jugfile)
 
 
 def _left_early(worker: Worker) -> int | None:
@@ -761,15 +774,18 @@ def _left_early(worker: Worker) -> int | None:
     return None
 
 
-def _final_code(worker: Worker, store: Store, tasks: list[Task]) -> int:
+def _final_code(worker: Worker, store: Store, tasks: list[Task], jugfile: str) -> int:
     """The exit code once every task was passed over: non-zero when any failed or is blocked."""
+    from ..progress import retry_hint
+
     failed_total = set(store.list_failed())
     if worker.failed_here:
         print(f"jug: {len(worker.failed_here)} task(s) failed: "
-              f"{', '.join(sorted(set(worker.failed_here)))}", file=sys.stderr)
+              f"{', '.join(sorted(set(worker.failed_here)))}; see 'jug status'; "
+              f"{retry_hint(os.path.abspath(jugfile))}", file=sys.stderr)
         return EXIT_FAILED
     if worker.blocked or failed_total & {t.hash() for t in tasks}:
-        print("jug: some tasks failed in an earlier run and block others; see 'jug status', "
-              "and 'jug cleanup --failed-only' to retry them", file=sys.stderr)
+        print("jug: some tasks failed in an earlier run and block others; see 'jug status'; "
+              f"{retry_hint(os.path.abspath(jugfile))}", file=sys.stderr)
         return EXIT_FAILED
     return 0

@@ -71,4 +71,8 @@ def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False
                 marks[t.name] = marks.get(t.name, 0) + 1
             if not dry_run:
                 forget_crashes(store, [h])  # a crash loop's count starts again
+    if not dry_run:
+        from ..attempts import forget as forget_attempts
+
+        forget_attempts(store, [t.hash() for t in tasks])  # --retries count anew
     return results, marks

@@ -74,6 +74,9 @@ def _failed_only(args: Any) -> int:
         from ..crashloop import forget
 
         forget(store, list(marks))  # a crash loop's count starts again
+        from ..attempts import forget as forget_attempts
+
+        forget_attempts(store, list(marks))  # and so do the attempts of --retries
     names = sorted({str(info.get("task", "?")) for info in marks.values()})
     print(f"{_verb(args)} {len(marks)} failure mark(s)" + (f": {', '.join(names)}" if names else ""))
     return 0
@@ -133,6 +136,10 @@ def _full(args: Any) -> int:
     for key in marks:
         if not args.dry_run:
             store.clear_failed(key)
+    if not args.dry_run:
+        from ..attempts import NAMESPACE, forget
+
+        forget(store, [k for k in store.read_docs(NAMESPACE) if k not in referenced])
     print(f"{_verb(args)} {len(stored)} unreferenced result(s) and {len(marks)} failure "
           f"mark(s) of tasks no longer in {loaded.path}")
     _clean_locks(store, args, strict=False)
