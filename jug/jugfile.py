@@ -1,4 +1,10 @@
-"""Loading a jugfile: run it as a module, collect its Tasks, stop cleanly at barriers."""
+"""Loading a jugfile: run it as a module, collect its Tasks, stop cleanly at barriers.
+
+Errors of the user's code (a jugfile that raises here, a task that fails in the worker) are
+shown with the user's frames only (:func:`user_traceback`): frames inside jug (the worker
+loop, the store) are noise, and for a mistake jug reports clearly (a lambda as Task, an
+unpicklable result) they make it look like jug crashed.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from typing import Any
 from . import task as _task
 from .backends import Store, default_jugdir, select_store
 from .barrier import BarrierError
+
+_JUG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class JugfileError(Exception):
@@ -95,8 +103,6 @@ def _load_error(jugfile: str, e: Exception) -> str:
         mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(jugfile)]
         where = f", line {mine[-1].lineno}" if mine else ""
         return f"{jugfile}{where}: {e}"
-    from .usertb import user_traceback
-
     return f"error while loading jugfile {jugfile}:\n{user_traceback(e)}"
 
 
@@ -152,3 +158,40 @@ def set_jugdir(jugdir: Any) -> Store:
 def is_jug_running() -> bool:
     """True when the code runs under jug (command line or jug.init), not plain Python."""
     return _task.running[0]
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc`` formatted with only the frames outside jug's package (no header if none)."""
+    import traceback  # start-up time: only when something failed
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_JUG_DIR)]
+    tail = "".join(traceback.format_exception_only(type(exc), exc))
+    if not frames:
+        return tail
+    return ("Traceback (most recent call last):\n"
+            + "".join(traceback.StackSummary.from_list(frames).format()) + tail)
+
+
+def _frame_path(line: str) -> str | None:
+    """The file of a traceback line ``  File "path", line N, in f`` (None: not a frame)."""
+    if not line.startswith('  File "'):
+        return None
+    end = line.find('", line ')
+    return line[8:end] if end > 8 else None
+
+
+def trim_traceback_text(text: str) -> str:
+    """A formatted traceback (as stored) without jug's own frames: each frame line and the
+    source lines under it go when its file is inside jug's package."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        path = _frame_path(line)
+        if path is not None:
+            skipping = os.path.abspath(path).startswith(_JUG_DIR)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)

@@ -25,8 +25,8 @@ from support import (
 
 from jug.backends import select_store
 from jug.engine.worker import handover_reason
-from jug.usertb import trim_traceback_text
-from jug.workers import ExitReason, read_records
+from jug.jugfile import trim_traceback_text
+from jug.state.shifts import ExitReason, read_records
 
 
 @pytest.fixture(params=["file", pytest.param("redis", marks=pytest.mark.redis)])

@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import CHAIN, marks, ok, run_jug, status, write_jugfile
 
-from jug.pools import assign, parse_pools, selection
-from jug.taskstate import NAME_FORMS, match_names
+from jug.hpc.pool_settings import parse_pools
+from jug.state.membership import assign, selection
+from jug.state.taskstate import NAME_FORMS, match_names
 
 IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
 NAME = st.lists(IDENT, min_size=2, max_size=4).map(".".join)

@@ -1,11 +1,11 @@
-"""The allocation report's arithmetic (jug.report): worker records in, figures out."""
+"""The allocation report's arithmetic (jug.hpc.report): worker records in, figures out."""
 
 from __future__ import annotations
 
 import pytest
 
-from jug.report import ALL, Elapsed, build, format_report, parse_sacct, split_worker
-from jug.workers import WorkerRecord
+from jug.hpc.report import ALL, Elapsed, build, format_report, parse_sacct, split_worker
+from jug.state.shifts import WorkerRecord
 
 
 def rec(pool: str | None, started: float, ended: float | None, busy: float, first: float | None,
@@ -71,8 +71,8 @@ def test_sacct_adds_queue_wait_and_unrecorded_seconds() -> None:
 
 
 def test_webstatus_fragment_shows_the_allocation_table() -> None:
-    from jug.report import report_json
-    from jug.webcharts import ChartData, render
+    from jug.hpc.report import report_json
+    from jug.status.webcharts import ChartData, render
 
     acc = build([rec("g<p>u", 0.0, 100.0, 90.0, 5.0, 95.0, 2, reason="signal")], now=0.0)
     html = render(ChartData(now=1000.0, total=5, finished=0, eta=None, progress=[],

@@ -11,7 +11,7 @@ from typing import Any
 from ..config.options import Option, count, finite_seconds, seconds
 from ..engine.retries import exception_names, retry_spec
 from ..engine.worker import execute
-from ..taskstate import NAME_FORMS, STALE_AFTER
+from ..state.taskstate import NAME_FORMS, STALE_AFTER
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
 TAKES_JUGFILE = True

@@ -7,7 +7,7 @@ values come from ``JUG_RETRIES`` or a jugrc (``execute: {retries: [2, fetch=5]}`
 workers that ``jug submit`` starts pick them up too.  ``--retry-on OSError,TimeoutError``
 limits retries to those exception classes (and their subclasses); without it any
 ``Exception`` is retried.  A result that cannot be pickled is never retried: it fails the
-same way every time.  The attempts themselves are counted in the store (:mod:`jug.attempts`).
+same way every time.  The attempts themselves are counted in the store (:mod:`jug.state.attempts`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from ..attempts import Attempts, DelayFor, read_all, record_failure
 from ..backends import Store
 from ..config.options import OptionValueError
-from ..taskstate import match_names
+from ..state.attempts import Attempts, DelayFor, read_all, record_failure
+from ..state.taskstate import match_names
 
 #: the longest back-off between two attempts, seconds
 MAX_DELAY = 600.0

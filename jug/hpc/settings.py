@@ -8,7 +8,7 @@ written anywhere else would drift from this one.
 
 Layering, lowest first: built-in < user file < project file < profile < jugrc / ``JUG_*``
 environment < command line (:func:`jug.hpc.profiles.merge`).  This module imports only
-:mod:`jug.config.options` and :mod:`jug.taskstate` (the CLI reads it at start-up).
+:mod:`jug.config.options` and :mod:`jug.state.taskstate` (the CLI reads it at start-up).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config.options import Option
-from ..taskstate import STALE_AFTER
+from ..state.taskstate import STALE_AFTER
 
 ALL = ("slurm", "pbs", "torque", "sge")
 
@@ -97,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
             flag=True),
     Setting("compute_submit", None),  # None: ask the scheduler whether compute nodes may submit
     Setting("planner_walltime", None),  # None: PLANNER_WALLTIME, at most the workers' walltime
-    Setting("pools", {}),  # worker pools (jug.pools): name -> {tasks, max-workers, settings}
+    Setting("pools", {}),  # worker pools (jug.hpc.pool_settings): name -> {tasks, max-workers, settings}
     Setting("pool", [], "A worker pool, e.g. gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 "
             "(repeatable; adds to or replaces the profile's 'pools'): one array per pool, sized "
             "from its own tasks", metavar="NAME:SPEC", multiple=True),

@@ -22,7 +22,7 @@ def main() -> int:
     """Install the signal translation, then run the ``jug`` command line."""
     for sig in (signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, _as_sigterm)
-    from ..cli import main as jug_main
+    from ..commands.cli import main as jug_main
 
     return jug_main(sys.argv[1:])
 

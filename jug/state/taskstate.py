@@ -13,9 +13,9 @@ import time
 from collections import OrderedDict
 from typing import Any, Iterable
 
-from .backends import Store
-from .hash import hash_session
-from .task import Task, TaskLike
+from ..backends import Store
+from ..hash import hash_session
+from ..task import Task, TaskLike
 from .timings import Durations, format_duration  # noqa: F401 (re-exported)
 
 #: THE order of the counts, everywhere (status table, --short, --json, jug submit, README):
@@ -188,7 +188,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
               live_queue_ids: set | None = None, verify: bool = False) -> dict[str, Any]:
     """The ``jug status --json`` document: counts per task name and in total, plus locks.
 
-    ``verify``: give finished results the cheap integrity check (jug.integrity) and count
+    ``verify``: give finished results the cheap integrity check (jug.state.integrity) and count
     corrupt ones as not finished (``jug status``; a refreshing page skips it).
     """
     tasks = unique_tasks(tasks)
@@ -200,7 +200,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
     per_name, names = _count_states(tasks, snap, crashed)
     total = {s: sum(c[s] for c in per_name.values()) for s in STATES}
-    from .progress import activity, as_json, failure_rows, retry_rows, timing_docs
+    from ..status.progress import activity, as_json, failure_rows, retry_rows, timing_docs
 
     owners = [{"hash": h, "task": names.get(h), **owner, "dead": crashed.get(h)}
               for h, owner in snap.locks.items()]

@@ -1,9 +1,9 @@
 """Progress as a person reads it: counts in one order, rates, live workers, ETA, failures.
 
 Computing lives in :func:`activity` and :func:`failure_rows` (called by
-:func:`jug.taskstate.summarize`, so ``--json`` carries every figure); rendering of the plain
+:func:`jug.state.taskstate.summarize`, so ``--json`` carries every figure); rendering of the plain
 text (pipes, ``NO_COLOR``, batch logs) lives here too.  The terminal rendering with bars is in
-:mod:`jug.progress_rich`, imported only when the output is a terminal, so ``jug status``
+:mod:`jug.status.progress_rich`, imported only when the output is a terminal, so ``jug status``
 piped into a script starts as fast as before.
 """
 
@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from .taskstate import STATES
-from .timings import format_duration
+from ..state.taskstate import STATES
+from ..state.timings import format_duration
 
 #: the states still to run: what an ETA is about
 LEFT = ("waiting", "ready", "running")
@@ -31,12 +31,12 @@ class Activity:
     workers_recorded: int
     eta_seconds: float | None
     eta_workers: int  # the worker count the ETA assumes
-    exits: dict[str, int]  # workers that left, per reason (``jug.workers.ExitReason``)
+    exits: dict[str, int]  # workers that left, per reason (``jug.state.shifts.ExitReason``)
 
 
 def timing_docs(store: Any) -> dict[str, dict]:
     """Every worker's timings document (one bulk read; empty if unreadable)."""
-    from .timings import NAMESPACE
+    from ..state.timings import NAMESPACE
 
     try:
         return store.read_docs(NAMESPACE)
@@ -48,9 +48,9 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
              remaining: dict[str, int], locks: dict, now: float, stale_after: float
              ) -> Activity:
     """Throughput, live workers and ETA from the timings ``docs`` and the worker records."""
-    from .history import RATE_WINDOW, FinishTimes
-    from .timings import Durations, eta_seconds
-    from .workers import live_workers, read_records
+    from ..state.history import RATE_WINDOW, FinishTimes
+    from ..state.shifts import live_workers, read_records
+    from ..state.timings import Durations, eta_seconds
 
     rate = FinishTimes.from_timing_docs(docs).rate(now)
     beats = {name: float(d.get("time") or 0) for name, d in docs.items() if isinstance(d, dict)}
@@ -72,7 +72,7 @@ def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
 
 def failure_rows(failed: dict[str, dict], names: dict[str, str]) -> list[dict[str, Any]]:
     """One row per failed task: name, hash, first line of the error, who logged it, when."""
-    from .backends.owner import owner_summary
+    from ..backends.owner import owner_summary
 
     rows = []
     for h, info in failed.items():
@@ -89,7 +89,7 @@ def failure_rows(failed: dict[str, dict], names: dict[str, str]) -> list[dict[st
 def retry_rows(store: Any, tasks: list, snap: Any) -> list[dict[str, Any]]:
     """One row per task of ``tasks`` that had a failed attempt (``--retries``): how many
     attempts it took or has had so far, the last error, and what became of it."""
-    from .attempts import read_all
+    from ..state.attempts import read_all
 
     try:
         attempts = read_all(store)
@@ -276,7 +276,7 @@ def format_table(summary: dict[str, Any]) -> str:
 
 def lock_line(summary: dict[str, Any]) -> str:
     """Who runs the running tasks (empty when nothing runs)."""
-    from .backends.owner import owner_summary
+    from ..backends.owner import owner_summary
 
     owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
     if not owners:
@@ -299,7 +299,7 @@ def traceback_text(store: Any, target: str,
 
 def select_failed(failed: dict[str, dict], target: str) -> list[str]:
     """The hashes of the failed tasks ``target`` names, ordered by name; LookupError if none."""
-    from .taskstate import match_names
+    from ..state.taskstate import match_names
 
     order = sorted(failed, key=lambda h: (str(failed[h].get("task", "")), h))
     if not failed:
@@ -323,7 +323,7 @@ def _is_hex(text: str) -> bool:
 
 def _one_traceback(h: str, info: dict, call: str | None) -> str:
     """One failed task: what failed (after how many attempts), its call, the user's frames."""
-    from .usertb import trim_traceback_text
+    from ..jugfile import trim_traceback_text
 
     n = info.get("attempts")
     after = f" after {n} attempts" if n else ""

@@ -7,10 +7,10 @@ from collections import OrderedDict
 from typing import Any, Iterable
 
 from ..backends import Store, StoreError
-from ..crashloop import forget as forget_crashes
 from ..jugfile import JugfileError, Loaded, load, open_store
+from ..state.crashloop import forget as forget_crashes
+from ..state.taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 from ..task import Task
-from ..taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 
 
 class CommandError(Exception):
@@ -72,7 +72,7 @@ def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False
             if not dry_run:
                 forget_crashes(store, [h])  # a crash loop's count starts again
     if not dry_run:
-        from ..attempts import forget as forget_attempts
+        from ..state.attempts import forget as forget_attempts
 
         forget_attempts(store, [t.hash() for t in tasks])  # --retries count anew
     return results, marks

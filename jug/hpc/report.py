@@ -1,6 +1,6 @@
 """Where the allocated worker-seconds went: per pool and in all (``jug submit --report``).
 
-Built from the worker records (:mod:`jug.workers`: one document per worker, written at start
+Built from the worker records (:mod:`jug.state.shifts`: one document per worker, written at start
 and exit) and, where SLURM accounting answers, ``sacct`` (queue-to-start, and the seconds
 the workers could not record themselves: interpreter start-up, the time a kill took).
 
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from .workers import ExitReason, WorkerRecord
+from ..state.shifts import ExitReason, WorkerRecord
 
 ALL = "all"
 #: reasons that are not "left early": the work was done, or it still runs
@@ -220,9 +220,9 @@ def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
     finished tasks per pool when the jugfile's ``tasks`` are known; True if sacct answered."""
     import os
 
-    from .pools import assign
-    from .taskstate import unique_tasks
-    from .workers import read_records
+    from ..state.membership import assign
+    from ..state.shifts import read_records
+    from ..state.taskstate import unique_tasks
 
     target = os.path.abspath(jugfile) if jugfile else None
     records = [r for r in read_records(store) if target is None or r.jugfile == target]

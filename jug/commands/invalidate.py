@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..config.options import Option
-from ..taskstate import NAME_FORMS
+from ..state.taskstate import NAME_FORMS
 from ._common import (
     CommandError,
     dependents_closure,

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
-from .backends import Store
+from ..backends import Store
 
 NAMESPACE = "attempts"
 
