@@ -117,7 +117,7 @@ def test_keep_going_runs_every_task_not_needing_the_failed_ones(tmp_path: Path,
     last = error_lines(p.stderr)[-1]
     assert "2 task(s) failed" in last and "jug cleanup --failed-only" in last, last
     text = ok("status", jf, "--jugdir", jugdir).stdout
-    assert "to retry them: jug cleanup --failed-only" in text and "--retries N" in text
+    assert "to retry them: jug cleanup --failed-only" in text and "(transient errors: --retries N)" in text
     # the retry workflow the hint gives: fix, clear the marks, run again
     jf.write_text(jf.read_text().replace("if seed in (3, 7):", "if False:"))
     ok("cleanup", jf, "--jugdir", jugdir, "--failed-only")

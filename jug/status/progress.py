@@ -190,10 +190,10 @@ def retry_hint(path: str, again: str = "jug execute", chain: bool = False) -> st
 
     arg = shlex.quote(path) if chain else jugfile_arg(path)
     tail = f" {arg}" if arg else ""
-    transient = ("execute: {retries: N} in the project's jugrc" if chain
-                 else "jug execute --retries N")
+    transient = ("retries: N in the execute section of the project's jugrc" if chain
+                 else "--retries N")
     return (f"to retry them: jug cleanup --failed-only{tail}, then {again}{tail} "
-            f"(for transient errors: {transient})")
+            f"(transient errors: {transient})")
 
 
 def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
