@@ -78,7 +78,7 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
         sys.path.insert(0, folder)
     old_argv = sys.argv
     sys.argv = [path, *(argv or [])]
-    loaded = Loaded(path, ns, _task.alltasks, store)
+    loaded = Loaded(path, ns, _task.registered_tasks(), store)
     try:
         exec(code, ns)
     except BarrierError as e:

@@ -174,12 +174,12 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
         loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
     except (StoreError, JugfileError) as e:
         raise SubmitError(f"cannot report: {e}")
-    accounts, with_sacct = for_store(store, loaded.tasks, pools, args.jugfile)
+    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile)
     if accounts["all"].workers == 0:
         print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
               f"run yet")
         return 0
-    print(format_report(accounts, with_sacct))
+    print(format_report(accounts, accounting))
     return 0
 
 

@@ -772,7 +772,7 @@ def _left_early(worker: Worker) -> int | None:
 
 def _final_code(worker: Worker, store: Store, tasks: list[Task], jugfile: str) -> int:
     """The exit code once every task was passed over: non-zero when any failed or is blocked."""
-    from ..status.progress import retry_hint
+    from ..state.attempts import retry_hint
 
     failed_total = set(store.list_failed())
     if worker.failed_here:

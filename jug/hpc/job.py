@@ -304,7 +304,7 @@ class JobPlan:
 
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""
-        module = "jug.hpc.worker" if self.scheduler.walltime_signals_kill else "jug"
+        module = "jug.commands.sge_entry" if self.scheduler.walltime_signals_kill else "jug"
         cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir,
                *[str(a) for a in self.settings.get("execute_args") or []], self.jugfile]
         if self.jugfile_args:

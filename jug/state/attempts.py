@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..backends import Store
 
@@ -85,3 +85,57 @@ class DelayFor:
 
     def __call__(self, failed: int) -> float:
         return min(self.cap, self.first * 2.0 ** max(0, failed - 1))
+
+
+def retry_rows(store: Store, tasks: list, snap: Any) -> list[dict[str, Any]]:
+    """``jug status --json``'s ``retries``: one row per task of ``tasks`` that had a failed
+    attempt, with how many attempts it took (finished), had (failed) or has had so far
+    (``retrying``: waiting for its next one), and the last error."""
+    try:
+        attempts = read_all(store)
+    except Exception:
+        return []  # status shows the counts even if this record cannot be read
+    if not attempts:
+        return []
+    mine = {t.hash() for t in tasks}
+    rows = []
+    for h, a in attempts.items():
+        if h not in mine:
+            continue
+        mark = snap.failed.get(h)
+        state = ("finished" if h in snap.finished else "failed" if mark is not None
+                 else "retrying")
+        marked = mark.get("attempts") if isinstance(mark, dict) else None
+        n = (a.failed + 1 if state == "finished" else
+             max(a.failed, int(marked or 0)) if state == "failed" else a.failed)
+        rows.append({"hash": h, "task": a.task, "state": state, "attempts": n,
+                     "failed_attempts": a.failed, "error": a.error, "first_line": a.first_line,
+                     "time": a.time, "retry_after": a.retry_after if state == "retrying" else None})
+    return sorted(rows, key=lambda r: (r["task"], r["hash"]))
+
+
+def jugfile_arg(path: str) -> str:
+    """How to name ``path`` on a command line typed here: relative when below the current
+    folder, nothing for ./jugfile.py (the default), quoted for the shell."""
+    import os
+    import shlex
+
+    if not path:
+        return ""
+    rel = os.path.relpath(path)
+    if rel == "jugfile.py":
+        return ""
+    return shlex.quote(path if rel.startswith("..") else rel)
+
+
+def retry_hint(path: str, again: str = "jug execute", chain: bool = False) -> str:
+    """How to retry failed tasks: clear their marks, then run them again (``again``); a
+    ``chain``'s hint names the jugfile in full (it is read far from where it was written)."""
+    import shlex
+
+    arg = shlex.quote(path) if chain else jugfile_arg(path)
+    tail = f" {arg}" if arg else ""
+    transient = ("retries: N in the execute section of the project's jugrc" if chain
+                 else "--retries N")
+    return (f"to retry them: jug cleanup --failed-only{tail}, then {again}{tail} "
+            f"(transient errors: {transient})")

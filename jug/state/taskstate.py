@@ -16,6 +16,10 @@ from typing import Any, Iterable
 from ..backends import Store
 from ..hash import hash_session
 from ..task import Task, TaskLike
+from .activity import activity, as_json, failure_rows, timing_docs
+from .attempts import retry_rows
+from .integrity import find_damaged
+from .locks import owner_is_dead
 from .timings import Durations, format_duration  # noqa: F401 (re-exported)
 
 #: THE order of the counts, everywhere (status table, --short, --json, jug submit, README):
@@ -130,8 +134,6 @@ def dead_locks(locks: dict[str, dict], stale_after: float = STALE_AFTER,
     """``{hash: reason}`` for the locks whose owner is provably dead."""
     if not locks:
         return {}
-    from .locks import owner_is_dead
-
     now = time.time()
     out = {}
     for h, owner in locks.items():
@@ -193,15 +195,11 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     """
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
-    from .integrity import find_damaged
-
     damaged = find_damaged(store, tasks, snap.finished) if verify else []
     snap.finished.difference_update(d.key for d in damaged)  # corrupt: to be recomputed
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
     per_name, names = _count_states(tasks, snap, crashed)
     total = {s: sum(c[s] for c in per_name.values()) for s in STATES}
-    from ..status.progress import activity, as_json, failure_rows, retry_rows, timing_docs
-
     owners = [{"hash": h, "task": names.get(h), **owner, "dead": crashed.get(h)}
               for h, owner in snap.locks.items()]
     docs = timing_docs(store)

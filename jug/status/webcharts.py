@@ -50,9 +50,9 @@ class ChartData:
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
     """Read timings, worker records and failure marks for the charts of ``summary``."""
+    from ..state.activity import timing_docs
     from ..state.history import FinishTimes
     from ..state.shifts import read_records
-    from .progress import timing_docs
 
     docs = timing_docs(store)
     finished = int(summary["total"].get("finished", 0))

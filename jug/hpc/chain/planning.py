@@ -179,7 +179,7 @@ def _judge(chain: Chain, watcher: Watcher, result: Any, trigger: Trigger) -> Non
     if stop:
         chain.end(STOPPED, stop)
     elif d.action == sizing.FAILED:
-        from ...progress import retry_hint
+        from ...state.attempts import retry_hint
 
         jf = shlex.quote(chain.jugfile)
         chain.end(FAILED, f"{d.reason}; see jug status --traceback all {jf}; " + retry_hint(
