@@ -59,7 +59,7 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
             source = f.read()
         code = compile(source, path, "exec")
     except SyntaxError:
-        import traceback
+        import traceback  # start-up time: only when something failed
 
         raise JugfileError(f"cannot load jugfile {jugfile}:\n{traceback.format_exc(limit=0)}") from None
     except OSError as e:
@@ -97,7 +97,7 @@ def _load_error(jugfile: str, e: Exception) -> str:
     """What went wrong loading ``jugfile``: jug's own clear errors (a lambda as Task...) as
     ``<jugfile>, line N: message``; anything else with the user's frames of the traceback."""
     if isinstance(e, _task.TaskError):
-        import traceback
+        import traceback  # start-up time: only when something failed
 
         frames = traceback.extract_tb(e.__traceback__)
         mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(jugfile)]

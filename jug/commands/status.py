@@ -60,6 +60,7 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
 
 def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The pool of each task name (``pools``) and the allocation account (``report``)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.pool_settings import pools_from_settings
     from ..hpc.profiles import ProfileError, merge
     from ..hpc.report import build, report_json
@@ -128,6 +129,7 @@ def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
 
 def _watch(get: Callable[[], dict], args: Any, fancy: bool) -> None:
     if fancy:
+        # start-up time: jug --help imports every command module
         from ..status.progress_rich import watch
 
         watch(get, args.watch, all_done)
@@ -181,6 +183,7 @@ def run(args: Any) -> int:
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:
+            # start-up time: jug --help imports every command module
             from ..status.progress_rich import print_summary
 
             summary = get()

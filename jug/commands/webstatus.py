@@ -189,6 +189,7 @@ class StatusSource:
             self.generation += 1
             doc = summarize(self.loaded.tasks, self.store, self.loaded.incomplete,
                             self.loaded.path)
+            # start-up time: jug --help imports every command module
             from .status import add_pools
 
             add_pools(doc, self.store, self.jugfile)
@@ -199,7 +200,7 @@ class StatusSource:
 
 def make_app(source: StatusSource, refresh: float) -> Any:
     """The Flask application serving the page and ``/status.json``."""
-    from flask import Flask, Response
+    from flask import Flask, Response  # optional dependency (the web extra), and start-up time
 
     app = Flask("jug.webstatus")
 
@@ -213,6 +214,7 @@ def make_app(source: StatusSource, refresh: float) -> Any:
 
     @app.route("/charts")
     def charts() -> Response:
+        # start-up time: jug --help imports every command module
         from ..status.webcharts import collect, render
 
         try:
@@ -251,6 +253,8 @@ def run(args: Any) -> int:
     """Serve until interrupted."""
     try:
         import flask  # noqa: F401
+
+        # optional dependency (the web extra), and start-up time
         from werkzeug.serving import make_server
     except ImportError:
         print(f"jug: {_NO_FLASK}", file=sys.stderr)

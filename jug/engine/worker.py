@@ -13,6 +13,7 @@ jugfile that stopped at a barrier is loaded again, until every barrier is passed
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -22,8 +23,12 @@ from enum import Enum
 from typing import Any
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
+from ..backends.owner import batch_job, current_owner, owner_summary
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..state.attempts import retry_hint
+from ..state.crashloop import LIMIT, forget, note_reclaim
+from ..state.membership import selection
 from ..state.shifts import ExitReason, ShiftLog, reason_of_worker
 from ..state.taskstate import (
     base_dependencies,
@@ -220,8 +225,6 @@ class Worker:
                                 f"{', '.join(sorted({t.name for t in tasks}))}")
             tasks = dependency_closure(tasks, chosen)
         if self.only or self.exclude:
-            from ..state.membership import selection
-
             keep = selection((t.name for t in tasks), self.only, self.exclude)
             tasks = [t for t in tasks if t.name in keep]
         return tasks
@@ -485,8 +488,6 @@ class Worker:
             return self._after_failure(t, h, e, time.perf_counter() - start)
         elapsed = time.perf_counter() - start
         if h in self.reclaimed:  # it finished after all: its crash count starts again
-            from ..state.crashloop import forget
-
             forget(self.store, [h])
         self.executed += 1
         self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
@@ -500,8 +501,6 @@ class Worker:
     def _after_failure(self, t: Task, h: str, e: BaseException, elapsed: float) -> RunOutcome:
         """A failed attempt (lock held): retried after its back-off if ``--retries`` covers
         it, else the task is marked failed."""
-        from ..backends.owner import current_owner, owner_summary
-
         failure = (Failure(False) if _is_pickling_error(e)
                    else self.retrier.on_failure(t.name, h, e, owner_summary(current_owner())))
         if self.session:
@@ -533,10 +532,9 @@ class Worker:
             msg = f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s:"
         print(f"{msg}\n{mine}", file=sys.stderr, flush=True)
         if self.use_pdb:
-            import pdb
+            import pdb  # start-up time: only with --pdb
 
             pdb.post_mortem(sys.exc_info()[2])
-        from ..backends.owner import current_owner
 
         info = {"task": t.name, "error": repr(e), "traceback": tb, "user_traceback": mine,
                 "call": _call_text(t), "time": time.time(), "owner": current_owner()}
@@ -556,8 +554,6 @@ def _call_text(t: Task) -> str:
 
 
 def _is_pickling_error(e: BaseException) -> bool:
-    import pickle
-
     text = str(e)
     return isinstance(e, pickle.PicklingError) or (
         isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
@@ -565,8 +561,6 @@ def _is_pickling_error(e: BaseException) -> bool:
 
 def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
     """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
-    from ..state.crashloop import LIMIT, note_reclaim
-
     counted = note_reclaim(store, h, name, owner, reason)
     extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
              if counted.failed else f" (reclaim {counted.count} of at most {LIMIT})")
@@ -640,11 +634,9 @@ def handover_reason(why: ExitReason, passed_all: bool) -> ExitReason:
 def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
     """``--until-done``: a worker of a chain leaving because its budget is spent (with
     pools also: with no work left it could run) plans the next workers (jug.hpc.chain)."""
-    from ..backends.owner import batch_job
-
-    # outside a batch job there is no chain to plan for: do not import the HPC toolkit
-    # (a fifth of the start-up of a laptop worker)
     if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK) and batch_job() is not None:
+        # start-up time: outside a batch job there is no chain to plan for, so a laptop
+        # worker never imports the HPC toolkit (a fifth of its start-up)
         from ..hpc.chain.handover import hand_over
 
         hand_over(store, args.jugfile, why[0], why[1])
@@ -683,7 +675,7 @@ def _wind_down(store: Store, worker: Worker, args: Any, why: tuple[ExitReason, s
     if worker.session is not None:
         worker.session.close(*why)
     if worker.executed:
-        from ..io import print_task_summary_table
+        from ..io import print_task_summary_table  # start-up time: jug.io loads jug.utils
 
         print_task_summary_table(args, [("Executed", worker.executed_by_name)])
 
@@ -772,8 +764,6 @@ def _left_early(worker: Worker) -> int | None:
 
 def _final_code(worker: Worker, store: Store, tasks: list[Task], jugfile: str) -> int:
     """The exit code once every task was passed over: non-zero when any failed or is blocked."""
-    from ..state.attempts import retry_hint
-
     failed_total = set(store.list_failed())
     if worker.failed_here:
         print(f"jug: {len(worker.failed_here)} task(s) failed: "

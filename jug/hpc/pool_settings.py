@@ -86,7 +86,7 @@ def parse_pool_option(text: str) -> tuple[str, dict[str, Any]]:
 
     Items without ``=`` add to the key before them (so ``tasks=a,b`` lists two tasks).
     """
-    import yaml
+    import yaml  # start-up time: PyYAML loads only for YAML files
 
     name, sep, body = text.partition(":")
     if not sep or not name.strip():

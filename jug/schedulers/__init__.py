@@ -33,9 +33,9 @@ from .base import (  # noqa: F401  (re-exported)
 def adapter_classes() -> dict[str, type[Scheduler]]:
     """The adapter classes by name (imported on first use): the registry every list of
     schedulers derives from."""
-    from .pbs import PBS, Torque
-    from .sge import SGE
-    from .slurm import Slurm
+    from .pbs import PBS, Torque  # start-up time: each adapter loads on first use
+    from .sge import SGE  # start-up time: each adapter loads on first use
+    from .slurm import Slurm  # start-up time: each adapter loads on first use
 
     return {"slurm": Slurm, "pbs": PBS, "torque": Torque, "sge": SGE}
 

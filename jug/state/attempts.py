@@ -118,7 +118,7 @@ def jugfile_arg(path: str) -> str:
     """How to name ``path`` on a command line typed here: relative when below the current
     folder, nothing for ./jugfile.py (the default), quoted for the shell."""
     import os
-    import shlex
+    import shlex  # start-up time: only when a failure is reported
 
     if not path:
         return ""
@@ -131,7 +131,7 @@ def jugfile_arg(path: str) -> str:
 def retry_hint(path: str, again: str = "jug execute", chain: bool = False) -> str:
     """How to retry failed tasks: clear their marks, then run them again (``again``); a
     ``chain``'s hint names the jugfile in full (it is read far from where it was written)."""
-    import shlex
+    import shlex  # start-up time: only when a failure is reported
 
     arg = shlex.quote(path) if chain else jugfile_arg(path)
     tail = f" {arg}" if arg else ""

@@ -16,10 +16,6 @@ from typing import Any, Iterable
 from ..backends import Store
 from ..hash import hash_session
 from ..task import Task, TaskLike
-from .activity import activity, as_json, failure_rows, timing_docs
-from .attempts import retry_rows
-from .integrity import find_damaged
-from .locks import owner_is_dead
 from .timings import Durations, format_duration  # noqa: F401 (re-exported)
 
 #: THE order of the counts, everywhere (status table, --short, --json, jug submit, README):
@@ -134,6 +130,8 @@ def dead_locks(locks: dict[str, dict], stale_after: float = STALE_AFTER,
     """``{hash: reason}`` for the locks whose owner is provably dead."""
     if not locks:
         return {}
+    from .locks import owner_is_dead  # start-up time: psutil, only once a lock is judged
+
     now = time.time()
     out = {}
     for h, owner in locks.items():
@@ -193,6 +191,11 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     ``verify``: give finished results the cheap integrity check (jug.state.integrity) and count
     corrupt ones as not finished (``jug status``; a refreshing page skips it).
     """
+    # start-up time: a worker (jug execute) never summarizes, so it does not load these
+    from .activity import activity, as_json, failure_rows, timing_docs
+    from .attempts import retry_rows
+    from .integrity import find_damaged
+
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
     damaged = find_damaged(store, tasks, snap.finished) if verify else []

@@ -9,11 +9,14 @@ piped into a script starts as fast as before.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
+from ..backends.owner import owner_summary
+from ..jugfile import trim_traceback_text
 from ..state.activity import LEFT
 from ..state.attempts import retry_hint
-from ..state.taskstate import STATES
+from ..state.taskstate import STATES, match_names
 from ..state.timings import format_duration
 
 
@@ -95,8 +98,6 @@ def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
 def _retried_lines(summary: dict[str, Any], limit: int) -> list[str]:
     """Tasks retried (``--retries``) that finished or still wait for their next attempt
     (those that ran out of attempts are among the failed)."""
-    import time
-
     rows = [r for r in summary.get("retries") or [] if r["state"] != "failed"]
     if not rows:
         return []
@@ -141,8 +142,6 @@ def format_table(summary: dict[str, Any]) -> str:
 
 def lock_line(summary: dict[str, Any]) -> str:
     """Who runs the running tasks (empty when nothing runs)."""
-    from ..backends.owner import owner_summary
-
     owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
     if not owners:
         return ""
@@ -164,8 +163,6 @@ def traceback_text(store: Any, target: str,
 
 def select_failed(failed: dict[str, dict], target: str) -> list[str]:
     """The hashes of the failed tasks ``target`` names, ordered by name; LookupError if none."""
-    from ..state.taskstate import match_names
-
     order = sorted(failed, key=lambda h: (str(failed[h].get("task", "")), h))
     if not failed:
         raise LookupError("no task has failed")
@@ -188,8 +185,6 @@ def _is_hex(text: str) -> bool:
 
 def _one_traceback(h: str, info: dict, call: str | None) -> str:
     """One failed task: what failed (after how many attempts), its call, the user's frames."""
-    from ..jugfile import trim_traceback_text
-
     n = info.get("attempts")
     after = f" after {n} attempts" if n else ""
     lines = [f"task {info.get('task', '?')} ({h}) failed{after}: {info.get('error', '?')}"]

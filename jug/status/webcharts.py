@@ -17,7 +17,9 @@ from typing import Any
 
 import jinja2
 
-from ..state.shifts import ExitReason, WorkerRecord
+from ..state.activity import timing_docs
+from ..state.history import FinishTimes
+from ..state.shifts import ExitReason, WorkerRecord, read_records
 
 W, H = 640, 220  # size of each chart
 LEFT, RIGHT, TOP, BOTTOM = 150, 20, 16, 30  # margins
@@ -50,10 +52,6 @@ class ChartData:
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
     """Read timings, worker records and failure marks for the charts of ``summary``."""
-    from ..state.activity import timing_docs
-    from ..state.history import FinishTimes
-    from ..state.shifts import read_records
-
     docs = timing_docs(store)
     finished = int(summary["total"].get("finished", 0))
     times = FinishTimes.from_timing_docs(docs)

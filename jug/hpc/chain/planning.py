@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
+from ...state.attempts import retry_hint
 from .. import sizing
 from ..job import JobPlan, submitted_arrays
+from ..pool_settings import parse_pools
 from ..pool_watch import PoolsWatcher
 from ..watch import Watcher, WatchOptions
 from .lock import PlannerLock
@@ -76,7 +78,6 @@ def _watcher(store: Any, chain: Chain, ctx: ChainContext,
     """The watcher of one chain poll: the whole jugfile, or every pool with the chain's rules."""
     if not chain.pools:
         return ChainWatcher(rebuild_plan(chain), store, _options(chain), ctx, echo)
-    from ..pool_settings import parse_pools
 
     return PoolsWatcher(rebuild_plans(chain), parse_pools(chain.pools), store,
                         _options(chain), echo=echo, sub=partial(ChainPoolWatcher, ctx=ctx))
@@ -179,8 +180,6 @@ def _judge(chain: Chain, watcher: Watcher, result: Any, trigger: Trigger) -> Non
     if stop:
         chain.end(STOPPED, stop)
     elif d.action == sizing.FAILED:
-        from ...state.attempts import retry_hint
-
         jf = shlex.quote(chain.jugfile)
         chain.end(FAILED, f"{d.reason}; see jug status --traceback all {jf}; " + retry_hint(
             chain.jugfile, "jug submit --until-done", chain=True))
