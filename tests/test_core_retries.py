@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support import (
     MARKS_PRELUDE,
     error_lines,
@@ -24,8 +26,11 @@ from support import (
 )
 
 from jug.backends import select_store
+from jug.config.options import OptionValueError
+from jug.engine.retries import MAX_DELAY, RetryPolicy, exception_names, retry_spec
 from jug.engine.worker import handover_reason
 from jug.jugfile import trim_traceback_text
+from jug.state.attempts import DelayFor
 from jug.state.shifts import ExitReason, read_records
 
 
@@ -308,3 +313,54 @@ def test_status_json_lists_a_task_waiting_for_its_next_attempt(tmp_path: Path) -
     text = ok("status", jf, env=env).stdout
     assert "1 failed attempt(s)" in text and "next attempt at" in text
     assert json.loads(ok("status", "--json", jf, env=env).stdout)["total"]["failed"] == 0
+
+
+NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,8}(\.[a-z_][a-z0-9_]{0,8}){0,2}", fullmatch=True)
+SPECS = st.lists(st.tuples(st.none() | NAMES, st.integers(0, 10**6)), min_size=1, max_size=6)
+
+
+@given(SPECS)
+def test_retries_values_round_trip(specs: list) -> None:
+    text = ",".join(str(n) if name is None else f"{name}={n}" for name, n in specs)
+    assert retry_spec(text) == specs
+    if len(specs) == 1 and specs[0][0] is None:
+        assert retry_spec(specs[0][1]) == specs  # a jugrc's bare number
+
+
+@given(st.text(max_size=30))
+def test_any_retries_text_parses_or_is_a_one_line_option_error(text: str) -> None:
+    try:
+        specs = retry_spec(text)
+    except OptionValueError as e:
+        assert "\n" not in str(e) and "expected N or NAME=N" in str(e)
+    else:
+        assert all(n >= 0 and (name is None or name) for name, n in specs)
+
+
+@given(st.text(max_size=30))
+def test_any_retry_on_text_parses_or_is_a_one_line_option_error(text: str) -> None:
+    try:
+        names = exception_names(text)
+    except OptionValueError as e:
+        assert "\n" not in str(e)
+    else:
+        assert names and all(n and " " not in n for n in names)
+
+
+@given(st.floats(0, 1000), st.integers(1, 60))
+def test_the_back_off_doubles_and_stays_bounded(first: float, failed: int) -> None:
+    delay = DelayFor(first, MAX_DELAY)
+    assert 0 <= delay(failed) <= MAX_DELAY
+    assert delay(failed + 1) >= delay(failed)
+    assert delay(1) == min(first, MAX_DELAY)
+
+
+def test_per_name_counts_use_the_one_matcher_and_the_last_entry_wins() -> None:
+    names = ["wf.train", "wf.trainer", "wf.fetch", "wf.post"]
+    policy = RetryPolicy(((None, 1), ("train", 4), ("fet", 0), ("po", 2), (None, 1)))
+    assert policy.counts(names) == dict.fromkeys(names, 1)  # the bare 1 came last
+    policy = RetryPolicy(((None, 1), ("train", 4), ("fet", 0)))
+    assert policy.counts(names) == {"wf.train": 4, "wf.trainer": 1, "wf.post": 1}
+    on = RetryPolicy(((None, 1),), ("OSError", "socket.timeout"))
+    assert on.retryable(ConnectionResetError()) and not on.retryable(ValueError())
+    assert not RetryPolicy(((None, 1),)).retryable(KeyboardInterrupt())
