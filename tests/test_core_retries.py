@@ -158,6 +158,8 @@ def test_failing_twice_then_succeeding_with_two_retries_takes_three_attempts(
     assert row["first_line"] == "OSError: server busy (a, try 1)"
     text = ok("status", jf, "--jugdir", jugdir).stdout
     assert "jugfile.fetch" in text and "finished at attempt 3" in text
+    ok("invalidate", jf, "--jugdir", jugdir, "--target", "fetch")  # a rerun counts anew
+    assert status(jf, jugdir)["retries"] == []
 
 
 def test_a_task_out_of_retries_fails_after_n_attempts(tmp_path: Path) -> None:
