@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from ..backends import Store, StoreError
 from ..jugfile import JugfileError, Loaded, load, open_store
+from ..state.attempts import forget as forget_attempts
 from ..state.crashloop import forget as forget_crashes
 from ..state.invalidations import record as record_invalidation
 from ..state.taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
@@ -75,6 +76,8 @@ def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False,
                 marks[t.name] = marks.get(t.name, 0) + 1
             if not dry_run:
                 forget_crashes(store, [h])  # a crash loop's count starts again
+    if not dry_run:
+        forget_attempts(store, [t.hash() for t in tasks])  # --retries count anew
     if jugfile and not dry_run:
         record_invalidation(store, jugfile, results)
     return results, marks
