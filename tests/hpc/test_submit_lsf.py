@@ -53,7 +53,7 @@ def finished(jug, project: Path, args: tuple, n: int) -> dict:
 
 def test_array_with_a_slot_limit_runs_every_task_once(jug, project: Path, lsf: dict) -> None:
     p = run(jug, project, lsf, "--workers", "3", "--throttle", "2", "--walltime", "0:30:00",
-            "work.py", "--", "9", "0.5")
+            "work.py", "--", "9", "1")
     assert p.returncode == 0, p.stderr
     assert "submitted lsf array 1: 3 worker(s)" in p.stdout
     seen = wait_until(lambda: (q := bjobs(lsf)) and sorted(q.values()) == ["PEND", "RUN", "RUN"]
@@ -63,7 +63,7 @@ def test_array_with_a_slot_limit_runs_every_task_once(jug, project: Path, lsf: d
     assert bsub["argv"] == [] and bsub["cwd"] == str(project)  # the script came on stdin
     script = next((project / "logs").glob("jug-work_*.sh")).read_text()
     assert '#BSUB -J "jug-work[1-3]%2"\n#BSUB -W 0:30\n' in script
-    finished(jug, project, ("9", "0.5"), 9)
+    finished(jug, project, ("9", "1"), 9)
     started, done = side_effects(project)
     assert sorted(done, key=int) == [str(i) for i in range(9)] and len(started) == 9
     assert {f.read_text() for f in (project / "side").iterdir()} <= {
