@@ -76,7 +76,7 @@ def test_work_of_three_walltimes_finishes_after_submit_returned(jug, project: Pa
     assert "jug chain: skipped: generation 2 after generation 1 was planned by" in logs
     shown = jug("submit", "--status", "work.py", cwd=project, env=lsf).stdout
     assert shown.startswith(f"chain (--until-done): done, generation {len(chain.generations)}")
-    assert "lsf array 1: 2 worker(s); now 0 running, 0 pending" in shown
+    assert "lsf array 1: 2 workers; now 0 running, 0 pending" in shown
 
 
 def test_dry_run_shows_the_planner_job(jug, project: Path, lsf: dict) -> None:
