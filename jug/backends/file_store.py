@@ -99,6 +99,7 @@ class FileStore(Store):
         self._locks = os.path.join(self.path, "locks")
         self._failed = os.path.join(self.path, "failed")
         self._docs = os.path.join(self.path, "docs")
+        self._made: set[str] = set()  # folders made or found, and checked (_ensure_dir)
         #: locks this process took for itself: key -> when (monotonic), for :meth:`unlock`
         self._taken: dict[str, float] = {}
         self._generation = _owner.fork_generation[0]
@@ -112,12 +113,29 @@ class FileStore(Store):
         _check_trusted(self.path)
 
     # -- helpers ---------------------------------------------------------------------
-    def _make_dir(self, d: str) -> None:
-        """Make folder ``d`` (and its parents) for a write that found it missing."""
+    def _ensure_dir(self, d: str) -> None:
+        """Create ``d`` and the folders between it and the jugdir, each checked once it exists.
+
+        Another user may have planted the jugdir (or a folder in it) between the check when the
+        store opened and ``makedirs(exist_ok=True)``; so each level, created or found, is
+        checked before anything is created in it (:func:`_check_trusted`), once per process.
+        """
+        if d in self._made:
+            return
+        parent = os.path.dirname(d)
+        if d != self.path and parent.startswith(self.path):
+            self._ensure_dir(parent)
         try:
             os.makedirs(d, mode=_DIR_MODE, exist_ok=True)
         except OSError as e:
             raise store_os_error(e, "create the folder", self.path) from None
+        _check_trusted(d, "the jugdir" if d == self.path else "a folder of the jugdir")
+        self._made.add(d)
+
+    def _make_dir(self, d: str) -> None:
+        """Make folder ``d`` again: a write found it missing (removed under us by cleanup)."""
+        self._made.discard(d)
+        self._ensure_dir(d)
 
     def _result_path(self, key: str) -> tuple[str, str]:
         d = f"{self._results}/{key[:2]}"
@@ -127,8 +145,11 @@ class FileStore(Store):
         """Write ``data`` (bytes, or buffers written in order) to ``path`` via a temporary file
         in the same folder and a rename.
 
-        The folder is made only when creating the temporary file says it is missing: no
-        existence test per write (on NFS each is a round trip)."""
+        Each folder is made (or found) and checked once per process (:meth:`_ensure_dir`),
+        and made again only when creating the temporary file says it is gone: no existence
+        test per write (on NFS each is a round trip)."""
+        if folder not in self._made:
+            self._ensure_dir(folder)
         self._counter += 1
         tmp = f"{folder}/{self._tmp_tag}{self._counter}"
         try:
@@ -417,6 +438,10 @@ class FileStore(Store):
         docs = _read_json_dir(os.path.join(self._docs, namespace))
         return {k[:-5]: v for k, v in docs.items() if k.endswith(".json")}
 
+    @_os_errors("read a document in")
+    def read_doc(self, namespace: str, name: str) -> dict | None:
+        return _read_json(os.path.join(self._docs, namespace, name + ".json"), missing=None)
+
     @_os_errors("remove a document in")
     def remove_doc(self, namespace: str, name: str) -> bool:
         return _unlink(os.path.join(self._docs, namespace, name + ".json"))
@@ -654,11 +679,11 @@ def _read_lock(path: str) -> dict | None:
     return _parse_json(data)
 
 
-def _check_trusted(path: str) -> None:
+def _check_trusted(path: str, what: str = "the jugdir") -> None:
     """Refuse a store another user owns or anyone can write: its pickles would run their code."""
     reason = untrusted_reason(path)
     if reason:
-        raise StoreError(f"refusing to open the jugdir {path}: {reason}, and a store holds "
+        raise StoreError(f"refusing to open {what} {path}: {reason}, and a store holds "
                          "pickles that run code when loaded; use a jugdir of your own "
                          "(--jugdir), or set JUG_TRUSTED_UIDS to trust its owner")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -118,10 +119,14 @@ class WorkerRecord:
 
 @dataclass
 class PastShifts:
-    """The workers of one jugfile and pool folded into the summary: counts and sums."""
+    """The workers of one jugfile, pool and batch array (``array``: its short job id; "" for
+    workers outside one) folded into the summary: counts and sums, and when the first of
+    them started (what a report scoped ``--since`` or ``--chain`` needs to know)."""
 
     jugfile: str
     pool: str | None
+    array: str = ""
+    first_started: float | None = None
     workers: int = 0
     allocated: float = 0.0
     task_seconds: float = 0.0
@@ -135,6 +140,8 @@ class PastShifts:
     def add(self, rec: WorkerRecord, now: float) -> None:
         """Fold in one record of a worker that left."""
         allocated, start, middle, tail = rec.split(now)
+        if self.first_started is None or rec.started < self.first_started:
+            self.first_started = rec.started
         self.workers += 1
         self.allocated += allocated
         self.task_seconds += rec.busy_seconds
@@ -269,8 +276,9 @@ class ShiftLog:
     def _done(self) -> int:
         return sum(1 for h in self.hashes if h in self.finished)
 
-    def task_done(self, name: str, seconds: float, ok: bool = True) -> None:
-        """Count one task; its log line with --verbose info; a summary now and then."""
+    def task_done(self, name: str, seconds: float, ok: bool = True, retry: bool = False) -> None:
+        """Count one task (``retry``: a failed attempt to be retried counts its time only);
+        its log line with --verbose info; a summary now and then."""
         self.record.busy_seconds += seconds
         now = time.time()
         if self.record.first_task is None:
@@ -278,10 +286,11 @@ class ShiftLog:
         self.record.last_task = now
         if ok:
             self.record.tasks += 1
-        else:
+        elif not retry:
             self.record.failed += 1
         if self.verbose:
-            self.say(f"{'finished' if ok else 'FAILED'} {name} in {seconds:.2f}s")
+            word = "finished" if ok else "FAILED (to be retried)" if retry else "FAILED"
+            self.say(f"{word} {name} in {seconds:.2f}s")
         if time.monotonic() - self.last_summary >= SUMMARY_EVERY:
             self.summary()
 
@@ -375,6 +384,12 @@ def compact(store: Any, now: float | None = None, keep: int = KEEP_ENDED) -> int
     return len(fold)
 
 
+def array_of(rec: WorkerRecord) -> str:
+    """The short job id of the batch array a worker ran in ("" outside one)."""
+    m = re.match(r"\d+", str((rec.job or {}).get("array_job_id") or ""))
+    return m.group(0) if m else ""
+
+
 def _timing_times(store: Any) -> dict[str, float]:
     """When each worker last wrote its timings document (a sign of life)."""
     from .timings import read_docs
@@ -402,14 +417,14 @@ def _fold(current: dict | None, fold: dict[str, WorkerRecord], present: set[str]
           now: float) -> dict:
     """The summary ``current`` with the records ``fold`` folded in."""
     current = current if isinstance(current, dict) else {}
-    groups = {(p.jugfile, p.pool): p for g in current.get("groups") or []
+    groups = {(p.jugfile, p.pool, p.array): p for g in current.get("groups") or []
               if (p := PastShifts.from_doc(g)) is not None}
     seen = dict(current.get("folded") or {})
     for name, rec in fold.items():
         if name in seen:
             continue  # folded by another process since this one read the records
-        key = (rec.jugfile, rec.pool)
-        groups.setdefault(key, PastShifts(rec.jugfile, rec.pool)).add(rec, now)
+        key = (rec.jugfile, rec.pool, array_of(rec))
+        groups.setdefault(key, PastShifts(rec.jugfile, rec.pool, key[2])).add(rec, now)
         seen[name] = now
     seen = {n: t for n, t in seen.items() if n in present or now - float(t) < FOLDED_MEMORY}
     return {"groups": [asdict(p) for p in groups.values()], "folded": seen}
