@@ -164,6 +164,10 @@ class _Heartbeat:
         if key is not None and self._thread is None and self.interval > 0:
             self._thread = threading.Thread(target=self._loop, name="jug-heartbeat", daemon=True)
             self._thread.start()
+            self.started = True
+
+    #: the thread runs: the running task's key is then set directly, with no call per task
+    started = False
 
 
 class Worker:
@@ -467,7 +471,11 @@ class Worker:
 
     def _run_one(self, t: Task, h: str) -> RunOutcome:
         """Run one locked task and say how it went (a lost dependency is recomputed first)."""
-        self.heartbeat.set(h)
+        beat = self.heartbeat
+        if beat.started:
+            beat.key = h
+        else:
+            beat.set(h)
         self.last_task = t.name
         start = time.perf_counter()
         try:

@@ -29,9 +29,12 @@ STALE_AFTER = 300.0
 
 def base_dependencies(task: TaskLike) -> list[Task]:
     """The stored Tasks ``task`` needs (Tasklets and NoLoad resolved to their bases), unique."""
+    deps = task._deps()
+    if not deps:  # a task of plain arguments: most of a large jugfile
+        return []
     out: list[Task] = []
     seen: set[int] = set()
-    for d in task._deps():
+    for d in deps:
         for b in d.base_tasks():
             if id(b) not in seen:
                 seen.add(id(b))
