@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_common import Checkout, Row, python_json
+from bench_common import Checkout, Row, python_json, run_parallel
 from bench_rows import FABRICATE, TINY_JUGFILE, _jugfile, _n, _status_store
 
 #: system calls that name a path or read a folder: each a metadata round trip on NFS
@@ -83,14 +83,25 @@ def count_calls(trace: Path) -> Calls:
     return Calls(sum(names.values()), sum(names[k] for k in OPENS), meta, dict(names))
 
 
-def _count_rows(c: Checkout, what: str, n: int, calls: Calls) -> list[Row]:
-    """The files-opened and system-calls rows of one traced command."""
+def _count_rows(c: Checkout, what: str, n: int, calls: Calls, bare: Calls) -> list[Row]:
+    """The files-opened and system-calls rows of one traced command, beside what a bare
+    interpreter (``python -c pass``, this environment's site packages) does."""
     nfs = {c.label: calls.nfs_seconds}
     return [
-        Row.one(c.label, f"{what}, {n:,} results: files opened", "", calls.opens,
-                target="<= 500, flat", met=lambda v, f: v <= 500, nfs=nfs),
-        Row.one(c.label, f"{what}, {n:,} results: system calls", "", calls.total, nfs=nfs),
+        Row.one(c.label, f"{what}, {n:,} results: files opened", "", calls.opens, bare.opens,
+                "python -c pass", "<= 500, flat", lambda v, f: v <= 500, nfs=nfs),
+        Row.one(c.label, f"{what}, {n:,} results: system calls", "", calls.total, bare.total,
+                "python -c pass", nfs=nfs),
     ]
+
+
+def traced_python(c: Checkout, cwd: Path) -> Calls:
+    """What a bare interpreter costs here: ``python -c pass`` under ``strace -f``."""
+    with tempfile.NamedTemporaryFile(prefix="jugbench-strace-", dir="/dev/shm"
+                                     if os.path.isdir("/dev/shm") else None) as out:
+        subprocess.run(["strace", "-f", "-qq", "-o", out.name, sys.executable, "-c", "pass"],
+                       cwd=cwd, env=c.env(), check=True)
+        return count_calls(Path(out.name))
 
 
 def _finished_store(c: Checkout, w: Path, n: int) -> tuple[Path, Path]:
@@ -106,12 +117,16 @@ def listing_rows(c: Checkout, w: Path, sizes: tuple[int, ...]) -> list[Row]:
     """Files opened and system calls of ``jug status`` and of an execute start on finished
     stores of each size: flat when they read listings, one open per result when they verify."""
     rows: list[Row] = []
+    bare = traced_python(c, w)
+    jf = _jugfile(w, "tiny.py", TINY_JUGFILE)
+    for cmd in ("execute", "status"):  # once untraced: byte code compiled, not counted
+        run_parallel(c, [cmd, jf, "--jugdir", w / "warm"], w, 1, _n(1))
     for n in sizes:
         jf, store = _finished_store(c, w, n)
         status = traced(c, ["status", "--short", jf, "--jugdir", store], w, _n(n))
         start = traced(c, ["execute", jf, "--jugdir", store], w, _n(n))
-        rows += _count_rows(c, "jug status", n, status)
-        rows += _count_rows(c, "execute start (all finished)", n, start)
+        rows += _count_rows(c, "jug status", n, status, bare)
+        rows += _count_rows(c, "execute start (all finished)", n, start, bare)
     return rows
 
 

@@ -3,7 +3,8 @@
 #   scripts/setup.sh            Python packages only: jug (a regular install) + its runtime
 #                               dependencies
 #   scripts/setup.sh --test     jug editable, test extras and, as root, the Debian packages the tests
-#                               talk to for real (redis-server, chromium, graphviz);
+#                               talk to for real (redis-server, chromium, graphviz) and strace
+#                               (the benchmarks count system calls with it);
 #                               SLURM and SGE are installed by tests/clusters/*-up.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ if [ "$want_test" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; 
     command -v dot >/dev/null || missing+=(graphviz)
     command -v chromium >/dev/null || missing+=(chromium)
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    command -v strace >/dev/null || missing+=(strace)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "setup: installing Debian packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -189,8 +189,8 @@ class Worker:
         self.heartbeat = _Heartbeat(store, float(args.heartbeat))
         self.stale_after = float(args.stale_after)
         self.reclaimed: list[str] = []
-        self.durations = Durations.from_store(store)
-        self.timings = TimingRecorder(store, self.durations)
+        self._durations: Durations | None = None  # read when a time limit first asks
+        self.timings = TimingRecorder(store)
         self.heartbeat.also = self.timings.flush  # a long task does not hide earlier ones
         self.executed = 0
         self.executed_by_name: dict[str, int] = {}
@@ -209,6 +209,14 @@ class Worker:
         self.retrier = Retrier(RetryPolicy.from_args(args), store)
         self.last_ok: str | None = None  # the name of the last task run (a batching store
         # may still hold its result back)
+
+    @property
+    def durations(self) -> Durations:
+        """The recorded run times (one read of the store, the first time a time limit asks
+        whether a task still fits: a worker without one reads none of them)."""
+        if self._durations is None:
+            self._durations = Durations.from_store(self.store)
+        return self._durations
 
     # -- selection -----------------------------------------------------------------
     def _select(self, tasks: list[Task]) -> list[Task]:

@@ -29,10 +29,14 @@ class Compaction:
 
 def compact(store: Any) -> Compaction:
     """Fold the timings documents and worker records of workers that left (or died)."""
-    folded = []
-    for fold in (timings.compact, shifts.compact):
-        try:
-            folded.append(fold(store))
-        except Exception:  # best effort: a worker leaving must not fail on its bookkeeping
-            folded.append(0)
+    try:
+        docs = store.read_docs(timings.NAMESPACE)  # once for both: when each wrote last
+        beats = {n: float(d.get("time") or 0.0) for n, d in docs.items() if isinstance(d, dict)}
+        folded = [timings.compact(store, docs=docs)]
+    except Exception:  # best effort: a worker leaving must not fail on its bookkeeping
+        beats, folded = None, [0]
+    try:
+        folded.append(shifts.compact(store, beats=beats))
+    except Exception:
+        folded.append(0)
     return Compaction(*folded)

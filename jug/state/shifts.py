@@ -35,8 +35,9 @@ from .timings import format_duration
 
 NAMESPACE = "workers"
 SUMMARY_EVERY = 60.0
-#: records of workers that left kept as they are (the most recent): the web page's timeline
-KEEP_ENDED = 64
+#: records of workers that left kept as they are (the most recent: the web page's timeline,
+#: with the running ones); each is a file a status reads, so few
+KEEP_ENDED = 16
 #: the name of the summary of the workers folded away (no worker's name starts with "=")
 PAST = "=past"
 #: a record of a worker that never wrote its exit, with no sign of life for this long
@@ -359,14 +360,16 @@ def read_records(store: Any) -> list[WorkerRecord]:
     return read_shifts(store).records
 
 
-def compact(store: Any, now: float | None = None, keep: int = KEEP_ENDED) -> int:
+def compact(store: Any, now: float | None = None, keep: int = KEEP_ENDED,
+            beats: dict[str, float] | None = None) -> int:
     """Fold the records of workers that left (or provably died), beyond the ``keep`` most
-    recent, into :data:`PAST` (compare-and-set), then remove them; how many were folded."""
+    recent, into :data:`PAST` (compare-and-set), then remove them; how many were folded.
+    ``beats``: when each worker last wrote its run times (read here if not given)."""
     now = time.time() if now is None else now
     docs = store.read_docs(NAMESPACE)
     current = docs.pop(PAST, None)
     folded = (current.get("folded") or {}) if isinstance(current, dict) else {}
-    beats = _timing_times(store)
+    beats = _timing_times(store) if beats is None else beats
     gone = []
     for name, doc in docs.items():
         rec = WorkerRecord.from_doc(doc) if isinstance(doc, dict) else None

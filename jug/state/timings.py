@@ -222,11 +222,12 @@ def left(doc: dict, now: float) -> bool:
     return owner_is_dead(owner, now, ABANDONED) is not None
 
 
-def compact(store: Any, now: float | None = None) -> int:
+def compact(store: Any, now: float | None = None, docs: dict[str, dict] | None = None) -> int:
     """Fold the documents of workers that left or died into :data:`COMPACTED` (compare-and-
-    set), then remove them; how many were folded (0 also when another process holds it)."""
+    set), then remove them; how many were folded (0 also when another process holds it).
+    ``docs``: the namespace as the caller read it just now."""
     now = time.time() if now is None else now
-    docs = store.read_docs(NAMESPACE)
+    docs = dict(store.read_docs(NAMESPACE) if docs is None else docs)
     current = docs.pop(COMPACTED, None)
     absorbed = (current or {}).get("absorbed") or {} if isinstance(current, dict) else {}
     done = {n: d for n, d in docs.items()
