@@ -151,3 +151,29 @@ def test_a_lock_released_within_a_second_is_not_read_back(store: FileStore, monk
         json.dump({"host": "elsewhere", "pid": 1}, f)
     assert store.unlock("aa02") is False and reads == [path]
     assert os.path.exists(path)
+
+
+def test_a_large_store_is_listed_by_a_child_the_same(tmp_path) -> None:
+    """prefetch() lists in a forked child while the parent works; the names are those of
+    an ordinary listing (temporaries left out), and a small store is listed in place."""
+    import hashlib
+
+    from jug.backends import prefetch
+
+    s = FileStore(str(tmp_path / "big"))
+    keys = [hashlib.sha1(b"%d" % i).hexdigest() for i in range(600)]  # all 256 folders
+    for k in keys:
+        s.save(k, 1)
+    open(os.path.join(tmp_path, "big", "results", keys[0][:2], ".tmp.x.1.1"), "wb").close()
+    s.prefetch()
+    assert s._prefetch is not None  # a child lists
+    assert sorted(s.list()) == sorted(keys) == sorted(FileStore(s.path).list())
+    assert s._prefetch is None  # taken once; the next listing is made in place
+    small = FileStore(str(tmp_path / "small"))
+    small.save(keys[0], 1)
+    small.prefetch()
+    assert small._prefetch is None and list(small.list()) == [keys[0]]
+    assert prefetch.MIN_FOLDERS > 1
+    s.prefetch()
+    s.close()  # a listing never taken: its child is collected
+    assert s._prefetch is None
