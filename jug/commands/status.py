@@ -20,6 +20,7 @@ from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
 from ..state.taskstate import summarize
 from ..status.progress import format_short, format_table, traceback_text
+from ..status.resources import format_resources
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -29,6 +30,8 @@ OPTIONS = [
            "and lock owners", flag=True),
     Option("by-pool", False, "Group the counts by worker pool (the 'pools' of the jug submit "
            "profile) instead of by task name", flag=True),
+    Option("resources", False, "What each task name used: run time median/max, CPU "
+           "efficiency (CPU / wall), peak memory median/max", flag=True),
     Option("traceback", None, "Print the stored traceback of the failed task whose hash starts "
            "with HASH", metavar="HASH"),
 ]
@@ -111,6 +114,8 @@ def _render(args: Any, summary: dict[str, Any]) -> str:
         summary = group_by_pool(summary)
     if args.json:
         return json.dumps(summary, indent=1, default=str)
+    if getattr(args, "resources", False):
+        return format_resources(summary)
     text = format_short(summary) if args.short else format_table(summary)
     return "\n".join([text, *summary.get("chain", [])])  # a --until-done chain says how it is
 
@@ -166,7 +171,8 @@ def run(args: Any) -> int:
             print(traceback_text(open_store(args.jugfile, args.jugdir), args.traceback))
             return 0
         get = lambda: status_summary(args.jugfile, args.jugdir, argv)  # noqa: E731
-        fancy = fancy_output() and not (args.json or args.short or args.by_pool)
+        fancy = fancy_output() and not (args.json or args.short or args.by_pool
+                                        or getattr(args, "resources", False))
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:

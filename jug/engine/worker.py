@@ -36,6 +36,7 @@ from ..state.taskstate import (
     unique_tasks,
 )
 from ..state.timings import Durations, TimingRecorder
+from ..state.usage import Meter
 from ..task import Task, TaskError
 from .gcpause import building_graph
 from .passorder import PassOrder
@@ -190,6 +191,7 @@ class Worker:
         self.stale_after = float(args.stale_after)
         self.reclaimed: list[str] = []
         self.timings = TimingRecorder(store)
+        self.meter = Meter()  # CPU time and peak memory of each task run
         self.heartbeat.also = self.timings.flush  # a long task does not hide earlier ones
         self.durations = Durations.from_store(store)
         self.executed = 0
@@ -443,6 +445,7 @@ class Worker:
         """Run one locked task and say how it went (a lost dependency is recomputed first)."""
         self.heartbeat.set(h)
         self.last_task = t.name
+        self.meter.start()
         start = time.perf_counter()
         try:
             t.run(force=True, save=True, debug_mode=self.debug)
@@ -470,11 +473,12 @@ class Worker:
                 self.session.task_done(t.name, elapsed, ok=False)
             return RunOutcome(Outcome.FAILED)
         elapsed = time.perf_counter() - start
+        usage = self.meter.stop(elapsed)
         if h in self.reclaimed:  # it finished after all: its crash count starts again
             forget(self.store, [h])
         self.executed += 1
         self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
-        self.timings.add(t.name, elapsed)
+        self.timings.add(t.name, elapsed, usage)
         self.durations.add(t.name, elapsed)
         exit_checks.task_finished(t)
         if self.session:
