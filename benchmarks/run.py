@@ -59,7 +59,8 @@ QUICK = Sizes(sleep_tasks=48, tiny_tasks=2000, arrays=5, hash_tasks=3, redis_tas
               status_tasks=(20_000, 80_000), fsync_tasks=200)
 HUGE_STATUS = (200_000, 1_000_000)
 
-ROWS = ("sleep", "tiny", "arrays", "hash", "redis", "status", "fsync", "overhead")
+ROWS = ("sleep", "tiny", "arrays", "hash", "redis", "status", "fsync", "overhead",
+        "resources")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +114,7 @@ def run_rows(wanted: list[str], sizes: Sizes, checkouts: list[Checkout], work: P
         "status": lambda c, w: bench_rows.status_rows(c, w, sizes.status_tasks),
         "fsync": lambda c, w: bench_rows.fsync(c, w, sizes.fsync_tasks),
         "overhead": lambda c, w: bench_rows.overhead(c, w, sizes.tiny_tasks),
+        "resources": lambda c, w: bench_rows.resources(c, w, sizes.tiny_tasks),
     }
     rows: list[Row] = []
     for name in wanted:
