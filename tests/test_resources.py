@@ -9,8 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import run_jug, write_jugfile
 
+from jug.hpc.job import parse_memory
+from jug.hpc.rightsize import mem_option, pool_uses, suggestion
+from jug.state.membership import Pool
 from jug.state.timings import TimingRecorder
-from jug.state.usage import Usage, format_bytes, resource_table
+from jug.state.usage import TaskResources, Usage, format_bytes, resource_table
 
 MIB = 1024 * 1024
 
@@ -108,3 +111,51 @@ def test_format_bytes() -> None:
     assert format_bytes(3.1 * 1024 ** 3) == "3.1 GiB"
     assert format_bytes(512 * MIB) == "512 MiB"
     assert format_bytes(12) == "12 B"
+
+
+# -- right-sizing (jug submit --report) ------------------------------------------------------
+GIB = 1024 ** 3
+
+
+def _res(name: str, peak_gib: float, wall_max: float, cpu: float, wall: float) -> TaskResources:
+    kib = int(peak_gib * GIB / 1024)
+    return TaskResources(name, 3, wall_max / 2, wall_max, cpu / wall, kib, kib, cpu, wall)
+
+
+def test_rightsizing_suggests_one_line_per_pool() -> None:
+    pools = [Pool("train", ("train",), settings={"mem": "16G", "cpus_per_task": 4})]
+    table = {"wf.train": _res("wf.train", 3.1, 600, cpu=90, wall=100),
+             "wf.prep": _res("wf.prep", 0.2, 3000, cpu=1, wall=100)}
+    uses = {u.pool: u for u in pool_uses(table, pools, {"walltime": "01:00:00", "mem": "1G"})}
+    train, default = uses["train"], uses["default"]
+    line = suggestion(train)
+    assert line.startswith("train: peak 3.1 GiB of 16 GiB asked")
+    assert "--mem 4G would do" in line and "--cpus 1 would do" in line
+    assert "0.9 of 4 CPUs busy" in line
+    # 3000 s of a 3600 s walltime is fine (no walltime advice); 205 MiB of 1 GiB asked: less
+    assert suggestion(default) == ("default: peak 205 MiB of 1.0 GiB asked, longest task 50m00s "
+                                   "of 1h00m walltime, 0.0 of 1 CPU busy: --mem 300M would do")
+    tight = pool_uses({"wf.x": _res("wf.x", 0.95, 3500, 1, 1)}, [], {"walltime": "1:00:00",
+                                                                   "mem": "1G"})[0]
+    s = suggestion(tight)
+    assert "--mem 2G would do" in s and "--walltime 1h56m or more" in s
+
+
+@given(st.floats(1e6, 1e13))
+def test_suggested_memory_always_covers_the_peak(peak: float) -> None:
+    want = parse_memory(mem_option(int(peak))) * 1024 * 1024
+    assert peak * 1.25 <= want <= max(peak * 1.25 + 100 * 1024 ** 2, peak * 1.25 * 2)
+
+
+def test_submit_report_prints_rightsizing(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, JUGFILE)
+    (tmp_path / "jug-submit.yaml").write_text(
+        "mem: 8G\npools:\n  big: {tasks: [big], mem: 16G, cpus: 2}\n")
+    env = {"JUG_SUBMIT_CONFIG": "/nonexistent.yaml"}
+    run_jug("execute", jf, cwd=tmp_path, env=env, check=True)
+    rep = run_jug("submit", "--report", jf, cwd=tmp_path, env=env, check=True).stdout
+    big = next(line for line in rep.splitlines() if line.startswith("big: peak"))
+    assert "of 16 GiB asked" in big and "--mem 500M would do" in big
+    assert "of 2 CPUs busy" in big
+    default = next(line for line in rep.splitlines() if line.startswith("default: peak"))
+    assert "of 8.0 GiB asked" in default

@@ -170,6 +170,8 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
     from ..hpc.job import SubmitError
     from ..hpc.pool_settings import pools_from_settings
     from ..hpc.report import for_store, format_report
+    from ..hpc.rightsize import for_store as sizing_for
+    from ..hpc.rightsize import format_sizing
     from ..jugfile import JugfileError, load
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
@@ -185,6 +187,8 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
               f"run yet")
         return 0
     print(format_report(accounts, accounting))
+    print()
+    print(format_sizing(sizing_for(store, (t.name for t in loaded.tasks), pools, settings)))
     return 0
 
 

@@ -114,6 +114,8 @@ class TaskResources:
     cpu_efficiency: float | None  # CPU seconds / wall seconds over the measured runs
     peak_median_kib: int | None
     peak_max_kib: int | None
+    cpu_seconds: float = 0.0  # of the runs with a CPU figure ...
+    cpu_wall: float = 0.0  # ... and their wall seconds (pools add these up)
 
     def as_json(self) -> dict[str, Any]:
         """The JSON form (memory in bytes, times in seconds)."""
@@ -168,7 +170,7 @@ def _finish(name: str, a: _Acc) -> TaskResources:
         name, a.runs, statistics.median(recent) if recent else None,
         a.wall_max if recent else None,
         a.cpu / a.cpu_wall if a.cpu_wall > 0 else None,
-        int(statistics.median(peaks)) if peaks else None, a.peak_max)
+        int(statistics.median(peaks)) if peaks else None, a.peak_max, a.cpu, a.cpu_wall)
 
 
 def format_bytes(n: float | None) -> str:
