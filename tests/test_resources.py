@@ -159,3 +159,16 @@ def test_submit_report_prints_rightsizing(tmp_path: Path) -> None:
     assert "of 2 CPUs busy" in big
     default = next(line for line in rep.splitlines() if line.startswith("default: peak"))
     assert "of 8.0 GiB asked" in default
+
+
+def test_webstatus_shows_the_resources_table(tmp_path: Path) -> None:
+    from jug.backends import select_store
+    from jug.status.webcharts import collect, render
+
+    jf = write_jugfile(tmp_path, JUGFILE)
+    run_jug("execute", jf, check=True)
+    summary = json.loads(run_jug("status", "--json", jf, check=True).stdout)
+    html = render(collect(select_store(str(tmp_path / "jugfile.jugdata")), summary))
+    section = html.split('id="resources"')[1]
+    assert "What each task used" in section and "<th>CPU eff</th>" in section
+    assert "<td>jugfile.big</td><td>2</td>" in section and "MiB</td>" in section
