@@ -16,6 +16,8 @@ from .base import (
     UnexpressiblePath,
     expand_indices,
 )
+from .fate import Fate
+from .fate_parsers import parse_qacct
 
 
 class SGE(Scheduler):
@@ -82,6 +84,14 @@ class SGE(Scheduler):
     def element_id(array_id: str, index: int | str) -> str:
         """``4711.3``, as lock owners record it."""
         return f"{array_id}.{index}"
+
+    def fate_commands(self, queue_ids: Sequence[str]) -> list[list[str]]:
+        """``qacct -j ID`` per array (qacct takes one job per call): never one per task."""
+        return [["qacct", "-j", h] for h in sorted({q.split(".")[0] for q in queue_ids})]
+
+    def parse_fates(self, stdout: str) -> dict[str, Fate]:
+        """The records of ``qacct -j`` (see :mod:`jug.schedulers.fate_parsers`)."""
+        return parse_qacct(stdout)
 
     def queue_args(self) -> list[str]:
         """``qstat -u USER -xml``: one call, machine-readable, pending ranges collapsed."""

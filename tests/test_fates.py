@@ -1,0 +1,80 @@
+"""Why a worker's job ended, read from each scheduler's accounting (issue 25): the parsers on
+outputs recorded in the formats the schedulers document (sacct -P, qacct -j, qstat -x -f)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jug.schedulers import get_scheduler
+from jug.schedulers.fate import Cause, Fate, parse_size
+
+DATA = Path(__file__).parent / "data_fates"
+GIB = 1024 ** 3
+
+
+def test_sacct_states_steps_arrays_and_missing_records() -> None:
+    fates = get_scheduler("slurm").parse_fates((DATA / "sacct.txt").read_text())
+    causes = {k: f.cause for k, f in fates.items()}
+    assert causes == {
+        "4101_0": Cause.COMPLETED, "4101_1": Cause.OUT_OF_MEMORY,
+        "4101_2": Cause.OUT_OF_MEMORY,  # the allocation says FAILED, its step the truth
+        "4101_3": Cause.WALLTIME, "4101_4": Cause.NODE_FAILURE, "4101_5": Cause.PREEMPTED,
+        "4101_6": Cause.CANCELLED, "4101_7": Cause.CANCELLED, "4102": Cause.CANCELLED}
+    # running elements, pending ranges and heterogeneous components are not fates
+    assert "4101_8" not in fates and not any("[" in k or "+" in k for k in fates)
+    oom = fates["4101_1"]
+    assert oom.max_memory == 4089446 * 1024
+    assert oom.describe() == "out of memory at ~3.9 GiB"
+    assert fates["4101_6"].detail == "CANCELLED by 0"
+    assert fates["4102"].max_memory == int(1.5 * GIB)
+    assert fates["4101_4"].describe() == "node failure"
+
+
+def test_sacct_is_one_query_for_all_elements() -> None:
+    cmds = get_scheduler("slurm").fate_commands(["4101_1", "4101_7", "4102", "4101_3"])
+    assert len(cmds) == 1 and cmds[0][-1] == "4101,4102"
+
+
+def test_qacct_codes_limits_and_non_array_jobs() -> None:
+    sge = get_scheduler("sge")
+    fates = sge.parse_fates((DATA / "qacct.txt").read_text())
+    assert {k: f.cause for k, f in fates.items()} == {
+        "41.1": Cause.COMPLETED, "41.2": Cause.OUT_OF_MEMORY, "41.3": Cause.WALLTIME,
+        "41.4": Cause.CANCELLED, "41.5": Cause.NODE_FAILURE, "42": Cause.FAILED}
+    assert fates["41.2"].max_memory == int(199.5 * 1024 ** 2)
+    assert "failed 100" in fates["41.4"].detail
+    assert sge.fate_commands(["41.2", "41.4", "43.1"]) == [["qacct", "-j", "41"],
+                                                           ["qacct", "-j", "43"]]
+
+
+def test_qstat_history_exit_statuses() -> None:
+    fates = get_scheduler("pbs").parse_fates((DATA / "qstat_xf.txt").read_text())
+    assert {k: f.cause for k, f in fates.items()} == {
+        "501[0].pbs1": Cause.COMPLETED, "501[1].pbs1": Cause.OUT_OF_MEMORY,
+        "501[2].pbs1": Cause.WALLTIME, "501[3].pbs1": Cause.CANCELLED,
+        "501[4].pbs1": Cause.NODE_FAILURE, "502.pbs1": Cause.FAILED}
+    assert "finished" in fates["501[1].pbs1"].detail  # a continued line joined
+    assert fates["501[1].pbs1"].max_memory == 4190000 * 1024
+
+
+def test_only_deaths_a_task_could_cause_count() -> None:
+    assert not any(c.could_be_the_task for c in (Cause.PREEMPTED, Cause.NODE_FAILURE,
+                                                 Cause.CANCELLED))
+    assert all(c.could_be_the_task for c in (Cause.OUT_OF_MEMORY, Cause.WALLTIME,
+                                             Cause.FAILED))
+
+
+@given(st.sampled_from(list(Cause)), st.text(max_size=30),
+       st.one_of(st.none(), st.integers(0, 2 ** 50)))
+def test_fate_json_round_trip(cause: Cause, detail: str, mem: int | None) -> None:
+    f = Fate(cause, detail, mem)
+    assert Fate.from_json(f.as_json()) == f
+
+
+@given(st.integers(0, 10 ** 6), st.sampled_from(["K", "M", "G", "KB", "MB", "kb", "mb", "gb"]))
+def test_sizes_of_every_format(n: int, unit: str) -> None:
+    assert parse_size(f"{n}{unit}") == n * 1024 ** ("KMG".index(unit[0].upper()) + 1)
+    assert parse_size("garbage") is None and parse_size("") is None
