@@ -35,7 +35,25 @@ def test_sacct_states_steps_arrays_and_missing_records() -> None:
 
 def test_sacct_is_one_query_for_all_elements() -> None:
     cmds = get_scheduler("slurm").fate_commands(["4101_1", "4101_7", "4102", "4101_3"])
-    assert len(cmds) == 1 and cmds[0][-1] == "4101,4102"
+    assert cmds[0][0] == "sacct" and cmds[0][-1] == "4101,4102"  # one sacct for all
+    # the fallback without accounting: slurmctld's memory of recently ended jobs, per array
+    assert cmds[1:] == [["scontrol", "show", "job", "-o", "4101"],
+                        ["scontrol", "show", "job", "-o", "4102"]]
+
+
+SCONTROL = (
+    "JobId=137 ArrayJobId=135 ArrayTaskId=2 JobName=jug-work UserId=root(0) "
+    "JobState=CANCELLED Reason=None Dependency=(null) ExitCode=0:15 RunTime=00:00:03\n"
+    "JobId=136 ArrayJobId=135 ArrayTaskId=1 JobName=jug-work JobState=OUT_OF_MEMORY "
+    "Reason=OutOfMemory ExitCode=0:125\n"
+    "JobId=135 ArrayJobId=135 ArrayTaskId=3-9%2 JobName=jug-work JobState=PENDING\n"
+    "JobId=140 JobName=solo JobState=NODE_FAIL Reason=NodeDown ExitCode=0:0\n")
+
+
+def test_scontrol_fallback_without_accounting() -> None:
+    fates = get_scheduler("slurm").parse_fates(SCONTROL)
+    assert {k: f.cause for k, f in fates.items()} == {
+        "135_2": Cause.CANCELLED, "135_1": Cause.OUT_OF_MEMORY, "140": Cause.NODE_FAILURE}
 
 
 def test_qacct_codes_limits_and_non_array_jobs() -> None:
@@ -78,3 +96,22 @@ def test_fate_json_round_trip(cause: Cause, detail: str, mem: int | None) -> Non
 def test_sizes_of_every_format(n: int, unit: str) -> None:
     assert parse_size(f"{n}{unit}") == n * 1024 ** ("KMG".index(unit[0].upper()) + 1)
     assert parse_size("garbage") is None and parse_size("") is None
+
+
+def test_crash_loop_counts_only_deaths_the_task_could_cause() -> None:
+    from jug.backends.dict_store import DictStore
+    from jug.state.crashloop import LIMIT, NAMESPACE, note_reclaim
+
+    store = DictStore()
+    owner = {"host": "n1", "pid": 1, "job": {"scheduler": "slurm", "queue_id": "7_1"}}
+    for cause in (Cause.PREEMPTED, Cause.NODE_FAILURE, Cause.CANCELLED) * 2:
+        got = note_reclaim(store, "k", "t", owner, "job gone", Fate(cause, cause.name))
+        assert not got.counted and not got.failed
+    doc = store.read_docs(NAMESPACE)["k"]
+    assert doc["count"] == 0 and doc["not_counted"] == 6
+    assert doc["events"][-1]["fate"]["text"] == "cancelled"
+    oom = Fate(Cause.OUT_OF_MEMORY, "OUT_OF_MEMORY", 4 * GIB)
+    results = [note_reclaim(store, "k", "t", owner, "job gone", oom) for _ in range(LIMIT)]
+    assert [r.failed for r in results] == [False] * (LIMIT - 1) + [True]
+    mark = store.list_failed()["k"]
+    assert "out of memory at ~4.0 GiB" in mark["error"]

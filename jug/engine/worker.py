@@ -409,10 +409,12 @@ class Worker:
             return False
         mine = {t.hash(): t for t in pending}
         candidates = {h: o for h, o in locks.items() if h in mine}
+        dead = dead_locks(candidates, self.stale_after)
+        fates = _fates({h: candidates[h] for h in dead}) if dead else {}
         done = False
-        for h, reason in dead_locks(candidates, self.stale_after).items():
+        for h, reason in dead.items():
             if self.store.reclaim(h, candidates[h]):
-                _note_reclaim(self.store, h, mine[h].name, candidates[h], reason)
+                _note_reclaim(self.store, h, mine[h].name, candidates[h], reason, fates.get(h))
                 self.reclaimed.append(h)
                 done = True
         return done
@@ -563,12 +565,29 @@ def _is_pickling_error(e: BaseException) -> bool:
         isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
 
 
-def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
-    """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
-    counted = note_reclaim(store, h, name, owner, reason)
-    extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
-             if counted.failed else f" (reclaim {counted.count} of at most {LIMIT})")
-    print(f"jug: reclaimed the lock of task {name} ({h[:12]}): {reason}{extra}",
+def _fates(owners: dict[str, dict]) -> dict:
+    """Why the owners of these dead locks died (one scheduler query for all of them)."""
+    from ..state.deaths import fates_of  # start-up time: adapters only once a lock is dead
+
+    try:
+        return fates_of(owners)
+    except Exception:  # accounting is advice: never a reason to stop working
+        return {}
+
+
+def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str,
+                  fate: Any = None) -> None:
+    """Say that a dead worker's lock was reclaimed and why it died; count it (crash loops
+    get marked failed) unless the death was not the task's doing."""
+    counted = note_reclaim(store, h, name, owner, reason, fate)
+    why = f"{reason}; the scheduler says: {fate.describe()}" if fate is not None else reason
+    if not counted.counted:
+        extra = " (not the task's doing: not counted towards a crash loop)"
+    elif counted.failed:
+        extra = f"; its worker died {counted.count} times: marked failed (crash loop)"
+    else:
+        extra = f" (reclaim {counted.count} of at most {LIMIT})"
+    print(f"jug: reclaimed the lock of task {name} ({h[:12]}): {why}{extra}",
           file=sys.stderr, flush=True)
 
 

@@ -23,6 +23,7 @@ from ..backends.owner import BatchJob, current_owner
 from ..jugfile import load
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from ..state.crashloop import note_reclaim
+from ..state.deaths import fates_of
 from ..state.locks import owner_is_alive, owner_is_dead
 from ..state.taskstate import (
     STATES,
@@ -198,12 +199,16 @@ class Watcher:
     def _reclaim(self, dead: dict[str, str], snap: Snapshot) -> int:
         """Reclaim the locks of dead workers (counted: crash loops get marked failed)."""
         reclaimed = 0
+        fates = fates_of({h: snap.locks[h] for h in dead}) if dead else {}  # one query
         for h, reason in dead.items():
             if self.store.reclaim(h, snap.locks[h]):
                 reclaimed += 1
-                looped = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason).failed
-                self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {reason}"
-                          + ("; marked failed (crash loop)" if looped else ""))
+                fate = fates.get(h)
+                got = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason, fate)
+                why = f"{reason}; the scheduler says: {fate.describe()}" if fate else reason
+                self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {why}"
+                          + ("; marked failed (crash loop)" if got.failed else "")
+                          + ("" if got.counted else " (not counted towards a crash loop)"))
         return reclaimed
 
     def _array_states(self, docs: dict[str, dict], counts: dict[str, ArrayCounts],

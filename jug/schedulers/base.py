@@ -339,6 +339,8 @@ class Scheduler:
         ids = sorted(set(queue_ids))
         out: dict[str, Fate] = {}
         for cmd in self.fate_commands(ids) if ids else []:
+            if all(i in out for i in ids):
+                break  # the first (bulk) query answered for every job: no fallback needed
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
             except (OSError, subprocess.TimeoutExpired):

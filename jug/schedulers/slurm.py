@@ -146,13 +146,17 @@ class Slurm(Scheduler):
     def fate_commands(self, queue_ids: Sequence[str]) -> list[list[str]]:
         """One ``sacct`` for every array (or job) of these ids, steps included (their MaxRSS)."""
         heads = sorted({re.split(r"[_.\[]", q, maxsplit=1)[0] for q in queue_ids})
+        # without accounting (sacct: "storage is disabled"), slurmctld still knows jobs
+        # that ended less than MinJobAge (300 s by default) ago: one scontrol per array
         return [["sacct", "-P", "-n", "--format=JobID,State,ExitCode,MaxRSS", "-j",
-                 ",".join(heads)]]
+                 ",".join(heads)], *(["scontrol", "show", "job", "-o", h] for h in heads)]
 
     def parse_fates(self, stdout: str) -> dict[str, Fate]:
         """Lines ``123_4|OUT_OF_MEMORY|0:125|`` (the allocation) and ``123_4.batch|...|3906252K``
         (its steps); ``124|CANCELLED by 0|0:0|`` for a job outside an array; pending ranges
         (``123_[5-9]``) and jobs still running are left out."""
+        if stdout.startswith("JobId="):
+            return _parse_scontrol(stdout)
         states: dict[str, str] = {}
         steps: dict[str, list[tuple[str, int | None]]] = {}
         for line in stdout.splitlines():
@@ -201,6 +205,20 @@ def _fate_of(state: str, steps: list[tuple[str, int | None]]) -> Fate | None:
         return None
     peaks = [m for _, m in steps if m]
     return Fate(cause, state.strip(), max(peaks) if peaks else None)
+
+
+def _parse_scontrol(stdout: str) -> dict[str, Fate]:
+    """``scontrol show job -o``: one line per job, ``JobState=CANCELLED`` among its fields
+    (no memory figure)."""
+    out = {}
+    for line in stdout.splitlines():
+        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        array, index = fields.get("ArrayJobId"), fields.get("ArrayTaskId")
+        key = f"{array}_{index}" if array and index and index.isdigit() else fields.get("JobId")
+        fate = _fate_of(fields.get("JobState", ""), [])
+        if key and fate is not None:
+            out[key] = fate
+    return out
 
 
 def _stamp(text: str) -> float | None:
