@@ -20,7 +20,7 @@ from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
 from ..state.taskstate import summarize
 from ..status.progress import format_short, format_table, traceback_text
-from ..status.resources import format_resources
+from ..status.resources import death_lines, format_resources
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -118,7 +118,9 @@ def _render(args: Any, summary: dict[str, Any]) -> str:
     if getattr(args, "resources", False):
         return format_resources(summary)
     text = format_short(summary) if args.short else format_table(summary)
-    return "\n".join([text, *summary.get("chain", [])])  # a --until-done chain says how it is
+    # the workers that died running a task, and a --until-done chain, say how they are
+    deaths = [] if args.short else death_lines(summary)
+    return "\n".join([text, *deaths, *summary.get("chain", [])])
 
 
 def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
@@ -194,8 +196,8 @@ def run(args: Any) -> int:
 
             summary = get()
             print_summary(summary)
-            if summary.get("chain"):
-                print("\n".join(summary["chain"]))
+            for line in [*death_lines(summary), *summary.get("chain", [])]:
+                print(line)
         else:
             print(_render(args, get()))
     except (JugfileError, StoreError, LookupError) as e:

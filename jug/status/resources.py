@@ -42,3 +42,19 @@ def format_resources(summary: dict[str, Any]) -> str:
     width = max(len(HEAD[0]), *(len(r[0]) for r in rows))
     fmt = "{:<" + str(width) + "}  {:>5}  {:>9}  {:>9}  {:>7}  {:>9}  {:>9}"
     return "\n".join([fmt.format(*HEAD), *(fmt.format(*r) for r in rows)])
+
+
+def death_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per task whose worker died while running it, saying why (where known)."""
+    out = []
+    for d in summary.get("deaths") or []:
+        counts = ""
+        if "counted" in d:
+            counts = f"; {d['counted']} death(s) counted towards a crash loop"
+            if d.get("not_counted"):
+                counts += f", {d['not_counted']} not (not the task's doing)"
+        elif not d.get("task_could_cause", True):
+            counts = "; not the task's doing: not counted towards a crash loop"
+        out.append(f"worker died running {d.get('task') or '?'} ({str(d['hash'])[:12]}, lock "
+                   f"{d['lock']}): {d['why']}{counts}")
+    return out
