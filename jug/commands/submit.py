@@ -190,7 +190,8 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
         return 0
     print(format_report(accounts, accounting, scope))
     print()
-    print(format_sizing(sizing_for(store, (t.name for t in loaded.tasks), pools, settings)))
+    print(format_sizing(sizing_for(store, (t.name for t in loaded.tasks), pools, settings,
+                                   args.jugfile)))
     return 0
 
 

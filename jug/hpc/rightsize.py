@@ -12,10 +12,11 @@ close to the peak is kept.  Pure: figures in, lines out (the figures come from
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..state.membership import Pool, assign
+from ..state.membership import DEFAULT, Pool, assign
 from ..state.timings import format_duration
 from ..state.usage import KIB, TaskResources, format_bytes, resource_table
 from .job import SubmitError, parse_duration, parse_memory
@@ -38,19 +39,30 @@ class PoolUse:
     runs: int
 
 
-def for_store(store: Any, names: Any, pools: Sequence[Pool],
-              settings: Mapping[str, Any]) -> list[PoolUse]:
-    """The pools' uses from ``store``'s timings documents, for the task ``names`` given."""
+def for_store(store: Any, names: Any, pools: Sequence[Pool], settings: Mapping[str, Any],
+              jugfile: str | None = None) -> list[PoolUse]:
+    """The pools' uses from ``store``'s timings documents, for the task ``names`` given; the
+    walltime asked is the one the pool's latest array of ``jugfile`` was submitted with."""
     from ..state.activity import timing_docs  # start-up time: only for --report
+    from .job import submitted_arrays
 
     names = set(names)
     table = {n: r for n, r in resource_table(timing_docs(store)).items() if n in names}
-    return pool_uses(table, pools, settings)
+    walltimes: dict[str, int] = {}
+    if jugfile:
+        arrays = sorted(submitted_arrays(store, os.path.abspath(jugfile)).values(),
+                        key=lambda d: d.get("submitted") or 0)
+        for d in arrays:
+            if d.get("walltime"):
+                walltimes[str(d.get("pool") or DEFAULT)] = int(d["walltime"])
+    return pool_uses(table, pools, settings, walltimes)
 
 
 def pool_uses(resources: Mapping[str, TaskResources], pools: Sequence[Pool],
-              settings: Mapping[str, Any]) -> list[PoolUse]:
-    """The :class:`PoolUse` of every pool that has measured runs (and of ``default``)."""
+              settings: Mapping[str, Any], walltimes: Mapping[str, int] | None = None
+              ) -> list[PoolUse]:
+    """The :class:`PoolUse` of every pool that has measured runs (``walltimes``: what each
+    pool's arrays were submitted with, over the settings' walltime)."""
     by_name = assign(resources, pools)
     declared = {p.name: p for p in pools}
     out = []
@@ -62,7 +74,8 @@ def pool_uses(resources: Mapping[str, TaskResources], pools: Sequence[Pool],
         longest = [r.wall_max for r in rs if r.wall_max is not None]
         out.append(PoolUse(
             name, _mem(merged.get("mem")), max(peaks) * KIB if peaks else None,
-            _walltime(merged.get("walltime")), max(longest) if longest else None,
+            (walltimes or {}).get(name) or _walltime(merged.get("walltime")),
+            max(longest) if longest else None,
             int(merged.get("cpus_per_task") or 1), cpu / wall if wall > 0 else None,
             sum(r.runs for r in rs)))
     return out
