@@ -10,7 +10,9 @@ read after, and the figure is the largest the process was while the task ran (th
 writable, the process's ``ru_maxrss`` is read after the task: an upper bound (it never goes
 down) that is exact for a task that set a new peak.
 
-Two kept-open file descriptors and a few syscalls per task (5-20 µs): measured in
+Three kept-open file descriptors and a few syscalls per task (10-20 µs; ~30 µs in a worker
+whose parent was a large process before ``exec``: the kernel then keeps the parent's peak in
+``ru_maxrss`` and every task needs the slower ``VmHWM`` read): measured in
 ``benchmarks/`` (the tiny-task row).  The figures are stored with the run times
 (:mod:`jug.state.timings`) and summarised per task name by :class:`ResourceTable`.
 """
