@@ -115,3 +115,37 @@ def test_crash_loop_counts_only_deaths_the_task_could_cause() -> None:
     assert [r.failed for r in results] == [False] * (LIMIT - 1) + [True]
     mark = store.list_failed()["k"]
     assert "out of memory at ~4.0 GiB" in mark["error"]
+
+
+class _T:
+    """A task as death_rows reads it: a hash and a name."""
+
+    def __init__(self, h: str, name: str) -> None:
+        self.h, self.name = h, name
+
+    def hash(self) -> str:
+        return self.h
+
+
+def test_status_says_does_not_fit_the_walltime_and_needs_more_memory() -> None:
+    from jug.backends.dict_store import DictStore
+    from jug.state.crashloop import note_reclaim
+    from jug.state.deaths import death_rows
+    from jug.status.resources import death_lines
+
+    store = DictStore()
+    wall = Fate(Cause.WALLTIME, "TIMEOUT")
+    for _ in range(2):
+        note_reclaim(store, "slow", "wf.slow", None, "job gone", wall)
+    note_reclaim(store, "big", "wf.big", None, "job gone",
+                 Fate(Cause.OUT_OF_MEMORY, "OUT_OF_MEMORY", int(3.9 * GIB)))
+    note_reclaim(store, "done", "wf.done", None, "job gone", wall)
+    tasks = [_T("slow", "wf.slow"), _T("big", "wf.big"), _T("done", "wf.done")]
+    rows = death_rows(store, {}, {}, tasks, finished={"done"})
+    by = {r["task"]: r for r in rows}
+    assert set(by) == {"wf.slow", "wf.big"}  # a finished task has no death to show
+    assert by["wf.slow"]["why"] == "does not fit the walltime (stopped by it 2 times)"
+    lines = death_lines({"deaths": rows, "pools": {"wf.big": "small"}})
+    big = next(line for line in lines if "wf.big" in line)
+    assert "out of memory at ~3.9 GiB: needs more memory than pool small has" in big
+    assert "1 death(s) counted towards a crash loop" in big

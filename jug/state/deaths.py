@@ -63,6 +63,10 @@ def death_rows(store: Any, crashed: Mapping[str, str], locks: Mapping[str, Any],
         fate = Fate.from_json(last.get("fate") or {})
         row = _row(h, names[h], "reclaimed", str(last.get("reason", "")), fate)
         row.update(counted=int(doc.get("count", 0)), not_counted=int(doc.get("not_counted", 0)))
+        walltimes = sum(1 for e in doc["events"]
+                        if (e.get("fate") or {}).get("cause") == Cause.WALLTIME.value)
+        if walltimes >= 2:  # its typical run exceeds the budget: retrying there is futile
+            row["why"] = f"does not fit the walltime (stopped by it {walltimes} times)"
         rows.append(row)
     return rows
 

@@ -55,6 +55,10 @@ def death_lines(summary: dict[str, Any]) -> list[str]:
                 counts += f", {d['not_counted']} not (not the task's doing)"
         elif not d.get("task_could_cause", True):
             counts = "; not the task's doing: not counted towards a crash loop"
+        why = d["why"]
+        pool = (summary.get("pools") or {}).get(d.get("task"))
+        if (d.get("fate") or {}).get("cause") == "out of memory" and pool:
+            why += f": needs more memory than pool {pool} has"
         out.append(f"worker died running {d.get('task') or '?'} ({str(d['hash'])[:12]}, lock "
-                   f"{d['lock']}): {d['why']}{counts}")
+                   f"{d['lock']}): {why}{counts}")
     return out
