@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from support import base_env, wait_until
 
-pytestmark = pytest.mark.slurm
-
 DEAF = """
 import os, signal, sys, time
 from jug import TaskGenerator
@@ -40,26 +38,31 @@ def _jug(proj: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slurm
 def test_scancelled_worker_is_explained_and_not_counted(tmp_path: Path,
                                                         slurm_cluster: str) -> None:
+    _cancelled_worker(tmp_path, "slurm", ["scancel"], 60)
+
+
+def _cancelled_worker(tmp_path: Path, sched: str, cancel: list[str], wait: float) -> None:
     proj = tmp_path / "proj"
     proj.mkdir()
     tmp_path.chmod(0o755)
     (proj / "deaf.py").write_text(DEAF)
-    p = _jug(proj, "submit", "--scheduler", "slurm", "--walltime", "0:10:00", "deaf.py")
+    p = _jug(proj, "submit", "--scheduler", sched, "--walltime", "0:10:00", "deaf.py")
     assert p.returncode == 0, p.stderr
     st = wait_until(lambda: (s := json.loads(_jug(proj, "status", "--json", "deaf.py").stdout))
                     ["locks"]["count"] == 1 and (proj / "started").exists() and s,
                     120, "the worker to lock the task")
     [owner] = st["locks"]["owners"]
     element = owner["job"]["queue_id"]
-    subprocess.run(["scancel", element], check=True)
+    subprocess.run([*cancel, element], check=True, capture_output=True)
     st = wait_until(
         lambda: (s := json.loads(_jug(proj, "status", "--json", "deaf.py").stdout))["deaths"]
-        and s, 60, "the killed worker's lock to be judged dead")
+        and s["deaths"][0]["fate"] and s, wait, "the killed worker's death to be explained")
     [death] = st["deaths"]
     assert death["why"] == "cancelled" and death["task_could_cause"] is False, death
-    assert st["locks"]["count"] == 1  # SIGKILLed after KillWait: the lock stayed
+    assert st["locks"]["count"] == 1  # SIGKILLed (SLURM: after KillWait): the lock stayed
     table = _jug(proj, "status", "deaf.py").stdout
     assert "worker died running deaf.deaf" in table and ": cancelled" in table, table
     (proj / "quick").touch()
