@@ -203,31 +203,37 @@ def _watch_parent(parent: int) -> None:
 
 
 class _Tagged:
-    """A text stream whose every line starts with ``[w<index>] ``: which forked worker wrote it."""
+    """A text stream whose every line starts with ``[w<index>] ``: which forked worker wrote
+    it.  Whole lines go out in one write, so that the lines of workers sharing one log file
+    or pipe never interleave (``print`` writes the text and its newline separately)."""
 
     def __init__(self, inner: TextIO, index: int) -> None:
         self.inner = inner
         self.tag = f"[w{index}] "
-        self.at_line_start = True
+        self.pending = ""  # the start of a line not yet written
+        self.at_line_start = True  # the next character written begins a line
 
     def write(self, text: str) -> int:
-        if not text:
-            return 0
-        lines = text.split("\n")
-        out = []
-        for i, part in enumerate(lines):
-            if part and self.at_line_start:
-                out.append(self.tag)
-            out.append(part)
-            if i < len(lines) - 1:
-                out.append("\n")
-                self.at_line_start = True
-            elif part:
-                self.at_line_start = False
-        self.inner.write("".join(out))
+        data = self.pending + text
+        cut = data.rfind("\n") + 1
+        self.pending = data[cut:]
+        if cut:
+            self._emit(data[:cut])
         return len(text)
 
+    def _emit(self, text: str) -> None:
+        out = []
+        for line in text.splitlines(keepends=True):
+            if self.at_line_start and line != "\n":
+                out.append(self.tag)
+            out.append(line)
+            self.at_line_start = line.endswith("\n")
+        self.inner.write("".join(out))
+
     def flush(self) -> None:
+        if self.pending:
+            text, self.pending = self.pending, ""
+            self._emit(text)
         self.inner.flush()
 
     def __getattr__(self, name: str) -> Any:
