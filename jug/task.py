@@ -253,11 +253,19 @@ class Task(TaskLike):
 
     def __repr__(self) -> str:
         """``Task(module.f, arg0, ..., kw=val)``, each argument abbreviated (for logs, shells)."""
+        return f"Task({', '.join([self.name, *self._arg_reprs()])})"
+
+    def call_repr(self) -> str:
+        """``module.f(arg0, ..., kw=val)``: the call, each argument abbreviated (a task among
+        them named, never expanded), e.g. above a failed task's traceback."""
+        return f"{self.name}({', '.join(self._arg_reprs())})"
+
+    def _arg_reprs(self) -> list[str]:
         parts = [_ARG_REPR.repr(a) for a in self.args[:_MAX_REPR_ARGS]]
         if len(self.args) > _MAX_REPR_ARGS:
             parts.append("...")
         parts.extend(f"{k}={_ARG_REPR.repr(v)}" for k, v in self.kwargs.items())
-        return f"Task({', '.join([self.name, *parts])})"
+        return parts
 
     # -- dependencies ----------------------------------------------------------------
     def _deps(self) -> Sequence[TaskLike]:

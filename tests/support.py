@@ -258,6 +258,8 @@ def start_execute(jugfile: Path, jugdir: Path, *extra: str, env: dict | None = N
 def base_env(extra: dict | None = None) -> dict[str, str]:
     """The environment of ``jug submit`` in tests: no user profile or jugrc leaks in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUG_")}
+    # this checkout first, as jug_env does: a second worktree must not test the installed jug
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["JUG_SUBMIT_CONFIG"] = "/nonexistent/submit.yaml"
     env["JUG_CONFIG"] = "/nonexistent/jugrc"
     env.update(extra or {})

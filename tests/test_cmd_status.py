@@ -131,11 +131,11 @@ def test_failed_tasks_are_named_with_their_first_error_line(tmp_path: Path) -> N
     assert ESC not in text  # piped: plain
     for r in rows:
         assert f"jugfile.work {r['hash'][:12]}: ValueError: bad input" in text
-    assert "full traceback: jug status --traceback HASH" in text
+    assert "full traceback: jug status --traceback NAME|HASH|all" in text
     tb = ok("status", jf, "--traceback", rows[0]["hash"][:8]).stdout
     assert 'raise ValueError(f"bad input {i}\\nmore detail")' in tb and "more detail" in tb
     bad = run_jug("status", jf, "--traceback", "zzzz")
-    assert bad.returncode == 1 and bad.stderr.startswith("jug: no failed task with a hash")
+    assert bad.returncode == 1 and bad.stderr.startswith("jug: no failed task has a hash")
     assert "Traceback" not in bad.stderr
 
 

@@ -362,6 +362,10 @@ class FileStore(Store):
         docs = _read_json_dir(os.path.join(self._docs, namespace))
         return {k[:-5]: v for k, v in docs.items() if k.endswith(".json")}
 
+    @_os_errors("read a document in")
+    def read_doc(self, namespace: str, name: str) -> dict | None:
+        return _read_json(os.path.join(self._docs, namespace, name + ".json"), missing=None)
+
     @_os_errors("remove a document in")
     def remove_doc(self, namespace: str, name: str) -> bool:
         return _unlink(os.path.join(self._docs, namespace, name + ".json"))

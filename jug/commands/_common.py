@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from ..backends import Store, StoreError
 from ..jugfile import JugfileError, Loaded, load, open_store
+from ..state.attempts import forget as forget_attempts
 from ..state.crashloop import forget as forget_crashes
 from ..state.taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 from ..task import Task
@@ -71,4 +72,6 @@ def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False
                 marks[t.name] = marks.get(t.name, 0) + 1
             if not dry_run:
                 forget_crashes(store, [h])  # a crash loop's count starts again
+    if not dry_run:
+        forget_attempts(store, [t.hash() for t in tasks])  # --retries count anew
     return results, marks

@@ -20,6 +20,8 @@ from typing import Any
 from ..backends import Store
 from ..backends.owner import owner_summary
 from ..config.options import Option, finite_seconds
+from ..state.attempts import NAMESPACE as ATTEMPTS
+from ..state.attempts import forget as forget_attempts
 from ..state.crashloop import forget
 from ..state.locks import LockVerdict, judge
 from ..state.taskstate import STALE_AFTER
@@ -73,6 +75,7 @@ def _failed_only(args: Any) -> int:
             store.clear_failed(key)
     if not args.dry_run:
         forget(store, list(marks))  # a crash loop's count starts again
+        forget_attempts(store, list(marks))  # and so do the attempts of --retries
     names = sorted({str(info.get("task", "?")) for info in marks.values()})
     print(f"{_verb(args)} {len(marks)} failure mark(s)" + (f": {', '.join(names)}" if names else ""))
     return 0
@@ -132,6 +135,8 @@ def _full(args: Any) -> int:
     for key in marks:
         if not args.dry_run:
             store.clear_failed(key)
+    if not args.dry_run:
+        forget_attempts(store, [k for k in store.read_docs(ATTEMPTS) if k not in referenced])
     print(f"{_verb(args)} {len(stored)} unreferenced result(s) and {len(marks)} failure "
           f"mark(s) of tasks no longer in {loaded.path}")
     _clean_locks(store, args, strict=False)

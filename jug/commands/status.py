@@ -29,8 +29,9 @@ OPTIONS = [
            "and lock owners", flag=True),
     Option("by-pool", False, "Group the counts by worker pool (the 'pools' of the jug submit "
            "profile) instead of by task name", flag=True),
-    Option("traceback", None, "Print the stored traceback of the failed task whose hash starts "
-           "with HASH", metavar="HASH"),
+    Option("traceback", None, "Print the stored traceback (from your code on) and the call of "
+           "the failed tasks WHICH names: a hash prefix, a task NAME (as --target takes it) or "
+           "'all'", metavar="WHICH"),
 ]
 #: seconds between redraws of a bare ``--watch``
 WATCH_DEFAULT = 2.0
@@ -154,6 +155,17 @@ def _validate(args: Any) -> str | None:
     return None
 
 
+def _calls(args: Any, store: Any, argv: list[str] | None) -> dict[str, str]:
+    """``{hash: call}`` of the jugfile's tasks, for failure marks that did not record their
+    call (written by an older jug); empty if the jugfile does not load."""
+    try:
+        with building_graph():
+            loaded = load(args.jugfile, store, argv)
+    except JugfileError:
+        return {}
+    return {t.hash(): t.call_repr() for t in loaded.tasks}
+
+
 def run(args: Any) -> int:
     """Print the status (table, ``--short``, ``--json``, or ``--traceback``), once or watching."""
     bad = _validate(args)
@@ -163,7 +175,8 @@ def run(args: Any) -> int:
     argv = getattr(args, "jugfile_args", None)
     try:
         if args.traceback:
-            print(traceback_text(open_store(args.jugfile, args.jugdir), args.traceback))
+            store = open_store(args.jugfile, args.jugdir)
+            print(traceback_text(store, args.traceback, lambda: _calls(args, store, argv)))
             return 0
         get = lambda: status_summary(args.jugfile, args.jugdir, argv)  # noqa: E731
         fancy = fancy_output() and not (args.json or args.short or args.by_pool)

@@ -49,8 +49,9 @@ def _bring_up(name: str, probe: list[str]) -> None:
         _unavailable(f"{name} is not installed and apt-get is missing")
     t0 = time.time()
     # flock: two xdist workers (or two checkouts) may ask at once; the script is idempotent
-    # but not safe to run twice concurrently
-    proc = subprocess.run(["flock", f"/tmp/jug-{name}-up.lock", "bash", str(script)],
+    # but not safe to run twice concurrently.  -o: the daemons it starts must not inherit
+    # (and so hold forever) the lock
+    proc = subprocess.run(["flock", "-o", f"/tmp/jug-{name}-up.lock", "bash", str(script)],
                           capture_output=True, text=True, timeout=900)
     sys.stderr.write(f"\n[{name}-up.sh took {time.time() - t0:.1f} s]\n")
     if proc.returncode != 0 or not _answers(probe):
