@@ -231,3 +231,35 @@ def test_tagged_stream_writes_whole_lines_at_once() -> None:
     t.flush()
     t.write("y\n")
     assert inner.calls == ["[w1] one two\n", "[w1] x", "y\n"]
+
+
+def test_gpus_are_dealt_round_robin() -> None:
+    from jug.engine.forked import gpu_share
+
+    assert [gpu_share("0,1,2,3", i, 2) for i in range(2)] == ["0,2", "1,3"]
+    assert [gpu_share("0,1,2,3", i, 4) for i in range(4)] == ["0", "1", "2", "3"]
+    assert [gpu_share("5,7", i, 3) for i in range(3)] == ["5", "7", "5"]
+    assert gpu_share("", 1, 4) == "" and gpu_share("0,1", 0, 1) == "0,1"
+
+
+def test_each_forked_worker_sees_its_share_of_the_gpus(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, """
+import os, time
+from jug import TaskGenerator
+
+@TaskGenerator
+def seen(i):
+    time.sleep(0.3)
+    return (os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+out = [seen(i) for i in range(4)]
+""")
+    jd = tmp_path / "d"
+    p = run_jug("execute", jf, "--jugdir", jd, "-j", "2", env={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
+    assert p.returncode == 0, p.stderr
+    store = select_store(str(jd))
+    seen = {store.load(k) for k in store.list()}
+    by_pid: dict[int, set] = {}
+    for pid, devices in seen:
+        by_pid.setdefault(pid, set()).add(devices)
+    assert sorted(d for s in by_pid.values() for d in s) == ["0,2", "1,3"]

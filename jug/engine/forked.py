@@ -37,6 +37,26 @@ from .gcpause import building_graph
 FORWARDED = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 #: Linux prctl option: the signal a process gets when its parent dies
 PR_SET_PDEATHSIG = 1
+#: variables listing the GPUs a process may use (NVIDIA, AMD): each forked worker sees its share
+GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
+
+
+def gpu_share(devices: str, index: int, k: int) -> str:
+    """The GPUs worker ``index`` of ``k`` sees of the list ``devices`` ("0,1,2,3"), dealt
+    round-robin: with at least k GPUs, worker i gets GPUs i, i+k, ...; with fewer, workers
+    share them (worker i gets GPU i mod G)."""
+    ids = [d.strip() for d in devices.split(",") if d.strip()]
+    if not ids or k <= 1:
+        return devices
+    if len(ids) >= k:
+        return ",".join(ids[index::k])
+    return ids[index % len(ids)]
+
+
+def _split_gpus(index: int, k: int) -> None:
+    for name in GPU_VARIABLES:
+        if os.environ.get(name):
+            os.environ[name] = gpu_share(os.environ[name], index, k)
 
 
 def allowed_cpus() -> int:
@@ -114,7 +134,7 @@ def run_forked(args: Any, k: int) -> int:
         for index in range(k):
             pid = os.fork()
             if pid == 0:
-                os._exit(_child(index, args, loaded, parent))
+                os._exit(_child(index, k, args, loaded, parent))
             children[pid] = index
         return _supervise(children)
     finally:
@@ -149,7 +169,7 @@ def _supervise(children: dict[int, int]) -> int:
     return worst
 
 
-def _child(index: int, args: Any, loaded: Loaded, parent: int) -> int:
+def _child(index: int, k: int, args: Any, loaded: Loaded, parent: int) -> int:
     """The body of forked worker ``index``; returns its exit code (never raises)."""
     try:
         for sig in FORWARDED:
@@ -158,6 +178,7 @@ def _child(index: int, args: Any, loaded: Loaded, parent: int) -> int:
         after_fork()
         if not _die_with_parent(parent):
             return _worker.EXIT_TERMINATED
+        _split_gpus(index, k)
         sys.stdout = _Tagged(sys.stdout, index)
         sys.stderr = _Tagged(sys.stderr, index)
         _worker.repeat_window[0] = 1.0  # the same signal, direct and forwarded: act once
