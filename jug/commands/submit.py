@@ -333,7 +333,9 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         print(f"# WARNING: {idle}")
     for part, size in enumerate(sizes):
         script = plan.script_path(part, len(sizes), "<time>")
-        print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
+        what = (f"{size} job(s) x {plan.per_job} workers, jug execute -j {plan.per_job}"
+                if plan.per_job > 1 else f"{size} workers")
+        print(f"# ---- script {part + 1}/{len(sizes)} ({what}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
@@ -393,7 +395,10 @@ def _status(settings: dict, jugfile: str) -> int:
         for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
             c = counts[d["job_id"]]
             pool = f" (pool {d['pool']})" if d.get("pool") else ""
-            lines.append(f"{sched_name} array {d['job_id']}{pool}: {d.get('size')} worker(s); "
+            k = int(d.get("workers_per_job") or 1)
+            size = (f"{d.get('size')} job(s) x {k} workers" if k > 1
+                    else f"{d.get('size')} worker(s)")
+            lines.append(f"{sched_name} array {d['job_id']}{pool}: {size}; "
                          f"now {c.running} running, {c.pending} pending")
     print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
     return 0
