@@ -54,7 +54,8 @@ def _run(args: Any) -> int:
         raise CommandError(f"no task is named {args.target!r}{extra}. Known task names:\n  "
                            f"{listing}")
     chosen = dependents_closure(loaded.tasks, roots)
-    results, marks = invalidate_tasks(store, chosen, dry_run=args.dry_run)
+    results, marks = invalidate_tasks(store, chosen, dry_run=args.dry_run,
+                                      jugfile=loaded.path or args.jugfile)
     verb = "Would remove" if args.dry_run else "Removed"
     width = max(len(n) for n in results)
     print(f"{verb} results (and failure marks) of {args.target!r} and its dependents:")

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from typing import Any, Callable
 
 from ..backends import StoreError
@@ -19,7 +20,7 @@ from ..config.options import Option
 from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
 from ..state.taskstate import summarize
-from ..status.progress import format_short, format_table, traceback_text
+from ..status.progress import ChainState, format_short, format_table, traceback_text
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -51,11 +52,26 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     with building_graph():  # a quarter of the time on 200k tasks was the GC walking the graph
         loaded = load(jugfile, store, argv)
         summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=True)
-    from ..hpc.chain.records import iter_chain_lines  # a --until-done chain says how it is
-
-    summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
+    add_chain(summary, store, loaded.path or jugfile)
     add_pools(summary, store, jugfile)
     return summary
+
+
+def add_chain(summary: dict[str, Any], store: Any, jugfile: str) -> None:
+    """The chain's lines (``chain``) and its state (``chain_state``: None without a chain)."""
+    from ..hpc.chain.records import Chain, describe  # the toolkit only for jug status itself
+
+    chain = Chain.load(store, jugfile)
+    summary["chain"] = describe(chain) if chain is not None else []
+    summary["chain_state"] = None if chain is None else asdict(ChainState(
+        chain.status, len(chain.generations), chain.max_generations, chain.reason))
+
+
+def short_line(summary: dict[str, Any]) -> str:
+    """``--short``: the totals and, with a chain, its state, on one line."""
+    state = summary.get("chain_state")
+    text = format_short(summary)
+    return f"{text}; {ChainState(**state).text()}" if state else text
 
 
 def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
@@ -112,8 +128,9 @@ def _render(args: Any, summary: dict[str, Any]) -> str:
         summary = group_by_pool(summary)
     if args.json:
         return json.dumps(summary, indent=1, default=str)
-    text = format_short(summary) if args.short else format_table(summary)
-    return "\n".join([text, *summary.get("chain", [])])  # a --until-done chain says how it is
+    if args.short:  # one line, chain or not: the chain's generations are in the full status
+        return short_line(summary)
+    return "\n".join([format_table(summary), *summary.get("chain", [])])
 
 
 def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:

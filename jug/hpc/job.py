@@ -23,9 +23,10 @@ import jug
 
 from .. import schedulers
 from ..backends import StoreError, default_jugdir, select_store
-from ..config.trust import search_upwards, trusted
+from ..config.trust import read_trusted, search_upwards, trusted
 from ..schedulers import SchedulerError, get_scheduler
 from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
+from ..status.progress import plural
 from .settings import default
 
 STATE_NAMESPACE = "submit"
@@ -35,6 +36,37 @@ PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 class SubmitError(ValueError):
     """Bad settings for ``jug submit`` (reported to the user, nothing submitted)."""
+
+
+def trusted_loader(folders: list[str]) -> Any:
+    """A Jinja2 loader over ``folders`` that reads only trusted files (:mod:`jug.config.trust`).
+
+    A template becomes a shell script run on the cluster, so each file is checked as it is
+    read, the named template and every file it includes, imports or extends: one owned by
+    another user or writable by all is ignored with a warning, and the search goes on to the
+    next folder (the built-ins last, which are part of jug and not checked).
+    """
+    import jinja2  # jinja2 only when a script is rendered (start-up time)
+
+    package = str(PACKAGE_TEMPLATES)
+
+    class TrustedFiles(jinja2.BaseLoader):
+        def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+            pieces = jinja2.loaders.split_template_path(template)
+            for folder in folders:
+                path = os.path.join(folder, *pieces)
+                if not os.path.isfile(path):
+                    continue
+                if folder == package:
+                    text: str | None = Path(path).read_text(encoding="utf-8")
+                else:
+                    text = read_trusted(path, "job script template")
+                if text is not None:
+                    mtime = os.path.getmtime(path)
+                    return text, path, lambda p=path, m=mtime: os.path.getmtime(p) == m
+            raise jinja2.TemplateNotFound(template)
+
+    return TrustedFiles()
 
 
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -430,7 +462,7 @@ class JobPlan:
 
         loader = jinja2.ChoiceLoader([
             jinja2.PrefixLoader({"jug": jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))}),
-            jinja2.FileSystemLoader(self.template_search_path())])
+            trusted_loader(self.template_search_path())])
         env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
                                  trim_blocks=True, lstrip_blocks=True,
                                  keep_trailing_newline=True, autoescape=False)
@@ -531,7 +563,7 @@ class JobPlan:
                                          f"cancels them)")
                 raise
             records.append(self._record(store, job_id, size, script, records))
-            what = (f"{size} job(s) x {self.per_job} workers" if self.per_job > 1
+            what = (f"{plural(size, 'job')} x {self.per_job} workers" if self.per_job > 1
                     else f"{size} worker(s)")
             echo(f"submitted {self.scheduler.name} array {job_id}: {what}, script {script}")
         return records

@@ -10,6 +10,7 @@ piped into a script starts as fast as before.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..backends.owner import owner_summary
@@ -18,6 +19,27 @@ from ..state.activity import LEFT
 from ..state.attempts import retry_hint
 from ..state.taskstate import STATES, match_names
 from ..state.timings import format_duration
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """Where a ``--until-done`` chain is, from its record: one line's worth (``--short``, the
+    web page's heading); the generations and the last plan are in ``chain`` (full status)."""
+
+    status: str
+    generations: int
+    max_generations: int
+    reason: str
+
+    def text(self) -> str:
+        """``chain running, generation 2 of at most 21``."""
+        return (f"chain {self.status}, generation {self.generations} of at most "
+                f"{self.max_generations}")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 worker``, ``2 workers`` (``many``: an irregular plural): counts read as words."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def counts_text(counts: dict[str, int], always: tuple[str, ...] = STATES[:5]) -> str:
@@ -35,7 +57,7 @@ def format_short(summary: dict[str, Any]) -> str:
     tot = summary["total"]
     text = f"{sum(tot.values())} tasks: {counts_text(tot)}"
     if summary.get("corrupt"):
-        text += f" ({len(summary['corrupt'])} corrupt result(s) to recompute)"
+        text += f" ({plural(len(summary['corrupt']), 'corrupt result')} to recompute)"
     if summary.get("incomplete"):
         text += " (stopped at a barrier: more may follow)"
     return text
@@ -88,8 +110,8 @@ def failure_lines(summary: dict[str, Any], limit: int = 10) -> list[str]:
                      for c in corrupt[:limit])
     dead = [o for o in summary["locks"]["owners"] if o.get("dead")]
     if dead:
-        lines.append(f"Crashed ({len(dead)}): {len(dead)} task(s) crashed (their lock owner is "
-                     "dead); the next worker or 'jug cleanup --stale' reclaims them")
+        lines.append(f"Crashed ({len(dead)}): {plural(len(dead), 'task')} crashed (their lock "
+                     "owner is dead); the next worker or 'jug cleanup --stale' reclaims them")
         for o in dead[:limit]:
             lines.append(f"  {o.get('task')} {o['hash'][:12]}: {o['dead']}")
     return lines
@@ -145,7 +167,7 @@ def lock_line(summary: dict[str, Any]) -> str:
     owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
     if not owners:
         return ""
-    return (f"{len(owners)} task(s) running, locked by: "
+    return (f"{plural(len(owners), 'task')} running, locked by: "
             + ", ".join(sorted({owner_summary(o) for o in owners})))
 
 

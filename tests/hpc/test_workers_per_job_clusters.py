@@ -68,7 +68,7 @@ def _submit(jug, proj: Path, *extra: str, env: dict | None = None) -> list[str]:
             "--directive=--cpus-per-task=1", "--walltime", "0:10:00", *extra, "mr.py",
             cwd=proj, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "2 job(s) x 3 workers" in p.stdout
+    assert "2 jobs x 3 workers" in p.stdout
     store = select_store(str(proj / "mr.jugdata"))
     return [d["job_id"] for d in submitted_arrays(store, str(proj / "mr.py")).values()]
 

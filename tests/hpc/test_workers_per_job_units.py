@@ -92,7 +92,7 @@ def test_fake_pbs_runs_j_k_in_each_element(jug, project: Path, tmp_path: Path) -
             "--walltime", "0:30:00", "work.py", "--", "8", "0.2", cwd=project,
             path_prefix=str(FAKEPBS), env=env)
     assert p.returncode == 0, p.stderr
-    assert "submitted pbs array 1[].fakeserver: 2 job(s) x 2 workers" in p.stdout
+    assert "submitted pbs array 1[].fakeserver: 2 jobs x 2 workers" in p.stdout
     calls = [json.loads(x) for x in (state / "calls.jsonl").read_text().splitlines()]
     script = Path([c for c in calls if c["cmd"] == "qsub"][0]["argv"][-1]).read_text()
     assert "#PBS -J 0-1\n" in script and "#PBS -l select=1:ncpus=2\n" in script
