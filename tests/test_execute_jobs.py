@@ -263,3 +263,18 @@ out = [seen(i) for i in range(4)]
     for pid, devices in seen:
         by_pid.setdefault(pid, set()).add(devices)
     assert sorted(d for s in by_pid.values() for d in s) == ["0,2", "1,3"]
+
+
+def test_the_integrity_check_is_made_once_for_all_workers(tmp_path: Path) -> None:
+    jf = _jugfile(tmp_path, 6)
+    jd = tmp_path / "d"
+    assert run_jug("execute", jf, "--jugdir", jd).returncode == 0
+    store = select_store(str(jd))
+    victim = sorted(store.list())[0]
+    path = jd / "results" / victim[:2] / victim[2:]
+    path.write_bytes(b"garbage")
+    (tmp_path / "marks").rename(tmp_path / "marks-before")
+    p = run_jug("execute", jf, "--jugdir", jd, "-j", "3")
+    assert p.returncode == 0, p.stderr
+    assert sum(_marks(tmp_path).values()) == 1  # only the corrupt result was computed again
+    assert len([ln for ln in p.stderr.splitlines() if "corrupt" in ln.lower()]) == 1, p.stderr

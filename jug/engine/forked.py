@@ -18,6 +18,7 @@ single worker does on SIGTERM: no orphan runs on, no lock is left behind.
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -26,7 +27,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ..backends import StoreError
+from ..backends import CorruptResult, StoreError
 from ..backends.owner import after_fork
 from ..jugfile import JugfileError, Loaded, load, open_store
 from ..task import Task
@@ -121,7 +122,9 @@ def run_forked(args: Any, k: int) -> int:
             loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
             for t in loaded.tasks:
                 t.hash()  # hashed once here; the children inherit the cached hashes
+        _verify_once(store, loaded.tasks, int(args.verify_limit))
         store.close()  # no connection crosses the fork
+        args = argparse.Namespace(**{**vars(args), "verify_limit": 0})  # done above
     except (StoreError, JugfileError) as e:
         print(f"jug: {e}", file=sys.stderr)
         return 2 if isinstance(e, StoreError) else 1
@@ -140,6 +143,19 @@ def run_forked(args: Any, k: int) -> int:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _verify_once(store: Any, tasks: list, limit: int) -> None:
+    """The cheap integrity check of the stored results (``--verify-limit``) that each worker
+    makes at start, made once for all K: corrupt results are removed, so they rerun."""
+    finished = set(store.list())
+    names = {t.hash(): t.name for t in tasks if t.hash() in finished}
+    if limit == 0 or (limit > 0 and len(names) > limit):
+        return
+    for h, err in store.verify_many(list(names)).items():
+        if isinstance(err, CorruptResult):
+            _worker._report_corrupt(names[h], err)
+            store.remove(h)
 
 
 def _forward_to(children: dict[int, int]) -> Any:
