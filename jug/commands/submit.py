@@ -18,7 +18,7 @@ from ..config.options import Option, all_options
 from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
 from ..status.progress import plural
 
-HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
+HELP = "Submit workers for a jugfile to SLURM, PBS, SGE, LSF or HTCondor as a job array"
 TAKES_JUGFILE = True
 OPTIONS = [
     *command_line_options(loop=False),

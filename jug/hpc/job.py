@@ -25,7 +25,13 @@ from .. import schedulers
 from ..backends import StoreError, default_jugdir, select_store
 from ..config.trust import read_trusted, search_upwards, trusted
 from ..schedulers import SchedulerError, get_scheduler
-from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
+from ..schedulers.base import (
+    CommandFailed,
+    CommandMissing,
+    Scheduler,
+    UnexpressiblePath,
+    UnsupportedSetting,
+)
 from ..status.progress import plural
 from .settings import default
 
@@ -191,9 +197,11 @@ def _scheduler_from(s: Mapping[str, Any]) -> Scheduler:
     """The adapter the settings name, else the one whose commands are on PATH."""
     name = s.get("scheduler") or schedulers.detect()
     if not name:
-        raise SubmitError("no scheduler given and none found on PATH (looked for sbatch, "
-                          "qsub): use --scheduler slurm|pbs|torque|sge, or set "
-                          "'scheduler:' in a profile")
+        looked = ", ".join(dict.fromkeys(c.detect_commands[0] for c in
+                                         schedulers.adapter_classes().values()))
+        raise SubmitError(f"no scheduler given and none found on PATH (looked for {looked}): "
+                          f"use --scheduler {'|'.join(schedulers.NAMES)}, or set "
+                          f"'scheduler:' in a profile")
     try:
         return get_scheduler(str(name), s)
     except SchedulerError as e:
@@ -206,6 +214,11 @@ def _validate_numbers(scheduler: Scheduler, s: dict[str, Any]) -> tuple[int, int
     if workers is None:
         raise SubmitError("--workers must be at least 1")
     walltime = parse_duration(s.get("walltime"), "walltime", bare_seconds=False)
+    try:
+        walltime = scheduler.effective_walltime(walltime)
+        scheduler.check_settings(s)
+    except UnsupportedSetting as e:
+        raise SubmitError(str(e))
     margin = (parse_duration(s["margin"], "margin") if s.get("margin") not in (None, "")
               else default_margin(walltime))
     if walltime <= margin:

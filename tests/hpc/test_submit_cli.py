@@ -28,7 +28,7 @@ def test_dry_run_prints_script_command_and_merged_values(jug, project: Path) -> 
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--scheduler", "lsf"], "unknown scheduler 'lsf'"),
+    (["--scheduler", "moab"], "unknown scheduler 'moab'"),
     (["--scheduler", "slurm", "--workers", "0"], "--workers must be at least 1"),
     (["--scheduler", "slurm", "--workers", "many"], "--workers must be a whole number"),
     (["--scheduler", "slurm", "--walltime", "4 hours"], "malformed walltime '4 hours'"),
