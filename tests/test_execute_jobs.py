@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import run_jug, start_jug, stop, wait_until, write_jugfile
+from support import run_jug, start_jug, status, stop, wait_until, write_jugfile
 
 from jug.backends import select_store
 from jug.commands.execute import worker_count
@@ -120,6 +120,9 @@ def test_sigterm_to_the_parent_drains_every_child(tmp_path: Path) -> None:
     try:
         wait_until(lambda: len(_locks(jd)) == 3, what="3 running tasks")
         kids = _children(proc)
+        st = status(jf, jd)  # jug status counts each forked worker
+        assert st["progress"]["live_workers"] == 3 and st["locks"]["count"] == 3
+        assert {o["pid"] for o in st["locks"]["owners"]} == set(kids)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
