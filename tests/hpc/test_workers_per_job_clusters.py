@@ -120,3 +120,39 @@ def test_a_worker_killed_inside_a_job_is_reclaimed_by_a_sibling(jug, proj: Path,
     text = _logs(proj)
     assert re.search(rf"jug: worker w\d \(pid {victim}\) was killed by SIGKILL", text), text
     assert "reclaim" in text.lower()
+
+
+def test_stop_drains_all_six_workers(jug, proj: Path, slurm_cluster: str) -> None:
+    ids = _submit(jug, proj, env={"WAIT_GATE": "1"})
+    store = select_store(str(proj / "mr.jugdata"))
+    wait_until(lambda: len(store.list_locks()) == 6, 90, "6 workers holding a task each")
+    (proj / "STOP").touch()
+    (proj / "gate").touch()
+    _wait_gone(ids, 60)
+    notes = _notes(proj)
+    assert 6 <= sum(notes.values()) < 19 and set(notes.values()) == {1}
+    assert store.list_locks() == {}
+    assert len(re.findall(r"\[w[0-2]\] jug: stopping: stop file", _logs(proj))) == 6
+
+
+def test_scancel_of_one_element_loses_nothing(jug, proj: Path, slurm_cluster: str) -> None:
+    ids = _submit(jug, proj, env={"WAIT_GATE": "1"})
+    store = select_store(str(proj / "mr.jugdata"))
+    locks = wait_until(lambda: len(store.list_locks()) == 6 and store.list_locks(), 90,
+                       "6 workers holding a task each")
+    element = sorted({o["job"]["queue_id"] for o in locks.values()})[0]
+    import subprocess
+
+    subprocess.run(["scancel", element], check=True)
+    wait_until(lambda: len(store.list_locks()) == 3, 60, "the cancelled element's 3 locks gone")
+    (proj / "gate").touch()
+    _wait_gone(ids)
+    notes = _notes(proj)
+    assert len(notes) == 19 and set(notes.values()) == {1}  # all done, nothing twice
+    st = jug("status", "--json", "mr.py", cwd=proj)
+    assert st.returncode == 0
+    # the cancelled element's tasks are not lost: the other element's workers ran them
+    import json
+
+    total = json.loads(st.stdout)["total"]
+    assert total["finished"] == 19 and store.list_locks() == {}, total
