@@ -232,6 +232,9 @@ def _validate_numbers(scheduler: Scheduler, s: dict[str, Any]) -> tuple[int, int
     s["gpus"] = _positive_int(s.get("gpus"), "--gpus", minimum=0) or None
     s["mem"] = parse_memory(s["mem"]) if s.get("mem") not in (None, "") else None
     s["workers_per_job"] = workers_per_job(s)
+    if s.get("exclusive") and not scheduler.exclusive_directive:
+        raise SubmitError(f"exclusive: jug knows no whole-node directive of {scheduler.name}: "
+                          f"drop 'exclusive' and give the site's own with --directive")
     s["min_workers_per_job"] = _positive_int(s.get("min_workers_per_job"),
                                              "--min-workers-per-job")
     return workers, walltime, margin
