@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -190,7 +191,7 @@ def _child(index: int, k: int, args: Any, loaded: Loaded, parent: int) -> int:
     try:
         for sig in FORWARDED:
             signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _interrupt_once)
         after_fork()
         if not _die_with_parent(parent):
             return _worker.EXIT_TERMINATED
@@ -213,6 +214,18 @@ def _child(index: int, k: int, args: Any, loaded: Loaded, parent: int) -> int:
                 stream.flush()
             except (OSError, ValueError):
                 pass
+
+
+_last_interrupt: list[float] = [-1e9]
+
+
+def _interrupt_once(_signum: int, _frame: Any) -> None:
+    """Ctrl-C reaches a forked worker twice (from the terminal, and from its parent): raise
+    KeyboardInterrupt once, so the second copy cannot cut short the release it started."""
+    now = time.monotonic()
+    if now - _last_interrupt[0] >= 1.0:
+        _last_interrupt[0] = now
+        raise KeyboardInterrupt
 
 
 def _die_with_parent(parent: int) -> bool:
