@@ -156,3 +156,19 @@ def test_scancel_of_one_element_loses_nothing(jug, proj: Path, slurm_cluster: st
 
     total = json.loads(st.stdout)["total"]
     assert total["finished"] == 19 and store.list_locks() == {}, total
+
+
+def test_until_done_with_workers_per_job(jug, proj: Path, slurm_cluster: str) -> None:
+    p = jug("submit", "--scheduler", "slurm", "--until-done", "--workers", "6",
+            "--workers-per-job", "3", "--directive=--cpus-per-task=1", "--walltime", "0:10:00",
+            "mr.py", cwd=proj)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "2 jobs x 3 workers" in p.stdout
+    store = select_store(str(proj / "mr.jugdata"))
+    ids = [d["job_id"] for d in submitted_arrays(store, str(proj / "mr.py")).values()]
+    _wait_gone(ids)
+    wait_until(lambda: "done: all 19 tasks finished" in jug("submit", "--scheduler", "slurm",
+                                                           "--status", "mr.py", cwd=proj).stdout,
+               60, "the chain to end done")
+    assert _notes(proj) == {**{f"square{i}": 1 for i in range(18)}, "total": 1}
+    assert len(read_records(store)) == 6 and store.list_locks() == {}
