@@ -25,7 +25,7 @@ from typing import Any
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..backends.owner import batch_job, current_owner, owner_summary
 from ..hooks import exit_checks
-from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..jugfile import JugfileError, Loaded, load, open_store, user_traceback
 from ..state.attempts import retry_hint
 from ..state.crashloop import LIMIT, forget, note_reclaim
 from ..state.membership import selection
@@ -65,11 +65,20 @@ class StoreFault(Exception):
 #: True while a lock is being taken or released: a signal then waits for the next check
 _deferring: list[bool] = [False]
 
+#: seconds within which the same signal again is only recorded, not raised: a forked worker
+#: (``jug execute -j``) gets a scheduler's SIGTERM both directly and from its parent, and the
+#: second copy must not interrupt the release the first one started (0: a single worker)
+repeat_window: list[float] = [0.0]
+_last_raised: dict[str, float] = {}
+
 
 def _on_signal(signum: int, _frame: Any) -> None:
     name = signal.Signals(signum).name
-    _received.append((name, not _deferring[0]))
-    if not _deferring[0]:
+    now = time.monotonic()
+    repeat = now - _last_raised.get(name, -1e9) < repeat_window[0]
+    _received.append((name, not _deferring[0] and not repeat))
+    if not _deferring[0] and not repeat:
+        _last_raised[name] = now
         raise Terminated(name)
 
 
@@ -608,27 +617,27 @@ def _report_corrupt(name: str, e: CorruptResult) -> None:
           "it is removed and will be recomputed", file=sys.stderr, flush=True)
 
 
-def execute(args: Any) -> int:
+def execute(args: Any, preloaded: Loaded | None = None) -> int:
     """Run a worker: load, run, reload past barriers; the exit code says how it ended.
 
-    ``args`` holds the options of ``jug execute`` (:mod:`jug.commands.execute`)."""
+    ``args`` holds the options of ``jug execute`` (:mod:`jug.commands.execute`);
+    ``preloaded``: the jugfile as a parent loaded it before forking this worker (its first
+    load is skipped; the store is opened here, after the fork)."""
     try:
         store = open_store(args.jugfile, args.jugdir)
+        if preloaded is not None:
+            preloaded.store = Task.store = store
     except StoreError as e:
         print(f"jug: {e}", file=sys.stderr)
         return 2
-    exit_checks.reset()
-    try:
-        exit_checks.exit_env_vars()
-    except ValueError as e:
-        print(f"jug: {e}", file=sys.stderr)
+    if preloaded is None and not start_exit_checks():
         return 2
     old_handlers = _handle_signals()
     worker = Worker(store, args)
     why: tuple[ExitReason, str] = (ExitReason.ERROR, "")
     store.batching = True  # one round trip per task where the store supports it
     try:
-        code = _execute(worker, store, args)
+        code = _execute(worker, store, args, preloaded)
         why = reason_of_worker(worker, code)
         _hand_over(store, args, (handover_reason(why[0], worker.passed_all), why[1]))
         return code
@@ -642,6 +651,19 @@ def execute(args: Any) -> int:
         _wind_down(store, worker, args, why)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def start_exit_checks() -> bool:
+    """A fresh worker's exit checks: the budget of ``JUG_MAX_*`` (False: a bad value, said).
+    ``jug execute -j`` calls it once in the parent, before the jugfile (which may add its
+    own) is loaded, so every forked worker inherits the same checks and deadlines."""
+    exit_checks.reset()
+    try:
+        exit_checks.exit_env_vars()
+    except ValueError as e:
+        print(f"jug: {e}", file=sys.stderr)
+        return False
+    return True
 
 
 def handover_reason(why: ExitReason, passed_all: bool) -> ExitReason:
@@ -729,13 +751,16 @@ def _flush(store: Store, worker: Worker) -> None:
         print(f"jug: cannot save the result of task {worker.last_ok}: {reason}", file=sys.stderr)
 
 
-def _execute(worker: Worker, store: Store, args: Any) -> int:
+def _execute(worker: Worker, store: Store, args: Any, preloaded: Loaded | None = None) -> int:
     previous: tuple | None = None
     first = True
     mark = exit_checks.checkpoint()
     while True:
-        with building_graph():
-            loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+        if first and preloaded is not None:
+            loaded = preloaded
+        else:
+            with building_graph():
+                loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
         if first:  # checks a jugfile registers count once, not again at each reload
             mark = exit_checks.checkpoint()
             first = False

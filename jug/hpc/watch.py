@@ -186,7 +186,9 @@ class Watcher:
                                max_queued=self.opts.max_queued,
                                max_array_size=self.max_array_size,
                                can_throttle=self.sched.supports_throttle,
-                               draining=os.path.exists(self.plan.stop_file))
+                               draining=os.path.exists(self.plan.stop_file),
+                               per_job=self.plan.per_job,
+                               min_per_job=self.plan.settings.get("min_workers_per_job"))
         decision = sizing.decide(tc, arrays, budget, limits)
         self.eta = self._eta(states, durations, arrays)
         note = self._act(decision, docs, counts)
@@ -282,7 +284,8 @@ class Watcher:
         """Submit ``workers`` new workers; a rejection is reported once and retried later."""
         lines: list[str] = []
         try:
-            self.plan.submit(self.store, workers, echo=lines.append)
+            # ``workers`` counts array elements, each a job of per_job workers
+            self.plan.submit(self.store, workers * self.plan.per_job, echo=lines.append)
         except SchedulerError as e:
             self.rejected = True
             self.submit_failures += 1

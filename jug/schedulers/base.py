@@ -191,6 +191,8 @@ class Scheduler:
     #: what the accounting report calls this scheduler's accounting (empty: it has none
     #: jug reads; ``accounting_args`` says how to ask it)
     accounting_name: str = ""
+    #: the directive (without prefix) asking for whole nodes (profile ``exclusive: true``)
+    exclusive_directive: str = ""
     #: ``jug submit`` settings only this scheduler uses (the dry run shows them only here)
     own_settings: tuple[str, ...] = ()
 

@@ -32,6 +32,7 @@ class PBS(Scheduler):
     detect_commands = ("qsub", "pbsnodes")
     log_pattern = ""  # PBS takes a directory for -o; it names the files itself
     dependency_option = "-W depend=afterany:{ids}"
+    exclusive_directive = "-l place=excl"
     planner_template = "pbs-planner.sh.j2"
     managed_directives = (
         (r"-l\s+.*\bwalltime\b", "--walltime"), (r"-[Jt]\b", "--workers / --throttle"),
@@ -164,6 +165,7 @@ class Torque(PBS):
     planner_template = "torque-planner.sh.j2"
     index_var = "PBS_ARRAYID"
     array_flag = "-t"
+    exclusive_directive = "-n"  # node-exclusive (Torque qsub -n)
     detect_commands = ("qsub", "pbsnodes", "momctl")
     supports_throttle = False  # the slot limit of a live array cannot be changed
 

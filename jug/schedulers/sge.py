@@ -39,6 +39,7 @@ class SGE(Scheduler):
     walltime_signals_kill = True  # SIGUSR1 (s_rt) and SIGUSR2 (qsub -notify)
     own_settings = ("parallel_env",)  # -pe NAME SLOTS
     dependency_option = "-hold_jid {ids}"
+    exclusive_directive = "-l exclusive=true"  # the usual complex of exclusive hosts
     dependency_separator = ","
     planner_template = "sge-planner.sh.j2"
     managed_directives = (

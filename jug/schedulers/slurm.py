@@ -43,6 +43,7 @@ class Slurm(Scheduler):
     log_pattern = "%x_%A_%a.out"
     supports_signal = True
     dependency_option = "--dependency=afterany:{ids}"
+    exclusive_directive = "--exclusive"
     planner_template = "slurm-planner.sh.j2"
     managed_directives = (
         (r"(--time\b|-t\b)", "--walltime"), (r"(--array\b|-a\b)", "--workers / --throttle"),
