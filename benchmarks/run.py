@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_forked  # noqa: E402
 import bench_rows  # noqa: E402
 import bench_store_io  # noqa: E402
 from bench_common import (  # noqa: E402
@@ -52,6 +53,7 @@ class Sizes:
     redis_tasks: int
     status_tasks: tuple[int, int]
     fsync_tasks: int
+    graph_tasks: int  # the graph whose memory -j 8 shares
     listing_tasks: tuple[int, ...]  # finished results under status and an execute start
     calls_tasks: int  # tiny tasks traced for the system calls per task
     cpu_tasks: int  # tiny tasks for the CPU per task beside its floor
@@ -59,15 +61,17 @@ class Sizes:
 
 
 FULL = Sizes(sleep_tasks=200, tiny_tasks=10_000, arrays=20, hash_tasks=5, redis_tasks=2000,
-             status_tasks=(50_000, 200_000), fsync_tasks=1000, listing_tasks=(20_000, 200_000),
-             calls_tasks=2000, cpu_tasks=10_000, million_tasks=(100_000, 1_000_000))
+             status_tasks=(50_000, 200_000), fsync_tasks=1000, graph_tasks=50_000,
+             listing_tasks=(20_000, 200_000), calls_tasks=2000, cpu_tasks=10_000,
+             million_tasks=(100_000, 1_000_000))
 QUICK = Sizes(sleep_tasks=48, tiny_tasks=2000, arrays=5, hash_tasks=3, redis_tasks=2000,
-              status_tasks=(20_000, 80_000), fsync_tasks=200, listing_tasks=(2000, 20_000),
-              calls_tasks=2000, cpu_tasks=2000, million_tasks=(20_000, 200_000))
+              status_tasks=(20_000, 80_000), fsync_tasks=200, graph_tasks=10_000,
+              listing_tasks=(2000, 20_000), calls_tasks=2000, cpu_tasks=2000,
+              million_tasks=(20_000, 200_000))
 HUGE_STATUS = (200_000, 1_000_000)
 
-ROWS = ("sleep", "tiny", "arrays", "hash", "redis", "status", "fsync", "overhead", "listing",
-        "pertask", "million")
+ROWS = ("sleep", "tiny", "arrays", "hash", "redis", "status", "fsync", "overhead", "jobs",
+        "jobs-startup", "jobs-memory", "resources", "listing", "pertask", "million")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +128,11 @@ def run_rows(wanted: list[str], sizes: Sizes, checkouts: list[Checkout], work: P
         "status": lambda c, w: bench_rows.status_rows(c, w, sizes.status_tasks),
         "fsync": lambda c, w: bench_rows.fsync(c, w, sizes.fsync_tasks),
         "overhead": lambda c, w: bench_rows.overhead(c, w, sizes.tiny_tasks),
+        # jug execute -j K (issue 23), beside K separate processes
+        "jobs": lambda c, w: bench_forked.speedups(c, w, sizes.sleep_tasks, sizes.tiny_tasks),
+        "jobs-startup": lambda c, w: bench_forked.startup(c, w),
+        "jobs-memory": lambda c, w: bench_forked.memory(c, w, sizes.graph_tasks),
+        "resources": lambda c, w: bench_rows.resources(c, w, sizes.tiny_tasks),
         "listing": lambda c, w: bench_store_io.listing_rows(c, w, sizes.listing_tasks),
         "pertask": lambda c, w: bench_store_io.per_task_rows(c, w, sizes.calls_tasks,
                                                              sizes.cpu_tasks),

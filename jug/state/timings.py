@@ -23,6 +23,7 @@ from typing import Any
 
 from ..backends.owner import HOST, process_start
 from .history import FinishHistogram
+from .usage import Usage
 
 NAMESPACE = "timings"
 #: run times per task name in one worker's document
@@ -44,14 +45,37 @@ ABSORBED_MEMORY = 3600.0
 
 
 class _Runs:
-    """One task name's runs in this worker: how many, their total, the most recent ones."""
+    """One task name's runs in this worker: how many, their total, the most recent ones;
+    and what they used (:mod:`jug.state.usage`), when measured."""
 
-    __slots__ = ("count", "total", "recent")
+    __slots__ = ("count", "total", "recent", "max", "cpu", "mem", "mem_max")
 
     def __init__(self) -> None:
         self.count = 0
         self.total = 0.0
         self.recent: deque[float] = deque(maxlen=RECENT)
+        self.max = 0.0  # the longest run (s)
+        self.cpu: float | None = None  # CPU seconds of all runs (None: not measured)
+        self.mem: deque[int] = deque(maxlen=RECENT)  # recent peaks (KiB)
+        self.mem_max: int | None = None
+
+    def use(self, seconds: float, usage: Usage) -> None:
+        """Count what one run used."""
+        self.max = max(self.max, seconds)
+        self.cpu = (self.cpu or 0.0) + usage.cpu
+        if usage.peak_kib is not None:
+            self.mem.append(usage.peak_kib)
+            self.mem_max = max(self.mem_max or 0, usage.peak_kib)
+
+    def as_doc(self) -> dict:
+        """This task name's record in the worker's document."""
+        doc: dict = {"count": self.count, "total": self.total,
+                     "recent": [round(x, 6) for x in list(self.recent)]}
+        if self.cpu is not None:
+            doc.update(max=round(self.max, 6), cpu=round(self.cpu, 6))
+        if self.mem_max is not None:
+            doc.update(mem=list(self.mem), mem_max=self.mem_max)
+        return doc
 
 
 class TimingRecorder:
@@ -73,8 +97,8 @@ class TimingRecorder:
         # the heartbeat thread flushes too (a long task must not hide the runs before it)
         self._lock = threading.RLock()
 
-    def add(self, task_name: str, seconds: float) -> None:
-        """Record one run of ``task_name`` that took ``seconds``.
+    def add(self, task_name: str, seconds: float, usage: Usage | None = None) -> None:
+        """Record one run of ``task_name`` that took ``seconds`` (and used ``usage``).
 
         Once per task, so without a lock: the heartbeat thread that may flush meanwhile only
         reads, and a new task name (which would change the dict it reads) takes the lock.
@@ -86,6 +110,8 @@ class TimingRecorder:
         runs.count += 1
         runs.total += seconds
         runs.recent.append(seconds)
+        if usage is not None:
+            runs.use(seconds, usage)
         if self.durations is not None:
             self.durations.add(task_name, seconds)
         now = time.time()
@@ -121,9 +147,7 @@ class TimingRecorder:
             self.dirty = False
             if threading.get_ident() == self._adder:  # the heartbeat thread leaves it be
                 self._fold_bucket()
-            tasks = {n: {"count": r.count, "total": r.total,
-                         "recent": [round(x, 6) for x in list(r.recent)]}
-                     for n, r in self.data.items()}
+            tasks = {n: r.as_doc() for n, r in list(self.data.items())}
             try:
                 self.store.write_doc(NAMESPACE, self.name, {
                     "tasks": tasks, "time": time.time(), "finished": self.finished.to_doc(),
@@ -253,10 +277,7 @@ def _absorb(current: dict | None, done: dict[str, dict], present: set[str], now:
         if name in seen:
             continue  # absorbed by another process since this one read the documents
         for task, d in (doc.get("tasks") or {}).items():
-            into = tasks.get(task) or {"count": 0, "total": 0.0, "recent": []}
-            tasks[task] = {"count": int(into["count"]) + int(d.get("count", 0)),
-                           "total": float(into["total"]) + float(d.get("total", 0.0)),
-                           "recent": [*into["recent"], *d.get("recent", [])][-KEEP_RECENT:]}
+            tasks[task] = _merged(tasks.get(task), d)
         for start, n in FinishHistogram.from_doc(doc.get("finished")).counts.items():
             hist.add(start, n)
         seen[name] = now
@@ -264,6 +285,23 @@ def _absorb(current: dict | None, done: dict[str, dict], present: set[str], now:
     # a name is forgotten once its document is gone and an hour has passed
     seen = {n: t for n, t in seen.items() if n in present or now - float(t) < ABSORBED_MEMORY}
     return {"tasks": tasks, "finished": hist.to_doc(), "time": latest, "absorbed": seen}
+
+
+def _merged(into: dict | None, d: dict) -> dict:
+    """One task name's record in the compacted document with a worker's record ``d`` added:
+    counts and sums added, the most recent runs (and memory peaks) kept, maxima kept."""
+    into = into or {"count": 0, "total": 0.0, "recent": []}
+    out = {"count": int(into["count"]) + int(d.get("count", 0)),
+           "total": float(into["total"]) + float(d.get("total", 0.0)),
+           "recent": [*into["recent"], *d.get("recent", [])][-KEEP_RECENT:]}
+    for key, join in (("max", max), ("mem_max", max), ("cpu", lambda a, b: a + b)):
+        values = [float(x[key]) for x in (into, d) if x.get(key) is not None]
+        if values:
+            value = join(*values) if len(values) == 2 else values[0]
+            out[key] = int(value) if key == "mem_max" else value
+    if into.get("mem") or d.get("mem"):
+        out["mem"] = [*into.get("mem", []), *d.get("mem", [])][-KEEP_RECENT:]
+    return out
 
 
 def eta_seconds(remaining: dict[str, int], durations: Durations, workers: int) -> float | None:
