@@ -28,9 +28,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ..backends import CorruptResult, StoreError
+from ..backends import StoreError
 from ..backends.owner import after_fork
 from ..jugfile import JugfileError, Loaded, load, open_store
+from ..state.integrity import check_sample
 from ..task import Task
 from . import worker as _worker
 from .gcpause import building_graph
@@ -123,9 +124,9 @@ def run_forked(args: Any, k: int) -> int:
             loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
             for t in loaded.tasks:
                 t.hash()  # hashed once here; the children inherit the cached hashes
-        _verify_once(store, loaded.tasks, int(args.verify_limit))
+        _verify_once(store, loaded.tasks, int(args.verify_sample))
         store.close()  # no connection crosses the fork
-        args = argparse.Namespace(**{**vars(args), "verify_limit": 0})  # done above
+        args = argparse.Namespace(**{**vars(args), "verify_sample": 0})  # done above
     except (StoreError, JugfileError) as e:
         print(f"jug: {e}", file=sys.stderr)
         return 2 if isinstance(e, StoreError) else 1
@@ -146,17 +147,15 @@ def run_forked(args: Any, k: int) -> int:
             signal.signal(sig, handler)
 
 
-def _verify_once(store: Any, tasks: list, limit: int) -> None:
-    """The cheap integrity check of the stored results (``--verify-limit``) that each worker
-    makes at start, made once for all K: corrupt results are removed, so they rerun."""
-    finished = set(store.list())
-    names = {t.hash(): t.name for t in tasks if t.hash() in finished}
-    if limit == 0 or (limit > 0 and len(names) > limit):
-        return
-    for h, err in store.verify_many(list(names)).items():
-        if isinstance(err, CorruptResult):
-            _worker._report_corrupt(names[h], err)
-            store.remove(h)
+def _verify_once(store: Any, tasks: list, sample: int) -> None:
+    """The integrity check of a random sample of the stored results (``--verify-sample``,
+    :mod:`jug.state.integrity`) that each worker makes at start, made once for all K: corrupt
+    results are removed, so they rerun."""
+    found = check_sample(store, tasks, set(store.list()), sample)
+    for d in found.damaged:
+        print(f"jug: stored result of task {d.task} is corrupt ({d.reason}) at {d.where}; "
+              "it is removed and will be recomputed", file=sys.stderr, flush=True)
+        store.remove(d.key)
 
 
 def _forward_to(children: dict[int, int]) -> Any:

@@ -110,6 +110,15 @@ def split_worker(rec: WorkerRecord, now: float) -> tuple[float, float, float, fl
     return rec.split(now)
 
 
+def _past_accounts(past: Iterable[PastShifts]) -> dict[str, Account]:
+    """The accounts of the workers folded into the store's summary (:mod:`jug.state.shifts`:
+    counted as their records said), per pool."""
+    out: dict[str, Account] = {}
+    for p in past:
+        _add_past(out.setdefault(p.pool or "default", Account(p.pool or "default")), p)
+    return out
+
+
 def _add_past(acc: Account, p: PastShifts) -> None:
     acc.workers += p.workers
     acc.allocated += p.allocated
@@ -185,12 +194,9 @@ def build(records: Iterable[WorkerRecord], finished: Mapping[str, int] | None = 
 
     ``finished``: tasks finished in the scope per pool; ``invalidated``: results removed by
     ``jug invalidate`` in the scope per pool; ``grants``: what each array's elements were
-    granted, by the array's short id; ``past``: the workers folded into the store's summary
-    (:mod:`jug.state.shifts`, counted as their records said)."""
+    granted, by the array's short id; ``past``: workers folded into the store's summary."""
     now = time.time() if now is None else now
-    out: dict[str, Account] = {}
-    for p in past:
-        _add_past(out.setdefault(p.pool or "default", Account(p.pool or "default")), p)
+    out = _past_accounts(past)
     records = list(records)
     by_pool: dict[str, list[WorkerRecord]] = {}
     for rec in records:

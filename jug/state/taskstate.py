@@ -199,14 +199,10 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
               jugfile: str = "", stale_after: float = STALE_AFTER,
               live_queue_ids: set | None = None, verify: bool = False,
               damaged: list | None = None, shifts: Any = None) -> dict[str, Any]:
-    """The ``jug status --json`` document: counts per task name and in total, plus locks.
-
-    Read from listings: no result is opened (:mod:`jug.state.integrity`), unless ``verify``
-    (``jug status --verify``): then the CRC-32 of every finished result is checked.  Corrupt
-    results (found so, or given as ``damaged`` by a caller that checked them) count as not
-    finished.  ``shifts``: the worker records (:func:`jug.state.shifts.read_shifts`) if the
-    caller read them already.
-    """
+    """The ``jug status --json`` document: counts per task name and in total, plus locks;
+    from listings, no result opened, unless ``verify`` (every finished result's CRC-32) or a
+    caller's ``damaged`` count corrupt results as not finished (:mod:`jug.state.integrity`);
+    ``shifts``: the worker records (:func:`jug.state.shifts.read_shifts`) if read already."""
     # start-up time: a worker (jug execute) never summarizes, so it does not load these
     from .activity import activity, as_json, failure_rows, timing_docs
     from .attempts import retry_rows
