@@ -498,7 +498,9 @@ class Worker:
         else:
             beat.set(h)
         self.last_task = t.name
-        self.meter.start()
+        metered = self.timings.wants_meter(t.name)  # tiny tasks: once in a while
+        if metered:
+            self.meter.start()
         start = time.perf_counter()
         try:
             t.run(True, True, self.debug)  # force, save, debug mode
@@ -522,7 +524,7 @@ class Worker:
                 return RunOutcome(Outcome.DEPENDENCY_LOST, lost)
             return self._after_failure(t, h, e, time.perf_counter() - start)
         elapsed = time.perf_counter() - start
-        usage = self.meter.stop(elapsed)
+        usage = self.meter.stop(elapsed) if metered else None
         if h in self.reclaimed:  # it finished after all: its crash count starts again
             forget(self.store, [h])
         self.executed += 1

@@ -39,6 +39,12 @@ REFRESH_SECONDS = 3600.0
 ABANDONED = 86400.0
 #: the name of the compacted document (no worker's name starts with "=")
 COMPACTED = "=compacted"
+#: a task name whose runs take less than this on average (seconds) is metered (CPU time and
+#: peak memory, :mod:`jug.state.usage`: five system calls) once in :data:`METER_EVERY` runs:
+#: a tiny task's CPU time is its wall time, its peak the worker's own, and metering every
+#: one would cost half again the system calls of running it
+METER_BELOW = 0.01
+METER_EVERY = 64
 #: seconds the compacted document remembers the names of documents it absorbed (so that a
 #: reader or a compactor that still sees one never counts it twice)
 ABSORBED_MEMORY = 3600.0
@@ -66,6 +72,12 @@ class _Runs:
         if usage.peak_kib is not None:
             self.mem.append(usage.peak_kib)
             self.mem_max = max(self.mem_max or 0, usage.peak_kib)
+
+    def unmetered(self, seconds: float) -> None:
+        """Count a run that was not metered (a tiny one): its CPU time as its wall time."""
+        self.max = max(self.max, seconds)
+        if self.cpu is not None:
+            self.cpu += seconds
 
     def as_doc(self) -> dict:
         """This task name's record in the worker's document."""
@@ -112,6 +124,8 @@ class TimingRecorder:
         runs.recent.append(seconds)
         if usage is not None:
             runs.use(seconds, usage)
+        else:
+            runs.unmetered(seconds)
         if self.durations is not None:
             self.durations.add(task_name, seconds)
         now = time.time()
@@ -122,6 +136,12 @@ class TimingRecorder:
         self.dirty = True
         if time.monotonic() - self.last_write > FLUSH_SECONDS:
             self.flush()
+
+    def wants_meter(self, task_name: str) -> bool:
+        """Whether the next run of ``task_name`` should be metered (see :data:`METER_BELOW`)."""
+        runs = self.data.get(task_name)
+        return (runs is None or runs.total >= METER_BELOW * runs.count
+                or runs.count % METER_EVERY == 0)
 
     def _next_bucket(self, now: float) -> None:
         """Count the finished tasks of the bucket that ended; start the one of ``now``."""
