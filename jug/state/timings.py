@@ -73,12 +73,6 @@ class _Runs:
             self.mem.append(usage.peak_kib)
             self.mem_max = max(self.mem_max or 0, usage.peak_kib)
 
-    def unmetered(self, seconds: float) -> None:
-        """Count a run that was not metered (a tiny one): its CPU time as its wall time."""
-        self.max = max(self.max, seconds)
-        if self.cpu is not None:
-            self.cpu += seconds
-
     def as_doc(self) -> dict:
         """This task name's record in the worker's document."""
         doc: dict = {"count": self.count, "total": self.total,
@@ -124,8 +118,10 @@ class TimingRecorder:
         runs.recent.append(seconds)
         if usage is not None:
             runs.use(seconds, usage)
-        else:
-            runs.unmetered(seconds)
+        elif runs.cpu is not None:  # not metered (a tiny run): its CPU time is its wall time
+            runs.cpu += seconds
+            if seconds > runs.max:
+                runs.max = seconds
         if self.durations is not None:
             self.durations.add(task_name, seconds)
         now = time.time()
