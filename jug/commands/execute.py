@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..config.options import Option, OptionValueError, count, finite_seconds, seconds
-from ..engine.forked import allowed_cpus, run_forked
 from ..engine.retries import exception_names, retry_spec
 from ..engine.worker import execute
 from ..state.integrity import SAMPLE
@@ -87,5 +86,10 @@ def run(args: Any) -> int:
     """Run one worker (or ``-j K`` forked ones) with the parsed options; the exit code says
     how it ended."""
     jobs = getattr(args, "jobs", 1) or 1
+    if jobs == 1:
+        return execute(args)
+    # start-up time: a single worker (the usual one) does not load the forking machinery
+    from ..engine.forked import allowed_cpus, run_forked
+
     k = allowed_cpus() if jobs == "auto" else int(jobs)
     return run_forked(args, k) if k > 1 else execute(args)

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..backends import Store
 from ..backends.owner import current_owner, owner_summary
-from ..schedulers.fate import Fate
+
+if TYPE_CHECKING:  # a type only: a worker's start does not load the scheduler adapters
+    from ..schedulers.fate import Fate
 
 NAMESPACE = "crashes"
 #: reclaims of one task's lock after which the task is marked failed
