@@ -35,31 +35,48 @@ class SubmitError(ValueError):
 
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
+#: the forms that SLURM, PBS and SGE all read the same way; what a refusal lists
+DURATION_FORMS = "MM:SS, HH:MM:SS, D-HH:MM:SS, or with units: 90m, 2h, 1d, 1h30m"
+#: (pattern, field names, upper bounds of the fields after the first): the clock forms
+_CLOCKS = (
+    (re.compile(r"(\d+):(\d{1,2})"), ("m", "s"), (60,)),
+    (re.compile(r"(\d+):(\d{1,2}):(\d{1,2})"), ("h", "m", "s"), (60, 60)),
+    (re.compile(r"(\d+)-(\d{1,2}):(\d{1,2}):(\d{1,2})"), ("d", "h", "m", "s"), (24, 60, 60)),
+)
+_FIELD_NAMES = {"h": "hours", "m": "minutes", "s": "seconds"}
+_UNITS = re.compile(r"(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*"
+                    r"(?:(?P<s>\d+)\s*s)?")
+
 
 def parse_duration(text: Any, what: str = "duration", bare_seconds: bool = True) -> int:
-    """Seconds from ``[D-]HH:MM:SS``, ``[D-]HH:MM``, ``D-HH``, ``90m``, ``1h30m`` or ``300``.
+    """Seconds from ``MM:SS``, ``HH:MM:SS``, ``D-HH:MM:SS`` or units (``90m``, ``1h30m``).
 
-    A bare number means seconds, except for walltimes (``bare_seconds=False``), where a SLURM
-    user would read it as minutes: there it is an error asking for an explicit form.
+    Only forms that SLURM, PBS and SGE read alike are accepted, so that a walltime means
+    what it means on the user's cluster: ``30:00`` is 30 minutes to all three.  A bare
+    number is minutes to SLURM but seconds to PBS and SGE: refused for walltimes
+    (``bare_seconds=False``); jug's own durations (the margin) read it as seconds.  SLURM's
+    ``D-HH`` and ``D-HH:MM`` are refused (nothing else reads them).  Units are whole numbers
+    of d, h, m, s, largest first, each at most once (``1d12h``, ``1h30m``, ``45s``).
     """
     raw = str(text).strip()
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?", raw)
-    if m:
-        days, hours, minutes, seconds = (int(x) if x else 0 for x in m.groups())
-        if minutes >= 60 or seconds >= 60:
-            raise SubmitError(f"malformed {what} '{raw}': minutes and seconds must be below 60")
-        return days * 86400 + hours * 3600 + minutes * 60 + seconds
-    m = re.fullmatch(r"(\d+)-(\d+)", raw)  # SLURM's days-hours
-    if m:
-        return int(m.group(1)) * 86400 + int(m.group(2)) * 3600
     if re.fullmatch(r"\d+(\.\d+)?", raw):
         if bare_seconds:
             return int(float(raw))
-        raise SubmitError(f"malformed {what} '{raw}': write HH:MM:SS, D-HH:MM:SS or e.g. 90m, 4h")
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", raw.lower())
-    if parts and re.fullmatch(r"(\s*\d+(\.\d+)?\s*[dhms])+\s*", raw.lower()):
-        return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
-    raise SubmitError(f"malformed {what} '{raw}': write HH:MM:SS, D-HH:MM:SS or e.g. 90m, 4h")
+        raise SubmitError(f"malformed {what} '{raw}': a bare number is minutes to SLURM "
+                          f"but seconds to PBS and SGE; write {DURATION_FORMS}")
+    for pattern, names, bounds in _CLOCKS:
+        m = pattern.fullmatch(raw)
+        if m:
+            values = [int(v) for v in m.groups()]
+            for v, bound, name in zip(values[1:], bounds, names[1:]):
+                if v >= bound:
+                    raise SubmitError(f"malformed {what} '{raw}': {_FIELD_NAMES[name]} must "
+                                      f"be below {bound} here; write {DURATION_FORMS}")
+            return sum(v * _DURATION_UNITS[n] for v, n in zip(values, names))
+    units = _UNITS.fullmatch(raw.lower())
+    if units and any(units.groupdict().values()):
+        return sum(int(n) * _DURATION_UNITS[u] for u, n in units.groupdict().items() if n)
+    raise SubmitError(f"malformed {what} '{raw}': write {DURATION_FORMS}")
 
 
 _MEM_UNITS = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}

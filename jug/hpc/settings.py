@@ -61,7 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scheduler", None, "slurm, pbs (PBS Pro/OpenPBS), torque or sge",
             "the profile's, else detected from the commands on PATH", metavar="NAME"),
     Setting("workers", 1, "Number of workers (array elements)", metavar="N", short="-n"),
-    Setting("walltime", "01:00:00", "Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m",
+    Setting("walltime", "01:00:00", "Walltime of each worker: MM:SS, HH:MM:SS, D-HH:MM:SS, or units "
+            "such as 90m, 2h, 1h30m (a bare number is refused)",
             metavar="TIME", short="-t"),
     Setting("queue", None, "Queue (PBS, SGE) or partition (SLURM)", metavar="NAME",
             aliases=("partition",), short="-q"),
