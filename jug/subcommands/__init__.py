@@ -9,7 +9,7 @@ to the common ones), ``TAKES_JUGFILE`` (bool) and ``run(args) -> int``; optional
 from __future__ import annotations
 
 SUBCOMMANDS: dict[str, str] = {
-    "execute": "jug.subcommands.execute",
+    "execute": "jug.commands.execute",
     "status": "jug.subcommands.status",
     "check": "jug.subcommands.check",
     "sleep-until": "jug.subcommands.sleep_until",

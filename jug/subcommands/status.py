@@ -50,7 +50,7 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     with building_graph():  # a quarter of the time on 200k tasks was the GC walking the graph
         loaded = load(jugfile, store, argv)
         summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=True)
-    from ..hpc.chain import iter_chain_lines  # a --until-done chain says how it is
+    from ..hpc.chain.records import iter_chain_lines  # a --until-done chain says how it is
 
     summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
     add_pools(summary, store, jugfile)
