@@ -106,7 +106,8 @@ class RunOutcome:
 class Step(Enum):
     """What one task's turn in a pass came to."""
 
-    SKIPPED = "skipped"  # finished or failed already, or blocked by a failed dependency
+    SKIPPED = "skipped"  # finished or failed already, blocked by a failed dependency, or too
+    # long for the time left
     POSTPONED = "postponed"  # waits for its dependencies or for another worker's lock
     RAN = "ran"
     FAILED = "failed"  # it failed and --keep-going goes on
@@ -195,6 +196,9 @@ class Worker:
         self.stop_reason: str | None = None
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
+        #: hash -> why: tasks skipped because they do not fit the time left (and tasks that
+        #: need them); the worker runs what fits and leaves when only these are left
+        self.no_time: dict[str, str] = {}
         self.started = time.time()  # the worker record's start, written once the jugfile loads
         self.session: WorkerSession | None = None  # the worker record and log lines
         self.last_task: str | None = None  # the task run last (for signal messages)
@@ -258,6 +262,11 @@ class Worker:
             idle_cycles = self._after_pass(turn, pending, known, idle_cycles or 0)
             if idle_cycles is None:
                 return
+        if self.no_time and not self.stop_reason:  # what is left does not fit: leave
+            first = next(iter(self.no_time.values()))
+            more = len(self.no_time) - 1
+            self.stop_reason = first + (f"; {more} more task(s) need it or do not fit either"
+                                        if more else "")
 
     def _known(self, tasks: list[Task]) -> _Known:
         """One read of the store (with the cheap integrity check) and the dependency counts."""
@@ -289,10 +298,13 @@ class Worker:
     def _turn(self, t: Task, turn: _Pass, known: _Known) -> Step:
         """Skip, postpone or run one task."""
         h = t.hash()
-        if h in known.finished or h in known.failed:
+        if h in known.finished or h in known.failed or h in self.no_time:
             return Step.SKIPPED
         tdeps = known.deps[h]
         if tdeps and not all(d in known.finished for d in tdeps):
+            if any(d in self.no_time for d in tdeps):  # needs a task skipped for time
+                self.no_time[h] = self.no_time[next(d for d in tdeps if d in self.no_time)]
+                return Step.SKIPPED
             if any(d in known.failed for d in tdeps):
                 known.failed.add(h)  # cannot ever run here: a dependency failed
                 self.blocked.append(t.name)
@@ -301,10 +313,15 @@ class Worker:
             turn.left.waiting += 1
             return Step.POSTPONED
         _stop_if_signalled(self.last_task)
-        reason = exit_checks.should_exit() or self._no_time_for(t)
+        reason = exit_checks.should_exit()
         if reason:
             self.stop_reason = reason
             return Step.STOP
+        late = self._no_time_for(t)
+        if late:  # skip it, run what fits (the next pass re-reads without waiting)
+            self.no_time[h] = late
+            turn.progressed = True
+            return Step.SKIPPED
         got = self._claim_and_run(t, h, turn, known)
         if isinstance(got, Step):
             return got
