@@ -446,6 +446,30 @@ class JobPlan:
         """The exact submit command for ``script``."""
         return self.scheduler.submit_args(script)
 
+    def validate(self, size: int | None = None) -> None:
+        """Let the scheduler check the script of an array of ``size`` workers without
+        queueing it (``sbatch --test-only``, ``qsub -w v``; PBS has no such check), so a bad
+        request (a partition, GRES or PE the cluster lacks) stops ``jug submit`` before
+        anything is submitted, not hours later when this pool's first array is due.
+
+        Raises SubmitError with the scheduler's own line.
+        """
+        import tempfile
+
+        text = self.render(size or self.sizes()[0])
+        with tempfile.TemporaryDirectory(prefix="jug-validate-") as folder:
+            script = os.path.join(folder, f"{self.job_name}.sh")
+            _write_script(script, text)
+            try:
+                refused = self.scheduler.validate(script, cwd=self.workdir)
+            except SchedulerError as e:
+                refused = str(e).splitlines()[0]
+        if refused:
+            which = f"pool {self.pool}'s" if self.pool else "the"
+            cmd = " ".join(self.scheduler.validate_args("SCRIPT") or [])
+            raise SubmitError(f"{self.scheduler.name} refuses {which} job script ({cmd}): "
+                              f"{refused}; nothing was submitted")
+
     # -- the store ------------------------------------------------------------------------
     @property
     def password_file(self) -> str | None:

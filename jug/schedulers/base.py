@@ -156,6 +156,9 @@ class Scheduler:
     #: raw directives that would contradict what jug sets itself: (regex, jug's option)
     managed_directives: tuple[tuple[str, str], ...] = ()
     supports_signal: bool = False  # a pre-walltime signal to the batch shell
+    #: how many seconds before the asked time the pre-walltime signal may arrive
+    signal_early: int = 0
+    signal_name: str = "SIGTERM"  # what the pre-walltime signal is, in the dry run
     #: the directive making a job wait until jobs ``{ids}`` ended (whatever their exit status)
     dependency_option: str = ""
     dependency_separator: str = ":"  # between the ids in ``dependency_option``
@@ -256,6 +259,28 @@ class Scheduler:
         proc = self._run(self.submit_args(script), f"{self.name} submit", cwd=cwd)
         return self.parse_submit_output(proc.stdout)
 
+    #: the command that checks a job script without queueing it (None: the scheduler has
+    #: none; the script is then only checked when it is submitted)
+    validate_command: tuple[str, ...] | None = None
+
+    def validate_args(self, script: str) -> list[str] | None:
+        """The command checking ``script`` without queueing it (None: no such command)."""
+        return [*self.validate_command, script] if self.validate_command else None
+
+    def validate(self, script: str, cwd: str | None = None) -> str | None:
+        """Why the scheduler would refuse ``script`` (its own line), or None: it accepts it,
+        or cannot say (no validation command, or none on PATH: the submission will tell)."""
+        cmd = self.validate_args(script)
+        if cmd is None or shutil.which(cmd[0]) is None:
+            return None
+        proc = self._run(cmd, f"{self.name} validation", cwd=cwd, check=False)
+        if proc.returncode == 0:
+            return None
+        lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines()
+                 if ln.strip() and ln.strip() != "Exiting."]
+        errors = [ln for ln in lines if "error" in ln.lower() or "unable" in ln.lower()]
+        return "; ".join(errors or lines) or f"{cmd[0]} exited {proc.returncode}"
+
     def short_id(self, job_id: str) -> str:
         """The numeric part of a job id (``1234[].server`` -> ``1234``)."""
         m = re.match(r"\d+", job_id)
@@ -354,14 +379,35 @@ class Scheduler:
 
     # -- directives (used by templates and for --dry-run) ---------------------------------
     def signal_lead(self, margin: int) -> int | None:
-        """Seconds before the walltime for the backstop signal (None: the scheduler has none).
+        """Seconds before the walltime for the backstop signal (None: no signal is asked).
 
         Half the margin: workers stop taking tasks at walltime - margin, and one still inside
-        a task then gets the signal (jug releases its lock) well before the kill.
+        a task then gets the signal (jug releases its lock) well before the kill.  The signal
+        must never come before the budget ends (it would cut a task the budget allowed), and
+        it may come :attr:`signal_early` seconds before it was asked for: the lead is at most
+        ``margin - signal_early - 1``.  A margin too short for that gets no signal; the
+        scheduler's own SIGTERM at the walltime is then the backstop (the dry run says so).
         """
         if not self.supports_signal:
             return None
-        return max(1, min(margin // 2, 65535))
+        lead = min(margin // 2, margin - self.signal_early - 1, 65535)
+        return lead if lead >= 1 else None
+
+    def signal_note(self, walltime: int, margin: int) -> str:
+        """When the backstop signal arrives, in words (for the dry run)."""
+        lead = self.signal_lead(margin)
+        if not self.supports_signal:
+            return (f"none ({self.name} has no signal before the walltime; workers leave by "
+                    f"their budget)")
+        if lead is None:
+            return (f"none: {self.name} may send it up to {self.signal_early} s early, so a "
+                    f"margin of {margin} s leaves no lead after the budget; the scheduler's "
+                    f"SIGTERM at the walltime is the backstop (a margin of "
+                    f"{self.signal_early + 2} s or more gets a signal)")
+        early = walltime - lead - self.signal_early
+        return (f"{self.signal_name} {lead} s before the walltime (at the earliest at "
+                f"{self.format_walltime(early)}, after the budget ends at "
+                f"{self.format_walltime(walltime - margin)})")
 
     #: characters a path in a directive cannot hold here: {character: why}; found by
     #: submitting to the real schedulers (``log_unsafe`` adds those of the log file argument)

@@ -44,6 +44,9 @@ class PBS(Scheduler):
                    "\\": "is an escape character in a PBS directive"}
     log_unsafe = {":": "is read as host:path by -o", ",": "separates paths in -o"}
     chdir_directive = False
+    #: PBS (Pro, OpenPBS, Torque) has no dry validation: qsub either queues a job or refuses
+    #: it, so a bad resource request shows only when the script is submitted
+    validate_command = None
 
     def quote_directive(self, text: str) -> str:
         """Bare: the characters that would need quotes are refused (see ``path_unsafe``)."""

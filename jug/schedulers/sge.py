@@ -32,6 +32,10 @@ class SGE(Scheduler):
     detect_commands = ("qsub", "qconf")
     log_pattern = "$JOB_NAME_$JOB_ID_$TASK_ID.out"
     supports_signal = True  # -l s_rt sends SIGUSR1
+    signal_early = 0  # s_rt is exact to the second on SGE 8.1.9 (never early)
+    signal_name = "SIGUSR1 (s_rt)"
+    #: "verify": checks queues, resources (complexes) and PEs against an empty cluster
+    validate_command = ("qsub", "-w", "v")
     supports_throttle = True
     walltime_signals_kill = True  # SIGUSR1 (s_rt) and SIGUSR2 (qsub -notify)
     dependency_option = "-hold_jid {ids}"
