@@ -4,13 +4,12 @@ The public API follows Jug's documentation: ``Task``, ``TaskGenerator``, ``value
 ``barrier``/``bvalue``, ``CachedFunction``, ``CompoundTask``, ``iteratetask``, ``init``...
 """
 
+from ._version import __version__
 from .barrier import barrier, bvalue
 from .cached import CachedFunction
 from .compound import CompoundTask, CompoundTaskGenerator
 from .jugfile import init, is_jug_running, set_jugdir
 from .task import Task, TaskGenerator, Tasklet, iteratetask, recursive_dependencies, value
-
-__version__ = "0.1.0"
 
 _SUBMODULES = ("mapreduce", "utils", "io", "compound", "task", "hash", "hooks", "backends",
                "barrier", "jugfile", "options", "schedulers", "hpc", "taskstate", "timings")

@@ -32,6 +32,7 @@ import tempfile
 import time
 from typing import Any, Callable, Iterable
 
+from ._version import __version__
 from .task import DerivedTask, Task, Tasklet, TaskLike
 
 __all__ = ["NoLoad", "write_task_out", "write_metadata", "print_task_summary_table",
@@ -367,8 +368,6 @@ def _write_metadata(task: TaskLike, metadata_fname: str, metadata_format: str) -
     if meta.get("ran_at") is None:
         meta["ran_at"] = now
         meta["ran_at_source"] = "metadata write time"
-    from . import __version__
-
     meta["jug_version"] = __version__
     _dump_metadata(meta, os.fspath(metadata_fname), metadata_format)
     return os.fspath(metadata_fname)

@@ -1,4 +1,10 @@
-"""Loading a jugfile: run it as a module, collect its Tasks, stop cleanly at barriers."""
+"""Loading a jugfile: run it as a module, collect its Tasks, stop cleanly at barriers.
+
+Errors of the user's code (a jugfile that raises here, a task that fails in the worker) are
+shown with the user's frames only (:func:`user_traceback`): frames inside jug (the worker
+loop, the store) are noise, and for a mistake jug reports clearly (a lambda as Task, an
+unpicklable result) they make it look like jug crashed.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from typing import Any
 from . import task as _task
 from .backends import Store, default_jugdir, select_store
 from .barrier import BarrierError
+
+_JUG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class JugfileError(Exception):
@@ -69,7 +77,7 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
         sys.path.insert(0, folder)
     old_argv = sys.argv
     sys.argv = [path, *(argv or [])]
-    loaded = Loaded(path, ns, _task.alltasks, store)
+    loaded = Loaded(path, ns, _task.registered_tasks(), store)
     try:
         exec(code, ns)
     except BarrierError as e:
@@ -94,8 +102,6 @@ def _load_error(jugfile: str, e: Exception) -> str:
         mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(jugfile)]
         where = f", line {mine[-1].lineno}" if mine else ""
         return f"{jugfile}{where}: {e}"
-    from .usertb import user_traceback
-
     return f"error while loading jugfile {jugfile}:\n{user_traceback(e)}"
 
 
@@ -153,3 +159,16 @@ def is_jug_running() -> bool:
     False from plain Python, also after ``jug.init`` (as in Jug): scripts use it to tell
     "I am being run by jug" from "I am analysing results"."""
     return _task.running[0]
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc`` formatted with only the frames outside jug's package (no header if none)."""
+    import traceback  # start-up time: only when something failed
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_JUG_DIR)]
+    tail = "".join(traceback.format_exception_only(type(exc), exc))
+    if not frames:
+        return tail
+    return ("Traceback (most recent call last):\n"
+            + "".join(traceback.StackSummary.from_list(frames).format()) + tail)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from support import run_jug, write_jugfile
 
-from jug.timings import Durations, eta_seconds
+from jug.state.timings import Durations, eta_seconds
 
 SLOW = """
 import time
@@ -64,8 +64,8 @@ def test_one_long_task_does_not_send_the_worker_home(tmp_path: Path) -> None:
     """100 s budget, a task typically taking 1000 s first, five 0.01 s tasks ready: the
     worker skips the long one, runs the five, and leaves for its budget (not 'no work')."""
     from jug.backends import select_store
-    from jug.timings import TimingRecorder
-    from jug.workers import read_records
+    from jug.state.shifts import read_records
+    from jug.state.timings import TimingRecorder
 
     jf = write_jugfile(tmp_path, LONG_FIRST)
     rec = TimingRecorder(select_store(str(tmp_path / "jugfile.jugdata")))

@@ -6,7 +6,7 @@ ahead when another worker holds the next one, so that workers spread out): take 
 lock, check nobody finished it meanwhile, run, save, unlock.  A task whose dependencies are
 held by other workers is postponed; when nothing can run the worker waits (checking the exit
 conditions, e.g. a STOP file, all the while) and re-reads the store; a worker left only with
-tasks that other workers hold leaves at once (:mod:`jug.waiting`).  After the last task, a
+tasks that other workers hold leaves at once (:mod:`jug.engine.waiting`).  After the last task, a
 jugfile that stopped at a barrier is loaded again, until every barrier is passed.
 """
 
@@ -21,21 +21,21 @@ from enum import Enum
 from typing import Any
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
-from ..gcpause import building_graph
 from ..hooks import exit_checks
-from ..jugfile import JugfileError, load, open_store
-from ..passorder import PassOrder
-from ..task import Task, TaskError
-from ..taskstate import (
+from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..state.shifts import ExitReason, ShiftLog, reason_of_worker
+from ..state.taskstate import (
     base_dependencies,
     dead_locks,
     dependency_closure,
     match_tasks,
     unique_tasks,
 )
-from ..timings import Durations, TimingRecorder
-from ..waiting import Leftovers, Poller, Verdict, WaitEnd
-from ..workers import ExitReason, WorkerSession, reason_of_worker
+from ..state.timings import Durations, TimingRecorder
+from ..task import Task, TaskError
+from .gcpause import building_graph
+from .passorder import PassOrder
+from .waiting import Leftovers, Poller, Verdict, WaitEnd
 
 EXIT_FAILED = 1
 EXIT_STORE_FAULT = 2
@@ -200,7 +200,7 @@ class Worker:
         #: need them); the worker runs what fits and leaves when only these are left
         self.no_time: dict[str, str] = {}
         self.started = time.time()  # the worker record's start, written once the jugfile loads
-        self.session: WorkerSession | None = None  # the worker record and log lines
+        self.session: ShiftLog | None = None  # this worker's shift record and log lines
         self.last_task: str | None = None  # the task run last (for signal messages)
         self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
         self.left_to_others = 0  # tasks held by other workers when this one left
@@ -218,7 +218,7 @@ class Worker:
                                 f"{', '.join(sorted({t.name for t in tasks}))}")
             tasks = dependency_closure(tasks, chosen)
         if self.only or self.exclude:
-            from ..pools import selection
+            from ..state.membership import selection
 
             keep = selection((t.name for t in tasks), self.only, self.exclude)
             tasks = [t for t in tasks if t.name in keep]
@@ -486,7 +486,7 @@ class Worker:
             return RunOutcome(Outcome.FAILED)
         elapsed = time.perf_counter() - start
         if h in self.reclaimed:  # it finished after all: its crash count starts again
-            from ..crashloop import forget
+            from ..state.crashloop import forget
 
             forget(self.store, [h])
         self.executed += 1
@@ -499,9 +499,7 @@ class Worker:
         return RunOutcome(Outcome.OK)
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
-        import traceback
-
-        from ..usertb import user_traceback
+        import traceback  # start-up time (3.6 ms): only when a task failed
 
         tb = traceback.format_exc()  # whole, in the failure mark; the user's frames on screen
         if _is_pickling_error(e):
@@ -532,7 +530,7 @@ def _is_pickling_error(e: BaseException) -> bool:
 
 def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
     """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
-    from ..crashloop import LIMIT, note_reclaim
+    from ..state.crashloop import LIMIT, note_reclaim
 
     counted = note_reclaim(store, h, name, owner, reason)
     extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
@@ -681,7 +679,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         if first:  # checks a jugfile registers count once, not again at each reload
             mark = exit_checks.checkpoint()
             first = False
-            worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
+            worker.session = ShiftLog.start(store, args.jugfile, worker.timings.name,
                                                  verbose=args.verbose in ("info", "debug"),
                                                  started=worker.started,
                                                  pool=getattr(args, "pool", None))

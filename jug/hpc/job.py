@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..config.trust import search_upwards, trusted
 from ..schedulers import SchedulerError, get_scheduler
 from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
-from ..trust import search_upwards, trusted
 from .settings import default
 
 STATE_NAMESPACE = "submit"
@@ -321,7 +321,7 @@ class JobPlan:
 
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""
-        module = "jug.hpc.worker" if self.scheduler.walltime_signals_kill else "jug"
+        module = "jug.commands.sge_entry" if self.scheduler.walltime_signals_kill else "jug"
         cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir,
                *[str(a) for a in self.settings.get("execute_args") or []], self.jugfile]
         if self.jugfile_args:

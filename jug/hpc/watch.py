@@ -20,16 +20,10 @@ from typing import Any, Callable
 
 from ..backends import StoreError
 from ..backends.owner import BatchJob
-from ..crashloop import note_reclaim
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
-from ..taskstate import (
-    Snapshot,
-    base_dependencies,
-    classify,
-    format_duration,
-    unique_tasks,
-)
-from ..timings import Durations, eta_seconds
+from ..state.crashloop import note_reclaim
+from ..state.taskstate import Snapshot, base_dependencies, classify, format_duration, unique_tasks
+from ..state.timings import Durations, eta_seconds
 from . import sizing
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 from .settings import LOOP_DEFAULTS
@@ -136,7 +130,7 @@ class Watcher:
         scheduler; any other owner (another tool, user or cluster) is judged by its host/pid
         and heartbeat alone.
         """
-        from ..locks import owner_is_dead
+        from ..state.locks import owner_is_dead
 
         listed: set[tuple[str, str | None]] = set()
         whole: set[str] = set()
@@ -305,8 +299,8 @@ class Watcher:
         """One status line: task states, workers, decision and why."""
         pending = sum(a.pending for a in arrays)
         running = sum(a.running for a in arrays)
-        from ..progress import counts_text
-        from ..taskstate import STATES
+        from ..state.taskstate import STATES
+        from ..status.progress import counts_text
 
         counts = {s: getattr(c, s) for s in STATES}
         text = (f"{time.strftime('%H:%M:%S')} tasks: {counts_text(counts, STATES)} | "
@@ -339,7 +333,7 @@ class Watcher:
     def other_watcher(self) -> str | None:
         """Who else watches this jugfile right now (a live loop elsewhere), or None."""
         from ..backends.owner import current_owner
-        from ..locks import owner_is_alive
+        from ..state.locks import owner_is_alive
 
         doc = self.store.read_docs(WATCH_NAMESPACE).get(self._record_name())
         me = current_owner()

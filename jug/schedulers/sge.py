@@ -38,6 +38,7 @@ class SGE(Scheduler):
     validate_command = ("qsub", "-w", "v")
     supports_throttle = True
     walltime_signals_kill = True  # SIGUSR1 (s_rt) and SIGUSR2 (qsub -notify)
+    own_settings = ("parallel_env",)  # -pe NAME SLOTS
     dependency_option = "-hold_jid {ids}"
     dependency_separator = ","
     planner_template = "sge-planner.sh.j2"

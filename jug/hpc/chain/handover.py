@@ -39,7 +39,7 @@ def handover_trigger(chain: Chain, why: str, detail: str) -> Trigger | None:
     a spent budget always; with pools also no work left it could run (its tasks wait on
     another pool, or its pool is done while another's tasks became ready), else the next
     pool's workers would wait for the planner job.  None: no hand-over."""
-    from ...workers import ExitReason
+    from ...state.shifts import ExitReason
 
     if budget_spent(detail):
         return Trigger.BUDGET

@@ -39,7 +39,7 @@ class PlannerLock:
 
     def acquire(self) -> bool:
         """Take the lock, reclaiming a dead owner's; waits up to ``wait`` seconds."""
-        from ...locks import owner_is_dead
+        from ...state.locks import owner_is_dead
 
         end = time.time() + self.wait
         while True:

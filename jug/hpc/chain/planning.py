@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from .. import sizing
 from ..job import JobPlan, submitted_arrays
-from ..pools import PoolsWatcher
+from ..pool_watch import PoolsWatcher
 from ..watch import Watcher, WatchOptions
 from .lock import PlannerLock
 from .planner import attach_planner, rearm
@@ -75,7 +75,7 @@ def _watcher(store: Any, chain: Chain, ctx: ChainContext,
     """The watcher of one chain poll: the whole jugfile, or every pool with the chain's rules."""
     if not chain.pools:
         return ChainWatcher(rebuild_plan(chain), store, _options(chain), ctx, echo)
-    from ...pools import parse_pools
+    from ..pool_settings import parse_pools
 
     return PoolsWatcher(rebuild_plans(chain), parse_pools(chain.pools), store,
                         _options(chain), echo=echo, sub=partial(ChainPoolWatcher, ctx=ctx))

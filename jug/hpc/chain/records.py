@@ -89,7 +89,7 @@ class Chain:
     reason: str = ""
     generations: list[Generation] = field(default_factory=list)
     last_poll: dict[str, Any] = field(default_factory=dict)
-    #: the pools declaration (:func:`jug.pools.declaration`; empty: no pools)
+    #: the pools declaration (:func:`jug.hpc.pool_settings.declaration`; empty: no pools)
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: each pool's settings with every derived value fixed (:func:`recorded_settings`)
     pool_settings: dict[str, dict[str, Any]] = field(default_factory=dict)

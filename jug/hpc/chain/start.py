@@ -43,7 +43,7 @@ def _new_chain(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: i
     """The record of a new chain (not saved yet), after the checks that refuse one.
 
     ``stages``: pools the work passes through; each may take a generation of its own."""
-    from ...timings import Durations
+    from ...state.timings import Durations
 
     check_can_chain(plan)
     if max_generations is not None and not 1 <= max_generations <= HARD_GENERATIONS:
@@ -101,7 +101,8 @@ def start_pools(plans: Mapping[str, JobPlan], pools: Sequence[Any], store: Any,
                 echo: Callable[[str], None] = print) -> Chain:
     """``--until-done`` with pools: generation 1 is one pools poll (a pool whose tasks all
     wait on other pools gets no array yet), with one planner job held on all its arrays."""
-    from ...pools import DEFAULT, declaration
+    from ...state.membership import DEFAULT
+    from ..pool_settings import declaration
 
     main = plans[DEFAULT]
     chain = _new_chain(main, store, opts, max_generations, summary, stages=len(pools))

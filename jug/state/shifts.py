@@ -1,4 +1,7 @@
-"""Worker records and worker log lines: who worked, for how long, and why each one left.
+"""Shifts: each worker's record and log lines: who worked, for how long, and why each one left.
+
+(A *worker* is a process running ``jug execute``; its *shift* is its stint at the work, from
+start to leaving.  :class:`ShiftLog` is the running worker's own side of it.)
 
 Every ``jug execute`` process writes one small document (namespace ``workers``) when it
 starts and overwrites it once when it leaves, never per task, so a thousand-element array
@@ -102,7 +105,7 @@ def _process_start() -> float | None:
 
 
 def _budget_text() -> str:
-    from .hooks import exit_checks
+    from ..hooks import exit_checks
 
     parts = []
     left = exit_checks.time_left()
@@ -114,8 +117,9 @@ def _budget_text() -> str:
 
 
 @dataclass
-class WorkerSession:
-    """This process's record, counters and log lines (all best effort: never fail a run)."""
+class ShiftLog:
+    """This worker's shift: its record, counters and log lines (all best effort: never fail
+    a run)."""
 
     store: Any
     record: WorkerRecord
@@ -129,10 +133,10 @@ class WorkerSession:
 
     @classmethod
     def start(cls, store: Any, jugfile: str, name: str, verbose: bool = False,
-              pool: str | None = None, started: float | None = None) -> WorkerSession:
+              pool: str | None = None, started: float | None = None) -> ShiftLog:
         """Write the start record and print the start line (``name``: the record's name;
         ``started``: when the worker process began, if earlier than now)."""
-        from .backends.owner import HOST, batch_job
+        from ..backends.owner import HOST, batch_job
 
         job = batch_job()
         now = started or time.time()

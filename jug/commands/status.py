@@ -15,11 +15,11 @@ import time
 from typing import Any, Callable
 
 from ..backends import StoreError
-from ..gcpause import building_graph
+from ..config.options import Option
+from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
-from ..options import Option
-from ..progress import format_short, format_table, traceback_text
-from ..taskstate import summarize
+from ..state.taskstate import summarize
+from ..status.progress import format_short, format_table, traceback_text
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -59,10 +59,11 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
 
 def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The pool of each task name (``pools``) and the allocation account (``report``)."""
+    from ..hpc.pool_settings import pools_from_settings
     from ..hpc.profiles import ProfileError, merge
-    from ..pools import assign, pools_from_settings
-    from ..report import build, report_json
-    from ..workers import read_records
+    from ..hpc.report import build, report_json
+    from ..state.membership import assign
+    from ..state.shifts import read_records
 
     try:
         pools = pools_from_settings(merge(jugfile, None, {})[0])
@@ -126,7 +127,7 @@ def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
 
 def _watch(get: Callable[[], dict], args: Any, fancy: bool) -> None:
     if fancy:
-        from ..progress_rich import watch
+        from ..status.progress_rich import watch
 
         watch(get, args.watch, all_done)
     else:
@@ -167,7 +168,7 @@ def run(args: Any) -> int:
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:
-            from ..progress_rich import print_summary
+            from ..status.progress_rich import print_summary
 
             summary = get()
             print_summary(summary)

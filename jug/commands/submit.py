@@ -14,8 +14,8 @@ import subprocess
 import sys
 from typing import Any
 
+from ..config.options import Option, all_options
 from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
-from ..options import Option, all_options
 
 HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
 TAKES_JUGFILE = True
@@ -163,9 +163,9 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
     """``--report``: the allocation account of this jugfile's workers (read-only)."""
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError
+    from ..hpc.pool_settings import pools_from_settings
+    from ..hpc.report import for_store, format_report
     from ..jugfile import JugfileError, load
-    from ..pools import pools_from_settings
-    from ..report import for_store, format_report
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
     jugdir = settings.get("jugdir") or default_jugdir(args.jugfile)
@@ -174,12 +174,12 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
         loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
     except (StoreError, JugfileError) as e:
         raise SubmitError(f"cannot report: {e}")
-    accounts, with_sacct = for_store(store, loaded.tasks, pools, args.jugfile)
+    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile)
     if accounts["all"].workers == 0:
         print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
               f"run yet")
         return 0
-    print(format_report(accounts, with_sacct))
+    print(format_report(accounts, accounting))
     return 0
 
 
@@ -189,7 +189,7 @@ def _describe_status(summary: dict) -> tuple[str, bool]:
     if not total:
         return "", True
     left = total.get("waiting", 0) + total.get("ready", 0) + total.get("running", 0)
-    from ..progress import counts_text
+    from ..status.progress import counts_text
 
     text = counts_text(total)
     return text, bool(left or summary.get("incomplete"))
@@ -283,7 +283,7 @@ def _work_left(plan: Any, summary: dict) -> int | None:
 
 def _declared_pools(settings: dict, sources: dict) -> list:
     """The worker pools the settings declare (none: one array as usual)."""
-    from ..pools import pools_from_settings
+    from ..hpc.pool_settings import pools_from_settings
 
     return pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
 
@@ -443,7 +443,7 @@ def _watch(args: Any, plan: Any) -> int:
 def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
     """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
     from ..hpc.job import SubmitError
-    from ..hpc.pools import pool_plans, run_pools
+    from ..hpc.pool_watch import pool_plans, run_pools
     from ..jugfile import JugfileError
 
     plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
@@ -467,7 +467,7 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
 
 def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
     """``--until-done`` with pools: generation 1 is one poll over every pool."""
-    from ..hpc.pools import describe_pools
+    from ..hpc.pool_watch import describe_pools
 
     main = plans["default"]
     store = main.open_store()
@@ -486,8 +486,8 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
                    until_done: bool = False) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command (and the
     planner job of a ``--until-done`` chain, held on every pool's arrays)."""
-    from ..hpc.pools import describe_pools
-    from ..pools import max_workers
+    from ..hpc.pool_settings import max_workers
+    from ..hpc.pool_watch import describe_pools
 
     print("# jug submit --dry-run: nothing is written or submitted")
     for line in describe_pools(pools, plans):

@@ -1,7 +1,7 @@
 """``jug webstatus``: a local web page with the status table and charts, refreshing itself.
 
 A small Flask application: ``/`` is the page, ``/status.json`` the ``jug status --json``
-document and ``/charts`` the charts (SVG drawn on the server, :mod:`jug.webcharts`), both
+document and ``/charts`` the charts (SVG drawn on the server, :mod:`jug.status.webcharts`), both
 fetched by the page every ``--refresh`` seconds; the page loads nothing from elsewhere.  The jugfile is loaded once and
 again when it changes on disk or while it stops at a barrier; each request reads the store
 in bulk.  Binds to 127.0.0.1 unless ``--host`` says otherwise (the page has no login).
@@ -19,11 +19,11 @@ import threading
 from typing import Any
 
 from ..backends import Store
+from ..config.options import Option
+from ..config.options import port as port_number
 from ..jugfile import JugfileError, Loaded, load
-from ..options import Option
-from ..options import port as port_number
-from ..progress import total_line
-from ..taskstate import summarize
+from ..state.taskstate import summarize
+from ..status.progress import total_line
 from ._common import CommandError, open_store_or_fail, report
 
 HELP = "Serve a self-refreshing status page on http://127.0.0.1:PORT/ (needs Flask)"
@@ -213,7 +213,7 @@ def make_app(source: StatusSource, refresh: float) -> Any:
 
     @app.route("/charts")
     def charts() -> Response:
-        from ..webcharts import collect, render
+        from ..status.webcharts import collect, render
 
         try:
             html, code = render(collect(source.store, source.summary())), 200

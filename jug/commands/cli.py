@@ -9,11 +9,12 @@ import select
 import sys
 from typing import Sequence
 
-from . import options as _options
-from . import task as _task
-from .backends import StoreError
-from .subcommands import SUBCOMMANDS
-from .task import TaskError
+from .. import task as _task
+from .._version import __version__
+from ..backends import StoreError
+from ..config import options as _options
+from ..task import TaskError
+from . import SUBCOMMANDS, every_option_key
 
 
 def _load(name: str):
@@ -49,9 +50,7 @@ def build_parser(name: str, module) -> argparse.ArgumentParser:
 
 def version_line() -> str:
     """``jug VERSION from PATH (python X.Y)``: which jug runs (PyPI's Jug is another project)."""
-    from . import __version__
-
-    where = os.path.dirname(os.path.abspath(__file__))
+    where = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jug/, not jug/commands/
     return f"jug {__version__} from {where} (python {sys.version_info[0]}.{sys.version_info[1]})"
 
 
@@ -84,7 +83,8 @@ def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
     args.subcommand = name
     try:
         args.option_sources = _options.resolve(
-            args, _options.all_options(module), name, getattr(args, "jugfile", None))
+            args, _options.all_options(module), name, getattr(args, "jugfile", None),
+            every_option_key)
     except ValueError as e:
         parser.error(str(e))
     return module, args

@@ -11,8 +11,8 @@ import sys
 import time
 from typing import Any
 
-from ..options import Option
-from ..taskstate import Snapshot, base_dependencies, unique_tasks
+from ..config.options import Option
+from ..state.taskstate import Snapshot, base_dependencies, unique_tasks
 from ._common import CommandError, open_and_load, report
 
 HELP = "Wait until all tasks are finished (or failed); reloads the jugfile past barriers"

@@ -16,8 +16,15 @@ import sys
 from collections import OrderedDict
 from typing import Any
 
-from ..options import Option
-from ..taskstate import STATES, Snapshot, base_dependencies, classify, dead_locks, unique_tasks
+from ..config.options import Option
+from ..state.taskstate import (
+    STATES,
+    Snapshot,
+    base_dependencies,
+    classify,
+    dead_locks,
+    unique_tasks,
+)
 from ._common import CommandError, open_and_load, report
 
 HELP = "Print the task graph (per task name, with counts) as Graphviz dot, or draw it"
