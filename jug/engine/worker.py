@@ -265,8 +265,7 @@ class Worker:
         if self.no_time and not self.stop_reason:  # what is left does not fit: leave
             first = next(iter(self.no_time.values()))
             more = len(self.no_time) - 1
-            self.stop_reason = first + (f"; {more} more task(s) need it or do not fit either"
-                                        if more else "")
+            self.stop_reason = first + (f"; {more} more task(s) left undone" if more else "")
 
     def _known(self, tasks: list[Task]) -> _Known:
         """One read of the store (with the cheap integrity check) and the dependency counts."""

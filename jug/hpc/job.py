@@ -116,6 +116,13 @@ def budget_parts(seconds: int) -> tuple[int, int, int]:
     return h, m, s
 
 
+def _enabled(value: Any) -> bool:
+    """A yes/no setting from any layer: YAML booleans, or words from a jugrc/environment."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
+
+
 def _sanitize_name(name: str, limit: int | None) -> str:
     """A job name every scheduler accepts (letters first, no spaces, PBS's 15 characters)."""
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "jug"
@@ -322,8 +329,12 @@ class JobPlan:
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""
         module = "jug.commands.sge_entry" if self.scheduler.walltime_signals_kill else "jug"
-        cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir,
-               *[str(a) for a in self.settings.get("execute_args") or []], self.jugfile]
+        extra = [str(a) for a in self.settings.get("execute_args") or []]
+        if _enabled(self.settings.get("keep_going", default("keep_going"))) and \
+                "--keep-going" not in extra:
+            extra.insert(0, "--keep-going")
+        cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir, *extra,
+               self.jugfile]
         if self.jugfile_args:
             cmd += ["--", *self.jugfile_args]
         return cmd
