@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from support import FAKEPBS, FAILING, fast_idle_workers, project_status, side_effects
+from support import FAILING, FAKEPBS, fast_idle_workers, project_status, side_effects
 
 
 def _fake(tmp_path: Path) -> dict:
