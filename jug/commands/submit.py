@@ -103,28 +103,61 @@ def check_jugfile(plan: Any) -> dict[str, Any]:
         return {}
 
 
-def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
-    """Print the merged settings with their sources (for --dry-run)."""
+def _print_settings(settings: dict, sources: dict, plan: Any,
+                    shown: dict[str, tuple[Any, str]] | None = None) -> None:
+    """Print the merged settings with their sources (for --dry-run); ``shown`` puts other
+    values and sources in front (a pool's array size and where it comes from)."""
     sched = plan.scheduler
     derived = {
         "scheduler": sched.name, "jugfile": plan.jugfile, "jugdir": plan.jugdir,
         "workdir": plan.workdir, "walltime": sched.format_walltime(plan.walltime),
         "margin": sched.format_walltime(plan.margin),
-        "budget": sched.format_walltime(plan.budget) + " (JUG_MAX_HOURS/MINUTES/SECONDS)",
+        "budget": sched.format_walltime(plan.budget) + " (JUG_MAX_HOURS/MINUTES/SECONDS, "
+                  "from the job's start)",
+        "backstop": sched.signal_note(plan.walltime, plan.margin),
+        "validation": " ".join(sched.validate_args("SCRIPT") or []) or
+                      f"none ({sched.name} has no dry validation of a job script)",
         "stop_file": plan.stop_file, "log_dir": plan.log_dir, "job_name": plan.job_name,
         "python": plan.python, "env": plan.settings.get("env"),  # without a password
     }
+    if plan.settings.get("mem"):
+        derived["mem"] = sched.format_memory(int(plan.settings["mem"]))
     print("# settings (value  <- where it came from):")
-    keys = list(dict.fromkeys([*derived, *settings]))
+    keys = list(dict.fromkeys([*(shown or {}), *derived, *settings]))
     for key in keys:
         value = derived.get(key, settings.get(key))
-        if (value in (None, [], {}, "") or key in ("check", "pythonpath")
-                or not applies_to(key, sched.name)):
-            continue
         src = sources.get(key, "derived")
         if key in derived and settings.get(key) in (None, ""):
             src = "derived"
+        if shown and key in shown:
+            value, src = shown[key]
+        if (value in (None, [], {}, "") or key in ("check", "validate", "pythonpath")
+                or not applies_to(key, sched.name)):
+            continue
         print(f"#   {key.replace('_', '-'):<16} {value}  <- {src}")
+
+
+def _pool_sources(sources: dict, settings: dict, pool: Any, cap: tuple[int, str]
+                  ) -> tuple[dict, dict[str, tuple[Any, str]]]:
+    """The sources of a pool's settings (its own keys come from where the pool was declared:
+    a profile file or ``--pool``), and its array size with where that comes from."""
+    from ..hpc.pool_settings import parse_pool_option
+
+    on_command_line = {parse_pool_option(str(t))[0] for t in settings.get("pool") or []}
+    origin = (f"{sources.get('pool', 'command line')} (--pool {pool.name})"
+              if pool.name in on_command_line
+              else f"{sources.get('pools', 'profile')}, pool {pool.name}")
+    mine = {**sources, **{k: origin for k in pool.settings}}
+    mine["execute_args"] = f"derived (pool {pool.name}'s tasks)"
+    if "job_name" not in pool.settings:
+        mine["job_name"] = f"derived (pool {pool.name})"
+    if pool.max_workers:
+        size = (pool.max_workers, f"{origin}: max-workers (sized at submission)")
+    elif pool.settings.get("workers"):
+        size = (int(pool.settings["workers"]), f"{origin} (sized at submission)")
+    else:
+        size = (cap[0], f"{cap[1]} (the pool has no max-workers; sized at submission)")
+    return mine, {"workers": size}
 
 
 def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
@@ -262,6 +295,7 @@ def _run(args: Any) -> int:
     code = _work_left(plan, summary)
     if code is not None:
         return code
+    plan.validate()  # the scheduler's own check of the script, before any array
     if idle:
         print(f"note: {idle}")
     if until_done:
@@ -409,11 +443,17 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
     opts = _loop_options(args, plan)
     gens = getattr(args, "max_generations", None)
     if pools:
+        from ..hpc.pool_settings import max_workers
+
         chain = start_pools(pools[0], pools[1], store, opts, gens, summary)
+        caps = {p.name: max_workers(p, opts.max_workers) for p in pools[1]}
+        most = (f"{sum(caps.values())} worker(s) ("
+                + ", ".join(f"{n} {name}" for name, n in caps.items()) + ")")
     else:
         chain = start(plan, store, opts, gens, summary)
-    print(f"chain started: up to {chain.max_generations} generation(s) of at most "
-          f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
+        most = f"{opts.max_workers} worker(s)"
+    print(f"chain started: up to {chain.max_generations} generation(s) of at most {most}; "
+          f"'jug submit --status' shows it")
 
 
 def _watch_options(args: Any, plan: Any) -> Any:
@@ -434,6 +474,7 @@ def _watch(args: Any, plan: Any) -> int:
 
     opts = _watch_options(args, plan)
     store = plan.open_store()
+    plan.validate()
     try:
         return run_watch(plan, store, opts)
     except JugfileError as e:
@@ -450,9 +491,10 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
     main = plans["default"]
     until_done = bool(getattr(args, "until_done", False))
     if dry_run:
-        cap = int(getattr(args, "max_workers", None) or main.workers)
-        return _dry_run_pools(plans, pools, sources, cap, until_done)
+        return _dry_run_pools(plans, pools, sources, _cap(args, main, sources), settings,
+                              until_done)
     _check_stop_file(main, dry_run)
+    _validate_pools(plans, pools, _cap(args, main, sources)[0])
     if until_done:
         return _pools_chain(args, settings, plans, pools)
     opts = _watch_options(args, main)
@@ -463,6 +505,25 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
         return run_pools(plans, pools, store, opts)
     except JugfileError as e:
         raise SubmitError(f"{e}\n(nothing more was submitted)")
+
+
+def _validate_pools(plans: dict, pools: list, cap: int) -> None:
+    """Let the scheduler check every pool's script before anything is submitted: a pool
+    whose request the cluster cannot meet (a GPU pool without GRES) must stop jug submit
+    now, not fail when its first array is due, hours into the run."""
+    from ..hpc.pool_settings import max_workers
+
+    for pool in pools:
+        plan = plans[pool.name]
+        plan.validate(plan.sizes(max_workers(pool, cap))[0])
+
+
+def _cap(args: Any, main: Any, sources: dict) -> tuple[int, str]:
+    """The worker cap of a pool without its own (``--max-workers``, else ``--workers``) and
+    where it comes from."""
+    if getattr(args, "max_workers", None):
+        return int(args.max_workers), f"--max-workers, {sources.get('max_workers', 'command line')}"
+    return main.workers, f"--workers, {sources.get('workers', 'built-in')}"
 
 
 def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
@@ -482,8 +543,8 @@ def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
     return _submitted(main)
 
 
-def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
-                   until_done: bool = False) -> int:
+def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: tuple[int, str],
+                   settings: dict, until_done: bool = False) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command (and the
     planner job of a ``--until-done`` chain, held on every pool's arrays)."""
     from ..hpc.pool_settings import max_workers
@@ -494,10 +555,11 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
         print(f"# {line}")
     for pool in pools:
         plan = plans[pool.name]
-        size = max_workers(pool, cap)
+        size = max_workers(pool, cap[0])
         print(f"# ==== pool {pool.name}: one array of up to {size} worker(s), sized at "
               f"submission from the pool's ready and soon-ready tasks")
-        _print_settings(plan.settings, sources, plan)
+        mine, shown = _pool_sources(sources, settings, pool, cap)
+        _print_settings(plan.settings, mine, plan, shown)
         script = plan.script_path(0, 1, "<time>")
         print(f"# ---- script ({size} workers): {script}")
         sys.stdout.write(plan.render(size))

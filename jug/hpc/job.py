@@ -467,6 +467,9 @@ class JobPlan:
         """
         import tempfile
 
+        if (self.scheduler.validate_args("SCRIPT") is None
+                or not _enabled(self.settings.get("validate", default("validate")))):
+            return
         text = self.render(size or self.sizes()[0])
         with tempfile.TemporaryDirectory(prefix="jug-validate-") as folder:
             script = os.path.join(folder, f"{self.job_name}.sh")
@@ -476,10 +479,10 @@ class JobPlan:
             except SchedulerError as e:
                 refused = str(e).splitlines()[0]
         if refused:
-            which = f"pool {self.pool}'s" if self.pool else "the"
-            cmd = " ".join(self.scheduler.validate_args("SCRIPT") or [])
-            raise SubmitError(f"{self.scheduler.name} refuses {which} job script ({cmd}): "
-                              f"{refused}; nothing was submitted")
+            which = f"pool {self.pool}'s job script" if self.pool else "the job script"
+            cmd = " ".join((self.scheduler.validate_args("SCRIPT") or [])[:-1])
+            raise SubmitError(f"{cmd} refuses {which}: {refused}; nothing was submitted "
+                              f"(--dry-run shows the script)")
 
     # -- the store ------------------------------------------------------------------------
     @property

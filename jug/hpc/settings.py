@@ -98,6 +98,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("execute_args", [], multiple=True),
     Setting("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
             flag=True),
+    Setting("validate", True, "Let the scheduler check every job script before anything is "
+            "submitted (sbatch --test-only, qsub -w v; PBS has no such check); --no-validate "
+            "skips it", flag=True),
     # on by default: one bad input must not empty an allocation of 64 workers, and a worker
     # that leaves on a failure does not hand over (see README, "On a cluster")
     Setting("keep_going", True, "Workers record a failed task and go on with other work (jug "

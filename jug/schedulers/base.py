@@ -443,10 +443,12 @@ class Scheduler:
                     f"margin of {margin} s leaves no lead after the budget; the scheduler's "
                     f"SIGTERM at the walltime is the backstop (a margin of "
                     f"{self.signal_early + 2} s or more gets a signal)")
-        early = walltime - lead - self.signal_early
-        return (f"{self.signal_name} {lead} s before the walltime (at the earliest at "
-                f"{self.format_walltime(early)}, after the budget ends at "
-                f"{self.format_walltime(walltime - margin)})")
+        fmt = self.format_walltime
+        at = fmt(walltime - lead)
+        when = (f"between {fmt(walltime - lead - self.signal_early)} and {at}"
+                if self.signal_early else f"at {at}")
+        return (f"{self.signal_name} {lead} s before the walltime ({when} into the job, "
+                f"after the budget ends at {fmt(walltime - margin)})")
 
     #: characters a path in a directive cannot hold here: {character: why}; found by
     #: submitting to the real schedulers (``log_unsafe`` adds those of the log file argument)

@@ -189,8 +189,10 @@ def test_signal_lead_stays_clear_of_slurm_signal_resolution() -> None:
     slurm, sge, pbs = (get_scheduler(n) for n in ("slurm", "sge", "pbs"))
     assert slurm.signal_lead(600) == 300  # half the margin
     assert slurm.signal_lead(90) == 29  # may arrive 60 s early: still after the budget
-    assert slurm.signal_lead(30) == 15
+    assert slurm.signal_lead(30) is None  # no lead keeps it after the budget: none asked
+    assert slurm.signal_lead(61) is None and slurm.signal_lead(62) == 1
     assert sge.signal_lead(90) == 45  # s_rt is exact to the second
+    assert sge.signal_lead(2) == 1 and sge.signal_lead(1) is None
     assert pbs.signal_lead(600) is None  # PBS has no pre-walltime signal
 
 
