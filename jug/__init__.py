@@ -12,13 +12,13 @@ from .jugfile import init, is_jug_running, set_jugdir
 from .task import Task, TaskGenerator, Tasklet, iteratetask, recursive_dependencies, value
 
 _SUBMODULES = ("mapreduce", "utils", "io", "compound", "task", "hash", "hooks", "backends",
-               "barrier", "jugfile", "options", "schedulers", "hpc", "taskstate", "timings")
+               "barrier", "jugfile", "config", "schedulers", "hpc", "state", "status", "engine")
 
 
 def __getattr__(name: str):
     """``jug.mapreduce`` etc. without importing them (and numpy/yaml) at ``import jug``."""
     if name in _SUBMODULES:
-        import importlib
+        import importlib  # start-up time: only for a lazily named submodule
 
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'jug' has no attribute {name!r}")

@@ -59,7 +59,7 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
             source = f.read()
         code = compile(source, path, "exec")
     except SyntaxError:
-        import traceback
+        import traceback  # start-up time: only when something failed
 
         raise JugfileError(f"cannot load jugfile {jugfile}:\n{traceback.format_exc(limit=0)}") from None
     except OSError as e:
@@ -96,7 +96,7 @@ def _load_error(jugfile: str, e: Exception) -> str:
     """What went wrong loading ``jugfile``: jug's own clear errors (a lambda as Task...) as
     ``<jugfile>, line N: message``; anything else with the user's frames of the traceback."""
     if isinstance(e, _task.TaskError):
-        import traceback
+        import traceback  # start-up time: only when something failed
 
         frames = traceback.extract_tb(e.__traceback__)
         mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(jugfile)]
@@ -172,3 +172,27 @@ def user_traceback(exc: BaseException) -> str:
         return tail
     return ("Traceback (most recent call last):\n"
             + "".join(traceback.StackSummary.from_list(frames).format()) + tail)
+
+
+def _frame_path(line: str) -> str | None:
+    """The file of a traceback line ``  File "path", line N, in f`` (None: not a frame)."""
+    if not line.startswith('  File "'):
+        return None
+    end = line.find('", line ')
+    return line[8:end] if end > 8 else None
+
+
+def trim_traceback_text(text: str) -> str:
+    """A formatted traceback (as stored) without jug's own frames: each frame line and the
+    source lines under it go when its file is inside jug's package."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        path = _frame_path(line)
+        if path is not None:
+            skipping = os.path.abspath(path).startswith(_JUG_DIR)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)

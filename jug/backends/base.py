@@ -109,7 +109,7 @@ def _frame(fmt: bytes, parts: tuple) -> EncodedResult:
 
 def _npy_parts(value: Any) -> tuple:
     """(.npy header, view of the data) for an array, laid out as ``np.save`` writes it."""
-    import numpy as np
+    import numpy as np  # start-up time: numpy loads only for arrays
 
     arr = value if value.flags.c_contiguous or value.flags.f_contiguous \
         else np.ascontiguousarray(value)
@@ -176,7 +176,7 @@ def decode_payload(fmt: bytes, length: int, crc: int, payload: bytes | memoryvie
         if fmt == FORMAT_ZPICKLE:
             return pickle.loads(zlib.decompress(payload))
         if fmt == FORMAT_NUMPY:
-            import numpy as np
+            import numpy as np  # start-up time: numpy loads only for arrays
 
             return np.load(io.BytesIO(payload), allow_pickle=False)
     except CorruptResult:
@@ -220,7 +220,7 @@ def _read_exact(f: Any, n: int) -> bytes:
 
 def _read_npy(f: Any, length: int, crc: int, key: str, where: str) -> Any:
     """The array of a .npy payload of ``length`` bytes, or None for .npy versions other than 1/2."""
-    import numpy as np
+    import numpy as np  # start-up time: numpy loads only for arrays
 
     fixed = _read_exact(f, 10)
     if len(fixed) < 10 or fixed[:6] != b"\x93NUMPY":
@@ -424,6 +424,11 @@ class Store(ABC):
     @abstractmethod
     def read_docs(self, namespace: str) -> dict[str, dict]:
         """Every document of ``namespace`` as ``{name: doc}`` in one bulk operation."""
+
+    def read_doc(self, namespace: str, name: str) -> dict | None:
+        """Document ``namespace/name``, or None: one read where :meth:`read_docs` would read
+        them all (a record rewritten under a task's lock, e.g. its retry attempts)."""
+        return self.read_docs(namespace).get(name)
 
     @abstractmethod
     def remove_doc(self, namespace: str, name: str) -> bool:

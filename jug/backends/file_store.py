@@ -20,11 +20,13 @@ import errno
 import functools
 import json
 import os
+import sys
 import threading
 import time
 import zlib
 from typing import Any, Callable, Iterable, TypeVar
 
+from ..config.trust import untrusted_reason
 from . import owner as _owner
 from .base import (
     HEADER_SIZE,
@@ -99,12 +101,22 @@ class FileStore(Store):
 
     # -- helpers ---------------------------------------------------------------------
     def _ensure_dir(self, d: str) -> None:
+        """Create ``d`` and the folders between it and the jugdir, each checked once it exists.
+
+        Another user may have planted the jugdir (or a folder in it) between the check when the
+        store opened and ``makedirs(exist_ok=True)``; so each level, created or found, is
+        checked before anything is created in it (:func:`_check_trusted`), once per process.
+        """
         if d in self._made:
             return
+        parent = os.path.dirname(d)
+        if d != self.path and parent.startswith(self.path):
+            self._ensure_dir(parent)
         try:
             os.makedirs(d, mode=_DIR_MODE, exist_ok=True)
         except OSError as e:
             raise store_os_error(e, "create the folder", self.path) from None
+        _check_trusted(d, "the jugdir" if d == self.path else "a folder of the jugdir")
         self._made.add(d)
 
     def _result_path(self, key: str) -> tuple[str, str]:
@@ -360,6 +372,10 @@ class FileStore(Store):
         docs = _read_json_dir(os.path.join(self._docs, namespace))
         return {k[:-5]: v for k, v in docs.items() if k.endswith(".json")}
 
+    @_os_errors("read a document in")
+    def read_doc(self, namespace: str, name: str) -> dict | None:
+        return _read_json(os.path.join(self._docs, namespace, name + ".json"), missing=None)
+
     @_os_errors("remove a document in")
     def remove_doc(self, namespace: str, name: str) -> bool:
         return _unlink(os.path.join(self._docs, namespace, name + ".json"))
@@ -435,8 +451,6 @@ def _check_framing(key: str, path: str, data: bytes, size: int, whole: bool) -> 
 
 
 def _warn_not_owner(key: str, owner: dict) -> None:
-    import sys
-
     print(f"jug: not releasing lock {key[:12]}: it is held by {_owner.owner_summary(owner)}, "
           "not by this process (it was reclaimed)", file=sys.stderr)
 
@@ -481,13 +495,11 @@ def _read_lock(path: str) -> dict | None:
         return {"unreadable": data[:200].decode("utf-8", "replace")}
 
 
-def _check_trusted(path: str) -> None:
+def _check_trusted(path: str, what: str = "the jugdir") -> None:
     """Refuse a store another user owns or anyone can write: its pickles would run their code."""
-    from ..config.trust import untrusted_reason
-
     reason = untrusted_reason(path)
     if reason:
-        raise StoreError(f"refusing to open the jugdir {path}: {reason}, and a store holds "
+        raise StoreError(f"refusing to open {what} {path}: {reason}, and a store holds "
                          "pickles that run code when loaded; use a jugdir of your own "
                          "(--jugdir), or set JUG_TRUSTED_UIDS to trust its owner")
 

@@ -17,7 +17,7 @@ from typing import Mapping
 HOST = os.uname().nodename
 
 #: the ``job_id_var`` of every scheduler adapter (a test keeps them equal): a cheap gate
-JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
+JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID", "LSB_JOBID", "HTCONDOR_JOBID")
 
 
 def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
@@ -31,6 +31,7 @@ def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
     env = os.environ if environ is None else environ
     if not any(name in env for name in JOB_ID_VARS):
         return None  # not in a batch job: the adapters are not even imported (start-up time)
+    # start-up time: the adapters load only inside a batch job
     from ..schedulers import from_environment
 
     return from_environment(env)

@@ -9,6 +9,10 @@ addition to the common ones), ``TAKES_JUGFILE`` (bool) and ``run(args) -> int``;
 
 from __future__ import annotations
 
+import importlib
+
+from ..config.options import COMMON, option_keys
+
 SUBCOMMANDS: dict[str, str] = {
     "execute": "jug.commands.execute",
     "status": "jug.commands.status",
@@ -26,9 +30,6 @@ SUBCOMMANDS: dict[str, str] = {
 def every_option_key() -> dict[str, set[str]]:
     """``{command: its option keys}`` for every command (imports them all: called only when
     a config file holds a key the running command does not know)."""
-    import importlib
-
-    from ..config.options import COMMON, option_keys
 
     out = {}
     for name, module_name in SUBCOMMANDS.items():

@@ -64,7 +64,7 @@ def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
         raise SystemExit(0)
     name = argv[0]
     if name not in SUBCOMMANDS:
-        import difflib
+        import difflib  # start-up time: only to suggest a name for a typo
 
         close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.5)
         hint = f" Did you mean 'jug {close[0]}'?" if close else ""

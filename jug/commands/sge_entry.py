@@ -22,6 +22,7 @@ def main() -> int:
     """Install the signal translation, then run the ``jug`` command line."""
     for sig in (signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, _as_sigterm)
+    # start-up time: the signals are turned before anything else loads
     from .cli import main as jug_main
 
     return jug_main(sys.argv[1:])

@@ -16,8 +16,9 @@ from typing import Any
 
 from ..config.options import Option, all_options
 from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
+from ..status.progress import plural
 
-HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
+HELP = "Submit workers for a jugfile to SLURM, PBS, SGE, LSF or HTCondor as a job array"
 TAKES_JUGFILE = True
 OPTIONS = [
     *command_line_options(loop=False),
@@ -58,6 +59,7 @@ def _err(msg: str) -> None:
 
 def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge profiles with what the command line, a jugrc or the environment set, once."""
+    # start-up time: jug --help imports every command module
     from ..hpc import profiles as submit_profiles
 
     module = sys.modules[__name__]
@@ -79,6 +81,7 @@ def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
 
 def check_jugfile(plan: Any) -> dict[str, Any]:
     """Load the jugfile in a subprocess (``jug status --json``); errors stop the submission."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
 
     cmd = [plan.python, "-m", "jug", "status", "--json", "--jugdir", plan.jugdir, plan.jugfile]
@@ -162,6 +165,7 @@ def _pool_sources(sources: dict, settings: dict, pool: Any, cap: tuple[int, str]
 
 def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     """Cancel every array recorded for ``jugfile`` in its store (no scheduler option needed)."""
+    # start-up time: jug --help imports every command module
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError, cancel_arrays, split_password, submitted_arrays
     from ..schedulers import get_scheduler
@@ -174,6 +178,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     except StoreError as e:
         raise SubmitError(str(e))
     if not dry_run:
+        # start-up time: jug --help imports every command module
         from ..hpc.chain.start import cancel as cancel_chain
 
         cancel_chain(store, jugfile, settings)  # first: no planner submits after this
@@ -194,6 +199,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
 
 def _report(args: Any, settings: dict, sources: dict) -> int:
     """``--report``: the allocation account of this jugfile's workers (read-only)."""
+    # start-up time: jug --help imports every command module
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError
     from ..hpc.pool_settings import pools_from_settings
@@ -207,13 +213,39 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
         loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
     except (StoreError, JugfileError) as e:
         raise SubmitError(f"cannot report: {e}")
-    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile)
+    scope = _report_scope(args, store)
+    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile, scope=scope)
     if accounts["all"].workers == 0:
-        print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
-              f"run yet")
+        print(f"no worker records for {args.jugfile} in {store.description} of "
+              f"{scope.label}" + (": no worker has run yet" if scope.since is None else ""))
         return 0
-    print(format_report(accounts, accounting))
+    print(format_report(accounts, accounting, scope))
     return 0
+
+
+def _report_scope(args: Any, store: Any) -> Any:
+    """The :class:`jug.hpc.report.Scope` of ``--since`` / ``--chain`` (the whole history without)."""
+    from ..hpc.job import SubmitError  # the toolkit only when used: start-up time
+    from ..hpc.report import Scope, ScopeError, chain_scope, since_scope
+
+    since, chain_id = getattr(args, "since", None), getattr(args, "chain", None)
+    if since and chain_id:
+        raise SubmitError("--since and --chain choose the report's workers in two ways: give "
+                          "one (--chain: one --until-done chain; --since: a time window)")
+    try:
+        if since:
+            return since_scope(since)
+        if chain_id:
+            from ..hpc.chain.records import Chain  # start-up time, as above
+
+            chain = Chain.load(store, args.jugfile)
+            if chain is None:
+                raise ScopeError(f"--chain: no --until-done chain is recorded for "
+                                 f"{args.jugfile} in {store.description}")
+            return chain_scope(chain, chain_id)
+    except ScopeError as e:
+        raise SubmitError(str(e)) from None
+    return Scope()
 
 
 def _describe_status(summary: dict) -> tuple[str, bool]:
@@ -222,6 +254,7 @@ def _describe_status(summary: dict) -> tuple[str, bool]:
     if not total:
         return "", True
     left = total.get("waiting", 0) + total.get("ready", 0) + total.get("running", 0)
+    # start-up time: jug --help imports every command module
     from ..status.progress import counts_text
 
     text = counts_text(total)
@@ -235,12 +268,13 @@ def _idle_workers_note(summary: dict, workers: int) -> str:
     left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
     if not left or workers <= left or summary.get("incomplete"):
         return ""
-    return (f"{workers} workers for {left} unfinished task(s): the extra workers will find "
+    return (f"{workers} workers for {plural(left, 'unfinished task')}: the extra workers will find "
             f"nothing to do and exit")
 
 
 def run(args: Any) -> int:
     """Entry point: merge settings, then dry-run, cancel or submit."""
+    # start-up time: jug --help imports every command module
     from ..backends import StoreError
     from ..hpc.job import SubmitError
     from ..hpc.profiles import ProfileError
@@ -256,12 +290,25 @@ def run(args: Any) -> int:
         return 1
 
 
+def _check_jugfile_exists(args: Any) -> None:
+    """SubmitError unless the jugfile exists (saying so when ``--chain`` took its name)."""
+    from ..hpc.job import SubmitError  # start-up time: jug --help imports this module
+
+    if os.path.isfile(args.jugfile):
+        return
+    chain_id = str(getattr(args, "chain", None) or "")
+    if chain_id.endswith(".py") and os.path.isfile(chain_id):  # --chain ate the jugfile
+        raise SubmitError(f"--chain takes the chain: 'latest' or a job id of it, e.g. "
+                          f"jug submit --report --chain latest {chain_id}")
+    raise SubmitError(f"jugfile '{args.jugfile}' not found")
+
+
 def _run(args: Any) -> int:
     """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import JobPlan, SubmitError
 
-    if not os.path.isfile(args.jugfile):
-        raise SubmitError(f"jugfile '{args.jugfile}' not found")
+    _check_jugfile_exists(args)
     settings, sources = settings_from_args(args)
     dry_run = bool(getattr(args, "dry_run", False))
     if getattr(args, "cancel", False):
@@ -270,6 +317,8 @@ def _run(args: Any) -> int:
         return _status(settings, args.jugfile)
     if getattr(args, "report", False):
         return _report(args, settings, sources)
+    if getattr(args, "since", None) or getattr(args, "chain", None):
+        raise SubmitError("--since and --chain choose the workers of --report: add --report")
     until_done = bool(getattr(args, "until_done", False))
     if until_done and (getattr(args, "watch", False) or getattr(args, "once", False)):
         raise SubmitError("--until-done and --watch exclude each other: --watch keeps a loop "
@@ -317,6 +366,7 @@ def _work_left(plan: Any, summary: dict) -> int | None:
 
 def _declared_pools(settings: dict, sources: dict) -> list:
     """The worker pools the settings declare (none: one array as usual)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.pool_settings import pools_from_settings
 
     return pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
@@ -324,6 +374,7 @@ def _declared_pools(settings: dict, sources: dict) -> list:
 
 def _check_stop_file(plan: Any, dry_run: bool) -> None:
     """Workers would exit at once while the stop file exists: refuse (dry run: warn)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
 
     if os.path.exists(plan.stop_file):
@@ -338,7 +389,7 @@ def _nothing_to_run(plan: Any, summary: dict, counts: str) -> int:
     """Every task is finished (exit 0) or only failed ones remain (exit 1): submit nothing."""
     failed = (summary.get("total") or {}).get("failed", 0)
     if failed:
-        print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
+        print(f"nothing to run: the remaining {plural(failed, 'task')} of {plan.jugfile} failed "
               f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
         return 1
     print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
@@ -357,7 +408,7 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         print(f"# WARNING: {idle}")
     for part, size in enumerate(sizes):
         script = plan.script_path(part, len(sizes), "<time>")
-        print(f"# ---- script {part + 1}/{len(sizes)} ({size} workers): {script}")
+        print(f"# ---- script {part + 1}/{len(sizes)} ({plural(size, 'worker')}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
@@ -367,6 +418,7 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
 
 def _dry_run_planner(plan: Any) -> None:
     """The planner job script of generation 1 (``--dry-run --until-done``)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.chain.planner import render_planner
 
     print("# ---- planner job of generation 1 (held until the arrays above end):")
@@ -387,6 +439,7 @@ def _submitted(plan: Any) -> int:
 
 def _open_store(settings: dict, jugfile: str) -> Any:
     """The store of ``jugfile`` as the settings name it (SubmitError if it cannot open)."""
+    # start-up time: jug --help imports every command module
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError
 
@@ -401,6 +454,7 @@ def _open_store(settings: dict, jugfile: str) -> Any:
 
 def _status(settings: dict, jugfile: str) -> int:
     """``--status``: the chain (if any) and every recorded array with its queue state."""
+    # start-up time: jug --help imports every command module
     from ..hpc.chain.records import iter_chain_lines
     from ..hpc.job import submitted_arrays
     from ..schedulers import get_scheduler
@@ -414,7 +468,8 @@ def _status(settings: dict, jugfile: str) -> int:
         for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
             c = counts[d["job_id"]]
             pool = f" (pool {d['pool']})" if d.get("pool") else ""
-            lines.append(f"{sched_name} array {d['job_id']}{pool}: {d.get('size')} worker(s); "
+            lines.append(f"{sched_name} array {d['job_id']}{pool}: "
+                         f"{plural(int(d.get('size') or 0), 'worker')}; "
                          f"now {c.running} running, {c.pending} pending")
     print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
     return 0
@@ -423,6 +478,7 @@ def _status(settings: dict, jugfile: str) -> int:
 def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
     """The loop's knobs from the command line; what is not given keeps its declared default
     (``--max-workers``: the plan's ``--workers``)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
     from ..hpc.watch import WatchOptions
 
@@ -438,6 +494,7 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
                  pools: tuple[dict, list] | None = None) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
     ``pools`` (plans, pools) generation 1 is one poll over every pool."""
+    # start-up time: jug --help imports every command module
     from ..hpc.chain.start import start, start_pools
 
     opts = _loop_options(args, plan)
@@ -458,6 +515,7 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
 
 def _watch_options(args: Any, plan: Any) -> Any:
     """The loop's options for ``--watch`` and pools (``--once``, a positive ``--poll``)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
 
     opts = _loop_options(args, plan, once=bool(getattr(args, "once", False)))
@@ -468,6 +526,7 @@ def _watch_options(args: Any, plan: Any) -> Any:
 
 def _watch(args: Any, plan: Any) -> int:
     """``--watch``: hand over to the resubmit loop (:mod:`jug.hpc.watch`)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
     from ..hpc.watch import run_watch
     from ..jugfile import JugfileError
@@ -483,6 +542,7 @@ def _watch(args: Any, plan: Any) -> int:
 
 def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
     """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
     from ..hpc.pool_watch import pool_plans, run_pools
     from ..jugfile import JugfileError
@@ -528,6 +588,7 @@ def _cap(args: Any, main: Any, sources: dict) -> tuple[int, str]:
 
 def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
     """``--until-done`` with pools: generation 1 is one poll over every pool."""
+    # start-up time: jug --help imports every command module
     from ..hpc.pool_watch import describe_pools
 
     main = plans["default"]
@@ -547,6 +608,7 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: tuple[int, str]
                    settings: dict, until_done: bool = False) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command (and the
     planner job of a ``--until-done`` chain, held on every pool's arrays)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.pool_settings import max_workers
     from ..hpc.pool_watch import describe_pools
 
@@ -556,12 +618,12 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: tuple[int, str]
     for pool in pools:
         plan = plans[pool.name]
         size = max_workers(pool, cap[0])
-        print(f"# ==== pool {pool.name}: one array of up to {size} worker(s), sized at "
+        print(f"# ==== pool {pool.name}: one array of up to {plural(size, 'worker')}, sized at "
               f"submission from the pool's ready and soon-ready tasks")
         mine, shown = _pool_sources(sources, settings, pool, cap)
         _print_settings(plan.settings, mine, plan, shown)
         script = plan.script_path(0, 1, "<time>")
-        print(f"# ---- script ({size} workers): {script}")
+        print(f"# ---- script ({plural(size, 'worker')}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
@@ -570,7 +632,15 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: tuple[int, str]
 
 
 def add_arguments(parser: Any) -> None:
-    """Give repeatable options a real default: append actions cannot extend the unset marker."""
+    """Give repeatable options a real default: append actions cannot extend the unset marker;
+    the report's scope (command line only: an optional value, which Option cannot express)."""
     for action in parser._actions:
         if action.dest in ("directive", "prologue", "pool"):
             action.default = None
+    parser.add_argument("--since", metavar="WHEN", default=None, help="With --report: only "
+                        "workers that started since WHEN, a duration back from now (2h, 90m, "
+                        "1d12h) or a local ISO date or time (2026-12-07T14:30)")
+    parser.add_argument("--chain", metavar="ID", default=None,
+                        help="With --report: only the workers of the --until-done chain "
+                        "recorded for the jugfile: 'latest', or a job id of one of its arrays "
+                        "or planner jobs")

@@ -9,7 +9,8 @@ A profile (or ``jug submit --pool``) declares, e.g.::
       default: {max-workers: 64}
 
 A task belongs to the first pool one of whose ``tasks`` entries matches its name (the rule of
-``--target``: exact name, else ``.NAME`` suffix, else prefix), else to ``default``.  Each pool
+``--target``: full name, else the name without its module, else a prefix of either), else
+to ``default``.  Each pool
 becomes one array of ``jug execute --pool NAME --only ... --exclude ...`` workers, so that
 a pool's workers run exactly its tasks and the two sides never disagree on who runs what.
 """
@@ -85,7 +86,7 @@ def parse_pool_option(text: str) -> tuple[str, dict[str, Any]]:
 
     Items without ``=`` add to the key before them (so ``tasks=a,b`` lists two tasks).
     """
-    import yaml
+    import yaml  # start-up time: PyYAML loads only for YAML files
 
     name, sep, body = text.partition(":")
     if not sep or not name.strip():

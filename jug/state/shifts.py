@@ -22,6 +22,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Collection, TextIO
 
+from ..backends.owner import HOST, batch_job
+from ..hooks import exit_checks
+from .timings import format_duration
+
 NAMESPACE = "workers"
 SUMMARY_EVERY = 60.0
 
@@ -97,7 +101,7 @@ def _process_start() -> float | None:
     except (OSError, ValueError, IndexError, StopIteration):
         pass
     try:
-        import psutil
+        import psutil  # start-up time: psutil loads only for the start record
 
         return float(psutil.Process().create_time())
     except Exception:
@@ -105,8 +109,6 @@ def _process_start() -> float | None:
 
 
 def _budget_text() -> str:
-    from ..hooks import exit_checks
-
     parts = []
     left = exit_checks.time_left()
     if left is not None:
@@ -136,8 +138,6 @@ class ShiftLog:
               pool: str | None = None, started: float | None = None) -> ShiftLog:
         """Write the start record and print the start line (``name``: the record's name;
         ``started``: when the worker process began, if earlier than now)."""
-        from ..backends.owner import HOST, batch_job
-
         job = batch_job()
         now = started or time.time()
         rec = WorkerRecord(name=name, host=HOST, pid=os.getpid(),
@@ -174,8 +174,9 @@ class ShiftLog:
     def _done(self) -> int:
         return sum(1 for h in self.hashes if h in self.finished)
 
-    def task_done(self, name: str, seconds: float, ok: bool = True) -> None:
-        """Count one task; its log line with --verbose info; a summary now and then."""
+    def task_done(self, name: str, seconds: float, ok: bool = True, retry: bool = False) -> None:
+        """Count one task (``retry``: a failed attempt to be retried counts its time only);
+        its log line with --verbose info; a summary now and then."""
         self.record.busy_seconds += seconds
         now = time.time()
         if self.record.first_task is None:
@@ -183,10 +184,11 @@ class ShiftLog:
         self.record.last_task = now
         if ok:
             self.record.tasks += 1
-        else:
+        elif not retry:
             self.record.failed += 1
         if self.verbose:
-            self.say(f"{'finished' if ok else 'FAILED'} {name} in {seconds:.2f}s")
+            word = "finished" if ok else "FAILED (to be retried)" if retry else "FAILED"
+            self.say(f"{word} {name} in {seconds:.2f}s")
         if time.monotonic() - self.last_summary >= SUMMARY_EVERY:
             self.summary()
 
@@ -208,8 +210,6 @@ class ShiftLog:
             text += f"; {done}/{total} finished overall ({100 * done / total:.0f}%)"
         eta = self._eta(done, total)
         if eta is not None:
-            from .timings import format_duration
-
             text += f", ETA about {format_duration(eta)}"
         self.say(text)
 
@@ -254,7 +254,7 @@ def live_workers(records: list[WorkerRecord], locks: dict[str, dict],
     holds (refreshed by its heartbeat thread) and its last timings write (``heartbeats``:
     ``{worker name: time}``).
     """
-    from .locks import owner_is_dead
+    from .locks import owner_is_dead  # start-up time: psutil, only for jug status
 
     lock_times: dict[tuple, float] = {}
     for owner in locks.values():

@@ -16,9 +16,6 @@ from typing import Any, Iterable
 from ..backends import Store
 from ..hash import hash_session
 from ..task import Task, TaskLike
-from .activity import activity, as_json, failure_rows, timing_docs
-from .integrity import find_damaged
-from .locks import owner_is_dead
 from .timings import Durations, format_duration  # noqa: F401 (re-exported)
 
 #: THE order of the counts, everywhere (status table, --short, --json, jug submit, README):
@@ -56,13 +53,22 @@ def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
     return out
 
 
+#: what a task NAME may be, wherever one is asked for (the help texts say this; see match_names)
+NAME_FORMS = "full name (jugfile.simulate), name without the module (simulate), or a prefix of either (sim)"
+
+
 def match_names(names: Iterable[str], target: str) -> list[str]:
-    """Names matching ``target``: exact name, else ``.target`` suffix, else prefix (most
-    specific rule that matches any; ``--target``, ``--only`` and pools all use it)."""
+    """Names matching ``target``, by the most specific rule that matches any name: the full
+    name; else the name without its module (``simulate`` for ``jugfile.simulate``, or any
+    dotted tail: ``Model.fit``); else a prefix of either (``sim``, ``jugfile.sim``).
+
+    One matcher for ``--target``, ``--only``/``--exclude``, pools and ``jug status
+    --traceback``: a name a user may type in one place works the same in all."""
     names = list(names)
+    tail = "." + target
     for rule in (lambda n: n == target,
-                 lambda n: n.endswith("." + target),
-                 lambda n: n.startswith(target)):
+                 lambda n: n.endswith(tail),
+                 lambda n: n.startswith(target) or tail in n):
         chosen = [n for n in names if rule(n)]
         if chosen:
             return chosen
@@ -124,6 +130,8 @@ def dead_locks(locks: dict[str, dict], stale_after: float = STALE_AFTER,
     """``{hash: reason}`` for the locks whose owner is provably dead."""
     if not locks:
         return {}
+    from .locks import owner_is_dead  # start-up time: psutil, only once a lock is judged
+
     now = time.time()
     out = {}
     for h, owner in locks.items():
@@ -183,6 +191,11 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     ``verify``: give finished results the cheap integrity check (jug.state.integrity) and count
     corrupt ones as not finished (``jug status``; a refreshing page skips it).
     """
+    # start-up time: a worker (jug execute) never summarizes, so it does not load these
+    from .activity import activity, as_json, failure_rows, timing_docs
+    from .attempts import retry_rows
+    from .integrity import find_damaged
+
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
     damaged = find_damaged(store, tasks, snap.finished) if verify else []
@@ -205,6 +218,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
         "incomplete": incomplete,
         "locks": {"count": len(snap.locks), "owners": owners},
         "failures": failure_rows(snap.failed, names),
+        "retries": retry_rows(store, tasks, snap),
         "corrupt": [{"hash": d.key, "task": d.task, "where": d.where, "reason": d.reason}
                     for d in damaged],
         "durations": {n: d for n, d in durations.as_dict().items() if n in per_name},

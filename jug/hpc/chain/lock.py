@@ -9,6 +9,8 @@ import os
 import time
 from typing import Any
 
+from ...state.locks import owner_is_dead
+
 #: how long a planner job waits for the planner lock held by a live process (seconds)
 LOCK_WAIT = 120.0
 
@@ -39,8 +41,6 @@ class PlannerLock:
 
     def acquire(self) -> bool:
         """Take the lock, reclaiming a dead owner's; waits up to ``wait`` seconds."""
-        from ...state.locks import owner_is_dead
-
         end = time.time() + self.wait
         while True:
             if self.store.lock(self.key):

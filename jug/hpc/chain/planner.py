@@ -9,7 +9,7 @@ import shlex
 import time
 
 from ...schedulers.base import SchedulerError
-from ..job import JobPlan, SubmitError, _sanitize_name
+from ..job import JobPlan, SubmitError, _sanitize_name, parse_duration
 from .records import Chain, Generation
 
 #: the planner job's walltime unless ``planner-walltime`` says otherwise (seconds)
@@ -31,8 +31,6 @@ def render_planner(plan: JobPlan, generation: int, after_ids: list[str]) -> str:
     if walltime in (None, ""):
         secs = min(PLANNER_WALLTIME, plan.walltime)
     else:
-        from ..job import parse_duration
-
         secs = parse_duration(walltime, "planner-walltime", bare_seconds=False)
     extra = {"job_name": name, "planner_walltime": secs, "generation": generation,
              "dependency": sched.dependency(after_ids),

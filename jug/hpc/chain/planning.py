@@ -5,13 +5,16 @@ found may end the chain.
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
+from ...state.attempts import retry_hint
 from .. import sizing
 from ..job import JobPlan, submitted_arrays
+from ..pool_settings import parse_pools
 from ..pool_watch import PoolsWatcher
 from ..watch import Watcher, WatchOptions
 from .lock import PlannerLock
@@ -75,7 +78,6 @@ def _watcher(store: Any, chain: Chain, ctx: ChainContext,
     """The watcher of one chain poll: the whole jugfile, or every pool with the chain's rules."""
     if not chain.pools:
         return ChainWatcher(rebuild_plan(chain), store, _options(chain), ctx, echo)
-    from ..pool_settings import parse_pools
 
     return PoolsWatcher(rebuild_plans(chain), parse_pools(chain.pools), store,
                         _options(chain), echo=echo, sub=partial(ChainPoolWatcher, ctx=ctx))
@@ -177,9 +179,12 @@ def _judge(chain: Chain, watcher: Watcher, result: Any, trigger: Trigger) -> Non
     stop = next((p.stop_reason for p in parts if p.stop_reason), None)
     if stop:
         chain.end(STOPPED, stop)
-    elif d.action in (sizing.DONE, sizing.FAILED, sizing.STUCK):
-        chain.end(DONE if d.action == sizing.DONE else FAILED if d.action == sizing.FAILED
-                  else STOPPED, d.reason)
+    elif d.action == sizing.FAILED:
+        jf = shlex.quote(chain.jugfile)
+        chain.end(FAILED, f"{d.reason}; see jug status --traceback all {jf}; " + retry_hint(
+            chain.jugfile, "jug submit --until-done", chain=True))
+    elif d.action in (sizing.DONE, sizing.STUCK):
+        chain.end(DONE if d.action == sizing.DONE else STOPPED, d.reason)
     elif d.action in (sizing.DRAIN, sizing.DRAINED):
         chain.end(DRAINED, f"the stop file {watcher.plan.stop_file} exists: no new workers "
                   f"(remove it and run jug submit --until-done again to resume)")

@@ -7,8 +7,12 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+from ...schedulers import get_scheduler
 from ...schedulers.base import SchedulerError
+from ...state.membership import DEFAULT
+from ...state.timings import Durations
 from ..job import JobPlan, SubmitError
+from ..pool_settings import declaration
 from ..watch import WatchOptions
 from .bounds import default_generations
 from .lock import LOCK_WAIT, PlannerLock
@@ -43,8 +47,6 @@ def _new_chain(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: i
     """The record of a new chain (not saved yet), after the checks that refuse one.
 
     ``stages``: pools the work passes through; each may take a generation of its own."""
-    from ...state.timings import Durations
-
     check_can_chain(plan)
     if max_generations is not None and not 1 <= max_generations <= HARD_GENERATIONS:
         raise SubmitError(f"--max-generations must be between 1 and {HARD_GENERATIONS}")
@@ -101,9 +103,6 @@ def start_pools(plans: Mapping[str, JobPlan], pools: Sequence[Any], store: Any,
                 echo: Callable[[str], None] = print) -> Chain:
     """``--until-done`` with pools: generation 1 is one pools poll (a pool whose tasks all
     wait on other pools gets no array yet), with one planner job held on all its arrays."""
-    from ...state.membership import DEFAULT
-    from ..pool_settings import declaration
-
     main = plans[DEFAULT]
     chain = _new_chain(main, store, opts, max_generations, summary, stages=len(pools))
     chain.pools = declaration(pools)
@@ -141,8 +140,6 @@ def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
            echo: Callable[[str], None] = print) -> int:
     """End the chain: mark it cancelled (under the lock, so no planner submits after) and
     cancel its planner jobs still queued; the caller cancels the arrays.  Returns how many."""
-    from ...schedulers import get_scheduler
-
     chain = Chain.load(store, jugfile)
     if chain is None:
         return 0
