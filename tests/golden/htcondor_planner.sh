@@ -12,6 +12,7 @@
 # Written by `jug submit --until-done` for /home/user/proj/jugfile.py
 # Planner of generation 3: runs when its arrays have ended, looks at the work
 # left and submits the next workers if nobody did; does nothing when done or drained.
+export JUG_JOB_START=$(date +%s)
 cd /home/user/proj || exit 1
 JUG_AFTER='4711 4712'
 jug_busy() {  # a job of $JUG_AFTER idle (1), running (2, 6, 7) or not materialized yet
