@@ -271,8 +271,10 @@ class Worker:
                 break
             idle_cycles = self._after_pass(turn, pending, known, idle_cycles or 0)
             if idle_cycles is None:
-                return
-        if self.no_time and not self.stop_reason:  # what is left does not fit: leave
+                break
+        # tasks skipped for time are the reason to leave, before "what is left waits on other
+        # workers": a fresh worker (a budget hand-over) can run them
+        if self.no_time and not self.stop_reason:
             first = next(iter(self.no_time.values()))
             more = len(self.no_time) - 1
             self.stop_reason = first + (f"; {more} more task(s) left undone" if more else "")
