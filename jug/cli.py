@@ -9,9 +9,9 @@ import select
 import sys
 from typing import Sequence
 
-from . import options as _options
 from .backends import StoreError
-from .subcommands import SUBCOMMANDS
+from .config import options as _options
+from .subcommands import SUBCOMMANDS, every_option_key
 from .task import TaskError
 
 
@@ -83,7 +83,8 @@ def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
     args.subcommand = name
     try:
         args.option_sources = _options.resolve(
-            args, _options.all_options(module), name, getattr(args, "jugfile", None))
+            args, _options.all_options(module), name, getattr(args, "jugfile", None),
+            every_option_key)
     except ValueError as e:
         parser.error(str(e))
     return module, args

@@ -312,7 +312,7 @@ def until_done(proj: Path, sched: str, *args: str, jugfile: str = "work.py",
 def chain_of(proj: Path, jugfile: str = "work.py") -> Any:
     """The chain record of the project's jugfile (None before the first submission)."""
     from jug.backends import select_store
-    from jug.hpc.chain import Chain
+    from jug.hpc.chain.records import Chain
 
     store = select_store(str(proj / (Path(jugfile).stem + ".jugdata")))
     return Chain.load(store, str(proj / jugfile))
@@ -321,7 +321,7 @@ def chain_of(proj: Path, jugfile: str = "work.py") -> Any:
 def wait_chain_end(proj: Path, timeout: float, jugfile: str = "work.py") -> Any:
     """Read the store until the chain is no longer running (no process of ours in between
     but this reader: the work carries itself)."""
-    from jug.hpc.chain import RUNNING
+    from jug.hpc.chain.records import RUNNING
 
     return wait_until(lambda: (c := chain_of(proj, jugfile)) and c.status != RUNNING and c,
                       timeout, "the chain to end", every=2.0)

@@ -25,7 +25,7 @@ from support import CHAIN, jug_env, ok, run_jug, write_jugfile
 
 from jug import cli
 from jug.backends import select_store
-from jug.options import Option, all_options
+from jug.config.options import Option, all_options
 from jug.subcommands import SUBCOMMANDS
 
 LAYERS = ("user", "project", "env", "cli")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from support import ok, run_jug, write_jugfile
 
+from jug.config.trust import search_upwards
 from jug.hpc import profiles as submit_profiles
-from jug.trust import search_upwards
 
 NOBODY = 65534
 ONE = """

@@ -568,7 +568,7 @@ def _read_lock(path: str) -> dict | None:
 
 def _check_trusted(path: str) -> None:
     """Refuse a store another user owns or anyone can write: its pickles would run their code."""
-    from ..trust import untrusted_reason
+    from ..config.trust import untrusted_reason
 
     reason = untrusted_reason(path)
     if reason:

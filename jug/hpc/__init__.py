@@ -8,6 +8,7 @@ command builders, output parsers) that imports nothing else from jug.  Modules:
 * :mod:`jug.hpc.job`: :class:`~jug.hpc.job.JobPlan` renders, submits and records arrays;
 * :mod:`jug.hpc.sizing`: pure decision of how many workers the work can use;
 * :mod:`jug.hpc.watch`: the ``--watch`` resubmit loop;
-* :mod:`jug.hpc.chain`: ``--until-done`` generations of workers and their planner jobs;
+* :mod:`jug.hpc.chain`: ``--until-done`` generations of workers and their planner jobs (a
+  package, one module per concern; ``python -m jug.hpc.chain`` is the planner's entry);
 * :mod:`jug.hpc.worker`: the SGE worker entry (walltime signals become SIGTERM).
 """

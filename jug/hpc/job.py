@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..config.trust import search_upwards, trusted
 from ..schedulers import SchedulerError, get_scheduler
 from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
-from ..trust import search_upwards, trusted
 from .settings import default
 
 STATE_NAMESPACE = "submit"

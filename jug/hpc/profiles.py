@@ -21,7 +21,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..options import layer_files
+from ..config.options import layer_files
 from .settings import ALIASES, DEFAULTS, LIST_KEYS
 
 USER_FILE = Path("~/.config/jug/submit.yaml")

@@ -8,7 +8,7 @@ written anywhere else would drift from this one.
 
 Layering, lowest first: built-in < user file < project file < profile < jugrc / ``JUG_*``
 environment < command line (:func:`jug.hpc.profiles.merge`).  This module imports only
-:mod:`jug.options` and :mod:`jug.taskstate` (the CLI reads it at start-up).
+:mod:`jug.config.options` and :mod:`jug.taskstate` (the CLI reads it at start-up).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..options import Option
+from ..config.options import Option
 from ..taskstate import STALE_AFTER
 
 ALL = ("slurm", "pbs", "torque", "sge")

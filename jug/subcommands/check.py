@@ -10,9 +10,9 @@ import sys
 from typing import Any
 
 from ..backends import Store
+from ..config.options import Option
 from ..integrity import find_damaged
 from ..jugfile import Loaded
-from ..options import Option
 from ..progress import format_short
 from ..taskstate import summarize
 from ._common import CommandError, open_and_load, report

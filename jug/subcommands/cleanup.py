@@ -19,8 +19,8 @@ from typing import Any
 
 from ..backends import Store
 from ..backends.owner import owner_summary
+from ..config.options import Option, finite_seconds
 from ..locks import LockVerdict, judge
-from ..options import Option, finite_seconds
 from ..taskstate import STALE_AFTER
 from ._common import CommandError, open_and_load, open_store_or_fail, report
 

@@ -16,7 +16,7 @@ import sys
 from collections import OrderedDict
 from typing import Any
 
-from ..options import Option
+from ..config.options import Option
 from ..taskstate import STATES, Snapshot, base_dependencies, classify, dead_locks, unique_tasks
 from ._common import CommandError, open_and_load, report
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..options import Option
+from ..config.options import Option
 from ._common import (
     CommandError,
     dependents_closure,

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from ..options import Option
+from ..config.options import Option
 from ..taskstate import Snapshot, base_dependencies, unique_tasks
 from ._common import CommandError, open_and_load, report
 

@@ -15,9 +15,9 @@ import time
 from typing import Any, Callable
 
 from ..backends import StoreError
+from ..config.options import Option
 from ..gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
-from ..options import Option
 from ..progress import format_short, format_table, traceback_text
 from ..taskstate import summarize
 
@@ -50,7 +50,7 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     with building_graph():  # a quarter of the time on 200k tasks was the GC walking the graph
         loaded = load(jugfile, store, argv)
         summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=True)
-    from ..hpc.chain import iter_chain_lines  # a --until-done chain says how it is
+    from ..hpc.chain.records import iter_chain_lines  # a --until-done chain says how it is
 
     summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
     add_pools(summary, store, jugfile)

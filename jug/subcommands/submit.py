@@ -14,8 +14,8 @@ import subprocess
 import sys
 from typing import Any
 
+from ..config.options import Option, all_options
 from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
-from ..options import Option, all_options
 
 HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
 TAKES_JUGFILE = True
@@ -141,7 +141,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     except StoreError as e:
         raise SubmitError(str(e))
     if not dry_run:
-        from ..hpc.chain import cancel as cancel_chain
+        from ..hpc.chain.start import cancel as cancel_chain
 
         cancel_chain(store, jugfile, settings)  # first: no planner submits after this
     docs = submitted_arrays(store, jugfile)
@@ -333,7 +333,7 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
 
 def _dry_run_planner(plan: Any) -> None:
     """The planner job script of generation 1 (``--dry-run --until-done``)."""
-    from ..hpc.chain import render_planner
+    from ..hpc.chain.planner import render_planner
 
     print("# ---- planner job of generation 1 (held until the arrays above end):")
     sys.stdout.write(render_planner(plan, 1, ["<array id>"]))
@@ -367,7 +367,7 @@ def _open_store(settings: dict, jugfile: str) -> Any:
 
 def _status(settings: dict, jugfile: str) -> int:
     """``--status``: the chain (if any) and every recorded array with its queue state."""
-    from ..hpc.chain import iter_chain_lines
+    from ..hpc.chain.records import iter_chain_lines
     from ..hpc.job import submitted_arrays
     from ..schedulers import get_scheduler
 
@@ -404,7 +404,7 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
                  pools: tuple[dict, list] | None = None) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
     ``pools`` (plans, pools) generation 1 is one poll over every pool."""
-    from ..hpc.chain import start, start_pools
+    from ..hpc.chain.start import start, start_pools
 
     opts = _loop_options(args, plan)
     gens = getattr(args, "max_generations", None)

@@ -19,9 +19,9 @@ import threading
 from typing import Any
 
 from ..backends import Store
+from ..config.options import Option
+from ..config.options import port as port_number
 from ..jugfile import JugfileError, Loaded, load
-from ..options import Option
-from ..options import port as port_number
 from ..progress import total_line
 from ..taskstate import summarize
 from ._common import CommandError, open_store_or_fail, report

@@ -27,7 +27,7 @@ from support import (
     wait_until,
 )
 
-from jug.hpc.chain import describe as chain_lines
+from jug.hpc.chain.records import describe as chain_lines
 
 
 @pytest.fixture
@@ -184,14 +184,9 @@ def test_planner_whose_submission_is_rejected_stops_the_chain_with_the_reason(
         project: Path, pbs: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """No worker is left to retry: the chain says so instead of stalling silently."""
     from jug.backends import select_store
-    from jug.hpc.chain import (
-        STOPPED,
-        Chain,
-        Generation,
-        Trigger,
-        plan_once,
-        recorded_settings,
-    )
+    from jug.hpc.chain.planning import plan_once
+    from jug.hpc.chain.records import STOPPED, Chain, Generation, Trigger
+    from jug.hpc.chain.start import recorded_settings
     from jug.hpc.job import JobPlan
 
     for k, v in {**pbs, "FAKEPBS_QSUB_EXIT": "1",

@@ -14,19 +14,11 @@ from test_watch_units import FakeSlurm
 
 from jug.backends import select_store
 from jug.hpc import job as job_module
-from jug.hpc.chain import (
-    SKIPPED,
-    SUBMITTED,
-    Chain,
-    Generation,
-    Trigger,
-    bound_reason,
-    describe,
-    handover_trigger,
-    plan_once,
-    rebuild_plans,
-    start_pools,
-)
+from jug.hpc.chain.bounds import bound_reason
+from jug.hpc.chain.handover import handover_trigger
+from jug.hpc.chain.planning import SKIPPED, SUBMITTED, plan_once, rebuild_plans
+from jug.hpc.chain.records import Chain, Generation, Trigger, describe
+from jug.hpc.chain.start import start_pools
 from jug.hpc.job import submitted_arrays
 from jug.hpc.watch import WatchOptions
 from jug.jugfile import load

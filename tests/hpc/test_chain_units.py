@@ -13,23 +13,20 @@ import pytest
 from support import GOLDEN, base_env
 
 from jug.backends import select_store
-from jug.hpc.chain import (
+from jug.hpc.chain.bounds import bound_reason, default_generations
+from jug.hpc.chain.lock import PlannerLock, lock_key
+from jug.hpc.chain.planner import render_planner
+from jug.hpc.chain.planning import SKIPPED, plan_once
+from jug.hpc.chain.records import (
     CANCELLED,
     DEFAULT_GENERATIONS,
     HARD_GENERATIONS,
-    SKIPPED,
     Chain,
     Generation,
-    PlannerLock,
     Trigger,
-    bound_reason,
-    check_can_chain,
-    default_generations,
     describe,
-    lock_key,
-    plan_once,
-    render_planner,
 )
+from jug.hpc.chain.start import check_can_chain
 from jug.hpc.job import JobPlan, SubmitError
 from jug.schedulers import get_scheduler
 
@@ -162,7 +159,7 @@ def test_compute_nodes_that_may_not_submit_are_refused() -> None:
 
 def test_generation_limit_above_the_hard_cap_is_refused_before_submitting(
         tmp_path: Path) -> None:
-    from jug.hpc.chain import start
+    from jug.hpc.chain.start import start
     from jug.hpc.watch import WatchOptions
 
     store = select_store(str(tmp_path / "jugdata"))
@@ -217,7 +214,7 @@ def test_planner_directives_quote_paths_with_spaces(name: str, tmp_path: Path,
 def test_only_a_spent_budget_hands_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a drain (stop file), not a task count limit, not a worker without a time limit."""
     from jug.hooks import exit_checks
-    from jug.hpc.chain import budget_spent
+    from jug.hpc.chain.handover import budget_spent
 
     stop = tmp_path / "STOP"
     monkeypatch.setenv("JUG_EXIT_IF_FILE_EXISTS", str(stop))

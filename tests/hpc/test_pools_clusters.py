@@ -20,7 +20,7 @@ import pytest
 from support import base_env, cancel_quietly, until_done, wait_chain_end, wait_until
 
 from jug.backends import select_store
-from jug.hpc.chain import describe as chain_lines
+from jug.hpc.chain.records import describe as chain_lines
 from jug.hpc.job import submitted_arrays
 from jug.workers import read_records
 

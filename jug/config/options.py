@@ -183,7 +183,7 @@ def layer_files(user_file: Path, env_var: str, project_names: Sequence[str], wha
     """The files of one kind that apply, lowest precedence first: the user's (``env_var``
     overrides where), then the nearest trusted project file from the jugfile's folder up.
 
-    The one search of ``jugrc`` and of ``jug-submit.yaml`` profiles (jug.trust decides which
+    The one search of ``jugrc`` and of ``jug-submit.yaml`` profiles (jug.config.trust decides which
     files count)."""
     files = []
     user = Path(os.environ.get(env_var, str(user_file))).expanduser()
@@ -233,14 +233,16 @@ def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> N
 
 
 def resolve(args: argparse.Namespace, options: Sequence[Option], subcommand: str,
-            jugfile: str | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Fill every unset option in ``args`` from env, project, user config, then default.
+            jugfile: str | None, every: EveryKey,
+            environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Fill every unset option in ``args`` from env, project, user config, then default
+    (``every``: the option keys of every command, for the warning about unknown keys).
 
     Returns ``{option name: source}`` (for ``--help``-style reporting and debugging).
     """
     env = os.environ if environ is None else environ
     layers = config_layers(jugfile)
-    warn_unknown_keys(layers, options, subcommand)
+    warn_unknown_keys(layers, options, subcommand, every)
     sources: dict[str, str] = {}
     for opt in options:
         current = getattr(args, opt.dest, _UNSET)
@@ -283,41 +285,31 @@ def _convert(opt: Option, raw: Any, source: str) -> Any:
         raise ValueError(f"{source}: {text if text.startswith(prefix) else prefix + text}") from None
 
 
-def _keys_of(options: Sequence[Option]) -> set[str]:
+#: ``{command: the keys its options take in a config file}`` for every command; the command
+#: layer, which owns the registry of commands, passes it in (imported only on a miss)
+EveryKey = Callable[[], Mapping[str, set[str]]]
+
+
+def option_keys(options: Sequence[Option]) -> set[str]:
+    """The keys ``options`` answer to in a config file (name and dest)."""
     return {k for opt in options for k in (opt.name, opt.dest)}
 
 
-def _every_option_key() -> dict[str, set[str]]:
-    """``{subcommand: its option keys}`` for every subcommand (imports them: only on a miss)."""
-    import importlib
-
-    from .subcommands import SUBCOMMANDS
-
-    out = {}
-    for name, module_name in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        out[name] = _keys_of([*COMMON, *getattr(module, "OPTIONS", [])])
-    return out
-
-
 def warn_unknown_keys(layers: list[tuple[str, dict]], options: Sequence[Option],
-                      subcommand: str) -> list[str]:
+                      subcommand: str, every_key: EveryKey) -> list[str]:
     """Warn about config keys no subcommand knows (a ``jugdirr:`` typo), with a suggestion.
 
     Keys of the ``main`` section and of this subcommand's section are checked; returns the
     warnings printed.
     """
-    mine = _keys_of(options)
+    mine = option_keys(options)
     misses = [(path, section, key) for path, data in layers for section, sec in data.items()
               if section in ("main", subcommand) for key in sec if key not in mine]
     sections = [(path, section) for path, data in layers for section in data
                 if section not in ("main", subcommand)]
     if not misses and not sections:
         return []
-    every = _every_option_key()
+    every = every_key()
     anywhere = set().union(*every.values())
     warnings = [f"{path}: unknown section '{section}' (sections are subcommand names: "
                 f"{', '.join(every)})" for path, section in sections if section not in every]

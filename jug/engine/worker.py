@@ -1,4 +1,4 @@
-"""``jug execute``: the worker loop.
+"""The worker loop: what a ``jug execute`` process does (its options: :mod:`jug.commands.execute`).
 
 Many workers (processes, machines, batch-array elements) share one store.  Each loads the
 jugfile, reads the finished hashes once, and runs ready tasks in definition order (jumping
@@ -24,11 +24,9 @@ from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..gcpause import building_graph
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store
-from ..options import Option, count, finite_seconds, seconds
 from ..passorder import PassOrder
 from ..task import Task, TaskError
 from ..taskstate import (
-    STALE_AFTER,
     base_dependencies,
     dead_locks,
     dependency_closure,
@@ -38,40 +36,6 @@ from ..taskstate import (
 from ..timings import Durations, TimingRecorder
 from ..waiting import Leftovers, Poller, Verdict, WaitEnd
 from ..workers import ExitReason, WorkerSession, reason_of_worker
-
-HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
-TAKES_JUGFILE = True
-OPTIONS = [
-    Option("target", None, "Only run tasks whose name is NAME or starts with NAME "
-           "(and what they depend on)", metavar="NAME"),
-    Option("only", None, "Run only the tasks whose name is NAME or starts with NAME, never "
-           "what they depend on (others run those; the worker leaves once all it has left "
-           "waits on such tasks); repeatable", metavar="NAME", multiple=True),
-    Option("exclude", None, "Run every task except those whose name is NAME or starts with "
-           "NAME (leaving, like --only, once all left waits on them); repeatable",
-           metavar="NAME", multiple=True),
-    Option("pool", None, "The worker pool this worker belongs to (recorded in its worker "
-           "record; jug submit sets it with --only/--exclude)", metavar="NAME"),
-    Option("keep-going", False, "Keep running independent tasks after a task fails", flag=True),
-    Option("aggressive-unload", False, "Unload each result from memory as soon as it is saved",
-           flag=True),
-    Option("pdb", False, "Start the Python debugger when a task raises", flag=True),
-    Option("debug", False, "Debug mode: check that tasks do not modify their arguments", flag=True),
-    Option("nr-wait-cycles", 20, "How many wait cycles in a row without progress to wait for "
-           "other workers' tasks this worker needs before giving up (a worker with nothing "
-           "left it could run leaves at once)", type=count),
-    Option("wait-cycle-time", 12.0, "Seconds per wait cycle; while waiting, the worker looks at "
-           "the locks it waits for after 10 ms, then at intervals growing to this", type=seconds),
-    Option("heartbeat", 60.0, "Seconds between heartbeats of the running task's lock "
-           "(0: none)", type=seconds),
-    Option("stale-after", STALE_AFTER, "A lock whose owner on another host has not sent a heartbeat "
-           "for this many seconds is reclaimed by an idle worker (owners on this host are "
-           "reclaimed as soon as their process is gone; <= 0: only those)", type=finite_seconds),
-    Option("verify-limit", 20000, "At start, check the integrity (header and length, and the "
-           "checksum of results up to 4 KiB) of the stored results of up to this many finished "
-           "tasks, so corrupt ones are recomputed (-1: all; 0: none; results are always "
-           "checksummed when loaded; 'jug check --verify' checks every checksum)", type=int),
-]
 
 EXIT_FAILED = 1
 EXIT_STORE_FAULT = 2
@@ -577,8 +541,10 @@ def _report_corrupt(name: str, e: CorruptResult) -> None:
           "it is removed and will be recomputed", file=sys.stderr, flush=True)
 
 
-def run(args: Any) -> int:
-    """Entry point: load, run, reload past barriers; the exit code says how it ended."""
+def execute(args: Any) -> int:
+    """Run a worker: load, run, reload past barriers; the exit code says how it ended.
+
+    ``args`` holds the options of ``jug execute`` (:mod:`jug.commands.execute`)."""
     try:
         store = open_store(args.jugfile, args.jugdir)
     except StoreError as e:
@@ -619,7 +585,7 @@ def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
     # outside a batch job there is no chain to plan for: do not import the HPC toolkit
     # (a fifth of the start-up of a laptop worker)
     if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK) and batch_job() is not None:
-        from ..hpc.chain import hand_over
+        from ..hpc.chain.handover import hand_over
 
         hand_over(store, args.jugfile, why[0], why[1])
 

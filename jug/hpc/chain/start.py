@@ -1,0 +1,162 @@
+"""Starting a chain (``jug submit --until-done``: generation 1 and its planner job, with or
+without pools) and cancelling one (``jug submit --cancel``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+from ...schedulers.base import SchedulerError
+from ..job import JobPlan, SubmitError
+from ..watch import WatchOptions
+from .bounds import default_generations
+from .lock import LOCK_WAIT, PlannerLock
+from .planner import attach_planner
+from .planning import run_poll
+from .poll import ChainContext
+from .records import CANCELLED, HARD_GENERATIONS, RUNNING, STOPPED, Chain, Generation, Trigger
+
+
+def check_can_chain(plan: JobPlan) -> None:
+    """Refuse ``--until-done`` where compute nodes may not submit jobs (clear error)."""
+    if plan.scheduler.compute_nodes_may_submit() is False:
+        raise SubmitError(
+            f"--until-done needs compute nodes that may submit jobs (workers and the planner "
+            f"job submit the next workers), and this {plan.scheduler.name} cluster does not "
+            f"allow it: use 'jug submit --watch' on a login node instead (or set "
+            f"'compute-submit: yes' in your profile if your site does allow it)")
+
+
+def recorded_settings(plan: JobPlan) -> dict[str, Any]:
+    """The plan's settings with every derived value fixed, so workers rebuild the same plan."""
+    s = dict(plan.settings)
+    s.update(scheduler=plan.scheduler.name, workers=plan.workers, jugdir=plan.jugdir,
+             stop_file=plan.stop_file, log_dir=plan.log_dir, job_name=plan.job_name,
+             python=plan.python, pythonpath=plan.pythonpath or "none", margin=plan.margin,
+             check=False)
+    return s
+
+
+def _new_chain(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | None,
+               summary: Mapping[str, Any], stages: int = 1) -> Chain:
+    """The record of a new chain (not saved yet), after the checks that refuse one.
+
+    ``stages``: pools the work passes through; each may take a generation of its own."""
+    from ...timings import Durations
+
+    check_can_chain(plan)
+    if max_generations is not None and not 1 <= max_generations <= HARD_GENERATIONS:
+        raise SubmitError(f"--max-generations must be between 1 and {HARD_GENERATIONS}")
+    old = Chain.load(store, plan.jugfile)
+    if old is not None and old.status == RUNNING and _alive(plan, old):
+        raise SubmitError(f"a --until-done chain already runs for {plan.jugfile} (generation "
+                          f"{len(old.generations)}): see 'jug submit --status', stop it with "
+                          f"'jug submit --cancel' or drain it with touch {plan.stop_file}")
+    remaining = {n: c.get("waiting", 0) + c.get("ready", 0) + c.get("running", 0)
+                 for n, c in (summary.get("tasks") or {}).items()}
+    limit = max_generations or min(HARD_GENERATIONS, stages - 1 + default_generations(
+        remaining, Durations.from_store(store).typical, opts.max_workers, plan.budget))
+    return Chain(plan.jugfile, plan.jugdir, plan.workdir, plan.scheduler.name,
+                 recorded_settings(plan), list(plan.jugfile_args), opts.max_workers,
+                 opts.max_queued, limit, opts.stale_after, time.time())
+
+
+def _say_planner(gen: Generation, echo: Callable[[str], None]) -> None:
+    """Say whether generation 1's planner job (the safety net) was submitted."""
+    if gen.planner:
+        echo(f"submitted planner job {gen.planner} (runs when generation 1 has ended)")
+    else:
+        echo(f"warning: the planner job was not submitted ({gen.planner_error}); workers "
+             f"still hand over when their budget is spent")
+
+
+def start(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | None,
+          summary: Mapping[str, Any], echo: Callable[[str], None] = print) -> Chain:
+    """Submit generation 1 and its planner job; record the chain.  Returns at once."""
+    chain = _new_chain(plan, store, opts, max_generations, summary)
+    with PlannerLock(store, plan.jugfile, LOCK_WAIT, opts.stale_after) as got:
+        if not got:
+            raise SubmitError("another process holds the chain's planner lock: try again")
+        chain.save(store)  # before submitting: a worker that leaves early finds the record
+        try:
+            records = plan.submit(store, min(plan.workers, opts.max_workers), echo=echo)
+        except SchedulerError as e:
+            chain.end(STOPPED, f"the first submission failed: {str(e).splitlines()[0]}")
+            chain.save(store)
+            raise
+        ids = [r["job_id"] for r in records]
+        finished = int((summary.get("total") or {}).get("finished", 0))
+        gen = Generation(1, ids, sum(r["size"] for r in records), time.time(), "jug submit",
+                         0, finished)
+        chain.generations.append(gen)
+        attach_planner(plan, chain, gen, ids)
+        chain.save(store)
+    _say_planner(gen, echo)
+    return chain
+
+
+def start_pools(plans: Mapping[str, JobPlan], pools: Sequence[Any], store: Any,
+                opts: WatchOptions, max_generations: int | None, summary: Mapping[str, Any],
+                echo: Callable[[str], None] = print) -> Chain:
+    """``--until-done`` with pools: generation 1 is one pools poll (a pool whose tasks all
+    wait on other pools gets no array yet), with one planner job held on all its arrays."""
+    from ...pools import DEFAULT, declaration
+
+    main = plans[DEFAULT]
+    chain = _new_chain(main, store, opts, max_generations, summary, stages=len(pools))
+    chain.pools = declaration(pools)
+    chain.pool_settings = {name: recorded_settings(p) for name, p in plans.items()}
+    with PlannerLock(store, main.jugfile, LOCK_WAIT, opts.stale_after) as got:
+        if not got:
+            raise SubmitError("another process holds the chain's planner lock: try again")
+        chain.save(store)  # before submitting: a worker that leaves early finds the record
+        try:
+            result = run_poll(store, ChainContext(chain, 0, set()), "jug submit", Trigger.START,
+                           echo)
+        except SchedulerError as e:
+            chain.end(STOPPED, f"the first poll failed: {str(e).splitlines()[0]}")
+            chain.save(store)
+            raise
+    if not chain.generations:
+        if chain.status == RUNNING:
+            chain.end(STOPPED, f"the first poll submitted no worker ({result.message})")
+            chain.save(store)
+        raise SubmitError(f"nothing was submitted: {chain.reason}")
+    _say_planner(chain.generations[0], echo)
+    return chain
+
+
+def _alive(plan: JobPlan, chain: Chain) -> bool:
+    """True if an array or planner job of ``chain`` is still in the queue."""
+    ids = chain.arrays() + chain.helpers()
+    try:
+        return any(c.alive for c in plan.scheduler.query(ids).values())
+    except SchedulerError:
+        return True
+
+
+def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
+           echo: Callable[[str], None] = print) -> int:
+    """End the chain: mark it cancelled (under the lock, so no planner submits after) and
+    cancel its planner jobs still queued; the caller cancels the arrays.  Returns how many."""
+    from ...schedulers import get_scheduler
+
+    chain = Chain.load(store, jugfile)
+    if chain is None:
+        return 0
+    with PlannerLock(store, jugfile, LOCK_WAIT, chain.stale_after):
+        chain = Chain.load(store, jugfile) or chain
+        if chain.status == RUNNING:
+            chain.end(CANCELLED, "jug submit --cancel")
+        chain.save(store)
+    helpers = chain.helpers()
+    if not helpers:
+        return 0
+    sched = get_scheduler(chain.scheduler, settings)
+    counts = sched.query(helpers)
+    alive = [j for j in helpers if counts[j].alive]
+    if alive:
+        sched.cancel(alive)
+        echo(f"cancelled {len(alive)} planner job(s) of the chain: {', '.join(alive)}")
+    return len(alive)
