@@ -154,7 +154,8 @@ def test_budget_hand_over_plans_its_pool_once_and_no_work_is_never_skipped(
     r = plan_once(store, chain.jugfile, 1, "worker w0", Trigger.BUDGET, echo=lambda s: None,
                   leaver=(first, "0"))
     assert r.outcome == "ended" and "finished no task of pool default" in r.message
-    chain.save(store)  # (still running)
+    chain.version = Chain.load(store, chain.jugfile).version
+    assert chain.save(store)  # (running again: the test undoes the stop)
     run_tasks(store, chain, "prep", 2)
     r = plan_once(store, chain.jugfile, 1, "worker w0", Trigger.BUDGET, echo=lambda s: None,
                   leaver=(first, "0"))
@@ -204,7 +205,7 @@ def test_bounds_apply_per_pool(tmp_path: Path) -> None:
     chain.pools = {"gpu": {"tasks": ["train"]}, "default": {}}
     text = "\n".join(describe(chain))
     assert text.startswith("chain (--until-done, pools gpu, default): running")
-    assert "generation 2: array(s) 12 (gpu), 13 (default) (4 worker(s))" in text
+    assert "generation 2: array(s) 12 (gpu), 13 (default) (4 workers)" in text
 
 
 def test_who_hands_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,8 +75,9 @@ class ScriptedSlurm(Slurm):
             size = int(text.split("--array=0-")[1].split()[0].split("%")[0]) + 1
             q["entries"].append(QueueEntry(job_id, list(range(size)), PENDING, "PENDING"))
             q["arrays"].append(job_id)
-        else:
-            q["planners"].append(job_id)  # held: never listed as running
+        else:  # a planner job: held, pending until the test says otherwise
+            q["planners"].append(job_id)
+            q["entries"].append(QueueEntry(job_id, None, PENDING, "PENDING"))
         q["scripts"][job_id] = text
         _turn(q, "on_submit", job_id)
         return job_id
@@ -139,8 +140,7 @@ def ended(q: dict, array: str) -> None:
 
 def alive(q: dict) -> set[str]:
     """Arrays and planner jobs still in the scripted queue (not cancelled)."""
-    return {e.array_id for e in q["entries"]} - q["cancelled"] | (
-        set(q["planners"]) - q["cancelled"])
+    return {e.array_id for e in q["entries"]} - q["cancelled"]
 
 
 def quiet(*args: Any, **kw: Any) -> Any:

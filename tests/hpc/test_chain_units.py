@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,8 +89,10 @@ def test_planner_lock_of_a_dead_owner_is_reclaimed(any_store: object) -> None:
 
 def test_chain_record_round_trip_and_lookups(tmp_path: Path, any_store: object) -> None:
     store, chain = make_chain(tmp_path, generations=2)
-    chain.save(any_store)
-    assert Chain.load(any_store, chain.jugfile) == chain
+    there = Chain.load(any_store, chain.jugfile)  # (the file store is the same one)
+    copied = replace(chain, version=there.version if there else 0)
+    assert copied.save(any_store) and copied.version == (there.version + 1 if there else 1)
+    assert Chain.load(any_store, chain.jugfile) == copied
     again = Chain.load(store, chain.jugfile)
     assert again == chain
     assert again.generation_of("102") == 2 and again.generation_of("999") is None
@@ -192,7 +195,7 @@ def test_planner_script_matches_golden(name: str, tmp_path: Path,
     assert golden.exists(), f"missing {golden}: run with JUG_UPDATE_GOLDEN=1 and review it"
     assert text == golden.read_text()
     assert "--mem" not in text and "cpus-per-task=4" not in text  # smallest resources
-    assert "--generation 3 /home/user/proj/jugfile.py" in text
+    assert "--generation 3 --walltime 600 /home/user/proj/jugfile.py" in text
 
 
 @pytest.mark.parametrize("name", ["slurm", "sge"])
