@@ -94,7 +94,7 @@ def test_chain_record_round_trip_and_lookups(tmp_path: Path, any_store: object) 
     assert copied.save(any_store) and copied.version == (there.version + 1 if there else 1)
     assert Chain.load(any_store, chain.jugfile) == copied
     again = Chain.load(store, chain.jugfile)
-    assert again == chain
+    assert replace(again, version=0) == replace(chain, version=0)
     assert again.generation_of("102") == 2 and again.generation_of("999") is None
     assert again.successor_of(1).n == 2 and again.successor_of(2) is None
     assert again.arrays() == ["101", "102"] and again.helpers() == ["201", "202"]
