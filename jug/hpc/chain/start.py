@@ -5,7 +5,9 @@ without pools) and cancelling one (``jug submit --cancel``).
 from __future__ import annotations
 
 import copy
+import os
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from ...schedulers.base import SchedulerError
@@ -24,6 +26,7 @@ from .records import (
     Chain,
     Generation,
     Trigger,
+    counted,
     save_merged,
 )
 
@@ -79,6 +82,42 @@ def _first_save(chain: Chain, store: Any) -> None:
     if not chain.save(store):
         raise SubmitError(f"another jug submit started a chain for {chain.jugfile} at the "
                           f"same time: see 'jug submit --status'")
+
+
+def recorded_plans(chain: Chain, password: str | None = None
+                   ) -> tuple[JobPlan, dict[str, JobPlan] | None, list | None]:
+    """The plans ``chain`` was started with, rebuilt from its record, for ``jug submit
+    --resume``: (the main plan, {pool: plan} and the pools, or None without pools).
+    ``password``: the Redis password given with ``--jugdir`` now (the record holds none)."""
+    from .planning import main_plan, rebuild_plans
+
+    plans = pools = None
+    if chain.pools:
+        from ...pools import parse_pools
+
+        plans, pools = rebuild_plans(chain), parse_pools(chain.pools)
+    main = main_plan(chain) if plans is None else plans.get("default") or next(
+        iter(plans.values()))
+    for plan in [main, *(plans or {}).values()]:
+        plan.settings["check"] = True
+        plan.redis_password = password or plan.redis_password
+    return main, plans, pools
+
+
+def describe_resume(chain: Chain, plan: JobPlan) -> str:
+    """The line ``jug submit --resume`` starts with: which chain, and its settings."""
+    sched = plan.scheduler
+    s = plan.settings
+    extra = "".join(f", {k.replace('_', '-')} {s[k]}" for k in ("queue", "account", "mem",
+                                                              "cpus_per_task", "gpus")
+                    if s.get(k))
+    pools = f", pools {', '.join(chain.pools)}" if chain.pools else ""
+    args = f", jugfile arguments {' '.join(chain.jugfile_args)}" if chain.jugfile_args else ""
+    return (f"resuming the --until-done chain of {os.path.relpath(chain.jugfile)} ({chain.status}"
+            f" since its generation {len(chain.generations)}) with the settings it was "
+            f"started with: walltime {sched.format_walltime(plan.walltime)}, margin "
+            f"{sched.format_walltime(plan.margin)}, {counted(plan.workers, 'worker')}, at most "
+            f"{chain.max_workers} at once{extra}{pools}{args}")
 
 
 def _say_planner(gen: Generation, echo: Callable[[str], None]) -> None:
@@ -162,28 +201,38 @@ def _alive(plan: JobPlan, chain: Chain) -> bool:
         return True
 
 
+@dataclass
+class Cancelled:
+    """What cancelling a chain did: whether it was still running, the planner jobs cancelled."""
+
+    was_running: bool = False
+    planners: list[str] = field(default_factory=list)
+
+
 def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
-           echo: Callable[[str], None] = print) -> int:
+           echo: Callable[[str], None] = print) -> Cancelled:
     """End the chain: mark it cancelled (compare-and-set: a planner running meanwhile sees
     it before it submits, or cancels what it submitted when its own write fails) and cancel
-    its planner jobs still queued; the caller cancels the arrays.  Returns how many."""
+    its planner jobs still queued; the caller cancels the arrays."""
     from ...schedulers import get_scheduler
 
     chain = Chain.load(store, jugfile)
     if chain is None:
-        return 0
-    while chain.status == RUNNING:  # compare-and-set: no lock to wait for, and it wins
+        return Cancelled()
+    done = Cancelled(was_running=chain.status == RUNNING)
+    while chain.status == RUNNING:  # no lock to wait for, and it wins
         chain.end(CANCELLED, "jug submit --cancel")
         if chain.save(store):
             break
         chain = Chain.load(store, jugfile) or chain
     helpers = chain.helpers()
     if not helpers:
-        return 0
+        return done
     sched = get_scheduler(chain.scheduler, settings)
     counts = sched.query(helpers)
-    alive = [j for j in helpers if counts[j].alive]
-    if alive:
-        sched.cancel(alive)
-        echo(f"cancelled {len(alive)} planner job(s) of the chain: {', '.join(alive)}")
-    return len(alive)
+    done.planners = [j for j in helpers if counts[j].alive]
+    if done.planners:
+        sched.cancel(done.planners)
+        echo(f"cancelled {counted(len(done.planners), 'planner job')} of the chain: "
+             f"{', '.join(done.planners)}")
+    return done
