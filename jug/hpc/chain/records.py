@@ -287,6 +287,9 @@ def describe(chain: Chain) -> list[str]:
         lines.append(f"  generation {g.n}: array(s) {g.array_text()} "
                      f"({counted(g.workers, 'worker')}) at {clock(g.submitted)} by {g.by}; "
                      f"{planner}")
+    if chain.requests:
+        lines.append(f"  {counted(len(chain.requests), 'hand-over request')} waiting for the "
+                     f"planner lock's holder")
     if chain.last_poll:
         line = str(chain.last_poll.get("line", "")).replace("\n", "\n    ")  # one per pool
         lines.append(f"  last plan at {clock(chain.last_poll['at'])} by "
