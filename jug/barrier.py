@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .hash import hash_session
-from .task import Task, TaskLike, _find_dependencies, alltasks, value
+from .task import Task, TaskLike, _find_dependencies, registered_tasks, value
 
 
 class BarrierError(Exception):
@@ -36,7 +36,7 @@ def _all_finished(tasks: list[Task]) -> bool:
 
 def barrier() -> None:
     """Stop loading the jugfile here unless every task defined so far has its result."""
-    if not _all_finished(list(alltasks)):
+    if not _all_finished(list(registered_tasks())):
         raise BarrierError("barrier: earlier tasks have not all finished")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .task import Task, TaskGenerator, _check_function, alltasks
+from .task import Task, TaskGenerator, _check_function, unregister
 
 
 def compound_task_execute(x: Any, h: str) -> Any:
@@ -24,10 +24,7 @@ def CompoundTask(f: Callable, *args: Any, **kwargs: Any) -> Task:
     store = Task.store
     if store is not None and store.can_load(h):
         return outer  # registered, finished: loads the stored value, f never runs
-    if alltasks and alltasks[-1] is outer:
-        alltasks.pop()  # O(1): list.remove would make many compound tasks quadratic
-    else:
-        alltasks.remove(outer)
+    unregister(outer)  # the compound task below stands in for it
     inner = f(*args, **kwargs)
     ct = Task(compound_task_execute, inner, h)
     ct._hash = h

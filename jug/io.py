@@ -32,7 +32,10 @@ import tempfile
 import time
 from typing import Any, Callable, Iterable
 
-from .task import DerivedTask, Task, Tasklet, TaskLike
+from ._version import __version__
+from .hash import hash_one
+from .task import DerivedTask, Task, Tasklet, TaskLike, _find_dependencies
+from .utils import sync_move
 
 __all__ = ["NoLoad", "write_task_out", "write_metadata", "print_task_summary_table",
            "describe", "OutputFormat", "OutputFormatError", "output_format"]
@@ -65,8 +68,6 @@ class NoLoad(DerivedTask):
 
     def hash(self) -> str:
         """A hash derived from the base's (the consumer's hash changes when the base's does)."""
-        from .hash import hash_one
-
         return hash_one(("jug.io.NoLoad", self.base.hash()))
 
     def __jug_hash__(self) -> str:
@@ -89,7 +90,7 @@ class NoLoad(DerivedTask):
 
 def _iso(ts: float) -> str:
     """A UTC timestamp in ISO 8601 (what metadata files hold)."""
-    import datetime
+    import datetime  # start-up time: only for metadata time stamps
 
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat()
 
@@ -182,9 +183,6 @@ def _unwrap(obj: Any) -> Any:
 def describe(t: Any) -> dict[str, Any]:
     """Metadata of a task: name, hash, dependencies, argument summary, when it was computed."""
     if not isinstance(t, TaskLike):
-        from .hash import hash_one
-        from .task import _find_dependencies
-
         tasks = _find_dependencies((t,), {})
         if not tasks:
             return {"name": "value", "hash": hash_one(t), "dependencies": [],
@@ -216,8 +214,6 @@ def describe(t: Any) -> dict[str, Any]:
 
 def _atomic_write(fname: str, write: Callable[[Any], None], binary: bool) -> None:
     """Write through ``write(fileobj)`` to a temporary file beside ``fname``, then move it."""
-    from .utils import sync_move
-
     folder = os.path.dirname(os.path.abspath(fname))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".jug-tmp-", dir=folder)
@@ -249,9 +245,9 @@ def _is_ndarray(obj: Any) -> bool:
 
 def _npy_bytes(result: Any) -> bytes:
     """``result`` in .npy format; only arrays, or values numpy turns into a non-object array."""
-    import io
+    import io  # start-up time: only for arrays
 
-    import numpy as np
+    import numpy as np  # start-up time: numpy loads only for arrays
 
     arr = result
     if not _is_ndarray(result):
@@ -352,7 +348,7 @@ def _dump_metadata(meta: dict, metadata_fname: str, metadata_format: str) -> Non
         _atomic_write(metadata_fname, lambda f: (json.dump(meta, f, indent=2), f.write("\n")),
                       False)
     else:
-        import yaml
+        import yaml  # start-up time: PyYAML loads only for YAML files
 
         _atomic_write(metadata_fname,
                       lambda f: yaml.safe_dump(meta, f, default_flow_style=False, sort_keys=False),
@@ -367,8 +363,6 @@ def _write_metadata(task: TaskLike, metadata_fname: str, metadata_format: str) -
     if meta.get("ran_at") is None:
         meta["ran_at"] = now
         meta["ran_at_source"] = "metadata write time"
-    from . import __version__
-
     meta["jug_version"] = __version__
     _dump_metadata(meta, os.fspath(metadata_fname), metadata_format)
     return os.fspath(metadata_fname)

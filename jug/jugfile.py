@@ -1,4 +1,10 @@
-"""Loading a jugfile: run it as a module, collect its Tasks, stop cleanly at barriers."""
+"""Loading a jugfile: run it as a module, collect its Tasks, stop cleanly at barriers.
+
+Errors of the user's code (a jugfile that raises here, a task that fails in the worker) are
+shown with the user's frames only (:func:`user_traceback`): frames inside jug (the worker
+loop, the store) are noise, and for a mistake jug reports clearly (a lambda as Task, an
+unpicklable result) they make it look like jug crashed.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from typing import Any
 from . import task as _task
 from .backends import Store, default_jugdir, select_store
 from .barrier import BarrierError
+
+_JUG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class JugfileError(Exception):
@@ -51,7 +59,7 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
             source = f.read()
         code = compile(source, path, "exec")
     except SyntaxError:
-        import traceback
+        import traceback  # start-up time: only when something failed
 
         raise JugfileError(f"cannot load jugfile {jugfile}:\n{traceback.format_exc(limit=0)}") from None
     except OSError as e:
@@ -70,7 +78,7 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
         sys.path.insert(0, folder)
     old_argv = sys.argv
     sys.argv = [path, *(argv or [])]
-    loaded = Loaded(path, ns, _task.alltasks, store)
+    loaded = Loaded(path, ns, _task.registered_tasks(), store)
     try:
         exec(code, ns)
     except BarrierError as e:
@@ -89,14 +97,12 @@ def _load_error(jugfile: str, e: Exception) -> str:
     """What went wrong loading ``jugfile``: jug's own clear errors (a lambda as Task...) as
     ``<jugfile>, line N: message``; anything else with the user's frames of the traceback."""
     if isinstance(e, _task.TaskError):
-        import traceback
+        import traceback  # start-up time: only when something failed
 
         frames = traceback.extract_tb(e.__traceback__)
         mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(jugfile)]
         where = f", line {mine[-1].lineno}" if mine else ""
         return f"{jugfile}{where}: {e}"
-    from .usertb import user_traceback
-
     return f"error while loading jugfile {jugfile}:\n{user_traceback(e)}"
 
 
@@ -152,3 +158,16 @@ def set_jugdir(jugdir: Any) -> Store:
 def is_jug_running() -> bool:
     """True when the code runs under jug (command line or jug.init), not plain Python."""
     return _task.running[0]
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc`` formatted with only the frames outside jug's package (no header if none)."""
+    import traceback  # start-up time: only when something failed
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_JUG_DIR)]
+    tail = "".join(traceback.format_exception_only(type(exc), exc))
+    if not frames:
+        return tail
+    return ("Traceback (most recent call last):\n"
+            + "".join(traceback.StackSummary.from_list(frames).format()) + tail)

@@ -2,7 +2,9 @@
 
 The one piece of global state the documented API forces lives here: :data:`alltasks`, the
 Tasks a jugfile defined (in definition order, which is a topological order), and
-``Task.store``, the store they save to.
+``Task.store``, the store they save to.  Only this module changes the registry: ``Task()``
+registers, :func:`unregister` and :func:`_reset_registry` remove; other modules read it with
+:func:`registered_tasks`.
 """
 
 from __future__ import annotations
@@ -630,6 +632,21 @@ def recursive_dependencies(t: TaskLike, max_level: int | None = -1) -> Iterator[
 def _reset_registry() -> None:
     """Forget every registered Task (before a jugfile is (re)loaded)."""
     alltasks.clear()
+
+
+def registered_tasks() -> list[Task]:
+    """The Tasks defined so far, in definition order: the live registry (it grows while a
+    jugfile loads).  Other modules read it through here and change it only through
+    :func:`unregister` and :func:`_reset_registry` (tests/test_architecture.py checks)."""
+    return alltasks
+
+
+def unregister(t: Task) -> None:
+    """Take ``t`` out of the registry (a CompoundTask stands in for its outer task)."""
+    if alltasks and alltasks[-1] is t:
+        alltasks.pop()  # O(1): list.remove would make many compound tasks quadratic
+    else:
+        alltasks.remove(t)
 
 
 # Pickled Task functions refer to the jugfile module by name; keep it importable.

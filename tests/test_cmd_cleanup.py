@@ -230,7 +230,7 @@ def test_a_lock_retaken_after_judging_is_kept(tmp_path: Path,
                                               capsys: pytest.CaptureFixture) -> None:
     from types import SimpleNamespace
 
-    from jug.subcommands import cleanup
+    from jug.commands import cleanup
 
     store = select_store(str(tmp_path / "d.jugdata"))
     dead = _owner(pid=_dead_pid())

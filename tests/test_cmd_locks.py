@@ -1,4 +1,4 @@
-"""``jug.locks``: when is a lock owner provably dead, when believed alive."""
+"""``jug.state.locks``: when is a lock owner provably dead, when believed alive."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import psutil
 
 from jug.backends.owner import current_owner
-from jug.locks import HOST, judge, owner_is_alive, owner_is_dead
+from jug.state.locks import HOST, judge, owner_is_alive, owner_is_dead
 
 NOW = 1_000_000.0
 

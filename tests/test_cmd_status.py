@@ -20,8 +20,8 @@ import pytest
 from support import ok, run_jug, start_jug, stop, wait_until, write_jugfile
 from support import status as status_json
 
-from jug.progress import counts_text, format_short, format_table
-from jug.taskstate import STATES
+from jug.state.taskstate import STATES
+from jug.status.progress import counts_text, format_short, format_table
 
 GOLDEN = Path(__file__).parent / "golden"
 ESC = "\x1b["
@@ -85,7 +85,7 @@ def test_plain_rendering_of_a_known_store() -> None:
 def test_terminal_rendering_has_bars_and_the_same_figures() -> None:
     from rich.console import Console
 
-    from jug.progress_rich import renderable
+    from jug.status.progress_rich import renderable
 
     con = Console(file=io.StringIO(), width=110, force_terminal=True, color_system="standard",
                   record=True)
@@ -107,7 +107,7 @@ def test_one_order_everywhere() -> None:
     assert tuple(summary["order"]) == STATES
     assert STATES[:5] == ("waiting", "ready", "finished", "running", "failed")
     assert format_short(summary) == "81 tasks: 1 waiting, 22 ready, 54 finished, 3 running, 1 failed"
-    from jug.subcommands.submit import _describe_status
+    from jug.commands.submit import _describe_status
 
     line, left = _describe_status(summary)
     assert line == counts_text(summary["total"]) and left
@@ -222,7 +222,7 @@ def test_short_and_json_ignore_the_terminal(tmp_path: Path, flag: str) -> None:
 
 def test_piped_status_does_not_import_rich(tmp_path: Path) -> None:
     jf = write_jugfile(tmp_path, FAILING)
-    code = ("import sys; from jug.cli import main; main(['status', sys.argv[1]]); "
+    code = ("import sys; from jug.commands.cli import main; main(['status', sys.argv[1]]); "
             "print('rich loaded:', any(m == 'rich' or m.startswith('rich.') for m in sys.modules))")
     from support import jug_env
 

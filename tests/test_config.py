@@ -2,7 +2,7 @@
 
 Precedence, lowest first: default < user config (~/.config/jug/jugrc, or $JUG_CONFIG) <
 project config (jugrc found from the jugfile's folder upwards) < JUG_<OPTION> < command line.
-The exhaustive check drives :func:`jug.cli.parse` in-process on real config files; the
+The exhaustive check drives :func:`jug.commands.cli.parse` in-process on real config files; the
 end-to-end checks run ``python -m jug`` and observe an option's effect.
 """
 
@@ -23,10 +23,9 @@ import pytest
 import yaml
 from support import CHAIN, jug_env, ok, run_jug, write_jugfile
 
-from jug import cli
 from jug.backends import select_store
+from jug.commands import SUBCOMMANDS, cli
 from jug.config.options import Option, all_options
-from jug.subcommands import SUBCOMMANDS
 
 LAYERS = ("user", "project", "env", "cli")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from support import run_jug, write_jugfile
 
-from jug.timings import Durations, eta_seconds
+from jug.state.timings import Durations, eta_seconds
 
 SLOW = """
 import time

@@ -1,10 +1,10 @@
-"""jug.gcpause: the cyclic GC is paused while a task graph is built, and the graph frozen."""
+"""jug.engine.gcpause: the cyclic GC is paused while a task graph is built, and the graph frozen."""
 
 from __future__ import annotations
 
 import gc
 
-from jug.gcpause import building_graph
+from jug.engine.gcpause import building_graph
 
 
 def test_gc_is_paused_inside_and_the_graph_frozen_after() -> None:

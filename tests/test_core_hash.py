@@ -363,7 +363,7 @@ def test_dependency_scan_terminates_on_cycles() -> None:
 
 def test_bulk_pass_scans_a_shared_argument_once(monkeypatch) -> None:
     import jug.hash as jh
-    from jug.taskstate import unique_tasks
+    from jug.state.taskstate import unique_tasks
 
     calls = []
     real = jh._marshal_packed

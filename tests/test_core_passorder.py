@@ -1,10 +1,10 @@
-"""jug.passorder: definition order alone; after a collision, a random point of what is left."""
+"""jug.engine.passorder: definition order alone; after a collision, a random point of what is left."""
 
 from __future__ import annotations
 
 import random
 
-from jug.passorder import PassOrder
+from jug.engine.passorder import PassOrder
 
 
 def test_without_collisions_the_order_is_the_definition_order() -> None:

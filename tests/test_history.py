@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from jug.backends.dict_store import DictStore
-from jug.history import MAX_BUCKETS, FinishHistogram, FinishTimes
-from jug.timings import TimingRecorder
+from jug.state.history import MAX_BUCKETS, FinishHistogram, FinishTimes
+from jug.state.timings import TimingRecorder
 
 
 def test_histogram_stays_small_and_keeps_every_count() -> None:

@@ -9,18 +9,16 @@ import pytest
 from support import POOL_FUNCTIONS, run_jug, write_jugfile
 
 from jug.hpc import sizing
-from jug.hpc.profiles import ProfileError, read_file
-from jug.pools import (
-    DEFAULT,
+from jug.hpc.pool_settings import (
     PoolError,
-    assign,
     execute_args,
     parse_pool_option,
     parse_pools,
     pool_settings,
     pools_from_settings,
-    selection,
 )
+from jug.hpc.profiles import ProfileError, read_file
+from jug.state.membership import DEFAULT, assign, selection
 
 NAMES = ["wf.prep", "wf.train", "wf.train_big", "wf.assemble", "wf.post", "wf.trainer"]
 DECL = {"gpu": {"tasks": ["train"], "gpus": 1, "partition": "gpu", "max-workers": 4},
@@ -190,7 +188,7 @@ def test_execute_only_runs_no_dependencies_and_leaves(tmp_path: Path) -> None:
     p = run_jug("execute", "--only", "train", "--pool", "gpu", "wf.py", cwd=tmp_path)
     assert _task_counts(tmp_path) == {"wf.prep": 3, "wf.train": 1, "wf.post": 0}
     from jug.backends import select_store
-    from jug.workers import read_records
+    from jug.state.shifts import read_records
 
     recs = read_records(select_store(str(tmp_path / "wf.jugdata")))
     assert [(r.pool, r.tasks, r.reason) for r in recs] == [

@@ -201,7 +201,7 @@ def test_sys_exit_in_a_task_fails_that_task_only(tmp_path: Path) -> None:
 
 
 def test_os_exit_crash_loop_is_marked_failed_after_a_few_reclaims(tmp_path: Path) -> None:
-    from jug.crashloop import LIMIT
+    from jug.state.crashloop import LIMIT
 
     jf, jd = write_jugfile(tmp_path, EXITS.replace("QUIT", "dies()")), tmp_path / "d.jugdata"
     codes = [run_jug("execute", jf, "--jugdir", jd, *FAST).returncode for _ in range(LIMIT + 2)]
@@ -216,7 +216,7 @@ def test_os_exit_crash_loop_is_marked_failed_after_a_few_reclaims(tmp_path: Path
     store = select_store(str(jd))
     ok("invalidate", "--target", "dies", jf, "--jugdir", jd)
     assert store.read_docs("crashes") == {} and store.list_failed() == {}
-    from jug.crashloop import note_reclaim
+    from jug.state.crashloop import note_reclaim
 
     for _ in range(LIMIT):
         note_reclaim(store, "d" * 40, "jugfile.dies", None, "test")
@@ -311,7 +311,7 @@ def test_bad_option_value_from_jugrc_is_rejected(tmp_path: Path) -> None:
 
 
 def test_crash_loop_counts_each_reclaim_and_marks_failed_at_the_limit(tmp_path: Path) -> None:
-    from jug.crashloop import LIMIT, forget, note_reclaim
+    from jug.state.crashloop import LIMIT, forget, note_reclaim
 
     store = FileStore(str(tmp_path / "d"))
     owner = {"host": "n1", "pid": 7}

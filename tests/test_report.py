@@ -1,11 +1,13 @@
-"""The allocation report's arithmetic (jug.report): worker records in, figures out."""
+"""The allocation report's arithmetic (jug.hpc.report): worker records in, figures out."""
 
 from __future__ import annotations
 
 import pytest
 
-from jug.report import ALL, Elapsed, build, format_report, parse_sacct, split_worker
-from jug.workers import WorkerRecord
+from jug.hpc.report import ALL, build, format_report, split_worker
+from jug.schedulers.base import Elapsed
+from jug.schedulers.slurm import Slurm
+from jug.state.shifts import WorkerRecord
 
 
 def rec(pool: str | None, started: float, ended: float | None, busy: float, first: float | None,
@@ -47,12 +49,12 @@ def test_pools_and_all_row() -> None:
     # every allocated second is accounted for exactly once
     assert a.allocated == pytest.approx(a.task_seconds + a.idle_start + a.idle_middle
                                         + a.idle_tail)
-    text = format_report(acc, with_sacct=False)
+    text = format_report(acc, accounting=None)
     assert "71%" in text and "1 budget, 1 signal" in text and "worker records only" in text
 
 
 def test_sacct_adds_queue_wait_and_unrecorded_seconds() -> None:
-    out = parse_sacct("\n".join([
+    out = Slurm({"user": "me"}).parse_accounting("\n".join([
         "77_0|2026-11-30T10:00:00|2026-11-30T10:00:10|2026-11-30T10:01:52",
         "77_0.batch|2026-11-30T10:00:10|2026-11-30T10:00:10|2026-11-30T10:01:52",
         "77_1|2026-11-30T10:00:00|2026-11-30T10:00:30|Unknown",
@@ -64,15 +66,17 @@ def test_sacct_adds_queue_wait_and_unrecorded_seconds() -> None:
     assert out[("77", "1")].end is None
     job = {"scheduler": "slurm", "array_job_id": "77", "array_task_id": "0"}
     r = rec("default", 5000.0, 5100.0, 90.0, 5001.0, 5099.0, 3, job=job)
-    acc = build([r], sacct={("77", "0"): Elapsed(0.0, 10.0, 112.0)}, now=0.0)["default"]
+    acc = build([r], accounting={("77", "0"): Elapsed(0.0, 10.0, 112.0)}, now=0.0)["default"]
     assert (acc.allocated, acc.unrecorded, acc.queue_wait) == (102.0, 2.0, 10.0)
     assert acc.finished is None and acc.reruns is None
-    assert "2.0s allocated outside the jug processes" in format_report({"all": acc}, with_sacct=True)
+    text = format_report({"all": acc}, accounting=Slurm.accounting_name)
+    assert "2.0s allocated outside the jug processes" in text
+    assert text.splitlines()[-1].startswith("SLURM accounting (sacct): 10.0s queued")
 
 
 def test_webstatus_fragment_shows_the_allocation_table() -> None:
-    from jug.report import report_json
-    from jug.webcharts import ChartData, render
+    from jug.hpc.report import report_json
+    from jug.status.webcharts import ChartData, render
 
     acc = build([rec("g<p>u", 0.0, 100.0, 90.0, 5.0, 95.0, 2, reason="signal")], now=0.0)
     html = render(ChartData(now=1000.0, total=5, finished=0, eta=None, progress=[],
@@ -81,3 +85,23 @@ def test_webstatus_fragment_shows_the_allocation_table() -> None:
     assert "<td>1 signal</td>" in html
     assert 'id="allocation"' not in render(ChartData(now=1.0, total=1, finished=0, eta=None,
                                                      progress=[]))
+
+
+def test_accounting_is_asked_through_the_adapter(tmp_path, monkeypatch) -> None:
+    """sacct is the SLURM adapter's: it runs the command, and adapters without accounting
+    (or a sacct that fails, as on clusters without accounting) give None, never an error."""
+    from jug.schedulers.pbs import PBS
+
+    fake = tmp_path / "sacct"
+    fake.write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/args\"\n"
+                    "echo '5_1|2026-11-30T10:00:00|2026-11-30T10:00:04|Unknown'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    seen = Slurm({"user": "me"}).accounting(["5", "5"])
+    assert seen == {("5", "1"): Elapsed(seen[("5", "1")].submit, seen[("5", "1")].submit + 4,
+                                        None)}
+    assert (tmp_path / "args").read_text().split()[-2:] == ["-j", "5"]
+    assert PBS({"user": "me"}).accounting(["5"]) is None and PBS.accounting_name == ""
+    fake.write_text("#!/bin/sh\necho 'accounting storage is disabled' >&2; exit 1\n")
+    assert Slurm({"user": "me"}).accounting(["5"]) is None
+    assert Slurm({"user": "me"}).accounting([]) is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from jug.webcharts import ChartData, render
-from jug.workers import WorkerRecord
+from jug.state.shifts import WorkerRecord
+from jug.status.webcharts import ChartData, render
 
 SVG = "{http://www.w3.org/2000/svg}"
 

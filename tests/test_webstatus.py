@@ -225,7 +225,7 @@ best = report(means)
 
 def _known_store(tmp_path: Path) -> tuple[Path, Path]:
     """The KNOWN jugfile run for 9 tasks (one failure), with fixed timings and worker records."""
-    from jug.workers import ExitReason, WorkerRecord
+    from jug.state.shifts import ExitReason, WorkerRecord
 
     jf = write_jugfile(tmp_path, KNOWN)
     jd = tmp_path / "known.jugdata"
@@ -289,7 +289,7 @@ def _rgb(hex_colour: str, alpha: float = 1.0, bg: str = "#fafafa") -> list[int]:
 def test_charts_of_a_known_store(tmp_path: Path, browser: object) -> None:
     from selenium.webdriver.common.by import By
 
-    from jug.webcharts import COLOURS
+    from jug.status.webcharts import COLOURS
 
     jf, jd = _known_store(tmp_path)
     proc, url = _serve(jf, jd, "--refresh", "30")
@@ -328,7 +328,7 @@ def test_charts_of_a_known_store(tmp_path: Path, browser: object) -> None:
 
 def _compare_screenshot(browser: object, tmp_path: Path) -> None:
     """The screenshot shows each chart's colours where the chart is (decoded by Chromium)."""
-    from jug.webcharts import COLOURS, DONE_COLOUR, PROJECTION_COLOUR, SAMPLE_COLOUR
+    from jug.status.webcharts import COLOURS, DONE_COLOUR, PROJECTION_COLOUR, SAMPLE_COLOUR
 
     png = browser.get_screenshot_as_base64()  # type: ignore[attr-defined]
     (tmp_path / "webstatus.png").write_bytes(__import__("base64").b64decode(png))

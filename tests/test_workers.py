@@ -12,7 +12,7 @@ from support import run_jug, start_jug, stop, wait_until, write_jugfile
 
 from jug.backends import select_store
 from jug.backends.dict_store import DictStore
-from jug.workers import ExitReason, WorkerSession, read_records, reason_of_exit_check
+from jug.state.shifts import ExitReason, ShiftLog, read_records, reason_of_exit_check
 
 WORK = """
 import os, time
@@ -149,11 +149,11 @@ class CountingStore(DictStore):
 def test_one_write_at_start_one_at_exit_and_a_summary_line(monkeypatch, capsys) -> None:
     import io
 
-    import jug.workers as workers
+    import jug.state.shifts as workers
 
     store = CountingStore()
     out = io.StringIO()
-    s = WorkerSession.start(store, "jugfile.py", "w-1", verbose=False)
+    s = ShiftLog.start(store, "jugfile.py", "w-1", verbose=False)
     s.out = out
     finished: set[str] = {"a"}
     s.track(["a", "b", "c", "d"], finished)

@@ -22,6 +22,7 @@ def select_store(jugdir: str | Store) -> Store:
         raise StoreError(f"jugdir must be a string, got {type(jugdir).__name__}: {jugdir!r}")
     jugdir = os.fspath(jugdir)
     if jugdir == "dict_store":
+        # start-up time: a store's module (and redis) loads only when that store is used
         from .dict_store import DictStore
 
         return DictStore()
@@ -29,6 +30,7 @@ def select_store(jugdir: str | Store) -> Store:
     if m:
         scheme = m.group(1).lower()
         if scheme in ("redis", "rediss"):
+            # start-up time: a store's module (and redis) loads only when that store is used
             from .redis_store import RedisStore
 
             return RedisStore(jugdir)
@@ -41,6 +43,7 @@ def select_store(jugdir: str | Store) -> Store:
 
 
 def _file_store(path: str) -> Store:
+    # start-up time: a store's module (and redis) loads only when that store is used
     from .file_store import FileStore
 
     return FileStore(path)

@@ -111,7 +111,7 @@ def _frame(fmt: bytes, parts: tuple) -> EncodedResult:
 
 def _npy_parts(value: Any) -> tuple:
     """(.npy header, view of the data) for an array, laid out as ``np.save`` writes it."""
-    import numpy as np
+    import numpy as np  # start-up time: numpy loads only for arrays
 
     arr = value if value.flags.c_contiguous or value.flags.f_contiguous \
         else np.ascontiguousarray(value)
@@ -178,7 +178,7 @@ def decode_payload(fmt: bytes, length: int, crc: int, payload: bytes | memoryvie
         if fmt == FORMAT_ZPICKLE:
             return pickle.loads(zlib.decompress(payload))
         if fmt == FORMAT_NUMPY:
-            import numpy as np
+            import numpy as np  # start-up time: numpy loads only for arrays
 
             return np.load(io.BytesIO(payload), allow_pickle=False)
     except CorruptResult:
@@ -222,7 +222,7 @@ def _read_exact(f: Any, n: int) -> bytes:
 
 def _read_npy(f: Any, length: int, crc: int, key: str, where: str) -> Any:
     """The array of a .npy payload of ``length`` bytes, or None for .npy versions other than 1/2."""
-    import numpy as np
+    import numpy as np  # start-up time: numpy loads only for arrays
 
     fixed = _read_exact(f, 10)
     if len(fixed) < 10 or fixed[:6] != b"\x93NUMPY":

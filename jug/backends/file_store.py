@@ -22,11 +22,13 @@ import functools
 import json
 import os
 import re
+import sys
 import threading
 import time
 import zlib
 from typing import Any, Callable, Iterable, TypeVar
 
+from ..config.trust import untrusted_reason
 from . import owner as _owner
 from .base import (
     HEADER_SIZE,
@@ -520,8 +522,6 @@ def _check_framing(key: str, path: str, data: bytes, size: int, whole: bool) -> 
 
 
 def _warn_not_owner(key: str, owner: dict) -> None:
-    import sys
-
     print(f"jug: not releasing lock {key[:12]}: it is held by {_owner.owner_summary(owner)}, "
           "not by this process (it was reclaimed)", file=sys.stderr)
 
@@ -568,8 +568,6 @@ def _read_lock(path: str) -> dict | None:
 
 def _check_trusted(path: str) -> None:
     """Refuse a store another user owns or anyone can write: its pickles would run their code."""
-    from ..config.trust import untrusted_reason
-
     reason = untrusted_reason(path)
     if reason:
         raise StoreError(f"refusing to open the jugdir {path}: {reason}, and a store holds "

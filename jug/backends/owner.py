@@ -31,6 +31,7 @@ def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:
     env = os.environ if environ is None else environ
     if not any(name in env for name in JOB_ID_VARS):
         return None  # not in a batch job: the adapters are not even imported (start-up time)
+    # start-up time: the adapters load only inside a batch job
     from ..schedulers import from_environment
 
     return from_environment(env)

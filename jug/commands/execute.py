@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config.options import Option, count, finite_seconds, seconds
 from ..engine.worker import execute
-from ..taskstate import STALE_AFTER
+from ..state.taskstate import STALE_AFTER
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
 TAKES_JUGFILE = True

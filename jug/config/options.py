@@ -146,7 +146,7 @@ def _parse_ini(path: Path, text: str) -> dict:
 
 
 def _parse_yaml(path: Path, text: str) -> Any:
-    import yaml
+    import yaml  # start-up time: PyYAML loads only for YAML files
 
     try:
         return yaml.safe_load(text) or {}
@@ -317,7 +317,7 @@ def warn_unknown_keys(layers: list[tuple[str, dict]], options: Sequence[Option],
         if section == "main" and key in anywhere:
             continue  # an option of another subcommand
         pool = sorted(anywhere if section == "main" else mine)
-        import difflib
+        import difflib  # start-up time: only to suggest a name for a typo
 
         close = difflib.get_close_matches(str(key), pool, n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""

@@ -24,7 +24,7 @@ _warned: set[str] = set()
 
 def _user_name(uid: int) -> str:
     try:
-        import pwd
+        import pwd  # start-up time, and pwd is POSIX-only
 
         return pwd.getpwuid(uid).pw_name
     except (ImportError, KeyError):
@@ -40,7 +40,7 @@ def _trusted_uids() -> set[int]:
             uids.add(int(item))
         elif item:
             try:
-                import pwd
+                import pwd  # start-up time, and pwd is POSIX-only
 
                 uids.add(pwd.getpwnam(item).pw_uid)
             except (ImportError, KeyError):

@@ -6,12 +6,13 @@ ahead when another worker holds the next one, so that workers spread out): take 
 lock, check nobody finished it meanwhile, run, save, unlock.  A task whose dependencies are
 held by other workers is postponed; when nothing can run the worker waits (checking the exit
 conditions, e.g. a STOP file, all the while) and re-reads the store; a worker left only with
-tasks that other workers hold leaves at once (:mod:`jug.waiting`).  After the last task, a
+tasks that other workers hold leaves at once (:mod:`jug.engine.waiting`).  After the last task, a
 jugfile that stopped at a barrier is loaded again, until every barrier is passed.
 """
 
 from __future__ import annotations
 
+import pickle
 import signal
 import sys
 import threading
@@ -21,21 +22,24 @@ from enum import Enum
 from typing import Any
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
-from ..gcpause import building_graph
+from ..backends.owner import batch_job, current_owner
 from ..hooks import exit_checks
-from ..jugfile import JugfileError, load, open_store
-from ..passorder import PassOrder
-from ..task import Task, TaskError
-from ..taskstate import (
+from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..state.crashloop import LIMIT, forget, note_reclaim
+from ..state.membership import selection
+from ..state.shifts import ExitReason, ShiftLog, reason_of_worker
+from ..state.taskstate import (
     base_dependencies,
     dead_locks,
     dependency_closure,
     match_tasks,
     unique_tasks,
 )
-from ..timings import Durations, TimingRecorder
-from ..waiting import Leftovers, Poller, Verdict, WaitEnd
-from ..workers import ExitReason, WorkerSession, reason_of_worker
+from ..state.timings import Durations, TimingRecorder
+from ..task import Task, TaskError
+from .gcpause import building_graph
+from .passorder import PassOrder
+from .waiting import Leftovers, Poller, Verdict, WaitEnd
 
 EXIT_FAILED = 1
 EXIT_STORE_FAULT = 2
@@ -196,7 +200,7 @@ class Worker:
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
         self.started = time.time()  # the worker record's start, written once the jugfile loads
-        self.session: WorkerSession | None = None  # the worker record and log lines
+        self.session: ShiftLog | None = None  # this worker's shift record and log lines
         self.last_task: str | None = None  # the task run last (for signal messages)
         self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
         self.left_to_others = 0  # tasks held by other workers when this one left
@@ -214,8 +218,6 @@ class Worker:
                                 f"{', '.join(sorted({t.name for t in tasks}))}")
             tasks = dependency_closure(tasks, chosen)
         if self.only or self.exclude:
-            from ..pools import selection
-
             keep = selection((t.name for t in tasks), self.only, self.exclude)
             tasks = [t for t in tasks if t.name in keep]
         return tasks
@@ -469,8 +471,6 @@ class Worker:
             return RunOutcome(Outcome.FAILED)
         elapsed = time.perf_counter() - start
         if h in self.reclaimed:  # it finished after all: its crash count starts again
-            from ..crashloop import forget
-
             forget(self.store, [h])
         self.executed += 1
         self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
@@ -482,9 +482,7 @@ class Worker:
         return RunOutcome(Outcome.OK)
 
     def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
-        import traceback
-
-        from ..usertb import user_traceback
+        import traceback  # start-up time (3.6 ms): only when a task failed
 
         tb = traceback.format_exc()  # whole, in the failure mark; the user's frames on screen
         if _is_pickling_error(e):
@@ -495,10 +493,9 @@ class Worker:
             msg = f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s:"
         print(f"{msg}\n{user_traceback(e)}", file=sys.stderr, flush=True)
         if self.use_pdb:
-            import pdb
+            import pdb  # start-up time: only with --pdb
 
             pdb.post_mortem(sys.exc_info()[2])
-        from ..backends.owner import current_owner
 
         self.store.fail(h, {"task": t.name, "error": repr(e), "traceback": tb,
                             "time": time.time(), "owner": current_owner()})
@@ -506,8 +503,6 @@ class Worker:
 
 
 def _is_pickling_error(e: BaseException) -> bool:
-    import pickle
-
     text = str(e)
     return isinstance(e, pickle.PicklingError) or (
         isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
@@ -515,8 +510,6 @@ def _is_pickling_error(e: BaseException) -> bool:
 
 def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
     """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
-    from ..crashloop import LIMIT, note_reclaim
-
     counted = note_reclaim(store, h, name, owner, reason)
     extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
              if counted.failed else f" (reclaim {counted.count} of at most {LIMIT})")
@@ -580,11 +573,9 @@ def execute(args: Any) -> int:
 def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
     """``--until-done``: a worker of a chain leaving because its budget is spent (with
     pools also: with no work left it could run) plans the next workers (jug.hpc.chain)."""
-    from ..backends.owner import batch_job
-
-    # outside a batch job there is no chain to plan for: do not import the HPC toolkit
-    # (a fifth of the start-up of a laptop worker)
     if why[0] in (ExitReason.BUDGET, ExitReason.NO_WORK) and batch_job() is not None:
+        # start-up time: outside a batch job there is no chain to plan for, so a laptop
+        # worker never imports the HPC toolkit (a fifth of its start-up)
         from ..hpc.chain.handover import hand_over
 
         hand_over(store, args.jugfile, why[0], why[1])
@@ -623,7 +614,7 @@ def _wind_down(store: Store, worker: Worker, args: Any, why: tuple[ExitReason, s
     if worker.session is not None:
         worker.session.close(*why)
     if worker.executed:
-        from ..io import print_task_summary_table
+        from ..io import print_task_summary_table  # start-up time: jug.io loads jug.utils
 
         print_task_summary_table(args, [("Executed", worker.executed_by_name)])
 
@@ -664,7 +655,7 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
         if first:  # checks a jugfile registers count once, not again at each reload
             mark = exit_checks.checkpoint()
             first = False
-            worker.session = WorkerSession.start(store, args.jugfile, worker.timings.name,
+            worker.session = ShiftLog.start(store, args.jugfile, worker.timings.name,
                                                  verbose=args.verbose in ("info", "debug"),
                                                  started=worker.started,
                                                  pool=getattr(args, "pool", None))

@@ -10,5 +10,5 @@ command builders, output parsers) that imports nothing else from jug.  Modules:
 * :mod:`jug.hpc.watch`: the ``--watch`` resubmit loop;
 * :mod:`jug.hpc.chain`: ``--until-done`` generations of workers and their planner jobs (a
   package, one module per concern; ``python -m jug.hpc.chain`` is the planner's entry);
-* :mod:`jug.hpc.worker`: the SGE worker entry (walltime signals become SIGTERM).
+* :mod:`jug.commands.sge_entry`: the SGE worker entry (walltime signals become SIGTERM).
 """

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import jug
+
+from .. import schedulers
+from ..backends import StoreError, default_jugdir, select_store
 from ..config.trust import search_upwards, trusted
 from ..schedulers import SchedulerError, get_scheduler
 from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
@@ -110,8 +114,6 @@ def _sanitize_name(name: str, limit: int | None) -> str:
 def _auto_pythonpath(python: str) -> str | None:
     """The job's PYTHONPATH: the submitter's (SGE jobs start with a bare environment), with
     this jug's folder first if ``python`` cannot import this jug by itself; None if empty."""
-    import jug
-
     root = str(Path(jug.__file__).resolve().parent.parent)
     existing = os.environ.get("PYTHONPATH", "")
     try:
@@ -139,7 +141,7 @@ def split_password(jugdir: str) -> tuple[str, str | None]:
     """
     if not jugdir.startswith(("redis://", "rediss://")):
         return jugdir, None
-    from urllib.parse import unquote, urlsplit
+    from urllib.parse import unquote, urlsplit  # start-up time: only for a Redis URL
 
     parts = urlsplit(jugdir)
     try:
@@ -155,8 +157,6 @@ def split_password(jugdir: str) -> tuple[str, str | None]:
 
 def _scheduler_from(s: Mapping[str, Any]) -> Scheduler:
     """The adapter the settings name, else the one whose commands are on PATH."""
-    from .. import schedulers
-
     name = s.get("scheduler") or schedulers.detect()
     if not name:
         raise SubmitError("no scheduler given and none found on PATH (looked for sbatch, "
@@ -192,8 +192,6 @@ def _validate_numbers(scheduler: Scheduler, s: dict[str, Any]) -> tuple[int, int
 def _resolve_jugdir(jugdir: Any, jugfile: str) -> str:
     """The store workers share: an absolute path or a URL (never the in-memory dict_store)."""
     if jugdir in (None, ""):
-        from ..backends import default_jugdir
-
         return default_jugdir(jugfile)
     if jugdir == "dict_store":
         raise SubmitError("jugdir 'dict_store' lives in one process's memory: batch "
@@ -304,7 +302,7 @@ class JobPlan:
 
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""
-        module = "jug.hpc.worker" if self.scheduler.walltime_signals_kill else "jug"
+        module = "jug.commands.sge_entry" if self.scheduler.walltime_signals_kill else "jug"
         cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir,
                *[str(a) for a in self.settings.get("execute_args") or []], self.jugfile]
         if self.jugfile_args:
@@ -389,7 +387,7 @@ class JobPlan:
         planner job of ``--until-done``) with the same search path and filters.
         """
         template = template or self.scheduler.template
-        import jinja2
+        import jinja2  # start-up time: Jinja2 loads only to render a job script
 
         loader = jinja2.ChoiceLoader([
             jinja2.PrefixLoader({"jug": jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))}),
@@ -441,11 +439,9 @@ class JobPlan:
 
     def open_store(self) -> Any:
         """The store (with the password, which ``jugdir`` leaves out); SubmitError if not."""
-        from ..backends import StoreError, select_store
-
         url = self.jugdir
         if self.redis_password:
-            from urllib.parse import quote, urlsplit
+            from urllib.parse import quote, urlsplit  # start-up time: only for a Redis URL
 
             parts = urlsplit(url)
             user, _, host = parts.netloc.rpartition("@")
@@ -462,8 +458,6 @@ class JobPlan:
 
         Raises StoreError: the resubmit loop retries those; ``jug submit`` reports them.
         """
-        from ..backends import StoreError
-
         name = f"probe-{os.getpid()}"
         try:
             store.write_doc(STATE_NAMESPACE, name, {"probe": time.time()})
@@ -528,8 +522,6 @@ class JobPlan:
     def _record(self, store: Any, job_id: str, size: int, script: str,
                 earlier: list[dict]) -> dict:
         """Record a submitted array in the store; if that fails, say how to cancel it."""
-        from ..backends import StoreError
-
         record = {
             "scheduler": self.scheduler.name, "job_id": job_id,
             "short_id": self.scheduler.short_id(job_id), "size": size,

@@ -63,7 +63,7 @@ def check_keys(data: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], str | None]:
     """Read one profile file: (top-level options, {profile: options}, default profile)."""
-    import yaml
+    import yaml  # start-up time: PyYAML loads only for YAML files
 
     try:
         data = yaml.safe_load(path.read_text()) or {}

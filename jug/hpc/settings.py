@@ -1,4 +1,4 @@
-"""The settings of ``jug submit``, each declared once: name, type, default, help, schedulers.
+"""The settings of ``jug submit``, each declared once: name, type, default, help.
 
 Everything else is derived from :data:`SETTINGS`: the built-in layer of the profiles
 (:data:`DEFAULTS`, :mod:`jug.hpc.profiles`), the command-line options with their
@@ -8,7 +8,8 @@ written anywhere else would drift from this one.
 
 Layering, lowest first: built-in < user file < project file < profile < jugrc / ``JUG_*``
 environment < command line (:func:`jug.hpc.profiles.merge`).  This module imports only
-:mod:`jug.config.options` and :mod:`jug.taskstate` (the CLI reads it at start-up).
+:mod:`jug.config.options`, :mod:`jug.state.taskstate` and the adapters' registry
+(:mod:`jug.schedulers`; the CLI reads it at start-up).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config.options import Option
-from ..taskstate import STALE_AFTER
+from ..schedulers import NAMES, adapter_classes
+from ..state.taskstate import STALE_AFTER
 
-ALL = ("slurm", "pbs", "torque", "sge")
+#: every scheduler, from the adapters' registry (never listed here)
+ALL = NAMES
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,6 @@ class Setting:
     default_text: str | None = None  # a computed default, in words (None: the value itself)
     type: Callable[[str], Any] | None = None
     metavar: str | None = None
-    schedulers: tuple[str, ...] = ALL  # where the setting means something
     short: str | None = None
     aliases: tuple[str, ...] = ()
     multiple: bool = False  # repeatable; a later file replaces the list, the command line adds
@@ -58,7 +60,7 @@ def _shown(value: Any) -> str:
 
 _WORKERS = "With --watch or --until-done: "
 SETTINGS: tuple[Setting, ...] = (
-    Setting("scheduler", None, "slurm, pbs (PBS Pro/OpenPBS), torque or sge",
+    Setting("scheduler", None, f"The batch system: {', '.join(NAMES)}",
             "the profile's, else detected from the commands on PATH", metavar="NAME"),
     Setting("workers", 1, "Number of workers (array elements)", metavar="N", short="-n"),
     Setting("walltime", "01:00:00", "Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m",
@@ -91,13 +93,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("submit_command", None),
     Setting("python", None, "Python interpreter of the workers", "this one", metavar="PATH"),
     Setting("pythonpath", "auto"),
-    Setting("parallel_env", "smp", schedulers=("sge",)),
+    Setting("parallel_env", "smp"),  # SGE's (its adapter declares it: own_settings)
     Setting("execute_args", [], multiple=True),
     Setting("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
             flag=True),
     Setting("compute_submit", None),  # None: ask the scheduler whether compute nodes may submit
     Setting("planner_walltime", None),  # None: PLANNER_WALLTIME (10 minutes), any worker walltime
-    Setting("pools", {}),  # worker pools (jug.pools): name -> {tasks, max-workers, settings}
+    Setting("pools", {}),  # worker pools (jug.hpc.pool_settings): name -> {tasks, max-workers, settings}
     Setting("pool", [], "A worker pool, e.g. gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 "
             "(repeatable; adds to or replaces the profile's 'pools'): one array per pool, sized "
             "from its own tasks", metavar="NAME:SPEC", multiple=True),
@@ -138,6 +140,7 @@ def command_line_options(loop: bool) -> list[Option]:
 
 
 def applies_to(name: str, scheduler: str) -> bool:
-    """Whether setting ``name`` means something for ``scheduler`` (unknown names do)."""
-    s = BY_NAME.get(name)
-    return s is None or scheduler in s.schedulers
+    """Whether setting ``name`` means something for ``scheduler``: a setting that adapters
+    declare as their own (``own_settings``) only for those; every other one everywhere."""
+    owners = [n for n, cls in adapter_classes().items() if name in cls.own_settings]
+    return not owners or scheduler in owners

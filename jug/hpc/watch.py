@@ -19,17 +19,21 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..backends import StoreError
-from ..backends.owner import BatchJob
-from ..crashloop import note_reclaim
+from ..backends.owner import BatchJob, current_owner
+from ..jugfile import load
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
-from ..taskstate import (
+from ..state.crashloop import note_reclaim
+from ..state.locks import owner_is_alive, owner_is_dead
+from ..state.taskstate import (
+    STATES,
     Snapshot,
     base_dependencies,
     classify,
     format_duration,
     unique_tasks,
 )
-from ..timings import Durations, eta_seconds
+from ..state.timings import Durations, eta_seconds
+from ..status.progress import counts_text
 from . import sizing
 from .job import STATE_NAMESPACE, JobPlan, state_name, submitted_arrays
 from .settings import LOOP_DEFAULTS
@@ -109,8 +113,6 @@ class Watcher:
     # -- reading ----------------------------------------------------------------------
     def _load(self) -> None:
         """Load the jugfile in this process (first poll, and after a barrier on later ones)."""
-        from ..jugfile import load
-
         self.loaded = load(self.plan.jugfile, self.store, self.plan.jugfile_args)
         self.tasks = unique_tasks(self.loaded.tasks)
         self.order = [t.hash() for t in self.tasks]
@@ -138,8 +140,6 @@ class Watcher:
         scheduler; any other owner (another tool, user or cluster) is judged by its host/pid
         and heartbeat alone.
         """
-        from ..locks import owner_is_dead
-
         listed: set[tuple[str, str | None]] = set()
         whole: set[str] = set()
         for e in entries:
@@ -308,8 +308,6 @@ class Watcher:
         """One status line: task states, workers, decision and why."""
         pending = sum(a.pending for a in arrays)
         running = sum(a.running for a in arrays)
-        from ..progress import counts_text
-        from ..taskstate import STATES
 
         counts = {s: getattr(c, s) for s in STATES}
         text = (f"{time.strftime('%H:%M:%S')} tasks: {counts_text(counts, STATES)} | "
@@ -328,8 +326,6 @@ class Watcher:
 
     def _beat(self) -> None:
         """Record (refresh) that this process watches the jugfile (best effort)."""
-        from ..backends.owner import current_owner
-
         me = current_owner()
         try:
             self.store.write_doc(WATCH_NAMESPACE, self._record_name(),
@@ -341,9 +337,6 @@ class Watcher:
 
     def other_watcher(self) -> str | None:
         """Who else watches this jugfile right now (a live loop elsewhere), or None."""
-        from ..backends.owner import current_owner
-        from ..locks import owner_is_alive
-
         doc = self.store.read_docs(WATCH_NAMESPACE).get(self._record_name())
         me = current_owner()
         if not doc or (doc.get("host") == me["host"] and doc.get("pid") == me["pid"]):
@@ -355,8 +348,6 @@ class Watcher:
 
     def release(self) -> None:
         """Forget this loop's record (if it is still ours)."""
-        from ..backends.owner import current_owner
-
         name = self._record_name()
         try:
             doc = self.store.read_docs(WATCH_NAMESPACE).get(name)

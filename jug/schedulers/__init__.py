@@ -30,11 +30,12 @@ from .base import (  # noqa: F401  (re-exported)
 )
 
 
-def _classes() -> dict[str, type[Scheduler]]:
-    """The adapter classes by name (imported on first use)."""
-    from .pbs import PBS, Torque
-    from .sge import SGE
-    from .slurm import Slurm
+def adapter_classes() -> dict[str, type[Scheduler]]:
+    """The adapter classes by name (imported on first use): the registry every list of
+    schedulers derives from."""
+    from .pbs import PBS, Torque  # start-up time: each adapter loads on first use
+    from .sge import SGE  # start-up time: each adapter loads on first use
+    from .slurm import Slurm  # start-up time: each adapter loads on first use
 
     return {"slurm": Slurm, "pbs": PBS, "torque": Torque, "sge": SGE}
 
@@ -44,7 +45,7 @@ NAMES = ("slurm", "pbs", "torque", "sge")
 
 def get_scheduler(name: str, settings: Mapping[str, Any] | None = None) -> Scheduler:
     """The adapter called ``name``, configured with profile ``settings``."""
-    classes = _classes()
+    classes = adapter_classes()
     key = name.strip().lower()
     if key in ("pbspro", "openpbs"):
         key = "pbs"
@@ -58,7 +59,7 @@ def from_environment(env: Mapping[str, str]) -> dict | None:
 
     SLURM first, then PBS (Torque's variables are recognised by PBS), then SGE, whose
     ``JOB_ID`` other systems set too."""
-    classes = _classes()
+    classes = adapter_classes()
     for key in ("slurm", "pbs", "sge"):
         job = classes[key].from_environment(env)
         if job is not None:
@@ -68,7 +69,7 @@ def from_environment(env: Mapping[str, str]) -> dict | None:
 
 def detect() -> str | None:
     """The scheduler whose commands are on PATH (SLURM first, then SGE, Torque, PBS)."""
-    classes = _classes()
+    classes = adapter_classes()
     for key in ("slurm", "sge", "torque", "pbs"):
         if classes[key].detect():
             return key

@@ -126,6 +126,15 @@ def tally(entries: Iterable[QueueEntry], job_ids: Iterable[str],
     return counts
 
 
+@dataclass(frozen=True)
+class Elapsed:
+    """One array element as the scheduler's accounting saw it (seconds since the epoch)."""
+
+    submit: float
+    start: float
+    end: float | None
+
+
 def expand_indices(text: str) -> list[int]:
     """Expand an index list such as ``3-7:2,9`` or ``[2-5%3]`` into the indices it names."""
     text = text.strip().strip("[]")
@@ -192,6 +201,11 @@ class Scheduler:
     transient_errors: tuple[str, ...] = (
         r"timed? ?out", r"connection refused", r"connection reset",
         r"temporarily unavailable", r"try again later")
+    #: what the accounting report calls this scheduler's accounting (empty: it has none
+    #: jug reads; ``accounting_args`` says how to ask it)
+    accounting_name: str = ""
+    #: ``jug submit`` settings only this scheduler uses (the dry run shows them only here)
+    own_settings: tuple[str, ...] = ()
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         settings = dict(settings or {})
@@ -325,6 +339,31 @@ class Scheduler:
         if not job_ids:
             return {}
         return tally(self.queue(), job_ids, self.short_id)
+
+    # -- accounting -----------------------------------------------------------------------
+    def accounting_args(self, array_ids: Sequence[str]) -> list[str] | None:
+        """The command listing these arrays' elements with submit/start/end times (None:
+        this scheduler has no accounting jug reads)."""
+        return None
+
+    def parse_accounting(self, stdout: str) -> dict[tuple[str, str], Elapsed]:
+        """``{(array id, index): Elapsed}`` of the accounting command's output."""
+        return {}
+
+    def accounting(self, array_ids: Iterable[str]) -> dict[tuple[str, str], Elapsed] | None:
+        """The accounting's view of these arrays' elements, or None when there is none or
+        it does not answer (accounting is often disabled: never an error)."""
+        ids = sorted(set(array_ids))
+        cmd = self.accounting_args(ids) if ids else None
+        if not cmd:
+            return None
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if proc.returncode != 0:
+            return None
+        return self.parse_accounting(proc.stdout) or None
 
     # -- cancel / throttle ----------------------------------------------------------------
     def cancel_args(self, job_ids: Sequence[str]) -> list[str]:

@@ -34,6 +34,7 @@ class SGE(Scheduler):
     supports_signal = True  # -l s_rt sends SIGUSR1
     supports_throttle = True
     walltime_signals_kill = True  # SIGUSR1 (s_rt) and SIGUSR2 (qsub -notify)
+    own_settings = ("parallel_env",)  # -pe NAME SLOTS
     dependency_option = "-hold_jid {ids}"
     dependency_separator = ","
     planner_template = "sge-planner.sh.j2"

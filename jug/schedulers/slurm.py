@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Mapping, Sequence
 
-from .base import DONE, PENDING, RUNNING, ArrayCounts, QueueEntry, Scheduler, expand_indices
+from .base import (
+    DONE,
+    PENDING,
+    RUNNING,
+    ArrayCounts,
+    Elapsed,
+    QueueEntry,
+    Scheduler,
+    expand_indices,
+)
 
 _PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING"}
 _RUNNING = {"RUNNING", "SUSPENDED", "STOPPED", "RESIZING", "SIGNALING", "STAGE_OUT"}
@@ -44,6 +54,7 @@ class Slurm(Scheduler):
                    "\\": "makes the job fail to launch (SLURM reads it as an escape)"}
 
     supports_throttle = True
+    accounting_name = "SLURM accounting (sacct)"
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> dict | None:
@@ -122,3 +133,33 @@ class Slurm(Scheduler):
         """``MaxArraySize = 1001``: indices 0..1000, so 1001 elements per array."""
         m = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)", stdout, re.M)
         return int(m.group(1)) if m else None
+
+    # -- accounting (sacct) ---------------------------------------------------------------
+    def accounting_args(self, array_ids: Sequence[str]) -> list[str] | None:
+        """``sacct`` for the allocations (``-X``) of these arrays, one line per element."""
+        return ["sacct", "-P", "-n", "-X", "--format=JobID,Submit,Start,End", "-j",
+                ",".join(array_ids)]
+
+    def parse_accounting(self, stdout: str) -> dict[tuple[str, str], Elapsed]:
+        """Array elements of ``sacct -P -n --format=JobID,Submit,Start,End`` output."""
+        out = {}
+        for line in stdout.splitlines():
+            parts = line.split("|")
+            if len(parts) < 4 or "." in parts[0] or "_" not in parts[0]:
+                continue  # job steps (.batch) and non-array jobs
+            array, _, index = parts[0].partition("_")
+            if not index.isdigit():
+                continue  # a pending range such as 12_[3-9]
+            submit, start, end = (_stamp(p) for p in parts[1:4])
+            if submit is None or start is None:
+                continue
+            out[(array, index)] = Elapsed(submit, start, end)
+        return out
+
+
+def _stamp(text: str) -> float | None:
+    """Seconds since the epoch of a sacct time (``Unknown``/``None`` -> None)."""
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        return None

@@ -26,4 +26,4 @@ export JUG_MAX_HOURS=3 JUG_MAX_MINUTES=50 JUG_MAX_SECONDS=0
 export JUG_EXIT_IF_FILE_EXISTS=/home/user/proj/STOP
 export OMP_NUM_THREADS=4
 echo "jug worker ${SGE_TASK_ID:-0} of sim on $(hostname) at $(date '+%F %T')"
-exec /opt/venv/bin/python -m jug.hpc.worker execute --jugdir /home/user/proj/jugfile.jugdata --keep-going /home/user/proj/jugfile.py -- input.csv --fast
+exec /opt/venv/bin/python -m jug.commands.sge_entry execute --jugdir /home/user/proj/jugfile.jugdata --keep-going /home/user/proj/jugfile.py -- input.csv --fast

@@ -20,11 +20,11 @@ from jug.hpc.chain.planning import SKIPPED, SUBMITTED, plan_once, rebuild_plans
 from jug.hpc.chain.records import Chain, Generation, Trigger, describe
 from jug.hpc.chain.start import start_pools
 from jug.hpc.job import submitted_arrays
+from jug.hpc.pool_settings import declaration, parse_pools, pools_from_settings
 from jug.hpc.watch import WatchOptions
 from jug.jugfile import load
-from jug.pools import declaration, parse_pools, pools_from_settings
 from jug.schedulers.base import RUNNING, QueueEntry
-from jug.workers import ExitReason
+from jug.state.shifts import ExitReason
 
 
 class PoolSlurm(FakeSlurm):

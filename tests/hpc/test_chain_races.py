@@ -20,6 +20,7 @@ from jug.backends import select_store
 from jug.hpc import job as job_module
 from jug.hpc.chain import lock as lock_module
 from jug.hpc.chain import planning
+from jug.hpc.chain import start as start_module
 from jug.hpc.chain.lock import PlannerLock, lock_key
 from jug.hpc.chain.planning import SUBMITTED, plan_once
 from jug.hpc.chain.records import CANCELLED, RUNNING, STOPPED, Chain, Trigger
@@ -102,10 +103,8 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
                        "arrays": [], "planners": [], "cancelled": set(), "queue_errors": [],
                        "submit_errors": []}
     make = lambda name, s=None: ScriptedSlurm(s or {})  # noqa: E731
-    monkeypatch.setattr(job_module, "get_scheduler", make)
-    import jug.schedulers
-
-    monkeypatch.setattr(jug.schedulers, "get_scheduler", make)
+    for module in (job_module, planning, start_module):
+        monkeypatch.setattr(module, "get_scheduler", make)
     monkeypatch.setattr(planning, "RETRY_FIRST", 0.01, raising=False)
     return ScriptedSlurm.q
 

@@ -22,7 +22,7 @@ from support import base_env, cancel_quietly, until_done, wait_chain_end, wait_u
 from jug.backends import select_store
 from jug.hpc.chain.records import describe as chain_lines
 from jug.hpc.job import submitted_arrays
-from jug.workers import read_records
+from jug.state.shifts import read_records
 
 PIPELINE = """
 import os, time

@@ -13,11 +13,11 @@ from jug.backends import select_store
 from jug.hpc import profiles as submit_profiles
 from jug.hpc import sizing
 from jug.hpc.job import submitted_arrays
-from jug.hpc.pools import PoolsWatcher, pool_plans
+from jug.hpc.pool_settings import pools_from_settings
+from jug.hpc.pool_watch import PoolsWatcher, pool_plans
 from jug.hpc.watch import WatchOptions
-from jug.pools import pools_from_settings
 from jug.schedulers.base import RUNNING, QueueEntry
-from jug.workers import read_records
+from jug.state.shifts import read_records
 
 WF = POOL_FUNCTIONS + """
 ps = [prep(i) for i in range(6)]

@@ -198,7 +198,7 @@ def test_submit_module_imports_nothing_heavy() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, jug.cli, jug.subcommands.submit, jug.schedulers;"
+    code = ("import sys, jug.commands.cli, jug.commands.submit, jug.schedulers;"
             "bad = [m for m in ('jinja2', 'yaml') if m in sys.modules];"
             "assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -282,8 +282,8 @@ def test_scheduler_facts_are_read_not_probed() -> None:
 
 
 def test_each_setting_is_declared_once_and_everything_else_derives_from_it() -> None:
+    from jug.commands import submit
     from jug.hpc import profiles, settings
-    from jug.subcommands import submit
 
     assert profiles.BUILTIN == {s.name: s.default for s in settings.SETTINGS if not s.loop}
     assert set(profiles.LIST_KEYS) == {"directive", "prologue", "epilogue", "execute_args", "pool"}

@@ -20,7 +20,7 @@ first.  Bounds: ``--max-workers`` / ``--max-queued`` as for ``--watch``, a gener
 never resubmitted for, and a generation that finished no task stops the chain with a reason
 that ``jug status`` and ``jug submit --status`` show.
 
-With worker pools (:mod:`jug.hpc.pools`) every poll sizes every pool, each with the chain's
+With worker pools (:mod:`jug.hpc.pool_settings`) every poll sizes every pool, each with the chain's
 rules (:class:`~.poll.ChainPoll`): generation 1 is one pools poll, a generation lists the arrays
 of all pools, and a pool's worker that leaves with nothing left it could run hands over too
 (its tasks wait on another pool, or its pool is done while another pool's tasks became

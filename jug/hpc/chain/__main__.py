@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from typing import Any
 
+from ...backends import StoreError, select_store
+from ...backends.owner import BatchJob, current_owner, owner_summary
 from ...schedulers.base import SchedulerError
 from ..job import SubmitError
 from .lock import LOCK_WAIT, NO_WORK_WAIT
@@ -22,8 +25,6 @@ PLANNER_RESERVE = 60.0
 
 def _who() -> tuple[str, tuple[str, str] | None]:
     """(description, (array short id, index)) of this process for the chain record."""
-    from ...backends.owner import BatchJob, current_owner, owner_summary
-
     me = current_owner()
     job = BatchJob.of(me)
     array = job and (job.array_job_id or job.job_id)
@@ -50,9 +51,6 @@ def _caller(a: Any, chain: Chain | None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """``python -m jug.hpc.chain --jugdir D (--handover | --no-work T | --generation N
     --walltime S) [--deadline T] JUGFILE`` (``T``: seconds since the epoch)."""
-    import argparse
-
-    from ...backends import StoreError, select_store
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:  # the jugfile's arguments are in the chain record

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from ...hooks import exit_checks
+from ...state.shifts import ExitReason
 from .records import RUNNING, Chain, Trigger
 
 
@@ -24,8 +26,6 @@ def _draining() -> bool:
 
 def budget_spent(reason: str) -> bool:
     """True if a worker stopped because its time budget is spent (not done, not STOP)."""
-    from ...hooks import exit_checks
-
     if _draining():
         return False
     left = exit_checks.time_left()
@@ -39,8 +39,6 @@ def handover_trigger(chain: Chain, why: str, detail: str) -> Trigger | None:
     a spent budget always; with pools also no work left it could run (its tasks wait on
     another pool, or its pool is done while another's tasks became ready), else the next
     pool's workers would wait for the planner job.  None: no hand-over."""
-    from ...workers import ExitReason
-
     if budget_spent(detail):
         return Trigger.BUDGET
     if chain.pools and why == ExitReason.NO_WORK and not _draining():

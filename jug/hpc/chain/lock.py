@@ -18,6 +18,10 @@ import threading
 import time
 from typing import Any
 
+from ...schedulers.base import DONE, SchedulerError
+from ...state.locks import owner_is_dead
+from ..watch import owner_key
+
 #: how long a planner job waits for the planner lock held by a live process (seconds)
 LOCK_WAIT = 120.0
 
@@ -44,9 +48,6 @@ def lock_key(jugfile: str) -> str:
 def _job_in_queue(scheduler: Any, owner: dict) -> bool | None:
     """Whether the batch job of lock owner ``owner`` is in ``scheduler``'s queue (None: no
     job of this scheduler, or the queue did not answer: no evidence)."""
-    from ...schedulers.base import DONE, SchedulerError
-    from ..watch import owner_key
-
     key = owner_key(owner)
     if scheduler is None or key is None or key[0] != scheduler.name:
         return None
@@ -96,8 +97,6 @@ class PlannerLock:
 
     def _dead(self, owner: dict, ask_queue: bool) -> bool:
         """True if ``owner`` is provably dead (the queue is asked only if ``ask_queue``)."""
-        from ...locks import owner_is_dead
-
         if owner_is_dead(owner, time.time(), LOCK_STALE, None):
             return True
         return ask_queue and _job_in_queue(self.scheduler, owner) is False

@@ -9,7 +9,7 @@ import shlex
 import time
 
 from ...schedulers.base import SchedulerError
-from ..job import JobPlan, SubmitError, _sanitize_name
+from ..job import JobPlan, SubmitError, _sanitize_name, parse_duration
 from .records import Chain, Generation
 
 #: the planner job's walltime unless ``planner-walltime`` says otherwise (seconds)
@@ -23,8 +23,6 @@ def planner_walltime(plan: JobPlan) -> int:
     walltime = plan.settings.get("planner_walltime")
     if walltime in (None, ""):
         return PLANNER_WALLTIME
-    from ..job import parse_duration
-
     return parse_duration(walltime, "planner-walltime", bare_seconds=False)
 
 

@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
+from ...schedulers import get_scheduler
 from ...schedulers.base import ErrorKind, SchedulerError
 from .. import sizing
 from ..job import JobPlan, cancel_arrays, submitted_arrays
-from ..pools import PoolsWatcher
+from ..pool_settings import parse_pools
+from ..pool_watch import PoolsWatcher
 from ..watch import Watcher, WatchOptions
 from .lock import PlannerLock
-from .planner import rearm
+from .planner import attach_planner, rearm
 from .poll import ChainContext, ChainPoll, ChainPoolWatcher, ChainWatcher
 from .records import (
     DONE,
@@ -46,6 +48,7 @@ from .records import (
     save_merged,
     short_id,
 )
+from .requests import leave_request, take_request, waiting
 
 #: outcomes of one planning attempt
 SUBMITTED = "submitted"
@@ -124,7 +127,6 @@ def _watcher(store: Any, chain: Chain, ctx: ChainContext,
     """The watcher of one chain poll: the whole jugfile, or every pool with the chain's rules."""
     if not chain.pools:
         return ChainWatcher(rebuild_plan(chain), store, _options(chain), ctx, echo)
-    from ...pools import parse_pools
 
     return PoolsWatcher(rebuild_plans(chain), parse_pools(chain.pools), store,
                         _options(chain), echo=echo, sub=partial(ChainPoolWatcher, ctx=ctx))
@@ -150,12 +152,6 @@ def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Tri
     everything this worker did (so many workers leaving at once make one poll, not many).
     ``deadline``: until when a scheduler that does not answer is asked again (None: once).
     """
-    from .requests import (  # here: requests imports this module
-        leave_request,
-        serve_after_release,
-        serve_requests,
-    )
-
     chain = Chain.load(store, jugfile)
     if chain is None or after is None:
         return PlanResult(SKIPPED, "not part of a --until-done chain: nothing to plan")
@@ -166,28 +162,50 @@ def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Tri
     if not lock.acquire():
         if trigger is not Trigger.BUDGET:
             return PlanResult(BUSY, "another process is planning the chain right now")
-        left, mine = leave_request(store, jugfile, call)
+        said, mine = leave_request(store, jugfile, after, by, leaver)
         if mine is None or not lock.acquire():  # else: the lock's holder plans it
-            return left
+            return PlanResult(SKIPPED if mine is None else REQUESTED, said)
     try:
         result = plan_locked(store, jugfile, call, echo) if mine is None else None
-        served = serve_requests(store, jugfile, call.deadline, echo)
+        served = _serve_requests(store, jugfile, call.deadline, echo)
     finally:
         lock.release()
-    serve_after_release(store, jugfile, call.deadline, echo)
+    _serve_after_release(store, jugfile, call.deadline, echo)
     if result is None:
         result = served.get(mine) or PlanResult(SKIPPED, "its request was planned already")
     return result
 
 
+def _serve_requests(store: Any, jugfile: str, deadline: float,
+                    echo: Callable[[str], None]) -> dict[Request, PlanResult]:
+    """Plan every hand-over request in the record, oldest first (lock held): what each
+    one's poll did."""
+    served: dict[Request, PlanResult] = {}
+    while (request := take_request(store, jugfile)) is not None:
+        served[request] = plan_locked(store, jugfile, Caller(
+            request.after, request.by, Trigger.BUDGET, request.leaver, None, deadline), echo)
+    return served
+
+
+def _serve_after_release(store: Any, jugfile: str, deadline: float,
+                         echo: Callable[[str], None]) -> None:
+    """After releasing the lock: requests written while it was being released are planned
+    here, unless the lock has a new holder (who plans them before it releases)."""
+    while waiting(store, jugfile):
+        lock = PlannerLock(store, jugfile, 0.0)
+        if not lock.acquire():
+            return
+        try:
+            _serve_requests(store, jugfile, deadline, echo)
+        finally:
+            lock.release()
+
+
 def _scheduler(chain: Chain) -> Any:
     """The chain's scheduler adapter (asks the queue whether a lock's owner still runs)."""
-    from ...schedulers import SchedulerError as _Error
-    from ...schedulers import get_scheduler
-
     try:
         return get_scheduler(chain.scheduler, chain.settings)
-    except _Error:
+    except SchedulerError:
         return None
 
 
@@ -286,8 +304,6 @@ def _record(chain: Chain, watcher: Watcher, result: Any, new: list[dict], ctx: C
     if not new and trigger is Trigger.PLANNER and chain.status == RUNNING and result.arrays:
         rearm(watcher.plan, chain, ctx.after, [a.job_id for a in result.arrays])
     if new:
-        from .planner import attach_planner
-
         alive = [a.job_id for a in result.arrays if a.job_id in set(chain.arrays())]
         gen = _generation(chain, new, _parts(watcher), by, ctx.after)
         chain.generations.append(gen)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .. import sizing
 from ..job import JobPlan
-from ..pools import PoolsWatcher, PoolWatcher
+from ..pool_watch import PoolsWatcher, PoolWatcher
 from ..watch import Watcher, WatchOptions, owner_key
 from .bounds import bound_reason
 from .records import RUNNING, Chain, short_id

@@ -9,11 +9,13 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shlex
 import time
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, Iterator, Mapping
 
+from ...backends import default_jugdir
 from ..job import state_name
 
 CHAIN_NAMESPACE = "chain"
@@ -114,7 +116,7 @@ class Chain:
     reason: str = ""
     generations: list[Generation] = field(default_factory=list)
     last_poll: dict[str, Any] = field(default_factory=dict)
-    #: the pools declaration (:func:`jug.pools.declaration`; empty: no pools)
+    #: the pools declaration (:func:`jug.hpc.pool_settings.declaration`; empty: no pools)
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: each pool's settings with every derived value fixed (:func:`recorded_settings`)
     pool_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -253,10 +255,6 @@ def counted(n: int, word: str) -> str:
 def resume_command(chain: Chain) -> str:
     """The exact command that starts ``chain`` again with the settings it was started with
     (``jug submit --resume``), as typed in the folder it was submitted from."""
-    import shlex
-
-    from ...backends import default_jugdir
-
     jugfile = os.path.relpath(chain.jugfile, chain.workdir)
     if jugfile.startswith(os.pardir):
         jugfile = chain.jugfile

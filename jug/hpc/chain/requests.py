@@ -1,76 +1,62 @@
-"""Hand-over requests: a worker whose budget is spent must not lose its hand-over because the
-planner lock is busy (another pool's worker, the planner job, a worker of another generation
-is planning).  It cannot wait (its allocation ends), so it leaves a :class:`~.records.Request`
-in the chain record (compare-and-set) and goes; whoever holds the lock plans every request
-before releasing it, and looks once more after releasing.  The writer tries the lock once
-more after writing, so a request written just as the holder looked is not left behind: either
-the writer gets the lock and plans it, or the lock has a holder who will look before it
-releases.  While a request waits, every poll counts its arrays as leaving.
+"""Hand-over requests in the chain record: a worker whose budget is spent must not lose its
+hand-over because the planner lock is busy (another pool's worker, the planner job, a worker
+of another generation is planning).  It cannot wait (its allocation ends), so it leaves a
+:class:`~.records.Request` in the record (compare-and-set) and goes; whoever holds the lock
+takes every request and plans it before releasing the lock, and looks once more after
+releasing (:func:`jug.hpc.chain.planning.plan_once`).  The writer tries the lock once more
+after writing, so a request written just as the holder looked is not left behind: either the
+writer gets the lock and plans it, or the lock has a holder who looks before it releases.
+While a request waits, every poll counts its arrays as leaving.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from typing import Callable
+from typing import Any
 
-from .lock import PlannerLock
-from .planning import REQUESTED, SKIPPED, Caller, PlanResult, plan_locked
-from .records import RUNNING, Chain, Request, Trigger, save_merged
+from .records import RUNNING, Chain, Request, save_merged
 
 
-def leave_request(store: object, jugfile: str, call: Caller) -> tuple[PlanResult, Request | None]:
+def leave_request(store: Any, jugfile: str, after: int, by: str,
+                  leaver: tuple[str, str] | None) -> tuple[str, Request | None]:
     """Write the request of a budget hand-over that found the lock busy (unless the chain
-    ended or the next generation of its pool is planned already)."""
+    ended or the next generation of its pool is planned already).  Returns a line saying
+    what happened, and the request written (None: none)."""
     while True:
         chain = Chain.load(store, jugfile)
         if chain is None or chain.status != RUNNING:
-            return PlanResult(SKIPPED, "the chain is over: nothing to plan"), None
-        pool = chain.pool_of(call.leaver[0]) if call.leaver else None
-        nxt = chain.successor_of(call.after, pool)
+            return "the chain is over: nothing to plan", None
+        pool = chain.pool_of(leaver[0]) if leaver else None
+        nxt = chain.successor_of(after, pool)
         if nxt is not None:
-            return PlanResult(SKIPPED, f"generation {nxt.n} after generation {call.after} "
-                              f"was planned by {nxt.by}"), None
-        request = Request(call.after, pool, call.leaver, call.by, time.time())
+            return f"generation {nxt.n} after generation {after} was planned by {nxt.by}", None
+        request = Request(after, pool, leaver, by, time.time())
         chain.requests.append(request.doc())
         if chain.save(store):
-            return PlanResult(REQUESTED, "another process is planning the chain: left a "
-                              "hand-over request that it plans before it stops"), request
+            return ("another process is planning the chain: left a hand-over request that it "
+                    "plans before it stops"), request
 
 
-def serve_requests(store: object, jugfile: str, deadline: float,
-                   echo: Callable[[str], None]) -> dict[Request, PlanResult]:
-    """Plan every request in the record, oldest first (lock held); each is taken out of the
-    record before its poll.  Returns what each one's poll did."""
-    served: dict[Request, PlanResult] = {}
+def take_request(store: Any, jugfile: str) -> Request | None:
+    """Take the oldest request out of the record (lock held; every request of a chain that
+    ended is dropped): the one to plan now, or None."""
     while True:
         chain = Chain.load(store, jugfile)
         if chain is None or not chain.requests:
-            return served
+            return None
         base = copy.deepcopy(chain)
-        if chain.status != RUNNING:  # nothing to plan for an ended chain
+        if chain.status != RUNNING:
             chain.requests = []
             save_merged(store, base, chain)
             continue
         request = Request.of(chain.requests[0])
         chain.requests = chain.requests[1:]
         save_merged(store, base, chain)
-        served[request] = plan_locked(store, jugfile, Caller(
-            request.after, request.by, Trigger.BUDGET, request.leaver, None, deadline), echo)
+        return request
 
 
-def serve_after_release(store: object, jugfile: str, deadline: float,
-                        echo: Callable[[str], None]) -> None:
-    """After releasing the lock: requests written while it was being released are planned
-    here, unless the lock has a new holder (who plans them before it releases)."""
-    while True:
-        chain = Chain.load(store, jugfile)
-        if chain is None or not chain.requests:
-            return
-        lock = PlannerLock(store, jugfile, 0.0)
-        if not lock.acquire():
-            return
-        try:
-            serve_requests(store, jugfile, deadline, echo)
-        finally:
-            lock.release()
+def waiting(store: Any, jugfile: str) -> bool:
+    """True if requests wait in the record."""
+    chain = Chain.load(store, jugfile)
+    return bool(chain is not None and chain.requests)

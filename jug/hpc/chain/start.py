@@ -10,13 +10,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from ...schedulers import get_scheduler
 from ...schedulers.base import SchedulerError
+from ...state.membership import DEFAULT
+from ...state.timings import Durations
 from ..job import JobPlan, SubmitError
+from ..pool_settings import declaration, parse_pools
 from ..watch import WatchOptions
 from .bounds import default_generations
 from .lock import LOCK_WAIT, PlannerLock
 from .planner import attach_planner
-from .planning import WITHDRAWN, run_poll, withdraw
+from .planning import WITHDRAWN, main_plan, rebuild_plans, run_poll, withdraw
 from .poll import ChainContext
 from .records import (
     CANCELLED,
@@ -56,8 +60,6 @@ def _new_chain(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: i
     """The record of a new chain (not saved yet), after the checks that refuse one.
 
     ``stages``: pools the work passes through; each may take a generation of its own."""
-    from ...timings import Durations
-
     check_can_chain(plan)
     if max_generations is not None and not 1 <= max_generations <= HARD_GENERATIONS:
         raise SubmitError(f"--max-generations must be between 1 and {HARD_GENERATIONS}")
@@ -89,12 +91,8 @@ def recorded_plans(chain: Chain, password: str | None = None
     """The plans ``chain`` was started with, rebuilt from its record, for ``jug submit
     --resume``: (the main plan, {pool: plan} and the pools, or None without pools).
     ``password``: the Redis password given with ``--jugdir`` now (the record holds none)."""
-    from .planning import main_plan, rebuild_plans
-
     plans = pools = None
     if chain.pools:
-        from ...pools import parse_pools
-
         plans, pools = rebuild_plans(chain), parse_pools(chain.pools)
     main = main_plan(chain) if plans is None else plans.get("default") or next(
         iter(plans.values()))
@@ -162,8 +160,6 @@ def start_pools(plans: Mapping[str, JobPlan], pools: Sequence[Any], store: Any,
                 echo: Callable[[str], None] = print) -> Chain:
     """``--until-done`` with pools: generation 1 is one pools poll (a pool whose tasks all
     wait on other pools gets no array yet), with one planner job held on all its arrays."""
-    from ...pools import DEFAULT, declaration
-
     main = plans[DEFAULT]
     chain = _new_chain(main, store, opts, max_generations, summary, stages=len(pools))
     chain.pools = declaration(pools)
@@ -214,8 +210,6 @@ def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
     """End the chain: mark it cancelled (compare-and-set: a planner running meanwhile sees
     it before it submits, or cancels what it submitted when its own write fails) and cancel
     its planner jobs still queued; the caller cancels the arrays."""
-    from ...schedulers import get_scheduler
-
     chain = Chain.load(store, jugfile)
     if chain is None:
         return Cancelled()

@@ -7,10 +7,10 @@ from collections import OrderedDict
 from typing import Any, Iterable
 
 from ..backends import Store, StoreError
-from ..crashloop import forget as forget_crashes
 from ..jugfile import JugfileError, Loaded, load, open_store
+from ..state.crashloop import forget as forget_crashes
+from ..state.taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 from ..task import Task
-from ..taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 
 
 class CommandError(Exception):

@@ -1,8 +1,9 @@
 """Where the allocated worker-seconds went: per pool and in all (``jug submit --report``).
 
-Built from the worker records (:mod:`jug.workers`: one document per worker, written at start
-and exit) and, where SLURM accounting answers, ``sacct`` (queue-to-start, and the seconds
-the workers could not record themselves: interpreter start-up, the time a kill took).
+Built from the workers' shift records (:mod:`jug.state.shifts`: one document per worker,
+written at start and exit) and, where the scheduler's accounting answers (its adapter's
+``accounting``: ``sacct`` on SLURM), queue-to-start and the seconds the workers could not
+record themselves: interpreter start-up, the time a kill took.
 
 Per worker, its allocated seconds (from its process's start to its exit) split into *start
 idle* (before its first task: interpreter start-up, loading the jugfile, waiting for a ready
@@ -15,13 +16,16 @@ finished task (killed or reclaimed work done twice).
 
 from __future__ import annotations
 
-import subprocess
+import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from .workers import ExitReason, WorkerRecord
+from ..schedulers import get_scheduler
+from ..schedulers.base import Elapsed, SchedulerError
+from ..state.membership import assign
+from ..state.shifts import ExitReason, WorkerRecord, read_records
+from ..state.taskstate import unique_tasks
 
 ALL = "all"
 #: reasons that are not "left early": the work was done, or it still runs
@@ -74,15 +78,6 @@ class Account:
         return {**asdict(self), "efficiency": self.efficiency, "reruns": self.reruns}
 
 
-@dataclass(frozen=True)
-class Elapsed:
-    """One array element as SLURM accounting saw it."""
-
-    submit: float
-    start: float
-    end: float | None
-
-
 def split_worker(rec: WorkerRecord, now: float) -> tuple[float, float, float, float]:
     """(allocated, idle at start, idle in the middle, idle at the tail) of one worker."""
     end = rec.ended if rec.ended is not None else now
@@ -106,7 +101,7 @@ def element_key(rec: WorkerRecord) -> tuple[str, str] | None:
 
 
 def build(records: Iterable[WorkerRecord], finished: Mapping[str, int] | None = None,
-          sacct: Mapping[tuple[str, str], Elapsed] | None = None,
+          accounting: Mapping[tuple[str, str], Elapsed] | None = None,
           now: float | None = None) -> dict[str, Account]:
     """``{pool: Account}`` plus the ``all`` row (pure: records in, arithmetic out)."""
     now = time.time() if now is None else now
@@ -123,7 +118,7 @@ def build(records: Iterable[WorkerRecord], finished: Mapping[str, int] | None = 
         acc.executions += rec.tasks
         if rec.reason not in _NORMAL:
             acc.left_early[rec.reason] = acc.left_early.get(rec.reason, 0) + 1
-        seen = (sacct or {}).get(element_key(rec) or ("", ""))
+        seen = (accounting or {}).get(element_key(rec) or ("", ""))
         if seen is not None:
             acc.queue_wait = (acc.queue_wait or 0.0) + max(0.0, seen.start - seen.submit)
             elapsed = max(0.0, (seen.end if seen.end is not None else now) - seen.start)
@@ -138,54 +133,14 @@ def build(records: Iterable[WorkerRecord], finished: Mapping[str, int] | None = 
     return {**dict(sorted(out.items())), ALL: total}
 
 
-# -- SLURM accounting ---------------------------------------------------------------------
-def _stamp(text: str) -> float | None:
-    """Seconds since the epoch of a sacct time (``Unknown``/``None`` -> None)."""
-    try:
-        return datetime.fromisoformat(text.strip()).timestamp()
-    except ValueError:
-        return None
-
-
-def parse_sacct(text: str) -> dict[tuple[str, str], Elapsed]:
-    """Array elements of ``sacct -P -n --format=JobID,Submit,Start,End`` output."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split("|")
-        if len(parts) < 4 or "." in parts[0] or "_" not in parts[0]:
-            continue  # job steps (.batch) and non-array jobs
-        array, _, index = parts[0].partition("_")
-        if not index.isdigit():
-            continue  # a pending range such as 12_[3-9]
-        submit, start, end = (_stamp(p) for p in parts[1:4])
-        if submit is None or start is None:
-            continue
-        out[(array, index)] = Elapsed(submit, start, end)
-    return out
-
-
-def read_sacct(array_ids: Iterable[str]) -> dict[tuple[str, str], Elapsed] | None:
-    """SLURM's view of these arrays' elements, or None when sacct does not answer."""
-    ids = sorted(set(array_ids))
-    if not ids:
-        return None
-    cmd = ["sacct", "-P", "-n", "-X", "--format=JobID,Submit,Start,End", "-j", ",".join(ids)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
-        return None
-    return parse_sacct(proc.stdout) or None
-
-
 # -- rendering ------------------------------------------------------------------------------
 def _secs(x: float | None) -> str:
     return "-" if x is None else f"{x:.0f}s" if x >= 100 else f"{x:.1f}s"
 
 
-def format_report(accounts: Mapping[str, Account], with_sacct: bool) -> str:
-    """The table ``jug submit --report`` prints, and one line on where the figures came from."""
+def format_report(accounts: Mapping[str, Account], accounting: str | None) -> str:
+    """The table ``jug submit --report`` prints, and one line on where the figures came from
+    (``accounting``: the name of the scheduler accounting that answered, if any)."""
     head = (f"{'pool':<12} {'workers':>7} {'allocated':>10} {'tasks':>9} {'eff':>5} "
             f"{'idle start':>10} {'middle':>8} {'tail':>8} {'reruns':>6}  left early")
     lines = ["allocation report (worker-seconds)", head]
@@ -198,8 +153,8 @@ def format_report(accounts: Mapping[str, Account], with_sacct: bool) -> str:
                      f"{_secs(acc.idle_middle):>8} {_secs(acc.idle_tail):>8} {reruns:>6}  "
                      f"{early}")
     total = accounts.get(ALL)
-    if with_sacct and total is not None:
-        lines.append(f"SLURM accounting (sacct): {_secs(total.queue_wait)} queued before "
+    if accounting and total is not None:
+        lines.append(f"{accounting}: {_secs(total.queue_wait)} queued before "
                      f"start in all; {_secs(total.unrecorded)} allocated outside the jug "
                      f"processes (job start-up, kills), included in 'allocated'")
     else:
@@ -214,16 +169,11 @@ def report_json(accounts: Mapping[str, Account]) -> dict[str, Any]:
 
 
 def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
-              jugfile: str | None = None, use_sacct: bool = True
-              ) -> tuple[dict[str, Account], bool]:
+              jugfile: str | None = None, use_accounting: bool = True
+              ) -> tuple[dict[str, Account], str | None]:
     """The accounts of ``store``'s worker records (of ``jugfile`` only, if given), with
-    finished tasks per pool when the jugfile's ``tasks`` are known; True if sacct answered."""
-    import os
-
-    from .pools import assign
-    from .taskstate import unique_tasks
-    from .workers import read_records
-
+    finished tasks per pool when the jugfile's ``tasks`` are known, and the name of the
+    scheduler accounting that answered (None: the records alone)."""
     target = os.path.abspath(jugfile) if jugfile else None
     records = [r for r in read_records(store) if target is None or r.jugfile == target]
     finished: dict[str, int] | None = None
@@ -235,9 +185,28 @@ def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
         for t in tasks:
             if t.hash() in done:
                 finished[by_name[t.name]] = finished.get(by_name[t.name], 0) + 1
-    sacct = None
-    if use_sacct:
-        ids = [k[0] for r in records if (r.job or {}).get("scheduler") == "slurm"
-               and (k := element_key(r)) is not None]
-        sacct = read_sacct(ids)
-    return build(records, finished, sacct), sacct is not None
+    seen, source = _accounting(records) if use_accounting else (None, None)
+    return build(records, finished, seen), source
+
+
+def _accounting(records: list[WorkerRecord]
+                ) -> tuple[dict[tuple[str, str], Elapsed] | None, str | None]:
+    """What the accounting of each scheduler the workers ran under says of their elements
+    (asked through the adapters; most have none), and the names of those that answered."""
+    by_scheduler: dict[str, list[str]] = {}
+    for r in records:
+        key, name = element_key(r), (r.job or {}).get("scheduler")
+        if key is not None and name:
+            by_scheduler.setdefault(str(name), []).append(key[0])
+    seen: dict[tuple[str, str], Elapsed] = {}
+    names = []
+    for name, ids in sorted(by_scheduler.items()):
+        try:
+            sched = get_scheduler(name)
+        except SchedulerError:
+            continue  # a record of a scheduler this jug does not know
+        got = sched.accounting(ids)
+        if got:
+            seen.update(got)
+            names.append(sched.accounting_name)
+    return (seen or None), (", ".join(names) or None)

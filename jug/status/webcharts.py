@@ -17,7 +17,9 @@ from typing import Any
 
 import jinja2
 
-from .workers import ExitReason, WorkerRecord
+from ..state.activity import timing_docs
+from ..state.history import FinishTimes
+from ..state.shifts import ExitReason, WorkerRecord, read_records
 
 W, H = 640, 220  # size of each chart
 LEFT, RIGHT, TOP, BOTTOM = 150, 20, 16, 30  # margins
@@ -45,15 +47,11 @@ class ChartData:
     durations: dict[str, list[float]] = field(default_factory=dict)
     workers: list[WorkerRecord] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
-    report: dict[str, dict[str, Any]] = field(default_factory=dict)  # jug.report figures
+    report: dict[str, dict[str, Any]] = field(default_factory=dict)  # jug.hpc.report figures
 
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
     """Read timings, worker records and failure marks for the charts of ``summary``."""
-    from .history import FinishTimes
-    from .progress import timing_docs
-    from .workers import read_records
-
     docs = timing_docs(store)
     finished = int(summary["total"].get("finished", 0))
     times = FinishTimes.from_timing_docs(docs)

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import psutil
 
-from .backends.owner import HOST, BatchJob
+from ..backends.owner import HOST, BatchJob
 
 __all__ = ["owner_is_dead", "owner_is_alive", "LockVerdict", "judge", "HOST"]
 

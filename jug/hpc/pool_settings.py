@@ -1,4 +1,5 @@
-"""Worker pools: named resource sets and the tasks each runs (pure: no store, no scheduler).
+"""Worker pools as ``jug submit`` declares them: named resource sets and the tasks each runs
+(pure: no store, no scheduler; which pool a task belongs to is :mod:`jug.state.membership`).
 
 A profile (or ``jug submit --pool``) declares, e.g.::
 
@@ -15,29 +16,17 @@ a pool's workers run exactly its tasks and the two sides never disagree on who r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from .hpc.profiles import ProfileError, check_keys, normalise_key
-from .taskstate import match_names
+from ..state.membership import DEFAULT, Pool
+from .profiles import ProfileError, check_keys, normalise_key
 
-DEFAULT = "default"
 #: keys a pool has besides the ``jug submit`` settings it overrides
 OWN_KEYS = ("tasks", "max_workers")
 
 
 class PoolError(ProfileError):
     """A pool declaration is malformed (reported in one line)."""
-
-
-@dataclass(frozen=True)
-class Pool:
-    """One pool: its name, the task names/prefixes it takes, and its submit settings."""
-
-    name: str
-    tasks: tuple[str, ...] = ()
-    max_workers: int | None = None
-    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _positive(value: Any, where: str) -> int:
@@ -96,7 +85,7 @@ def parse_pool_option(text: str) -> tuple[str, dict[str, Any]]:
 
     Items without ``=`` add to the key before them (so ``tasks=a,b`` lists two tasks).
     """
-    import yaml
+    import yaml  # start-up time: PyYAML loads only for YAML files
 
     name, sep, body = text.partition(":")
     if not sep or not name.strip():
@@ -141,25 +130,6 @@ def pools_from_settings(settings: Mapping[str, Any], where: str = "pools") -> li
         name, spec = parse_pool_option(str(text))
         declared[name] = spec
     return parse_pools(declared, where)
-
-
-def assign(names: Iterable[str], pools: Sequence[Pool]) -> dict[str, str]:
-    """``{task name: pool name}``: the first pool whose patterns match, else ``default``."""
-    names = list(dict.fromkeys(names))
-    out: dict[str, str] = {}
-    for pool in pools:
-        for pattern in pool.tasks:
-            for n in match_names(names, pattern):
-                out.setdefault(n, pool.name)
-    return {n: out.get(n, DEFAULT) for n in names}
-
-
-def selection(names: Iterable[str], only: Sequence[str], exclude: Sequence[str]) -> set[str]:
-    """Names matched by some ``only`` pattern (all when none) and by no ``exclude`` pattern:
-    what ``jug execute --only/--exclude`` runs."""
-    names = list(dict.fromkeys(names))
-    chosen = ({n for p in only for n in match_names(names, p)} if only else set(names))
-    return chosen - {n for p in exclude for n in match_names(names, p)}
 
 
 def execute_args(pools: Sequence[Pool], pool: Pool) -> list[str]:

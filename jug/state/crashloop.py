@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .backends import Store
-from .backends.owner import current_owner, owner_summary
+from ..backends import Store
+from ..backends.owner import current_owner, owner_summary
 
 NAMESPACE = "crashes"
 #: reclaims of one task's lock after which the task is marked failed

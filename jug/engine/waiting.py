@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Collection
 
-from .backends import Store
+from ..backends import Store
 
 FIRST_POLL = 0.01  # seconds before the first poll of a wait
 GROWTH = 1.5  # each poll interval is this much longer than the one before

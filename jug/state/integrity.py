@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from .backends import CorruptResult, Store
-from .task import Task
+from ..backends import CorruptResult, Store
+from ..task import Task
 
 #: more finished tasks than this: status and check skip the cheap check (start-up stays fast)
 VERIFY_LIMIT = 20000

@@ -2,7 +2,7 @@
 
 A worker cannot afford one store write per task, and a reader cannot afford one read per
 result, so each worker counts its finished tasks in time buckets and writes the histogram
-inside its timings document (see :mod:`jug.timings`, flushed every few seconds).  Buckets
+inside its timings document (see :mod:`jug.state.timings`, flushed every few seconds).  Buckets
 start at 10 s wide and double in width whenever a worker has more than :data:`MAX_BUCKETS`,
 so a week-long worker still writes a document of a few kilobytes.  Readers merge the
 histograms of every worker: throughput over the last minutes (``jug status``), finished

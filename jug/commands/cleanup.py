@@ -5,7 +5,7 @@
   tasks after it are unknown, and their results must not be mistaken for garbage.
 * ``--locks-only``: only locks (every lock except those of live workers).
 * ``--failed-only``: only failure marks, so that the failed tasks run again.
-* ``--stale``: only locks whose owner is provably dead (see :mod:`jug.locks`).
+* ``--stale``: only locks whose owner is provably dead (see :mod:`jug.state.locks`).
 
 A lock is never removed while its owner is known to be alive: a process that still runs on
 this host, or one whose heartbeat is younger than ``--stale-after`` seconds.
@@ -20,8 +20,9 @@ from typing import Any
 from ..backends import Store
 from ..backends.owner import owner_summary
 from ..config.options import Option, finite_seconds
-from ..locks import LockVerdict, judge
-from ..taskstate import STALE_AFTER
+from ..state.crashloop import forget
+from ..state.locks import LockVerdict, judge
+from ..state.taskstate import STALE_AFTER
 from ._common import CommandError, open_and_load, open_store_or_fail, report
 
 HELP = "Remove results no longer referenced by the jugfile, dead workers' locks, failure marks"
@@ -71,8 +72,6 @@ def _failed_only(args: Any) -> int:
         if not args.dry_run:
             store.clear_failed(key)
     if not args.dry_run:
-        from ..crashloop import forget
-
         forget(store, list(marks))  # a crash loop's count starts again
     names = sorted({str(info.get("task", "?")) for info in marks.values()})
     print(f"{_verb(args)} {len(marks)} failure mark(s)" + (f": {', '.join(names)}" if names else ""))

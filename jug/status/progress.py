@@ -1,99 +1,20 @@
 """Progress as a person reads it: counts in one order, rates, live workers, ETA, failures.
 
-Computing lives in :func:`activity` and :func:`failure_rows` (called by
-:func:`jug.taskstate.summarize`, so ``--json`` carries every figure); rendering of the plain
-text (pipes, ``NO_COLOR``, batch logs) lives here too.  The terminal rendering with bars is in
-:mod:`jug.progress_rich`, imported only when the output is a terminal, so ``jug status``
+The figures are computed below, in :mod:`jug.state.activity` (called by
+:func:`jug.state.taskstate.summarize`, so ``--json`` carries every figure); this is the
+rendering of the plain text (pipes, ``NO_COLOR``, batch logs).  The terminal rendering with bars is in
+:mod:`jug.status.progress_rich`, imported only when the output is a terminal, so ``jug status``
 piped into a script starts as fast as before.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from .taskstate import STATES
-from .timings import format_duration
-
-#: the states still to run: what an ETA is about
-LEFT = ("waiting", "ready", "running")
-
-
-@dataclass
-class Activity:
-    """How fast it goes: the ``progress`` section of ``jug status --json``."""
-
-    finished_percent: float
-    rate_per_minute: float | None  # finished tasks per minute over the last window
-    window_seconds: float
-    live_workers: int
-    workers_recorded: int
-    eta_seconds: float | None
-    eta_workers: int  # the worker count the ETA assumes
-    exits: dict[str, int]  # workers that left, per reason (``jug.workers.ExitReason``)
-
-
-def timing_docs(store: Any) -> dict[str, dict]:
-    """Every worker's timings document (one bulk read; empty if unreadable)."""
-    from .timings import NAMESPACE
-
-    try:
-        return store.read_docs(NAMESPACE)
-    except Exception:
-        return {}
-
-
-def activity(store: Any, docs: dict[str, dict], total: dict[str, int],
-             remaining: dict[str, int], locks: dict, now: float, stale_after: float
-             ) -> Activity:
-    """Throughput, live workers and ETA from the timings ``docs`` and the worker records."""
-    from .history import RATE_WINDOW, FinishTimes
-    from .timings import Durations, eta_seconds
-    from .workers import live_workers, read_records
-
-    rate = FinishTimes.from_timing_docs(docs).rate(now)
-    beats = {name: float(d.get("time") or 0) for name, d in docs.items() if isinstance(d, dict)}
-    records = read_records(store)
-    live = live_workers(records, locks, beats, stale_after)
-    n_live = len(live) or len({(o.get("host"), o.get("pid")) for o in locks.values()})
-    eta = eta_seconds(remaining, Durations(docs), max(n_live, 1))
-    left = sum(total.get(k, 0) for k in LEFT)
-    if eta is None and rate and n_live:
-        eta = left / rate
-    all_tasks = sum(total.values())
-    return Activity(
-        finished_percent=100.0 * total.get("finished", 0) / all_tasks if all_tasks else 100.0,
-        rate_per_minute=None if rate is None else rate * 60, window_seconds=RATE_WINDOW,
-        live_workers=n_live, workers_recorded=len(records),
-        eta_seconds=eta if left else 0.0, eta_workers=max(n_live, 1),
-        exits=dict(Counter(r.reason for r in records if r.ended is not None)))
-
-
-def failure_rows(failed: dict[str, dict], names: dict[str, str]) -> list[dict[str, Any]]:
-    """One row per failed task: name, hash, first line of the error, who logged it, when."""
-    from .backends.owner import owner_summary
-
-    rows = []
-    for h, info in failed.items():
-        info = info if isinstance(info, dict) else {}
-        error = str(info.get("error") or "?")
-        rows.append({"hash": h, "task": names.get(h, info.get("task")), "error": error,
-                     "first_line": error_line(str(info.get("traceback") or ""), error),
-                     "logged_by": owner_summary(info.get("owner")) if info.get("owner") else None,
-                     "time": info.get("time")})
-    return sorted(rows, key=lambda r: (r["task"] or "", r["hash"]))
-
-
-def error_line(tb: str, error: str) -> str:
-    """``ValueError: bad input`` from a traceback (its exception line), else the error's repr."""
-    lines = tb.rstrip().splitlines()
-    last_frame = max((i for i, ln in enumerate(lines) if ln.startswith("  File ")), default=None)
-    if last_frame is not None:
-        for ln in lines[last_frame + 1:]:
-            if ln and not ln.startswith(" "):
-                return ln[:200]
-    return (error.strip().splitlines() or ["?"])[0][:200]
+from ..backends.owner import owner_summary
+from ..state.activity import LEFT
+from ..state.taskstate import STATES
+from ..state.timings import format_duration
 
 
 def counts_text(counts: dict[str, int], always: tuple[str, ...] = STATES[:5]) -> str:
@@ -193,8 +114,6 @@ def format_table(summary: dict[str, Any]) -> str:
 
 def lock_line(summary: dict[str, Any]) -> str:
     """Who runs the running tasks (empty when nothing runs)."""
-    from .backends.owner import owner_summary
-
     owners = [o for o in summary["locks"]["owners"] if not o.get("dead")]
     if not owners:
         return ""
@@ -215,6 +134,3 @@ def traceback_text(store: Any, prefix: str) -> str:
     return head + "\n" + str(info.get("traceback") or "(no traceback recorded)").rstrip()
 
 
-def as_json(a: Activity) -> dict[str, Any]:
-    """The JSON form of an :class:`Activity`."""
-    return asdict(a)

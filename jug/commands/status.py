@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 from ..backends import StoreError
 from ..config.options import Option
-from ..gcpause import building_graph
+from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
-from ..progress import format_short, format_table, traceback_text
-from ..taskstate import summarize
+from ..state.taskstate import summarize
+from ..status.progress import format_short, format_table, traceback_text
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -59,10 +59,12 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
 
 def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
     """The pool of each task name (``pools``) and the allocation account (``report``)."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_settings import pools_from_settings
     from ..hpc.profiles import ProfileError, merge
-    from ..pools import assign, pools_from_settings
-    from ..report import build, report_json
-    from ..workers import read_records
+    from ..hpc.report import build, report_json
+    from ..state.membership import assign
+    from ..state.shifts import read_records
 
     try:
         pools = pools_from_settings(merge(jugfile, None, {})[0])
@@ -126,7 +128,8 @@ def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
 
 def _watch(get: Callable[[], dict], args: Any, fancy: bool) -> None:
     if fancy:
-        from ..progress_rich import watch
+        # start-up time: jug --help imports every command module
+        from ..status.progress_rich import watch
 
         watch(get, args.watch, all_done)
     else:
@@ -167,7 +170,8 @@ def run(args: Any) -> int:
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:
-            from ..progress_rich import print_summary
+            # start-up time: jug --help imports every command module
+            from ..status.progress_rich import print_summary
 
             summary = get()
             print_summary(summary)

@@ -9,10 +9,11 @@ import select
 import sys
 from typing import Sequence
 
-from .backends import StoreError
-from .config import options as _options
-from .subcommands import SUBCOMMANDS, every_option_key
-from .task import TaskError
+from .._version import __version__
+from ..backends import StoreError
+from ..config import options as _options
+from ..task import TaskError
+from . import SUBCOMMANDS, every_option_key
 
 
 def _load(name: str):
@@ -48,9 +49,7 @@ def build_parser(name: str, module) -> argparse.ArgumentParser:
 
 def version_line() -> str:
     """``jug VERSION from PATH (python X.Y)``: which jug runs (PyPI's Jug is another project)."""
-    from . import __version__
-
-    where = os.path.dirname(os.path.abspath(__file__))
+    where = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jug/, not jug/commands/
     return f"jug {__version__} from {where} (python {sys.version_info[0]}.{sys.version_info[1]})"
 
 
@@ -64,7 +63,7 @@ def parse(argv: Sequence[str]) -> tuple[object, argparse.Namespace]:
         raise SystemExit(0)
     name = argv[0]
     if name not in SUBCOMMANDS:
-        import difflib
+        import difflib  # start-up time: only to suggest a name for a typo
 
         close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.5)
         hint = f" Did you mean 'jug {close[0]}'?" if close else ""

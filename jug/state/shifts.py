@@ -1,4 +1,7 @@
-"""Worker records and worker log lines: who worked, for how long, and why each one left.
+"""Shifts: each worker's record and log lines: who worked, for how long, and why each one left.
+
+(A *worker* is a process running ``jug execute``; its *shift* is its stint at the work, from
+start to leaving.  :class:`ShiftLog` is the running worker's own side of it.)
 
 Every ``jug execute`` process writes one small document (namespace ``workers``) when it
 starts and overwrites it once when it leaves, never per task, so a thousand-element array
@@ -18,6 +21,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Collection, TextIO
+
+from ..backends.owner import HOST, batch_job
+from ..hooks import exit_checks
+from .timings import format_duration
 
 NAMESPACE = "workers"
 SUMMARY_EVERY = 60.0
@@ -94,7 +101,7 @@ def _process_start() -> float | None:
     except (OSError, ValueError, IndexError, StopIteration):
         pass
     try:
-        import psutil
+        import psutil  # start-up time: psutil loads only for the start record
 
         return float(psutil.Process().create_time())
     except Exception:
@@ -102,8 +109,6 @@ def _process_start() -> float | None:
 
 
 def _budget_text() -> str:
-    from .hooks import exit_checks
-
     parts = []
     left = exit_checks.time_left()
     if left is not None:
@@ -114,8 +119,9 @@ def _budget_text() -> str:
 
 
 @dataclass
-class WorkerSession:
-    """This process's record, counters and log lines (all best effort: never fail a run)."""
+class ShiftLog:
+    """This worker's shift: its record, counters and log lines (all best effort: never fail
+    a run)."""
 
     store: Any
     record: WorkerRecord
@@ -129,11 +135,9 @@ class WorkerSession:
 
     @classmethod
     def start(cls, store: Any, jugfile: str, name: str, verbose: bool = False,
-              pool: str | None = None, started: float | None = None) -> WorkerSession:
+              pool: str | None = None, started: float | None = None) -> ShiftLog:
         """Write the start record and print the start line (``name``: the record's name;
         ``started``: when the worker process began, if earlier than now)."""
-        from .backends.owner import HOST, batch_job
-
         job = batch_job()
         now = started or time.time()
         rec = WorkerRecord(name=name, host=HOST, pid=os.getpid(),
@@ -204,8 +208,6 @@ class WorkerSession:
             text += f"; {done}/{total} finished overall ({100 * done / total:.0f}%)"
         eta = self._eta(done, total)
         if eta is not None:
-            from .timings import format_duration
-
             text += f", ETA about {format_duration(eta)}"
         self.say(text)
 
@@ -250,7 +252,7 @@ def live_workers(records: list[WorkerRecord], locks: dict[str, dict],
     holds (refreshed by its heartbeat thread) and its last timings write (``heartbeats``:
     ``{worker name: time}``).
     """
-    from .locks import owner_is_dead
+    from .locks import owner_is_dead  # start-up time: psutil, only for jug status
 
     lock_times: dict[tuple, float] = {}
     for owner in locks.values():

@@ -13,9 +13,9 @@ import time
 from collections import OrderedDict
 from typing import Any, Iterable
 
-from .backends import Store
-from .hash import hash_session
-from .task import Task, TaskLike
+from ..backends import Store
+from ..hash import hash_session
+from ..task import Task, TaskLike
 from .timings import Durations, format_duration  # noqa: F401 (re-exported)
 
 #: THE order of the counts, everywhere (status table, --short, --json, jug submit, README):
@@ -121,7 +121,7 @@ def dead_locks(locks: dict[str, dict], stale_after: float = STALE_AFTER,
     """``{hash: reason}`` for the locks whose owner is provably dead."""
     if not locks:
         return {}
-    from .locks import owner_is_dead
+    from .locks import owner_is_dead  # start-up time: psutil, only once a lock is judged
 
     now = time.time()
     out = {}
@@ -179,20 +179,20 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
               live_queue_ids: set | None = None, verify: bool = False) -> dict[str, Any]:
     """The ``jug status --json`` document: counts per task name and in total, plus locks.
 
-    ``verify``: give finished results the cheap integrity check (jug.integrity) and count
+    ``verify``: give finished results the cheap integrity check (jug.state.integrity) and count
     corrupt ones as not finished (``jug status``; a refreshing page skips it).
     """
-    tasks = unique_tasks(tasks)
-    snap = Snapshot(store)
+    # start-up time: a worker (jug execute) never summarizes, so it does not load these
+    from .activity import activity, as_json, failure_rows, timing_docs
     from .integrity import find_damaged
 
+    tasks = unique_tasks(tasks)
+    snap = Snapshot(store)
     damaged = find_damaged(store, tasks, snap.finished) if verify else []
     snap.finished.difference_update(d.key for d in damaged)  # corrupt: to be recomputed
     crashed = dead_locks(snap.locks, stale_after, live_queue_ids)
     per_name, names = _count_states(tasks, snap, crashed)
     total = {s: sum(c[s] for c in per_name.values()) for s in STATES}
-    from .progress import activity, as_json, failure_rows, timing_docs
-
     owners = [{"hash": h, "task": names.get(h), **owner, "dead": crashed.get(h)}
               for h, owner in snap.locks.items()]
     docs = timing_docs(store)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ..config.options import Option
-from ..taskstate import Snapshot, base_dependencies, unique_tasks
+from ..state.taskstate import Snapshot, base_dependencies, unique_tasks
 from ._common import CommandError, open_and_load, report
 
 HELP = "Wait until all tasks are finished (or failed); reloads the jugfile past barriers"

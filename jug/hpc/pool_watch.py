@@ -16,10 +16,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..pools import DEFAULT, Pool, assign, max_workers, pool_settings
 from ..schedulers.base import QueueEntry
+from ..state.membership import DEFAULT, Pool, assign
 from . import sizing
 from .job import JobPlan
+from .pool_settings import max_workers, pool_settings
 from .watch import PollResult, Watcher, WatchOptions
 
 #: which decision ends the loop when every pool has ended (the worst wins)

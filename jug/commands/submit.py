@@ -62,6 +62,7 @@ def _err(msg: str) -> None:
 
 def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge profiles with what the command line, a jugrc or the environment set, once."""
+    # start-up time: jug --help imports every command module
     from ..hpc import profiles as submit_profiles
 
     module = sys.modules[__name__]
@@ -83,6 +84,7 @@ def settings_from_args(args: Any) -> tuple[dict[str, Any], dict[str, str]]:
 
 def check_jugfile(plan: Any) -> dict[str, Any]:
     """Load the jugfile in a subprocess (``jug status --json``); errors stop the submission."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
 
     cmd = [plan.python, "-m", "jug", "status", "--json", "--jugdir", plan.jugdir, plan.jugfile]
@@ -133,6 +135,7 @@ def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
 
 def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     """Cancel every array recorded for ``jugfile`` in its store (no scheduler option needed)."""
+    # start-up time: jug --help imports every command module
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError, cancel_arrays, split_password, submitted_arrays
     from ..schedulers import get_scheduler
@@ -147,6 +150,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
     lines: list[str] = []
     chain = None
     if not dry_run:
+        # start-up time: jug --help imports every command module
         from ..hpc.chain.start import cancel as cancel_chain
 
         chain = cancel_chain(store, jugfile, settings, echo=lines.append)  # no planner after
@@ -169,7 +173,7 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
 
 def _cancel_summary(cancelled: int, records: int, chain: Any) -> str:
     """The last (with nothing running: the only) line of ``jug submit --cancel``."""
-    from ..hpc.chain.records import counted
+    from ..hpc.chain.records import counted  # start-up time: jug --help imports this module
 
     ended = "; the --until-done chain is marked cancelled" if chain and chain.was_running \
         else ""
@@ -181,11 +185,12 @@ def _cancel_summary(cancelled: int, records: int, chain: Any) -> str:
 
 def _report(args: Any, settings: dict, sources: dict) -> int:
     """``--report``: the allocation account of this jugfile's workers (read-only)."""
+    # start-up time: jug --help imports every command module
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError
+    from ..hpc.pool_settings import pools_from_settings
+    from ..hpc.report import for_store, format_report
     from ..jugfile import JugfileError, load
-    from ..pools import pools_from_settings
-    from ..report import for_store, format_report
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
     jugdir = settings.get("jugdir") or default_jugdir(args.jugfile)
@@ -194,12 +199,12 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
         loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
     except (StoreError, JugfileError) as e:
         raise SubmitError(f"cannot report: {e}")
-    accounts, with_sacct = for_store(store, loaded.tasks, pools, args.jugfile)
+    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile)
     if accounts["all"].workers == 0:
         print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
               f"run yet")
         return 0
-    print(format_report(accounts, with_sacct))
+    print(format_report(accounts, accounting))
     return 0
 
 
@@ -209,7 +214,8 @@ def _describe_status(summary: dict) -> tuple[str, bool]:
     if not total:
         return "", True
     left = total.get("waiting", 0) + total.get("ready", 0) + total.get("running", 0)
-    from ..progress import counts_text
+    # start-up time: jug --help imports every command module
+    from ..status.progress import counts_text
 
     text = counts_text(total)
     return text, bool(left or summary.get("incomplete"))
@@ -228,6 +234,7 @@ def _idle_workers_note(summary: dict, workers: int) -> str:
 
 def run(args: Any) -> int:
     """Entry point: merge settings, then dry-run, cancel or submit."""
+    # start-up time: jug --help imports every command module
     from ..backends import StoreError
     from ..hpc.job import SubmitError
     from ..hpc.profiles import ProfileError
@@ -245,6 +252,7 @@ def run(args: Any) -> int:
 
 def _run(args: Any) -> int:
     """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import JobPlan, SubmitError
 
     if not os.path.isfile(args.jugfile):
@@ -305,13 +313,15 @@ def _work_left(plan: Any, summary: dict) -> int | None:
 
 def _declared_pools(settings: dict, sources: dict) -> list:
     """The worker pools the settings declare (none: one array as usual)."""
-    from ..pools import pools_from_settings
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_settings import pools_from_settings
 
     return pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
 
 
 def _check_stop_file(plan: Any, dry_run: bool) -> None:
     """Workers would exit at once while the stop file exists: refuse (dry run: warn)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
 
     if os.path.exists(plan.stop_file):
@@ -356,6 +366,7 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
 
 def _dry_run_planner(plan: Any) -> None:
     """The planner job script of generation 1 (``--dry-run --until-done``)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.chain.planner import render_planner
 
     print("# ---- planner job of generation 1 (held until the arrays above end):")
@@ -376,6 +387,7 @@ def _submitted(plan: Any) -> int:
 
 def _open_store(settings: dict, jugfile: str) -> Any:
     """The store of ``jugfile`` as the settings name it (SubmitError if it cannot open)."""
+    # start-up time: jug --help imports every command module
     from ..backends import StoreError, default_jugdir, select_store
     from ..hpc.job import SubmitError
 
@@ -390,6 +402,7 @@ def _open_store(settings: dict, jugfile: str) -> Any:
 
 def _status(settings: dict, jugfile: str) -> int:
     """``--status``: the chain (if any) and every recorded array with its queue state."""
+    # start-up time: jug --help imports every command module
     from ..hpc.chain.records import iter_chain_lines
     from ..hpc.job import submitted_arrays
     from ..schedulers import get_scheduler
@@ -412,6 +425,7 @@ def _status(settings: dict, jugfile: str) -> int:
 def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
     """The loop's knobs from the command line; what is not given keeps its declared default
     (``--max-workers``: the plan's ``--workers``)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
     from ..hpc.watch import WatchOptions
 
@@ -427,6 +441,7 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
                  pools: tuple[dict, list] | None = None, opts: Any = None) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
     ``pools`` (plans, pools) generation 1 is one poll over every pool."""
+    # start-up time: jug --help imports every command module
     from ..hpc.chain.records import counted
     from ..hpc.chain.start import start, start_pools
 
@@ -442,6 +457,7 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
 
 def _resume(args: Any, settings: dict, sources: dict, dry_run: bool) -> int:
     """``--resume``: the chain of this jugfile again, with the settings in its record."""
+    # start-up time: jug --help imports every command module
     from ..hpc.chain.records import Chain
     from ..hpc.chain.start import describe_resume, recorded_plans
     from ..hpc.job import SubmitError, split_password
@@ -481,6 +497,7 @@ def _resume(args: Any, settings: dict, sources: dict, dry_run: bool) -> int:
 
 def _watch_options(args: Any, plan: Any) -> Any:
     """The loop's options for ``--watch`` and pools (``--once``, a positive ``--poll``)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
 
     opts = _loop_options(args, plan, once=bool(getattr(args, "once", False)))
@@ -491,6 +508,7 @@ def _watch_options(args: Any, plan: Any) -> Any:
 
 def _watch(args: Any, plan: Any) -> int:
     """``--watch``: hand over to the resubmit loop (:mod:`jug.hpc.watch`)."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
     from ..hpc.watch import run_watch
     from ..jugfile import JugfileError
@@ -505,8 +523,9 @@ def _watch(args: Any, plan: Any) -> int:
 
 def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: bool) -> int:
     """``jug submit`` with pools: one array per pool, sized from that pool's tasks."""
+    # start-up time: jug --help imports every command module
     from ..hpc.job import SubmitError
-    from ..hpc.pools import pool_plans, run_pools
+    from ..hpc.pool_watch import pool_plans, run_pools
     from ..jugfile import JugfileError
 
     plans = pool_plans(settings, pools, args.jugfile, getattr(args, "jugfile_args", None))
@@ -530,7 +549,8 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
 
 def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
     """``--until-done`` with pools: generation 1 is one poll over every pool."""
-    from ..hpc.pools import describe_pools
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_watch import describe_pools
 
     main = plans["default"]
     store = main.open_store()
@@ -549,8 +569,9 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
                    until_done: bool = False) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command (and the
     planner job of a ``--until-done`` chain, held on every pool's arrays)."""
-    from ..hpc.pools import describe_pools
-    from ..pools import max_workers
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_settings import max_workers
+    from ..hpc.pool_watch import describe_pools
 
     print("# jug submit --dry-run: nothing is written or submitted")
     for line in describe_pools(pools, plans):

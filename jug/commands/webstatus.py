@@ -1,7 +1,7 @@
 """``jug webstatus``: a local web page with the status table and charts, refreshing itself.
 
 A small Flask application: ``/`` is the page, ``/status.json`` the ``jug status --json``
-document and ``/charts`` the charts (SVG drawn on the server, :mod:`jug.webcharts`), both
+document and ``/charts`` the charts (SVG drawn on the server, :mod:`jug.status.webcharts`), both
 fetched by the page every ``--refresh`` seconds; the page loads nothing from elsewhere.  The jugfile is loaded once and
 again when it changes on disk or while it stops at a barrier; each request reads the store
 in bulk.  Binds to 127.0.0.1 unless ``--host`` says otherwise (the page has no login).
@@ -22,8 +22,8 @@ from ..backends import Store
 from ..config.options import Option
 from ..config.options import port as port_number
 from ..jugfile import JugfileError, Loaded, load
-from ..progress import total_line
-from ..taskstate import summarize
+from ..state.taskstate import summarize
+from ..status.progress import total_line
 from ._common import CommandError, open_store_or_fail, report
 
 HELP = "Serve a self-refreshing status page on http://127.0.0.1:PORT/ (needs Flask)"
@@ -189,6 +189,7 @@ class StatusSource:
             self.generation += 1
             doc = summarize(self.loaded.tasks, self.store, self.loaded.incomplete,
                             self.loaded.path)
+            # start-up time: jug --help imports every command module
             from .status import add_pools
 
             add_pools(doc, self.store, self.jugfile)
@@ -199,7 +200,7 @@ class StatusSource:
 
 def make_app(source: StatusSource, refresh: float) -> Any:
     """The Flask application serving the page and ``/status.json``."""
-    from flask import Flask, Response
+    from flask import Flask, Response  # optional dependency (the web extra), and start-up time
 
     app = Flask("jug.webstatus")
 
@@ -213,7 +214,8 @@ def make_app(source: StatusSource, refresh: float) -> Any:
 
     @app.route("/charts")
     def charts() -> Response:
-        from ..webcharts import collect, render
+        # start-up time: jug --help imports every command module
+        from ..status.webcharts import collect, render
 
         try:
             html, code = render(collect(source.store, source.summary())), 200
@@ -251,6 +253,8 @@ def run(args: Any) -> int:
     """Serve until interrupted."""
     try:
         import flask  # noqa: F401
+
+        # optional dependency (the web extra), and start-up time
         from werkzeug.serving import make_server
     except ImportError:
         print(f"jug: {_NO_FLASK}", file=sys.stderr)

@@ -72,6 +72,7 @@ def _banner(loaded: Any, store: Any) -> str:
 def run(args: Any) -> int:
     """Load the jugfile and open IPython (or run ``--command``)."""
     try:
+        # optional dependency (the shell extra), and start-up time
         from IPython.terminal.embed import InteractiveShellEmbed
     except ImportError:
         print(f"jug: {_NO_IPYTHON}", file=sys.stderr)

@@ -17,7 +17,14 @@ from collections import OrderedDict
 from typing import Any
 
 from ..config.options import Option
-from ..taskstate import STATES, Snapshot, base_dependencies, classify, dead_locks, unique_tasks
+from ..state.taskstate import (
+    STATES,
+    Snapshot,
+    base_dependencies,
+    classify,
+    dead_locks,
+    unique_tasks,
+)
 from ._common import CommandError, open_and_load, report
 
 HELP = "Print the task graph (per task name, with counts) as Graphviz dot, or draw it"

@@ -11,10 +11,10 @@ from typing import Any
 
 from ..backends import Store
 from ..config.options import Option
-from ..integrity import find_damaged
 from ..jugfile import Loaded
-from ..progress import format_short
-from ..taskstate import summarize
+from ..state.integrity import find_damaged
+from ..state.taskstate import summarize
+from ..status.progress import format_short
 from ._common import CommandError, open_and_load, report
 
 HELP = "Exit with 0 if every task is finished, 1 if not (2 on errors)"
@@ -28,7 +28,7 @@ OPTIONS = [
 def all_done(store: Store, loaded: Loaded, full: bool = False) -> bool:
     """True if the jugfile loaded past every barrier and every task has an intact result.
 
-    Results get the cheap check (see :mod:`jug.integrity`), or the full one with ``full``;
+    Results get the cheap check (see :mod:`jug.state.integrity`), or the full one with ``full``;
     corrupt ones are reported on stderr.
     """
     if loaded.incomplete:

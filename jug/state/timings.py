@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from .backends.owner import HOST
+from ..backends.owner import HOST
 from .history import FinishHistogram
 
 NAMESPACE = "timings"

@@ -6,6 +6,7 @@ milliseconds to import, which scripts piping ``jug status`` should not pay).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console, Group
@@ -63,9 +64,7 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
 
 def watch(get_summary: Any, seconds: float, done: Any) -> None:
     """Redraw in place every ``seconds`` until ``done(summary)`` (Ctrl-C leaves)."""
-    import time
-
-    from rich.live import Live
+    from rich.live import Live  # start-up time: rich loads only on a terminal
 
     summary = get_summary()
     with Live(renderable(summary), auto_refresh=False, transient=False) as live:
