@@ -382,6 +382,26 @@ def test_a_worker_that_started_late_is_not_counted_as_leaving(tmp_path: Path, ju
     assert gen2.workers == 1, gen2
 
 
+def test_late_is_judged_against_the_worker_handing_over(tmp_path: Path, jugdir: str,
+                                                        queue: dict) -> None:
+    """The hand-over says when its worker started by its lock owner record's clock, which
+    runs behind the budget's (it starts when jug has loaded): element 0's record says 300 s
+    ago though its 540 s budget is spent.  Element 1 started 100 s after it: leaving as
+    well (by its own record it would look like it had 340 s left); element 2 started 290 s
+    after it: not leaving."""
+    store, chain = new_chain(tmp_path, jugdir, workers=3)
+    first = chain.generations[0].arrays[0]
+    queue["entries"] = [QueueEntry(first, [0, 1, 2], Q_RUNNING, "RUNNING")]
+    tasks = load(chain.jugfile, store).tasks
+    t0 = time.time() - 300
+    store.lock(tasks[5].hash(), running_owner(first, 1, t0 + 100))
+    store.lock(tasks[6].hash(), running_owner(first, 2, t0 + 290))
+    r = quiet(store, chain.jugfile, 1, f"worker {first}_0", Trigger.BUDGET,
+              leaver=(first, "0"), started=t0)
+    gen2 = Chain.load(store, chain.jugfile).generations[1]
+    assert r.outcome == SUBMITTED and gen2.workers == 2, (r, gen2)
+
+
 def test_workers_whose_budget_is_spent_are_still_counted_as_leaving(
         tmp_path: Path, jugdir: str, queue: dict) -> None:
     store, chain = new_chain(tmp_path, jugdir)

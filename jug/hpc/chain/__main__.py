@@ -42,7 +42,8 @@ def _caller(a: Any, chain: Chain | None) -> dict[str, Any]:
     after = chain.generation_of(where[0]) if chain and where else None
     if a.handover:
         return {"after": after, "by": f"worker {who}", "wait": 0.0,
-                "trigger": Trigger.BUDGET, "leaver": where, "deadline": a.deadline}
+                "trigger": Trigger.BUDGET, "leaver": where, "deadline": a.deadline,
+                "started": a.started}
     return {"after": after, "by": f"worker {who} (no work left)", "wait": NO_WORK_WAIT,
             "trigger": Trigger.NO_WORK, "leaver": where, "since": a.no_work,
             "deadline": a.deadline}
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-work", type=float, metavar="SINCE")
     p.add_argument("--walltime", type=float, help="the planner job's walltime (seconds)")
     p.add_argument("--deadline", type=float, help="no new try after this time (epoch)")
+    p.add_argument("--started", type=float, help="when the worker handing over started")
     p.add_argument("jugfile")
     a = p.parse_args(argv)
     try:

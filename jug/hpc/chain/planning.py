@@ -89,6 +89,7 @@ class Caller:
     leaver: tuple[str, str] | None = None
     since: float | None = None
     deadline: float = 0.0  # seconds since the epoch: no new try after this
+    started: float | None = None  # when the leaving worker started (its lock owner record's)
 
 
 def rebuild_plan(chain: Chain) -> JobPlan:
@@ -141,7 +142,7 @@ def _parts(watcher: Watcher) -> list[ChainPoll]:
 def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Trigger,
               wait: float = 0.0, echo: Callable[[str], None] = print,
               leaver: tuple[str, str] | None = None, since: float | None = None,
-              deadline: float | None = None) -> PlanResult:
+              deadline: float | None = None, started: float | None = None) -> PlanResult:
     """Hand-over / planner job: one poll for the chain of ``jugfile`` under the planner lock.
 
     ``after`` is the generation the caller belongs to (None: not part of the chain);
@@ -150,19 +151,21 @@ def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Tri
     the next generation of that pool is planned once, by whoever comes first.  A worker with
     no work left (``since``: when it left) skips when a poll started after that: it saw
     everything this worker did (so many workers leaving at once make one poll, not many).
-    ``deadline``: until when a scheduler that does not answer is asked again (None: once).
+    ``deadline``: until when a scheduler that does not answer is asked again (None: once);
+    ``started``: when the leaving worker started (others of its arrays that started well
+    after it are not leaving).
     """
     chain = Chain.load(store, jugfile)
     if chain is None or after is None:
         return PlanResult(SKIPPED, "not part of a --until-done chain: nothing to plan")
     call = Caller(after, by, trigger, leaver, since,
-                  time.time() if deadline is None else deadline)
+                  time.time() if deadline is None else deadline, started)
     lock = PlannerLock(store, jugfile, wait, _scheduler(chain))
     mine: Request | None = None
     if not lock.acquire():
         if trigger is not Trigger.BUDGET:
             return PlanResult(BUSY, "another process is planning the chain right now")
-        said, mine = leave_request(store, jugfile, after, by, leaver)
+        said, mine = leave_request(store, jugfile, after, by, leaver, started)
         if mine is None or not lock.acquire():  # else: the lock's holder plans it
             return PlanResult(SKIPPED if mine is None else REQUESTED, said)
     try:
@@ -183,7 +186,8 @@ def _serve_requests(store: Any, jugfile: str, deadline: float,
     served: dict[Request, PlanResult] = {}
     while (request := take_request(store, jugfile)) is not None:
         served[request] = plan_locked(store, jugfile, Caller(
-            request.after, request.by, Trigger.BUDGET, request.leaver, None, deadline), echo)
+            request.after, request.by, Trigger.BUDGET, request.leaver, None, deadline,
+            request.started), echo)
     return served
 
 
@@ -247,22 +251,28 @@ def _skip(chain: Chain | None, call: Caller) -> PlanResult | None:
     return None
 
 
-def expiring_arrays(chain: Chain, after: int, pool: str | None) -> set[str]:
-    """Short ids of ``pool``'s arrays up to generation ``after``: their workers' budgets are
-    spent when one of generation ``after`` hands over (those that started late keep theirs,
-    see :meth:`~.poll.ChainPoll._adjust`)."""
-    return {short_id(a) for g in chain.generations if g.n <= after for a in g.arrays_of(pool)}
+def expiring_arrays(chain: Chain, after: int, pool: str | None,
+                    started: float | None) -> dict[str, float | None]:
+    """``{short id: started}`` of ``pool``'s arrays up to generation ``after``: their workers'
+    budgets are spent when a worker of generation ``after`` that started at ``started``
+    hands over (those that started well after it keep theirs, see
+    :meth:`~.poll.ChainPoll._adjust`)."""
+    return {short_id(a): started for g in chain.generations if g.n <= after
+            for a in g.arrays_of(pool)}
 
 
 def _context(chain: Chain, call: Caller) -> ChainContext:
     """The shared state of one poll: a budget hand-over's arrays and those of the requests
     still waiting in the record are leaving, whoever polls (another pool's worker too)."""
-    expiring: set[str] = set()
+    expiring: dict[str, float | None] = {}
+    leaving = [Request.of(r) for r in chain.requests]
     if call.trigger is Trigger.BUDGET:
         pool = chain.pool_of(call.leaver[0]) if call.leaver else None
-        expiring = expiring_arrays(chain, call.after, pool)
-    for r in map(Request.of, chain.requests):
-        expiring |= expiring_arrays(chain, r.after, r.pool)
+        leaving.append(Request(call.after, pool, call.leaver, call.by, 0.0, call.started))
+    for r in leaving:
+        for a, started in expiring_arrays(chain, r.after, r.pool, r.started).items():
+            known = [t for t in (expiring.get(a), started) if t is not None]
+            expiring[a] = min(known) if known else None
     return ChainContext(chain, call.after, expiring,
                         call.leaver if call.trigger is Trigger.NO_WORK else None)
 

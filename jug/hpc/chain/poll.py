@@ -22,7 +22,9 @@ class ChainContext:
 
     chain: Chain
     after: int  # the generation the poll follows (0: the first)
-    expiring: set[str]  # short ids of arrays whose running workers are all leaving
+    #: short ids of arrays whose workers are leaving, with when the worker that handed over
+    #: started (None: unknown); one that started well after it is not leaving
+    expiring: dict[str, float | None]
     leaver: tuple[str, str] | None = None  # (array short id, index) of one leaving worker
     #: why this poll must submit nothing after all (the record changed under it), or ""
     superseded: str = ""
@@ -62,7 +64,7 @@ class ChainPoll:
             k = owner_key(o)
             if (member is None or member(h)) and k and k[0] == self.sched.name \
                     and k[1] in self.ctx.expiring:
-                if _budget_left(o, now, budget) >= budget / 2:
+                if _started_late(o, self.ctx.expiring[k[1]], now, budget):
                     self.staying[k[1]] = self.staying.get(k[1], 0) + 1
                 else:
                     leaving += 1
@@ -130,10 +132,15 @@ class ChainPoolWatcher(ChainPoll, PoolWatcher):
         self._chain_init(ctx, self.pool)
 
 
-def _budget_left(owner: Any, now: float, budget: float) -> float:
-    """Seconds of budget the worker of lock owner record ``owner`` has left (it counts from
-    its process's start; unknown: none)."""
+def _started_late(owner: Any, leaver_started: float | None, now: float,
+                  budget: float) -> bool:
+    """True if the worker of lock owner record ``owner`` started at least half a budget after
+    the worker that handed over (unknown: has at least half its budget left by its own
+    start time): it keeps working, so it is supply, not a leaver."""
     try:
-        return float(owner["started"]) + budget - now
+        started = float(owner["started"])
     except (KeyError, TypeError, ValueError):
-        return 0.0
+        return False
+    if leaver_started is not None:
+        return started - leaver_started >= budget / 2
+    return started + budget - now >= budget / 2

@@ -83,6 +83,7 @@ class Request:
     leaver: tuple[str, str] | None  # (array short id, index)
     by: str
     at: float
+    started: float | None = None  # when the worker that left started (its lock owner's)
 
     def doc(self) -> dict[str, Any]:
         """As stored in the record (JSON: the leaver a list, as it reads back)."""
@@ -92,9 +93,11 @@ class Request:
     def of(cls, doc: Mapping[str, Any]) -> Request:
         """The request a record holds."""
         leaver = doc.get("leaver")
+        started = doc.get("started")
         return cls(int(doc.get("after") or 0), doc.get("pool"),
                    (str(leaver[0]), str(leaver[1])) if leaver else None,
-                   str(doc.get("by") or "?"), float(doc.get("at") or 0.0))
+                   str(doc.get("by") or "?"), float(doc.get("at") or 0.0),
+                   None if started is None else float(started))
 
 
 @dataclass

@@ -19,7 +19,8 @@ from .records import RUNNING, Chain, Request, save_merged
 
 
 def leave_request(store: Any, jugfile: str, after: int, by: str,
-                  leaver: tuple[str, str] | None) -> tuple[str, Request | None]:
+                  leaver: tuple[str, str] | None,
+                  started: float | None = None) -> tuple[str, Request | None]:
     """Write the request of a budget hand-over that found the lock busy (unless the chain
     ended or the next generation of its pool is planned already).  Returns a line saying
     what happened, and the request written (None: none)."""
@@ -31,7 +32,7 @@ def leave_request(store: Any, jugfile: str, after: int, by: str,
         nxt = chain.successor_of(after, pool)
         if nxt is not None:
             return f"generation {nxt.n} after generation {after} was planned by {nxt.by}", None
-        request = Request(after, pool, leaver, by, time.time())
+        request = Request(after, pool, leaver, by, time.time(), started)
         chain.requests.append(request.doc())
         if chain.save(store):
             return ("another process is planning the chain: left a hand-over request that it "

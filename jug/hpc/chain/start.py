@@ -168,7 +168,7 @@ def start_pools(plans: Mapping[str, JobPlan], pools: Sequence[Any], store: Any,
         if not got:
             raise SubmitError("another process holds the chain's planner lock: try again")
         _first_save(chain, store)
-        result = run_poll(store, ChainContext(chain, 0, set()), "jug submit", Trigger.START,
+        result = run_poll(store, ChainContext(chain, 0, {}), "jug submit", Trigger.START,
                           echo)
     if result.error is not None:  # the scheduler did not answer: say so, plan nothing
         chain = Chain.load(store, main.jugfile) or chain
