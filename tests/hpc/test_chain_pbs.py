@@ -321,8 +321,8 @@ def test_cancel_with_nothing_running_says_so_in_one_line(jug, project: Path,
         p = jug("submit", "--scheduler", "pbs", "--no-check", "--workers", "2", "work.py",
                 "--", "2", "0", cwd=project, env={**pbs, "FAKEPBS_SYNC": "1"})
         assert p.returncode == 0, p.stderr
-    p = until_done(project, "pbs", *WALL, work=("2", "0"), env=pbs)
-    assert p.returncode == 0, p.stderr
+    p = until_done(project, "pbs", *WALL, work=("3", "0"), env=pbs)  # one task left
+    assert p.returncode == 0 and "chain started" in p.stdout, p.stdout + p.stderr
     wait_until(lambda: not alive_jobs(pbs), 60, "every job to end")
     c = jug("submit", "--cancel", "work.py", cwd=project, env=pbs)
     assert c.returncode == 0, c.stderr

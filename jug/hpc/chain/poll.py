@@ -62,6 +62,8 @@ class ChainPoll:
         leaving, self.staying = 0, {}
         for h, o in snap.locks.items():
             k = owner_key(o)
+            if h not in self.names:  # type: ignore[attr-defined]
+                continue  # not a task of this jugfile (e.g. the planner lock itself)
             if (member is None or member(h)) and k and k[0] == self.sched.name \
                     and k[1] in self.ctx.expiring:
                 if _started_late(o, self.ctx.expiring[k[1]], now, budget):
