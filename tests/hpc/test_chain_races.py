@@ -490,3 +490,30 @@ def test_requests_of_a_cancelled_chain_are_dropped(tmp_path: Path, jugdir: str,
     r = quiet(store, chain.jugfile, 1, f"worker {first}_0", Trigger.BUDGET, leaver=(first, "0"))
     assert r.outcome == "skipped" and Chain.load(store, chain.jugfile).requests == []
 
+
+
+def test_a_planner_job_that_finds_the_lock_busy_leaves_a_request(tmp_path: Path, jugdir: str,
+                                                                 queue: dict) -> None:
+    """The holder is a hand-over asking a scheduler that stopped answering again, longer
+    than the planner job waits: the planner job leaves a request instead of exiting
+    "busy"; the holder, out of time, defers to the planner job, then plans the request,
+    which re-arms a planner job (the chain keeps one)."""
+    store, chain = new_chain(tmp_path, jugdir)
+    first = chain.generations[0].arrays[0]
+    queue["entries"].append(QueueEntry(first, [0, 1], Q_RUNNING, "RUNNING"))
+    planner_job = select_store(jugdir)
+    seen: list[Any] = []
+
+    def planner_job_now() -> None:
+        seen.append(quiet(planner_job, chain.jugfile, 1, "planner job test", Trigger.PLANNER,
+                          wait=0.3))
+        queue["queue_errors"] = [TIMEOUT] * 100  # from now on the scheduler does not answer
+
+    queue["on_queue"] = planner_job_now
+    r = quiet(store, chain.jugfile, 1, f"worker {first}_0", Trigger.BUDGET,
+              leaver=(first, "0"), deadline=time.time() + 0.5)
+    assert seen and seen[0].outcome == "requested", seen
+    assert r.outcome == "deferred" and "planner job of generation 1" in r.message, r
+    record = Chain.load(store, chain.jugfile)
+    assert record.status == RUNNING and record.requests == [], record
+    assert len(record.generations[0].rearmed) == 1, record.generations

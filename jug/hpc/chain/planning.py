@@ -163,9 +163,9 @@ def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Tri
     lock = PlannerLock(store, jugfile, wait, _scheduler(chain))
     mine: Request | None = None
     if not lock.acquire():
-        if trigger is not Trigger.BUDGET:
+        if trigger not in (Trigger.BUDGET, Trigger.PLANNER):
             return PlanResult(BUSY, "another process is planning the chain right now")
-        said, mine = leave_request(store, jugfile, after, by, leaver, started)
+        said, mine = leave_request(store, jugfile, after, by, leaver, started, trigger)
         if mine is None or not lock.acquire():  # else: the lock's holder plans it
             return PlanResult(SKIPPED if mine is None else REQUESTED, said)
     try:
@@ -186,8 +186,8 @@ def _serve_requests(store: Any, jugfile: str, deadline: float,
     served: dict[Request, PlanResult] = {}
     while (request := take_request(store, jugfile)) is not None:
         served[request] = plan_locked(store, jugfile, Caller(
-            request.after, request.by, Trigger.BUDGET, request.leaver, None, deadline,
-            request.started), echo)
+            request.after, request.by, Trigger(request.trigger), request.leaver, None,
+            deadline, request.started), echo)
     return served
 
 
@@ -265,7 +265,7 @@ def _context(chain: Chain, call: Caller) -> ChainContext:
     """The shared state of one poll: a budget hand-over's arrays and those of the requests
     still waiting in the record are leaving, whoever polls (another pool's worker too)."""
     expiring: dict[str, float | None] = {}
-    leaving = [Request.of(r) for r in chain.requests]
+    leaving = [r for r in map(Request.of, chain.requests) if r.leaving]
     if call.trigger is Trigger.BUDGET:
         pool = chain.pool_of(call.leaver[0]) if call.leaver else None
         leaving.append(Request(call.after, pool, call.leaver, call.by, 0.0, call.started))

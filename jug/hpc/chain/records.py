@@ -75,15 +75,17 @@ class Generation:
 
 @dataclass(frozen=True)
 class Request:
-    """A budget hand-over left in the chain record because the planner lock was busy: its
-    holder plans it before releasing the lock (or the writer, if it gets the lock next)."""
+    """A poll left in the chain record because the planner lock stayed busy (a budget
+    hand-over, which cannot wait, or a planner job after its wait): the lock's holder plans
+    it before releasing the lock (or the writer, if it gets the lock next)."""
 
-    after: int  # the generation of the worker that left
+    after: int  # the generation of the worker that left, or of the planner job
     pool: str | None
     leaver: tuple[str, str] | None  # (array short id, index)
     by: str
     at: float
     started: float | None = None  # when the worker that left started (its lock owner's)
+    trigger: str = Trigger.BUDGET.value  # a budget hand-over or a planner job
 
     def doc(self) -> dict[str, Any]:
         """As stored in the record (JSON: the leaver a list, as it reads back)."""
@@ -97,7 +99,13 @@ class Request:
         return cls(int(doc.get("after") or 0), doc.get("pool"),
                    (str(leaver[0]), str(leaver[1])) if leaver else None,
                    str(doc.get("by") or "?"), float(doc.get("at") or 0.0),
-                   None if started is None else float(started))
+                   None if started is None else float(started),
+                   str(doc.get("trigger") or Trigger.BUDGET.value))
+
+    @property
+    def leaving(self) -> bool:
+        """True for a budget hand-over: its arrays' workers are leaving."""
+        return self.trigger == Trigger.BUDGET.value
 
 
 @dataclass

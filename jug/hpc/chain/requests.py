@@ -1,6 +1,8 @@
-"""Hand-over requests in the chain record: a worker whose budget is spent must not lose its
-hand-over because the planner lock is busy (another pool's worker, the planner job, a worker
-of another generation is planning).  It cannot wait (its allocation ends), so it leaves a
+"""Requests in the chain record: a worker whose budget is spent must not lose its hand-over
+because the planner lock is busy (another pool's worker, the planner job, a worker of another
+generation is planning), nor a planner job its poll because the holder took longer than the
+planner's wait (a hand-over asking a scheduler that does not answer again).  A worker cannot
+wait (its allocation ends), so it leaves a
 :class:`~.records.Request` in the record (compare-and-set) and goes; whoever holds the lock
 takes every request and plans it before releasing the lock, and looks once more after
 releasing (:func:`jug.hpc.chain.planning.plan_once`).  The writer tries the lock once more
@@ -15,15 +17,15 @@ import copy
 import time
 from typing import Any
 
-from .records import RUNNING, Chain, Request, save_merged
+from .records import RUNNING, Chain, Request, Trigger, save_merged
 
 
 def leave_request(store: Any, jugfile: str, after: int, by: str,
-                  leaver: tuple[str, str] | None,
-                  started: float | None = None) -> tuple[str, Request | None]:
-    """Write the request of a budget hand-over that found the lock busy (unless the chain
-    ended or the next generation of its pool is planned already).  Returns a line saying
-    what happened, and the request written (None: none)."""
+                  leaver: tuple[str, str] | None, started: float | None = None,
+                  trigger: Trigger = Trigger.BUDGET) -> tuple[str, Request | None]:
+    """Write the request of a budget hand-over or planner job that found the lock busy
+    (unless the chain ended or the next generation, of the leaver's pool, is planned
+    already).  Returns a line saying what happened, and the request written (None: none)."""
     while True:
         chain = Chain.load(store, jugfile)
         if chain is None or chain.status != RUNNING:
@@ -32,7 +34,7 @@ def leave_request(store: Any, jugfile: str, after: int, by: str,
         nxt = chain.successor_of(after, pool)
         if nxt is not None:
             return f"generation {nxt.n} after generation {after} was planned by {nxt.by}", None
-        request = Request(after, pool, leaver, by, time.time(), started)
+        request = Request(after, pool, leaver, by, time.time(), started, trigger.value)
         chain.requests.append(request.doc())
         if chain.save(store):
             return ("another process is planning the chain: left a hand-over request that it "
