@@ -17,6 +17,7 @@ Things happen at once, so:
 from __future__ import annotations
 
 import copy
+import shlex
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -421,7 +422,8 @@ def _judge(chain: Chain, watcher: Watcher, result: Any,
                   else STOPPED, d.reason)
     elif d.action in (sizing.DRAIN, sizing.DRAINED):
         chain.end(DRAINED, f"the stop file {watcher.plan.stop_file} exists: no new workers "
-                  f"(to resume: rm {watcher.plan.stop_file}; {resume_command(chain)})")
+                  f"(to resume: rm {shlex.quote(watcher.plan.stop_file)}; "
+                  f"{resume_command(chain)})")
     elif transient:
         return error
     elif watcher.rejected and trigger is not Trigger.BUDGET and not any(
