@@ -167,6 +167,7 @@ def plan_once(store: Any, jugfile: str, after: int | None, by: str, trigger: Tri
         if trigger not in (Trigger.BUDGET, Trigger.PLANNER):
             return PlanResult(BUSY, "another process is planning the chain right now")
         said, mine = leave_request(store, jugfile, after, by, leaver, started, trigger)
+        lock.wait = 0.0  # one more try: a holder that released meanwhile did not see it
         if mine is None or not lock.acquire():  # else: the lock's holder plans it
             return PlanResult(SKIPPED if mine is None else REQUESTED, said)
     try:
