@@ -177,7 +177,7 @@ def test_split_by_max_array_size_in_dry_run(jug, project: Path) -> None:
             "--dry-run", "--no-check", "work.py", cwd=project)
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("#SBATCH --array=0-1\n") == 2 and "#SBATCH --array=0-0\n" in p.stdout
-    assert "script 3/3 (1 workers)" in p.stdout
+    assert "script 3/3 (1 worker)" in p.stdout
 
 
 def test_nothing_left_to_do(jug, project: Path, tmp_path: Path) -> None:
