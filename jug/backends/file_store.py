@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import zlib
+from functools import partial
 from typing import Any, Callable, Iterable, TypeVar
 
 from ..config.trust import untrusted_reason
@@ -370,9 +371,10 @@ class FileStore(Store):
         """Plain documents, and the newest readable version of each cas_doc document (one
         listing; old versions are never read)."""
         folder = os.path.join(self._docs, namespace)
-        plain = _read_json_dir(folder, skip=lambda n: not n.endswith(".json"))
+        versioned: dict[str, list[int]] = {}
+        plain = _read_json_dir(folder, skip=partial(_note_cas, versioned))
         docs = {k[:-5]: v for k, v in plain.items()}
-        for name, versions in _cas_versions(folder).items():
+        for name, versions in versioned.items():
             for v in sorted(versions, reverse=True):
                 doc = _read_json(_cas_path(folder, name, v), missing=None)
                 if doc is not None and "unreadable" not in doc:
@@ -578,6 +580,15 @@ def _check_trusted(path: str) -> None:
 def _cas_path(folder: str, name: str, version: int) -> str:
     """The file of version ``version`` of cas_doc document ``name``."""
     return f"{folder}/{name}.json.v{version:012d}"
+
+
+def _note_cas(versions: dict[str, list[int]], filename: str) -> bool:
+    """Skip every file but plain documents; note the version of a cas_doc one in
+    ``versions`` (so one listing serves both)."""
+    m = _CAS_FILE.match(filename)
+    if m:
+        versions.setdefault(m.group("name"), []).append(int(m.group("version")))
+    return not filename.endswith(".json")
 
 
 def _cas_versions(folder: str, name: str | None = None) -> dict[str, list[int]]:
