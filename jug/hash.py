@@ -13,14 +13,20 @@ a large list is computed once per list object, however many tasks share it.
 Objects may define ``__jug_hash__()`` returning ``str`` or ``bytes``.  Functions that their
 module and name designate are hashed by that name (like the task function itself); other
 functions (lambdas, closures, functions defined in functions) by their code, defaults,
-closure values and the globals they use, so two different callables never share a hash.
-Other objects fall back to their class name plus ``__getstate__``/``__dict__``, or, last, a
+closure values and the globals they use -- a class among those by its content -- so two
+different callables never share a hash.  Record dtypes count by their full description;
+subclasses of built-ins and of ``ndarray`` by their class, their built-in content and the
+state they add (a mask, an order, a default factory, ``__dict__``, ``__slots__``).  Other
+objects fall back to their class name plus ``__getstate__``/``__dict__``, or, last, a
 pickle with a pinned protocol.  What cannot be hashed faithfully (a lock, an open file, a
-structure that contains itself) raises :class:`UnhashableError`.
+structure that contains itself, state kept by a class written in C) raises
+:class:`UnhashableError`.  The whole rule is written down in the README ("Hashes").
 """
 
 from __future__ import annotations
 
+import collections
+import enum
 import functools
 import hashlib
 import io
@@ -67,11 +73,12 @@ class _Session:
     only while jug's own code hashes (no user code runs that could mutate the lists).
     """
 
-    __slots__ = ("kinds", "encodings", "size")
+    __slots__ = ("kinds", "encodings", "size", "classes")
 
     def __init__(self) -> None:
         self.kinds: dict[int, tuple[Any, frozenset]] = {}
         self.encodings: dict[int, tuple[Any, tuple]] = {}
+        self.classes: dict[int, tuple[type, str]] = {}  # class_digest of classes
         self.size = 0
 
     def remember(self, o: Any, enc: tuple) -> None:
@@ -90,6 +97,7 @@ class _Local(threading.local):
     def __init__(self) -> None:
         self.depth = 0
         self.session: _Session | None = None
+        self.classes: set[int] = set()  # classes whose content is being hashed
 
 
 _local = _Local()
@@ -200,9 +208,30 @@ def _scalar_parts(seq: Any, kinds: frozenset) -> tuple[bytes, Any] | None:
     if not kinds <= _PLAIN_SET:
         return None
     try:
-        return b"J", _json_encode(seq).encode()
+        encoded = _json_encode(seq)
     except (ValueError, OverflowError):
         return None
+    if "NaN" in encoded and _has_odd_nan(seq):  # JSON writes every NaN as NaN
+        return None
+    return b"J", encoded.encode()
+
+
+_DOUBLE = struct.Struct("<d")
+_PLAIN_NAN = _DOUBLE.pack(float("nan"))
+
+
+def _float_text(x: float) -> bytes:
+    """``repr(x)``, except for a NaN with another sign or payload than ``float('nan')``'s
+    (``math.copysign`` tells them apart): ``nan:`` and its bits."""
+    text = repr(x)
+    if text == "nan" and _DOUBLE.pack(x) != _PLAIN_NAN:
+        text = "nan:" + _DOUBLE.pack(x).hex()
+    return text.encode()
+
+
+def _has_odd_nan(seq: Any) -> bool:
+    """True if ``seq`` holds a NaN that :func:`_float_text` writes with its bits."""
+    return any(type(x) is float and x != x and _DOUBLE.pack(x) != _PLAIN_NAN for x in seq)
 
 
 def json_scalars(seq: Any) -> bytes | None:
@@ -349,7 +378,7 @@ def hash_update(h: Any, obj: Any, known: dict | None = None) -> None:
         elif t is int:
             _put(h, b"i", str(o).encode())
         elif t is float:
-            _put(h, b"f", repr(o).encode())
+            _put(h, b"f", _float_text(o))
         elif t is bool:
             h.update(b"T" if o else b"F")
         elif o is None:
@@ -440,7 +469,7 @@ def is_named(obj: Any) -> bool:
 
 def _hash_other(h: Any, o: Any, stack: list, walk: _Walk) -> None:
     """Encode everything that is not a builtin container or scalar (nor has __jug_hash__)."""
-    if _hash_numpy(h, o):
+    if _hash_numpy(h, o, stack, walk):
         return
     if isinstance(o, functools.partial):
         _put(h, b"p", b"")
@@ -453,32 +482,257 @@ def _hash_other(h: Any, o: Any, stack: list, walk: _Walk) -> None:
         _put(h, b"M", _qualname(o).encode())
         stack.append(bound_to)
         return
+    if type(o) is _ClassContent:
+        _hash_class_content(h, o.cls)
+        return
     if _hash_code_or_function(h, o, stack, walk):
         return
-    if isinstance(o, (str, int, float, bytes, list, tuple, dict)):
-        # subclasses of builtins: class name plus the builtin content
-        _put(h, b"U", _qualname(type(o)).encode())
-        for base in (str, int, float, bytes, list, tuple, dict):
-            if isinstance(o, base):
-                stack.append(base(o))
-                return
+    if isinstance(o, _BUILTIN_BASES) and type(o) not in _BASE_CONTENT:  # (complex and
+        _hash_builtin_subclass(h, o, stack)  # bytearray themselves are pickled below)
+        return
     _hash_object(h, o, stack, walk)
 
 
-def _hash_numpy(h: Any, o: Any) -> bool:
+# -- subclasses of built-ins and of numpy types: the type, the built-in content, the rest --
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: the class was made by a class statement (or alike)
+
+
+def _tuple_content(o: tuple) -> tuple:
+    return tuple(tuple.__iter__(o))
+
+
+#: each built-in base and how to read a subclass instance's built-in content without going
+#: through methods the subclass may override (``str(o)`` would call its ``__str__``)
+_BASE_CONTENT: dict[type, Any] = {
+    str: str.__str__, int: int.__index__, float: float.__float__,
+    complex: lambda o: complex(complex.real.__get__(o), complex.imag.__get__(o)),
+    bytes: lambda o: bytes(memoryview(o)), bytearray: lambda o: bytearray(memoryview(o)),
+    list: list.copy, tuple: _tuple_content, dict: lambda o: dict(dict.items(o)),
+    set: lambda o: set(set.__iter__(o)), frozenset: lambda o: frozenset(frozenset.__iter__(o)),
+}
+_BUILTIN_BASES = tuple(_BASE_CONTENT)
+#: C classes derived from built-ins whose state jug reads itself (the order, the factory),
+#: or whose state is all in the built-in (IsoCalendarDate is a tuple with names)
+_KNOWN_C_SUBCLASSES = frozenset(("collections.OrderedDict", "collections.defaultdict",
+                                 "datetime.IsoCalendarDate"))
+
+
+class _Unset:
+    """Stands for a ``__slots__`` attribute that has no value."""
+
+    def __jug_hash__(self) -> bytes:
+        return b"unset-slot"
+
+
+def instance_state(o: Any) -> dict:
+    """What a class statement can add to an instance: its ``__dict__`` and ``__slots__``.
+
+    Empty for an instance with neither (a namedtuple, a Counter without attributes), so
+    those keep the encoding of type plus built-in content they always had.
+    """
+    state: dict = {}
+    attrs = getattr(o, "__dict__", None)
+    if attrs:
+        state["__dict__"] = dict(attrs)
+    slots = {}
+    for klass in type(o).__mro__:
+        names = klass.__dict__.get("__slots__", ())
+        for name in (names,) if isinstance(names, str) else names:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):  # private: name-mangled
+                name = f"_{klass.__name__.lstrip('_')}{name}"
+            try:
+                slots[f"{_qualname(klass)}.{name}"] = klass.__dict__[name].__get__(o)
+            except (AttributeError, KeyError):
+                slots[f"{_qualname(klass)}.{name}"] = _Unset()
+    if slots:
+        state["__slots__"] = slots
+    return state
+
+
+def check_state_visible(cls: type, base: type) -> None:
+    """Refuse an instance of ``cls`` if a class between it and ``base`` keeps state in C.
+
+    A class statement can add only ``__dict__`` and ``__slots__`` (which jug reads); a class
+    written in C (not a heap type) may hold fields jug cannot see, so two different values
+    could share a hash.
+    """
+    for klass in cls.__mro__:
+        if klass.__flags__ & _HEAPTYPE or klass in base.__mro__ \
+                or _qualname(klass) in _KNOWN_C_SUBCLASSES:
+            continue
+        where = "is" if klass is cls else f"derives from {_qualname(klass)},"
+        raise UnhashableError(
+            f"a {_qualname(cls)} object {where} a class written in C whose state jug cannot "
+            "read (two different values could share a hash)",
+            "pass plain data (a tuple, a dict, a numpy array), or give the class a "
+            "__jug_hash__() method")
+
+
+def _hash_typed(h: Any, cls: type, content: Any, extra: dict, stack: list) -> None:
+    """``U`` + class name + content (as for every subclass before extra state was hashed), or
+    ``V`` + class name + (content, extra state) when there is extra state."""
+    if extra:
+        _put(h, b"V", _qualname(cls).encode())
+        stack.append((content, extra))
+    else:
+        _put(h, b"U", _qualname(cls).encode())
+        stack.append(content)
+
+
+def _hash_builtin_subclass(h: Any, o: Any, stack: list) -> None:
+    """A subclass of a built-in: its class, its built-in content and everything it adds."""
+    cls = type(o)
+    base = next(b for b in _BUILTIN_BASES if isinstance(o, b))
+    content = _BASE_CONTENT[base](o)
+    if isinstance(o, enum.Enum):  # a member: its class and value say which (IntEnum, StrEnum)
+        _hash_typed(h, cls, content, {}, stack)
+        return
+    extra: dict = {}
+    if hasattr(cls, "n_sequence_fields"):  # a C struct sequence (os.stat_result): its
+        extra["fields"] = o.__reduce__()[1][1]  # fields beyond the tuple (st_mtime_ns...)
+    else:
+        check_state_visible(cls, base)
+    if isinstance(o, collections.OrderedDict):  # its order is part of its value (==, iter)
+        content = list(collections.OrderedDict.items(o))
+    if isinstance(o, collections.defaultdict):
+        extra["default_factory"] = o.default_factory
+    extra.update(instance_state(o))
+    _hash_typed(h, cls, content, extra, stack)
+
+
+# -- numpy --
+
+def dtype_key(dt: Any) -> str:
+    """The full description of a numpy dtype: ``dtype.str`` for a plain one (as before); for a
+    structured one its scalar type, size, alignment and each field's name, offset, title
+    and dtype (nested); for a subarray its base and shape.  (``dtype.str`` of any 16-byte
+    record is ``|V16``.)"""
+    if dt.fields is None and dt.subdtype is None:
+        return dt.str
+    if dt.subdtype is not None:
+        base, shape = dt.subdtype
+        return f"({dtype_key(base)}){shape}"
+    fields = []
+    for name in dt.names:
+        sub, offset, *title = dt.fields[name]
+        fields.append(f"{name!r}@{offset}{title!r}:{dtype_key(sub)}")
+    aligned = "aligned;" if dt.isalignedstruct else ""
+    return f"{{{_qualname(dt.type)};{dt.itemsize};{aligned}{','.join(fields)}}}"
+
+
+_PACKED: dict = {}  # record dtype -> the same fields without gaps (None: it has none)
+
+
+def _packed_record(np: Any, dt: Any) -> Any:
+    """``dt`` without its padding, or None if it has none: the bytes between fields are
+    not part of the value (a copy does not keep them, ``np.empty`` leaves garbage), so a
+    record with gaps is hashed through a gap-free copy of its fields (the dtype's full
+    description, offsets included, is hashed beside it)."""
+    try:
+        return _PACKED[dt]
+    except KeyError:
+        pass
+    packed = _gap_free(np, dt)
+    _PACKED[dt] = None if packed == dt and packed.itemsize == dt.itemsize else packed
+    return _PACKED[dt]
+
+
+def _gap_free(np: Any, dt: Any) -> Any:
+    if dt.subdtype is not None:
+        return np.dtype((_gap_free(np, dt.subdtype[0]), dt.subdtype[1]))
+    if dt.fields is None:
+        return dt
+    return np.dtype([(name, _gap_free(np, dt.fields[name][0])) for name in dt.names])
+
+
+def _by_elements(dt: Any) -> bool:
+    """True if an array's bytes are not its content: objects (pointers), variable strings."""
+    return dt.hasobject or dt.kind == "T"
+
+
+def _hash_numpy(h: Any, o: Any, stack: list, walk: _Walk) -> bool:
+    """numpy arrays and scalars (and their subclasses); False if ``o`` is none of them."""
     np = sys.modules.get("numpy")
     if np is None:
         return False
-    if isinstance(o, np.ndarray) and not o.dtype.hasobject:
-        _put(h, b"A", f"{o.dtype.str}|{o.shape}".encode())
-        arr = np.ascontiguousarray(o)
-        _put(h, b"a", arr.reshape(-1).view(np.uint8).data if arr.nbytes else b"")
+    if isinstance(o, np.ndarray):
+        if type(o) is np.ndarray:
+            _hash_array(h, np, o, stack, walk)
+        else:
+            _hash_array_subclass(h, np, o, stack)
         return True
     if isinstance(o, np.generic) and not isinstance(o, np.object_):
-        _put(h, b"G", f"{o.dtype.str}".encode())
-        _put(h, b"g", o.tobytes())
+        dt = o.dtype
+        if type(o) is not dt.type:  # a subclass of a numpy scalar type
+            check_state_visible(type(o), dt.type)
+            _hash_typed(h, type(o), dt.type(o), instance_state(o), stack)
+        elif _by_elements(dt):  # a record with object fields: its fields, not pointers
+            _put(h, b"H", dtype_key(dt).encode())
+            stack.append(o.item())
+        else:
+            packed = _packed_record(np, dt) if dt.fields is not None else None
+            _put(h, b"G", dtype_key(dt).encode())
+            _put(h, b"g", o.tobytes() if packed is None else np.asarray(o).astype(packed).tobytes())
         return True
     return False
+
+
+def _hash_array(h: Any, np: Any, o: Any, stack: list, walk: _Walk) -> None:
+    """A plain ndarray: dtype, shape and bytes; or, for objects, dtype, shape and elements."""
+    if _by_elements(o.dtype):
+        walk.enter(o, stack, _END_SILENT)  # an object array may hold itself
+        _put(h, b"E", f"{dtype_key(o.dtype)}|{o.shape}".encode())
+        stack.append(o.tolist())
+        return
+    _put(h, b"A", f"{dtype_key(o.dtype)}|{o.shape}".encode())
+    packed = _packed_record(np, o.dtype) if o.dtype.fields is not None else None
+    arr = np.ascontiguousarray(o) if packed is None else o.astype(packed, order="C")
+    _put(h, b"a", arr.reshape(-1).view(np.uint8).data if arr.nbytes else b"")
+
+
+#: the instance attributes of numpy's own ndarray subclasses that are bookkeeping, not
+#: value (a masked array's value attributes are read explicitly; a memmap's say where the
+#: bytes live)
+_MASKED_BOOKKEEPING = ("_mask", "_fill_value", "_hardmask", "_sharedmask", "_isfield",
+                       "_baseclass", "_optinfo", "_basedict")
+_MEMMAP_BOOKKEEPING = ("_mmap", "filename", "offset", "mode")
+_MATRIX_BOOKKEEPING = ("_getitem",)
+
+
+def _array_bookkeeping(np: Any, ma: Any, o: Any) -> tuple:
+    if ma is not None and isinstance(o, ma.MaskedArray):
+        return _MASKED_BOOKKEEPING
+    if isinstance(o, np.memmap):
+        return _MEMMAP_BOOKKEEPING
+    return _MATRIX_BOOKKEEPING if isinstance(o, np.matrix) else ()
+
+
+def _hash_array_subclass(h: Any, np: Any, o: Any, stack: list) -> None:
+    """An ndarray subclass: its class, its array content and its state.
+
+    A masked array's state is its mask (``nomask`` and an all-False mask differ: ``a.mask``
+    tells them apart), its effective fill value (``filled()`` uses it) and whether the mask
+    is hard; its content is its data viewed as its base class (so a masked matrix stays a
+    matrix).  Other subclasses add their ``__dict__``/``__slots__``.
+    """
+    cls = type(o)
+    check_state_visible(cls, np.ndarray)
+    extra = instance_state(o)
+    ma = sys.modules.get("numpy.ma")
+    attrs = dict(extra.pop("__dict__", {}))
+    for name in _array_bookkeeping(np, ma, o):
+        attrs.pop(name, None)
+    if attrs:
+        extra["__dict__"] = attrs
+    if ma is not None and isinstance(o, ma.MaskedArray):
+        extra["masked"] = (o._mask, o.view().fill_value, bool(o._hardmask))
+        content = o.data
+    else:
+        content = o.view(np.ndarray)
+    _hash_typed(h, cls, content, extra, stack)
 
 
 def _hash_code_or_function(h: Any, o: Any, stack: list, walk: _Walk) -> bool:
@@ -502,9 +756,80 @@ def _hash_code_or_function(h: Any, o: Any, stack: list, walk: _Walk) -> bool:
         return True
     walk.enter(o, stack, _END_SILENT)
     _put(h, b"F", _qualname(o).encode())
-    closure = tuple(_cell_value(c) for c in (o.__closure__ or ()))
-    stack.append((o.__code__, o.__defaults__, o.__kwdefaults__, closure, _used_globals(o)))
+    closure = tuple(_by_content(_cell_value(c)) for c in (o.__closure__ or ()))
+    defaults = tuple(map(_by_content, o.__defaults__)) if o.__defaults__ else o.__defaults__
+    kwdefaults = {k: _by_content(v) for k, v in o.__kwdefaults__.items()} \
+        if o.__kwdefaults__ else o.__kwdefaults__
+    stack.append((o.__code__, defaults, kwdefaults, closure, _used_globals(o)))
     return True
+
+
+class _ClassContent:
+    """A class that a lambda or closure uses (a global, a closure value, a default): it reads
+    the class's attributes (``Config.SCALE``), so the class is hashed by its content."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+
+def _by_content(v: Any) -> Any:
+    """``v``, or a class written in Python wrapped to be hashed by its content."""
+    if isinstance(v, type) and v.__flags__ & _HEAPTYPE:
+        return _ClassContent(v)
+    return v
+
+
+def _hash_class_content(h: Any, cls: type) -> None:
+    _put(h, b"Y", f"{_qualname(cls)}:{class_digest(cls)}".encode())
+
+
+def class_digest(cls: type) -> str:
+    """The hash of a class's content: for each class of its MRO written in Python, every
+    attribute but ``__dunder__`` ones, sorted by name; functions as functions are hashed
+    (by name when their name leads back to them), classes by content, an attribute jug
+    cannot hash by its class name.  ``R`` for a class already being hashed (a cycle).
+
+    Cached inside a :func:`hash_session` (no user code runs there that could change a class)
+    when computed from the top, so a cycle cannot make the cached value depend on order.
+    """
+    key = id(cls)
+    session = _session()
+    hit = session.classes.get(key) if session is not None else None
+    if hit is not None and hit[0] is cls:
+        return hit[1]
+    if key in _local.classes:
+        return "R"
+    top = not _local.classes
+    _local.classes.add(key)
+    try:
+        h = new_hasher()
+        for klass in cls.__mro__:
+            _put(h, b"c", _qualname(klass).encode())
+            if klass.__flags__ & _HEAPTYPE:
+                for name in sorted(klass.__dict__):
+                    if not (name.startswith("__") and name.endswith("__")) \
+                            and name != "_abc_impl":  # ABC bookkeeping
+                        _put(h, b"n", f"{name}={_attribute_digest(klass.__dict__[name])}".encode())
+        digest = h.hexdigest()
+    finally:
+        _local.classes.discard(key)
+    if top and session is not None:
+        session.classes[key] = (cls, digest)
+    return digest
+
+
+def _attribute_digest(v: Any) -> str:
+    """The hash of one class attribute (see :func:`class_digest`)."""
+    if isinstance(v, (staticmethod, classmethod)):
+        v = v.__func__
+    elif isinstance(v, property):
+        v = (v.fget, v.fset, v.fdel)
+    try:
+        return hash_one(_by_content(v))
+    except UnhashableError:  # a lock, a logger...: jug cannot read it, nor can it be data
+        return "type:" + _qualname(type(v))
 
 
 class _EmptyCell:
@@ -534,7 +859,7 @@ def _used_globals(f: types.FunctionType) -> dict:
     for n in names:
         if n in g:
             v = g[n]
-            out[n] = ("module", v.__name__) if isinstance(v, types.ModuleType) else v
+            out[n] = ("module", v.__name__) if isinstance(v, types.ModuleType) else _by_content(v)
     return out
 
 

@@ -171,3 +171,27 @@ def user_traceback(exc: BaseException) -> str:
         return tail
     return ("Traceback (most recent call last):\n"
             + "".join(traceback.StackSummary.from_list(frames).format()) + tail)
+
+
+def _frame_path(line: str) -> str | None:
+    """The file of a traceback line ``  File "path", line N, in f`` (None: not a frame)."""
+    if not line.startswith('  File "'):
+        return None
+    end = line.find('", line ')
+    return line[8:end] if end > 8 else None
+
+
+def trim_traceback_text(text: str) -> str:
+    """A formatted traceback (as stored) without jug's own frames: each frame line and the
+    source lines under it go when its file is inside jug's package."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        path = _frame_path(line)
+        if path is not None:
+            skipping = os.path.abspath(path).startswith(_JUG_DIR)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import reprlib
 import sys
+import types
 from hashlib import sha1
 from typing import Any, Callable, Iterator, Sequence
 
@@ -204,10 +205,10 @@ class Task(TaskLike):
                 fast = json_scalars(self.args)
                 if fast is not None:
                     self._dep_list = _NO_DEPS  # plain scalars hold no dependency
-                    key = _plain_keys.get(self.name)
-                    if key is None:
+                    hit = _plain_keys.get(self.name)
+                    if hit is None or hit[0] is not self.f:  # (a bound method never is)
                         return self._scalar_hash(fast)
-                    h = self._hash = _scalar_task_hash(key, fast)
+                    h = self._hash = _scalar_task_hash(hit[1], fast)
                     return h
             known = None
             if self._dep_list is None:  # the scan's encodings of long lists serve the hashing
@@ -252,11 +253,19 @@ class Task(TaskLike):
 
     def __repr__(self) -> str:
         """``Task(module.f, arg0, ..., kw=val)``, each argument abbreviated (for logs, shells)."""
+        return f"Task({', '.join([self.name, *self._arg_reprs()])})"
+
+    def call_repr(self) -> str:
+        """``module.f(arg0, ..., kw=val)``: the call, each argument abbreviated (a task among
+        them named, never expanded), e.g. above a failed task's traceback."""
+        return f"{self.name}({', '.join(self._arg_reprs())})"
+
+    def _arg_reprs(self) -> list[str]:
         parts = [_ARG_REPR.repr(a) for a in self.args[:_MAX_REPR_ARGS]]
         if len(self.args) > _MAX_REPR_ARGS:
             parts.append("...")
         parts.extend(f"{k}={_ARG_REPR.repr(v)}" for k, v in self.kwargs.items())
-        return f"Task({', '.join([self.name, *parts])})"
+        return parts
 
     # -- dependencies ----------------------------------------------------------------
     def _deps(self) -> Sequence[TaskLike]:
@@ -400,20 +409,34 @@ def _scalar_task_hash(function_key: bytes, args: bytes) -> str:
     return sha1(b"%s\0task\0%s\0A%s" % (ENCODING_VERSION, function_key, args)).hexdigest()
 
 
-_plain_keys: dict[str, bytes] = {}  # name -> its key, for names that need no content hash
+#: name -> (the function, its key), for functions whose name alone identifies them
+_plain_keys: dict[str, tuple[Callable, bytes]] = {}
 
 
 def _function_key(f: Callable, name: str) -> bytes:
     """What identifies a task's function in its hash: its name, as in Jug (editing a task's
     code does not recompute it), unless the name cannot tell functions apart -- a closure or
     a function defined inside another (``make.<locals>.work``): then also the function's
-    content hash, so the tasks of ``make(10)`` and ``make(20)`` are different tasks."""
-    if "<" not in name:
-        key = _plain_keys.get(name)
-        if key is None:
-            key = _plain_keys[name] = name.encode()
-        return key
-    return f"{name}\0fn:{hash_one(f)}".encode()
+    content hash, so the tasks of ``make(10)`` and ``make(20)`` are different tasks; a
+    method bound to an object (``Model(1).fit``): then also the object's hash, so
+    ``Model(1).fit`` and ``Model(2).fit`` are different tasks."""
+    if "<" in name:
+        return f"{name}\0fn:{hash_one(f)}".encode()
+    bound = getattr(f, "__self__", None)
+    if bound is None or isinstance(bound, (type, types.ModuleType)):  # a function, a
+        hit = _plain_keys.get(name)  # classmethod or a builtin: the name says which
+        if hit is None or hit[0] is not f:
+            hit = _plain_keys[name] = (f, name.encode())
+        return hit[1]
+    try:
+        return f"{name}\0self:{hash_one(bound)}".encode()
+    except UnhashableError as e:
+        method, cls = name.rsplit(".", 1)[-1], type(bound).__qualname__
+        raise ArgumentHashError(
+            f"cannot hash the {cls} object that the task function {name} is bound to: "
+            f"{e.reason}; write a module-level function that makes the object from plain "
+            f"arguments and calls the method (def {method}(params, x): return "
+            f"{cls}(params).{method}(x)), and make the task of that") from None
 
 
 def _unhashable_message(task: Task, error: UnhashableError) -> str:

@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 bash scripts/setup.sh --test
 $PY -m ruff check jug tests benchmarks examples
-exec $PY -m pytest -q -ra "$@"
+# in parallel (pytest-xdist), except the tests that share a cluster or want both cores
+# (tests/conftest.py: SERIAL_GROUPS); JUG_TEST_PROCESSES=0 runs everything in one process
+exec $PY -m pytest -q -ra -n "${JUG_TEST_PROCESSES:-4}" --dist loadgroup "$@"

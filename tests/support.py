@@ -25,13 +25,16 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HPC = ROOT / "tests" / "hpc"
 CLUSTERS = ROOT / "tests" / "clusters"
 FAKEPBS = ROOT / "tests" / "fakepbs"
+FAKELSF = ROOT / "tests" / "fakelsf"
+FAKECONDOR = ROOT / "tests" / "fakecondor"
 JUGFILES = HPC / "jugfiles"
 GOLDEN = ROOT / "tests" / "golden"
 
 def jug_env(extra: dict | None = None) -> dict:
     """Environment for a jug subprocess: this checkout first on the path, no batch-job vars."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "PBS_", "SGE_", "JUG_")) and k != "JOB_ID"}
+           if not k.startswith(("SLURM_", "PBS_", "SGE_", "JUG_", "LSB_", "HTCONDOR_"))
+           and k != "JOB_ID"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["JUG_CONFIG"] = os.devnull  # no user config leaks into tests
     if extra:
@@ -258,6 +261,8 @@ def start_execute(jugfile: Path, jugdir: Path, *extra: str, env: dict | None = N
 def base_env(extra: dict | None = None) -> dict[str, str]:
     """The environment of ``jug submit`` in tests: no user profile or jugrc leaks in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUG_")}
+    # this checkout first, as jug_env does: a second worktree must not test the installed jug
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["JUG_SUBMIT_CONFIG"] = "/nonexistent/submit.yaml"
     env["JUG_CONFIG"] = "/nonexistent/jugrc"
     env.update(extra or {})

@@ -229,9 +229,9 @@ def test_nothing_outside_the_adapters_names_a_scheduler() -> None:
     """Scheduler facts live on the adapters (jug/schedulers/): no other module compares with,
     lists or branches on a scheduler's name."""
     sys.path.insert(0, str(ROOT))
-    from jug.schedulers import NAMES
+    from jug.schedulers import ALIASES, NAMES
 
-    names = {*NAMES, "pbspro", "openpbs"}
+    names = {*NAMES, *ALIASES}
     found = [f"{p.relative_to(ROOT)}:{n.lineno} {n.value!r}" for p, tree in _modules(JUG)
              if "schedulers" not in p.relative_to(JUG).parts for n in ast.walk(tree)
              if isinstance(n, ast.Constant) and isinstance(n.value, str)

@@ -241,3 +241,65 @@ def test_a_lock_retaken_after_judging_is_kept(tmp_path: Path,
     assert cleanup._clean_locks(store, args, strict=True) == (0, 1)
     assert store.lock_owner("a" * 40) == live
     assert "changed hands" in capsys.readouterr().out
+
+
+def _record(store: object, jf: Path, name: str, ended_days_ago: float | None,
+            started_days_ago: float, pid: int = 4242, host: str = "node9",
+            array: str | None = None, started: float | None = None) -> None:
+    from jug.state.shifts import WorkerRecord
+
+    now = time.time()
+    job = None if array is None else {"scheduler": "slurm", "array_job_id": array,
+                                      "array_task_id": "0", "queue_id": f"{array}_0"}
+    r = WorkerRecord(name=name, host=host, pid=pid, job=job, element=None, pool=None,
+                     jugfile=str(jf), started=started or now - started_days_ago * 86400,
+                     ended=None if ended_days_ago is None else now - ended_days_ago * 86400,
+                     reason="running" if ended_days_ago is None else "budget", tasks=3)
+    store.write_doc("workers", name, r.__dict__)  # type: ignore[attr-defined]
+
+
+def test_cleanup_removes_old_worker_records_and_lists_names(
+        tmp_path: Path, sleeper: subprocess.Popen) -> None:
+    """Issue 21, items 6 and 12: worker records that no longer matter go with a plain cleanup;
+    --dry-run names what would go (failure marks per task name, results, workers)."""
+    from jug.hpc.chain.records import Chain, Generation
+
+    jf = write_jugfile(tmp_path, CHAIN)
+    jd = tmp_path / "d.jugdata"
+    ok("execute", jf, "--jugdir", jd)
+    store = select_store(str(jd))
+    store.save("7" * 40, "a result of a task no longer defined")
+    store.fail("8" * 40, {"task": "jugfile.gone", "error": "x"})
+    store.fail("9" * 40, {"task": "jugfile.gone", "error": "y"})
+    _record(store, jf, "old-left", 10, 10.1)
+    _record(store, jf, "old-dead", None, 20)  # never wrote its exit, heartbeat long gone
+    _record(store, jf, "recent", 1, 1.1)
+    created = psutil.Process(sleeper.pid).create_time()
+    _record(store, jf, "old-alive", None, 30, pid=sleeper.pid, host=HOST, started=created + 0.5)
+    _record(store, jf, "old-chain", 9, 9.1, array="555")
+    chain = Chain(jugfile=str(jf), jugdir=str(jd), workdir=str(tmp_path), scheduler="slurm",
+                  settings={}, jugfile_args=[], max_workers=1, max_queued=None,
+                  max_generations=30, stale_after=300.0, started=time.time() - 9.5 * 86400)
+    chain.generations = [Generation(n=1, arrays=["555"], workers=1, submitted=chain.started,
+                                    by="jug submit", after=0, finished_before=0)]
+    chain.save(store)
+    names = lambda: set(store.read_docs("workers"))  # noqa: E731
+    before = names()
+
+    dry = ok("cleanup", jf, "--jugdir", jd, "--dry-run").stdout
+    assert "Would remove 1 unreferenced result(s) and 2 failure mark(s)" in dry
+    assert "jugfile.gone       2 failure mark(s)" in dry and "777777777777" in dry
+    assert "Would remove 2 worker record(s) of workers that left before" in dry
+    assert "node9:4242: left" in dry and "budget, 3 tasks" in dry
+    assert "never recorded its exit" in dry
+    assert names() == before and store.list_failed()  # a dry run removes nothing
+
+    assert "Removed 2 worker record(s)" in ok("cleanup", jf, "--jugdir", jd).stdout
+    assert names() == {"recent", "old-alive", "old-chain"} | (before - {
+        "old-left", "old-dead", "recent", "old-alive", "old-chain"})
+    now = ok("cleanup", jf, "--jugdir", jd, "--records-older-than", "0s", "--dry-run").stdout
+    assert "Would remove 2 worker record(s)" in now  # 'recent' and the execute above
+    kept = ok("cleanup", jf, "--jugdir", jd, "--records-older-than", "never").stdout
+    assert "worker record" not in kept
+    p = run_jug("cleanup", jf, "--jugdir", jd, "--records-older-than", "soon")
+    assert p.returncode == 2 and "'never'" in p.stderr and "Traceback" not in p.stderr

@@ -58,4 +58,5 @@ def test_without_ipython_a_clear_message(tmp_path: Path, done: tuple[Path, Path]
     (shim / "__init__.py").write_text("raise ImportError('No module named IPython')\n")
     root = Path(__file__).resolve().parent.parent
     p = run_jug("shell", jf, "--jugdir", jd, env={"PYTHONPATH": f"{shim.parent}:{root}"})
-    assert p.returncode == 2 and "needs IPython" in p.stderr and "jug[shell]" in p.stderr
+    assert p.returncode == 2 and "needs IPython" in p.stderr
+    assert "python -m pip install '.[shell]'" in p.stderr  # the checkout's, not the index's Jug

@@ -131,11 +131,11 @@ def test_failed_tasks_are_named_with_their_first_error_line(tmp_path: Path) -> N
     assert ESC not in text  # piped: plain
     for r in rows:
         assert f"jugfile.work {r['hash'][:12]}: ValueError: bad input" in text
-    assert "full traceback: jug status --traceback HASH" in text
+    assert "full traceback: jug status --traceback NAME|HASH|all" in text
     tb = ok("status", jf, "--traceback", rows[0]["hash"][:8]).stdout
     assert 'raise ValueError(f"bad input {i}\\nmore detail")' in tb and "more detail" in tb
     bad = run_jug("status", jf, "--traceback", "zzzz")
-    assert bad.returncode == 1 and bad.stderr.startswith("jug: no failed task with a hash")
+    assert bad.returncode == 1 and bad.stderr.startswith("jug: no failed task has a hash")
     assert "Traceback" not in bad.stderr
 
 
@@ -259,3 +259,40 @@ def test_watch_before_the_jugfile_still_finds_it(tmp_path: Path) -> None:
     bad = run_jug("status", jf, "--watch", "soon")
     assert bad.returncode == 2 and bad.stderr.strip() == \
         "jug: --watch soon: give a positive number of seconds"
+
+
+def _record_chain(jf: Path, jd: Path, generations: int) -> None:
+    """A --until-done chain record of ``generations`` generations and a long last plan."""
+    import time
+
+    from jug.backends import select_store
+    from jug.hpc.chain.records import Chain, Generation
+
+    now = time.time()
+    chain = Chain(jugfile=str(jf), jugdir=str(jd), workdir=str(jf.parent), scheduler="slurm",
+                  settings={}, jugfile_args=[], max_workers=2, max_queued=None,
+                  max_generations=21, stale_after=300.0, started=now - 600)
+    chain.generations = [Generation(n=n, arrays=[str(100 + n)], workers=2, submitted=now - 100,
+                                    by="worker node1:1 (budget spent)", after=n - 1,
+                                    finished_before=0, planner=str(200 + n))
+                         for n in range(1, generations + 1)]
+    chain.last_poll = {"at": now - 5, "by": "planner job 203",
+                       "line": "3 ready, 0 running; " + "a long explanation " * 15}
+    chain.save(select_store(str(jd)))
+
+
+def test_short_is_one_line_with_a_chain(tmp_path: Path) -> None:
+    """Issue 21, item 8: the chain's state joins the one line; generations and the last plan
+    are in the full status only."""
+    jf = write_jugfile(tmp_path, FAILING)
+    jd = tmp_path / "jugfile.jugdata"
+    run_jug("execute", jf, "--keep-going")  # exits 1: two tasks fail
+    _record_chain(jf, jd, 3)
+    out = ok("status", jf, "--short").stdout
+    assert out.count("\n") == 1, out
+    assert out.strip() == ("9 tasks: 1 waiting, 0 ready, 6 finished, 0 running, 2 failed; "
+                           "chain running, generation 3 of at most 21")
+    full = ok("status", jf).stdout
+    assert "generation 3: array(s) 103" in full and "last plan at" in full
+    assert status_json(jf, jd)["chain_state"] == {
+        "status": "running", "generations": 3, "max_generations": 21, "reason": ""}

@@ -41,8 +41,13 @@ def _cases() -> list[tuple[str, Option]]:
 CASES = _cases()
 
 
+#: option name -> layer -> the text a custom converter parsed (a converter may return a list)
+TEXTS: dict[str, dict[str, str]] = {}
+
+
 def _values(opt: Option) -> dict[str, Any]:
     """A value per layer, each different from the layer below it and from the default."""
+    TEXTS.pop(opt.name, None)  # options of other commands may share the name
     if opt.flag:  # a one-shot action flag has no --no- form: the command line turns it on
         order = (True, False, True, False) if opt.negatable else (False, True, False, True)
         return dict(zip(LAYERS, order))
@@ -55,9 +60,11 @@ def _values(opt: Option) -> dict[str, Any]:
     elif opt.type is float:
         vals = (1.5, 2.5, 3.5, 4.5)
     elif opt.type not in (None, str):  # a custom converter: try numbers, then words
-        for raw in (("11", "12", "13", "14"), ("user-val", "project-val", "env-val", "cli-val")):
+        for raw in (("11", "12", "13", "14"), ("user-val", "project-val", "env-val", "cli-val"),
+                    ("UserVal", "ProjectVal", "EnvVal", "CliVal")):
             try:
                 vals = tuple(opt.type(r) for r in raw)
+                TEXTS[opt.name] = dict(zip(LAYERS, raw))
                 break
             except (TypeError, ValueError):
                 continue
@@ -70,23 +77,25 @@ def _values(opt: Option) -> dict[str, Any]:
     return dict(zip(LAYERS, vals))
 
 
-def _env_text(v: Any) -> str:
+def _env_text(v: Any, opt: Option | None = None, layer: str = "") -> str:
+    if opt is not None and opt.name in TEXTS:
+        return TEXTS[opt.name][layer]
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v[0] if isinstance(v, list) else v)
 
 
-def _raw(opt: Option, v: Any) -> Any:
+def _raw(opt: Option, v: Any, layer: str) -> Any:
     """How a value is written in a config file (custom types as the text they parse)."""
     if opt.type in (None, str, int, float) or isinstance(v, bool):
         return v
-    return [_env_text(v)] if opt.multiple else _env_text(v)
+    return [_env_text(v, opt, layer)] if opt.multiple else _env_text(v, opt, layer)
 
 
 def _cli_args(opt: Option, v: Any) -> list[str]:
     if opt.flag:
         return [f"--{opt.name}" if v else f"--no-{opt.name}"]
-    return [f"--{opt.name}", _env_text(v)]
+    return [f"--{opt.name}", _env_text(v, opt, "cli")]
 
 
 @pytest.fixture
@@ -120,11 +129,11 @@ def test_every_option_follows_the_precedence(sub: str, opt: Option, tmp_path: Pa
     assert got == (list(opt.default) if isinstance(opt.default, list) else opt.default)
     assert src == "default"
     # the user file uses the per-subcommand section, the project file the top level
-    user_rc.write_text(yaml.safe_dump({sub: {opt.name: _raw(opt, vals["user"])}}))
+    user_rc.write_text(yaml.safe_dump({sub: {opt.name: _raw(opt, vals["user"], "user")}}))
     assert value() == (vals["user"], str(user_rc))
-    (project / "jugrc").write_text(yaml.safe_dump({opt.name: _raw(opt, vals["project"])}))
+    (project / "jugrc").write_text(yaml.safe_dump({opt.name: _raw(opt, vals["project"], "project")}))
     assert value() == (vals["project"], str(project / "jugrc"))
-    monkeypatch.setenv(opt.env_var, _env_text(vals["env"]))
+    monkeypatch.setenv(opt.env_var, _env_text(vals["env"], opt, "env"))
     assert value() == (vals["env"], f"environment {opt.env_var}")
     assert value(_cli_args(opt, vals["cli"])) == (vals["cli"], "command line")
 

@@ -123,6 +123,13 @@ CASES = [
          _foreign_store),
     Case("a jugrc planted in a world-writable parent", ("status", "shared/proj/jugfile.py"), 0,
          "ignoring config file", _planted_jugrc),
+    Case("--retries x", ("execute", "--retries", "x"), 2, "expected N or NAME=N"),
+    Case("--retry-on with a space", ("execute", "--retry-on", "OS Error"), 2,
+         "expected exception class names"),
+    Case("JUG_RETRIES=many", ("execute",), 2, "environment JUG_RETRIES: option retries",
+         env={"JUG_RETRIES": "many"}),
+    Case("--traceback of a task that did not fail", ("status", "--traceback", "one"), 1,
+         "no task has failed"),
 ]
 
 

@@ -324,6 +324,8 @@ def test_documents(backend: Backend) -> None:
     assert docs == {"w1": {"tasks": {"f": {"count": 2}}, "time": 1.5},
                     "w2": {"tasks": {"g": {"count": 1}}}}
     assert other.read_docs("submit") == {"w1": {"job": "123"}}
+    assert other.read_doc("timings", "w2") == {"tasks": {"g": {"count": 1}}}
+    assert other.read_doc("timings", "w9") is None and s.read_doc("nothing", "w1") is None
     assert s.remove_doc("timings", "w1") is True
     assert s.remove_doc("timings", "w1") is False
     assert set(s.read_docs("timings")) == {"w2"}

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterator
 
@@ -136,9 +137,137 @@ def test_status_json_follows_the_store(server: tuple[Path, Path, str]) -> None:
     ok("execute", jf, "--jugdir", jd)
     doc = _json(url)
     assert doc["total"]["finished"] == 4 and doc["incomplete"] is False
-    with urllib.request.urlopen(url, timeout=10) as r:
-        html = r.read().decode()
+    html = _get(url)
     assert "status.json" in html and "const REFRESH_MS = 300;" in html
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+class _Page(HTMLParser):
+    """The status table of a page as ``{row name: {column: text}}``, and the text by id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.classes: dict[tuple[str, str], str] = {}  # (row, column) -> class of the cell
+        self.by_id: dict[str, str] = {}
+        self._open: list[str | None] = []
+        self._cell: list[str] | None = None
+        self._cls = ""
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        self._open.append(a.get("id"))
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th") and self.rows:
+            self._cell, self._cls = [], a.get("class") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self.classes[(self.rows[-1][0], str(len(self.rows[-1])))] = self._cls
+            self._cell = None
+        if self._open:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        for i in self._open:
+            if i:
+                self.by_id[i] = self.by_id.get(i, "") + data
+
+    def table(self) -> dict[str, dict[str, str]]:
+        head, *rows = [r for r in self.rows if r]
+        cols = [c.lower() for c in head[1:]]
+        return {r[0]: dict(zip(cols, r[1:])) for r in rows}
+
+
+def _page(url: str) -> _Page:
+    p = _Page()
+    p.feed(_get(url))
+    return p
+
+
+def test_first_response_holds_the_table_and_the_charts(server: tuple[Path, Path, str]) -> None:
+    """Issue 21, item 5: rendered on the server, so curl (here urllib) sees the full table."""
+    jf, jd, url = server
+    page = _page(url)
+    assert page.table() == {
+        "jugfile.first": {"waiting": "0", "ready": "3", "finished": "0", "running": "0",
+                          "failed": "0"},
+        "Total": {"waiting": "0", "ready": "3", "finished": "0", "running": "0", "failed": "0"}}
+    assert "barrier" in page.by_id["barrier"] and "0 of 3 finished" in page.by_id["eta"]
+    html = _get(url)
+    for chart in ("chart-finished", "chart-durations", "chart-workers"):
+        assert f'id="{chart}"' in html
+    ok("execute", jf, "--jugdir", jd)
+    table = _page(url).table()
+    assert table["jugfile.second"]["finished"] == "1" and table["Total"]["finished"] == "4"
+    live = _get(url + "live")  # what the page's script swaps in: the same rendering
+    assert live.count("<tr ") == 4 and 'id="chart-workers"' in live and "<html" not in live
+
+
+def test_zero_counts_are_not_red_and_reasons_have_their_own_colours() -> None:
+    from jug.state.shifts import ExitReason
+    from jug.status.webcharts import COLOURS
+    from jug.status.webpage import STATE_COLOURS, ZERO_COLOUR, render_live
+
+    assert set(COLOURS) == {r.value for r in ExitReason}
+    rgb = {k: _rgb(v) for k, v in COLOURS.items()}
+    for a in rgb:  # no two reasons alike: blocked is not the red of a failed task
+        for b in rgb:
+            if a < b:
+                assert sum(abs(x - y) for x, y in zip(rgb[a], rgb[b])) > 90, (a, b)
+    assert ZERO_COLOUR != STATE_COLOURS["failed"]
+    summary = {"tasks": {"a": {"waiting": 0, "ready": 1, "finished": 2, "running": 0,
+                               "failed": 0, "crashed": 0}},
+               "total": {"waiting": 0, "ready": 1, "finished": 2, "running": 0, "failed": 0,
+                         "crashed": 0}, "locks": {"count": 0, "owners": []}}
+    page = _Page()
+    page.feed(render_live(summary, ""))
+    assert page.table()["Total"]["failed"] == "0"
+    assert page.classes[("Total", "6")] == "failed zero"  # the failed column of the total
+    assert page.classes[("Total", "4")] == "finished"
+
+
+def _record_chain(jf: Path, jd: Path) -> None:
+    from jug.hpc.chain.records import Chain, Generation
+
+    chain = Chain(jugfile=str(jf), jugdir=str(jd), workdir=str(jf.parent), scheduler="slurm",
+                  settings={}, jugfile_args=[], max_workers=2, max_queued=None,
+                  max_generations=21, stale_after=300.0, started=time.time() - 60)
+    chain.generations = [Generation(n=n, arrays=[str(100 + n)], workers=2,
+                                    submitted=time.time(), by="jug submit", after=n - 1,
+                                    finished_before=0) for n in (1, 2)]
+    chain.save(select_store(str(jd)))
+
+
+def test_page_shows_the_chains_state(server: tuple[Path, Path, str]) -> None:
+    jf, jd, url = server
+    assert 'id="chain"' not in _get(url)  # no chain, no line
+    _record_chain(jf, jd)
+    page = _page(url)
+    assert page.by_id["chain"].strip() == "chain running, generation 2 of at most 21"
+    assert "generation 2: array(s) 102" in page.by_id["chain-lines"]
+
+
+def test_without_flask_the_error_gives_the_checkouts_install_line(tmp_path: Path) -> None:
+    jf = write_jugfile(tmp_path, BARRIER)
+    shim = tmp_path / "shim" / "flask"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('No module named flask')\n")
+    root = Path(__file__).resolve().parent.parent
+    p = run_jug("webstatus", jf, "--port", "0", env={"PYTHONPATH": f"{shim.parent}:{root}"},
+                timeout=30)
+    assert p.returncode == 2 and "needs Flask" in p.stderr and p.stderr.count("\n") == 1
+    assert "python -m pip install '.[web]'" in p.stderr
+    readme = (root / "README.md").read_text()
+    assert "Flask: `python -m pip install '.[web]'` in this checkout" in readme
 
 
 def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
@@ -194,6 +323,14 @@ def test_page_lists_failures(tmp_path: Path, browser: object) -> None:
         assert _table(browser)["jugfile.fine"].get("crashed") == "1"
         locks = browser.find_element(By.ID, "locks").text  # type: ignore[attr-defined]
         assert "1 by dead workers" in locks
+        # a traceback the reader folded stays folded when the page refreshes
+        tb = "#failures-tb details"
+        assert browser.execute_script(f"return document.querySelector('{tb}').open")  # type: ignore[attr-defined]
+        browser.execute_script(f"document.querySelector('{tb}').open = false")  # type: ignore[attr-defined]
+        gen = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-generation"))  # type: ignore[attr-defined]
+        wait_until(lambda: int(browser.find_element(  # type: ignore[attr-defined]
+            By.TAG_NAME, "body").get_attribute("data-generation")) > gen, what="a refresh")
+        assert browser.execute_script(f"return document.querySelector('{tb}').open") is False  # type: ignore[attr-defined]
     finally:
         stop(proc)
 
@@ -315,6 +452,7 @@ def test_charts_of_a_known_store(tmp_path: Path, browser: object) -> None:
         assert 'raise ValueError(f"no convergence for sample {x}")' in pre
         eta = browser.find_element(By.ID, "eta").text  # type: ignore[attr-defined]
         assert "9 of 13 finished (69%)" in eta and "ETA: about" in eta
+        _check_layout_and_colours(browser)
         # no console errors, nothing fetched from elsewhere
         logs = browser.get_log("browser")  # type: ignore[attr-defined]
         assert not [e for e in logs if e["level"] == "SEVERE"], logs
@@ -324,6 +462,22 @@ def test_charts_of_a_known_store(tmp_path: Path, browser: object) -> None:
         _compare_screenshot(browser, tmp_path)
     finally:
         stop(proc)
+
+
+def _check_layout_and_colours(browser: object) -> None:
+    """Issue 21, item 5: the page uses the window's width; a zero count is grey, not red."""
+    from jug.status.webpage import STATE_COLOURS, ZERO_COLOUR
+
+    got = browser.execute_script(  # type: ignore[attr-defined]
+        "const w = id => document.getElementById(id).getBoundingClientRect().width;"
+        "const c = sel => getComputedStyle(document.querySelector(sel)).color;"
+        "return {window: window.innerWidth, table: w('status'), charts: w('charts'),"
+        " chart: w('chart-finished'), zero: c('#total td.running'),"
+        " failed: c('#total td.failed')};")
+    assert got["table"] >= 0.9 * got["window"] and got["charts"] >= 0.9 * got["window"], got
+    assert got["chart"] > 640, got  # wider than the old fixed 640-pixel chart
+    assert got["zero"] == "rgb({}, {}, {})".format(*_rgb(ZERO_COLOUR)), got
+    assert got["failed"] == "rgb({}, {}, {})".format(*_rgb(STATE_COLOURS["failed"])), got
 
 
 def _compare_screenshot(browser: object, tmp_path: Path) -> None:

@@ -435,6 +435,11 @@ class Store(ABC):
     def read_docs(self, namespace: str) -> dict[str, dict]:
         """Every document of ``namespace`` as ``{name: doc}`` in one bulk operation."""
 
+    def read_doc(self, namespace: str, name: str) -> dict | None:
+        """Document ``namespace/name``, or None: one read where :meth:`read_docs` would read
+        them all (a record rewritten under a task's lock, e.g. its retry attempts)."""
+        return self.read_docs(namespace).get(name)
+
     @abstractmethod
     def remove_doc(self, namespace: str, name: str) -> bool:
         """Remove document ``namespace/name``; True if it existed."""

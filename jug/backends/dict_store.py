@@ -106,6 +106,10 @@ class DictStore(Store):
     def read_docs(self, namespace: str) -> dict[str, dict]:
         return dict(self._docs.get(namespace, {}))
 
+    def read_doc(self, namespace: str, name: str) -> dict | None:
+        doc = self._docs.get(namespace, {}).get(name)
+        return None if doc is None else dict(doc)
+
     def remove_doc(self, namespace: str, name: str) -> bool:
         return self._docs.get(namespace, {}).pop(name, None) is not None
 

@@ -110,12 +110,22 @@ class FileStore(Store):
 
     # -- helpers ---------------------------------------------------------------------
     def _ensure_dir(self, d: str) -> None:
+        """Create ``d`` and the folders between it and the jugdir, each checked once it exists.
+
+        Another user may have planted the jugdir (or a folder in it) between the check when the
+        store opened and ``makedirs(exist_ok=True)``; so each level, created or found, is
+        checked before anything is created in it (:func:`_check_trusted`), once per process.
+        """
         if d in self._made:
             return
+        parent = os.path.dirname(d)
+        if d != self.path and parent.startswith(self.path):
+            self._ensure_dir(parent)
         try:
             os.makedirs(d, mode=_DIR_MODE, exist_ok=True)
         except OSError as e:
             raise store_os_error(e, "create the folder", self.path) from None
+        _check_trusted(d, "the jugdir" if d == self.path else "a folder of the jugdir")
         self._made.add(d)
 
     def _result_path(self, key: str) -> tuple[str, str]:
@@ -382,6 +392,10 @@ class FileStore(Store):
                     break
         return docs
 
+    @_os_errors("read a document in")
+    def read_doc(self, namespace: str, name: str) -> dict | None:
+        return _read_json(os.path.join(self._docs, namespace, name + ".json"), missing=None)
+
     @_os_errors("remove a document in")
     def remove_doc(self, namespace: str, name: str) -> bool:
         folder = os.path.join(self._docs, namespace)
@@ -568,11 +582,11 @@ def _read_lock(path: str) -> dict | None:
         return {"unreadable": data[:200].decode("utf-8", "replace")}
 
 
-def _check_trusted(path: str) -> None:
+def _check_trusted(path: str, what: str = "the jugdir") -> None:
     """Refuse a store another user owns or anyone can write: its pickles would run their code."""
     reason = untrusted_reason(path)
     if reason:
-        raise StoreError(f"refusing to open the jugdir {path}: {reason}, and a store holds "
+        raise StoreError(f"refusing to open {what} {path}: {reason}, and a store holds "
                          "pickles that run code when loaded; use a jugdir of your own "
                          "(--jugdir), or set JUG_TRUSTED_UIDS to trust its owner")
 

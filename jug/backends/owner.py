@@ -17,7 +17,7 @@ from typing import Mapping
 HOST = os.uname().nodename
 
 #: the ``job_id_var`` of every scheduler adapter (a test keeps them equal): a cheap gate
-JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
+JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID", "LSB_JOBID", "HTCONDOR_JOBID")
 
 
 def batch_job(environ: Mapping[str, str] | None = None) -> dict | None:

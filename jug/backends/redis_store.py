@@ -679,6 +679,12 @@ class RedisStore(Store):
             raw = self._r.hgetall(self._dkey(namespace))
         return {k.decode(): _loads(v) for k, v in raw.items()}
 
+    def read_doc(self, namespace: str, name: str) -> dict | None:
+        """One document: one HGET."""
+        with self._errors():
+            raw = self._r.hget(self._dkey(namespace), name)
+        return None if raw is None else _loads(raw)
+
     def remove_doc(self, namespace: str, name: str) -> bool:
         with self._errors():
             pipe = self._r.pipeline(transaction=True)

@@ -8,7 +8,9 @@ from typing import Any, Iterable
 
 from ..backends import Store, StoreError
 from ..jugfile import JugfileError, Loaded, load, open_store
+from ..state.attempts import forget as forget_attempts
 from ..state.crashloop import forget as forget_crashes
+from ..state.invalidations import record as record_invalidation
 from ..state.taskstate import dependents_closure, match_tasks  # noqa: F401 (used by commands)
 from ..task import Task
 
@@ -52,9 +54,12 @@ def known_names(tasks: Iterable[Task]) -> list[str]:
     return sorted({t.name for t in tasks})
 
 
-def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False
-                     ) -> tuple[dict[str, int], dict[str, int]]:
-    """Remove results and failure marks of ``tasks``: ``({name: results}, {name: marks})``."""
+def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False,
+                     jugfile: str | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """Remove results and failure marks of ``tasks``: ``({name: results}, {name: marks})``.
+
+    With ``jugfile``, the removal is recorded (:mod:`jug.state.invalidations`), so that the
+    allocation report counts computing these results again as recomputes, not reruns."""
     results: dict[str, int] = OrderedDict()
     marks: dict[str, int] = OrderedDict()
     finished = set(store.list())
@@ -71,4 +76,8 @@ def invalidate_tasks(store: Store, tasks: list[Task], dry_run: bool = False
                 marks[t.name] = marks.get(t.name, 0) + 1
             if not dry_run:
                 forget_crashes(store, [h])  # a crash loop's count starts again
+    if not dry_run:
+        forget_attempts(store, [t.hash() for t in tasks])  # --retries count anew
+    if jugfile and not dry_run:
+        record_invalidation(store, jugfile, results)
     return results, marks

@@ -9,23 +9,36 @@ from __future__ import annotations
 from typing import Any
 
 from ..config.options import Option, count, finite_seconds, seconds
+from ..engine.retries import exception_names, retry_spec
 from ..engine.worker import execute
-from ..state.taskstate import STALE_AFTER
+from ..state.taskstate import NAME_FORMS, STALE_AFTER
 
 HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
 TAKES_JUGFILE = True
 OPTIONS = [
-    Option("target", None, "Only run tasks whose name is NAME or starts with NAME "
-           "(and what they depend on)", metavar="NAME"),
-    Option("only", None, "Run only the tasks whose name is NAME or starts with NAME, never "
-           "what they depend on (others run those; the worker leaves once all it has left "
-           "waits on such tasks); repeatable", metavar="NAME", multiple=True),
-    Option("exclude", None, "Run every task except those whose name is NAME or starts with "
-           "NAME (leaving, like --only, once all left waits on them); repeatable",
+    Option("target", None, f"Only run the tasks NAME matches (and what they depend on); NAME: "
+           f"{NAME_FORMS}", metavar="NAME"),
+    Option("only", None, "Run only the tasks NAME matches (as for --target), never what they "
+           "depend on (others run those; the worker leaves once all it has left waits on such "
+           "tasks); repeatable", metavar="NAME", multiple=True),
+    Option("exclude", None, "Run every task except those NAME matches (as for --target), "
+           "leaving, like --only, once all left waits on them; repeatable",
            metavar="NAME", multiple=True),
     Option("pool", None, "The worker pool this worker belongs to (recorded in its worker "
            "record; jug submit sets it with --only/--exclude)", metavar="NAME"),
-    Option("keep-going", False, "Keep running independent tasks after a task fails", flag=True),
+    Option("keep-going", False, "After a task fails, keep running every task that does not "
+           "depend on it; the worker leaves when nothing it could run is left, and its exit "
+           "status still says a task failed", flag=True),
+    Option("retries", None, "Retry a task that raises up to N more times, after a back-off "
+           "(see --retry-delay); NAME=N: only the tasks NAME matches (as for --target); "
+           "repeatable, or comma-separated (2,fetch=5); attempts are counted in the store, "
+           "across workers", metavar="N|NAME=N", multiple=True, type=retry_spec),
+    Option("retry-on", None, "Retry only exceptions of these classes or their subclasses "
+           "(e.g. OSError,TimeoutError; default: any Exception); repeatable",
+           metavar="CLASSES", multiple=True, type=exception_names),
+    Option("retry-delay", 2.0, "Seconds before the second attempt of a failed task; doubled "
+           "after each further failure (at most 600); meanwhile the worker runs other tasks",
+           type=seconds, metavar="SECONDS"),
     Option("aggressive-unload", False, "Unload each result from memory as soon as it is saved",
            flag=True),
     Option("pdb", False, "Start the Python debugger when a task raises", flag=True),

@@ -1,7 +1,8 @@
 """``jug invalidate --target NAME``: forget results of the named tasks and of all their dependents.
 
 NAME is a full task name (``jugfile.compute``), a name after its module (``compute``), or a
-prefix; the most specific of these forms that matches is used.  Every task depending on a
+prefix of either (``comp``); the most specific of these forms that matches is used
+(:func:`jug.taskstate.match_names`, shared by every option naming tasks).  Every task depending on a
 matched task (directly, or through Tasklets such as ``t[0]``) loses its result too, so that
 ``jug execute`` recomputes the whole downstream chain; other results stay.
 """
@@ -12,6 +13,7 @@ import sys
 from typing import Any
 
 from ..config.options import Option
+from ..state.taskstate import NAME_FORMS
 from ._common import (
     CommandError,
     dependents_closure,
@@ -25,8 +27,8 @@ from ._common import (
 HELP = "Remove the results of the named tasks and of every task that depends on them"
 TAKES_JUGFILE = True
 OPTIONS = [
-    Option("target", None, "Task name to invalidate: full name, name without the module, or "
-           "prefix (required)", metavar="NAME", aliases=("invalid",)),
+    Option("target", None, f"The tasks to invalidate (required); NAME: {NAME_FORMS}",
+           metavar="NAME", aliases=("invalid",)),
     Option("dry-run", False, "Only print what would be removed", flag=True),
 ]
 
@@ -52,7 +54,8 @@ def _run(args: Any) -> int:
         raise CommandError(f"no task is named {args.target!r}{extra}. Known task names:\n  "
                            f"{listing}")
     chosen = dependents_closure(loaded.tasks, roots)
-    results, marks = invalidate_tasks(store, chosen, dry_run=args.dry_run)
+    results, marks = invalidate_tasks(store, chosen, dry_run=args.dry_run,
+                                      jugfile=loaded.path or args.jugfile)
     verb = "Would remove" if args.dry_run else "Removed"
     width = max(len(n) for n in results)
     print(f"{verb} results (and failure marks) of {args.target!r} and its dependents:")

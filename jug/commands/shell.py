@@ -29,11 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Run this Python/IPython code in the shell's namespace and exit "
                         "(exit code 1 if it raises)")
 
-_NO_IPYTHON = ("jug shell needs IPython, which is not installed. Install it with "
-               "pip install 'jug[shell]' (or pip install ipython).")
+_NO_IPYTHON = ("jug shell needs IPython, which is not installed. Install it in the jug "
+               "checkout with: python -m pip install '.[shell]' (or: python -m pip install "
+               "ipython); not pip install 'jug[shell]', which installs the unrelated Jug of the "
+               "package index.")
 
 
-def make_invalidate(store: Any, tasks: list[Task]) -> Any:
+def make_invalidate(store: Any, tasks: list[Task], jugfile: str | None = None) -> Any:
     """The shell's ``invalidate(t)``: ``t`` (a task, Tasklet or list) and its dependents."""
 
     def invalidate(t: TaskLike | Iterable[TaskLike]) -> int:
@@ -45,7 +47,7 @@ def make_invalidate(store: Any, tasks: list[Task]) -> Any:
                 raise TypeError(f"invalidate() takes tasks, got {x!r}")
             roots.extend(x.base_tasks())
         chosen = dependents_closure(tasks, roots)
-        results, marks = invalidate_tasks(store, chosen)
+        results, marks = invalidate_tasks(store, chosen, jugfile=jugfile)
         for name, n in results.items():
             print(f"  {name}: {n} result(s) removed")
         return sum(results.values())
@@ -56,8 +58,8 @@ def make_invalidate(store: Any, tasks: list[Task]) -> Any:
 def namespace(store: Any, loaded: Any) -> dict:
     """The shell namespace: the jugfile's names plus jug's helpers."""
     ns = dict(loaded.namespace)
-    ns.update(value=value, invalidate=make_invalidate(store, list(loaded.tasks)), store=store,
-              tasks=list(loaded.tasks), jug=jug)
+    ns.update(value=value, invalidate=make_invalidate(store, list(loaded.tasks), loaded.path),
+              store=store, tasks=list(loaded.tasks), jug=jug)
     return ns
 
 

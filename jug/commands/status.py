@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from typing import Any, Callable
 
 from ..backends import StoreError
@@ -19,7 +20,7 @@ from ..config.options import Option
 from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
 from ..state.taskstate import summarize
-from ..status.progress import format_short, format_table, traceback_text
+from ..status.progress import ChainState, format_short, format_table, traceback_text
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -29,8 +30,9 @@ OPTIONS = [
            "and lock owners", flag=True),
     Option("by-pool", False, "Group the counts by worker pool (the 'pools' of the jug submit "
            "profile) instead of by task name", flag=True),
-    Option("traceback", None, "Print the stored traceback of the failed task whose hash starts "
-           "with HASH", metavar="HASH"),
+    Option("traceback", None, "Print the stored traceback (from your code on) and the call of "
+           "the failed tasks WHICH names: a hash prefix, a task NAME (as --target takes it) or "
+           "'all'", metavar="WHICH"),
 ]
 #: seconds between redraws of a bare ``--watch``
 WATCH_DEFAULT = 2.0
@@ -50,11 +52,26 @@ def status_summary(jugfile: str, jugdir: Any, argv: list[str] | None = None) -> 
     with building_graph():  # a quarter of the time on 200k tasks was the GC walking the graph
         loaded = load(jugfile, store, argv)
         summary = summarize(loaded.tasks, store, loaded.incomplete, loaded.path, verify=True)
-    from ..hpc.chain.records import iter_chain_lines  # a --until-done chain says how it is
-
-    summary["chain"] = list(iter_chain_lines(store, loaded.path or jugfile))
+    add_chain(summary, store, loaded.path or jugfile)
     add_pools(summary, store, jugfile)
     return summary
+
+
+def add_chain(summary: dict[str, Any], store: Any, jugfile: str) -> None:
+    """The chain's lines (``chain``) and its state (``chain_state``: None without a chain)."""
+    from ..hpc.chain.records import Chain, describe  # the toolkit only for jug status itself
+
+    chain = Chain.load(store, jugfile)
+    summary["chain"] = describe(chain) if chain is not None else []
+    summary["chain_state"] = None if chain is None else asdict(ChainState(
+        chain.status, len(chain.generations), chain.max_generations, chain.reason))
+
+
+def short_line(summary: dict[str, Any]) -> str:
+    """``--short``: the totals and, with a chain, its state, on one line."""
+    state = summary.get("chain_state")
+    text = format_short(summary)
+    return f"{text}; {ChainState(**state).text()}" if state else text
 
 
 def add_pools(summary: dict[str, Any], store: Any, jugfile: str) -> None:
@@ -111,8 +128,9 @@ def _render(args: Any, summary: dict[str, Any]) -> str:
         summary = group_by_pool(summary)
     if args.json:
         return json.dumps(summary, indent=1, default=str)
-    text = format_short(summary) if args.short else format_table(summary)
-    return "\n".join([text, *summary.get("chain", [])])  # a --until-done chain says how it is
+    if args.short:  # one line, chain or not: the chain's generations are in the full status
+        return short_line(summary)
+    return "\n".join([format_table(summary), *summary.get("chain", [])])
 
 
 def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
@@ -154,6 +172,17 @@ def _validate(args: Any) -> str | None:
     return None
 
 
+def _calls(args: Any, store: Any, argv: list[str] | None) -> dict[str, str]:
+    """``{hash: call}`` of the jugfile's tasks, for failure marks that did not record their
+    call (written by an older jug); empty if the jugfile does not load."""
+    try:
+        with building_graph():
+            loaded = load(args.jugfile, store, argv)
+    except JugfileError:
+        return {}
+    return {t.hash(): t.call_repr() for t in loaded.tasks}
+
+
 def run(args: Any) -> int:
     """Print the status (table, ``--short``, ``--json``, or ``--traceback``), once or watching."""
     bad = _validate(args)
@@ -163,7 +192,8 @@ def run(args: Any) -> int:
     argv = getattr(args, "jugfile_args", None)
     try:
         if args.traceback:
-            print(traceback_text(open_store(args.jugfile, args.jugdir), args.traceback))
+            store = open_store(args.jugfile, args.jugdir)
+            print(traceback_text(store, args.traceback, lambda: _calls(args, store, argv)))
             return 0
         get = lambda: status_summary(args.jugfile, args.jugdir, argv)  # noqa: E731
         fancy = fancy_output() and not (args.json or args.short or args.by_pool)

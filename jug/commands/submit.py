@@ -16,8 +16,9 @@ from typing import Any
 
 from ..config.options import Option, all_options
 from ..hpc.settings import LOOP_DEFAULTS, applies_to, command_line_options
+from ..status.progress import plural
 
-HELP = "Submit workers for a jugfile to SLURM, PBS or SGE as a job array"
+HELP = "Submit workers for a jugfile to SLURM, PBS, SGE, LSF or HTCondor as a job array"
 TAKES_JUGFILE = True
 OPTIONS = [
     *command_line_options(loop=False),
@@ -173,14 +174,12 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
 
 def _cancel_summary(cancelled: int, records: int, chain: Any) -> str:
     """The last (with nothing running: the only) line of ``jug submit --cancel``."""
-    from ..hpc.chain.records import counted  # start-up time: jug --help imports this module
-
     ended = "; the --until-done chain is marked cancelled" if chain and chain.was_running \
         else ""
     if cancelled == 0 and not (chain and chain.planners):
-        return (f"nothing was running: none of the {counted(records, 'recorded array')} is "
-                f"still queued; {counted(records, 'record')} removed{ended}")
-    return f"cancelled {counted(cancelled, 'array')}; {counted(records, 'record')} removed{ended}"
+        return (f"nothing was running: none of the {plural(records, 'recorded array')} is "
+                f"still queued; {plural(records, 'record')} removed{ended}")
+    return f"cancelled {plural(cancelled, 'array')}; {plural(records, 'record')} removed{ended}"
 
 
 def _report(args: Any, settings: dict, sources: dict) -> int:
@@ -199,13 +198,39 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
         loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
     except (StoreError, JugfileError) as e:
         raise SubmitError(f"cannot report: {e}")
-    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile)
+    scope = _report_scope(args, store)
+    accounts, accounting = for_store(store, loaded.tasks, pools, args.jugfile, scope=scope)
     if accounts["all"].workers == 0:
-        print(f"no worker records for {args.jugfile} in {store.description}: no worker has "
-              f"run yet")
+        print(f"no worker records for {args.jugfile} in {store.description} of "
+              f"{scope.label}" + (": no worker has run yet" if scope.since is None else ""))
         return 0
-    print(format_report(accounts, accounting))
+    print(format_report(accounts, accounting, scope))
     return 0
+
+
+def _report_scope(args: Any, store: Any) -> Any:
+    """The :class:`jug.hpc.report.Scope` of ``--since`` / ``--chain`` (the whole history without)."""
+    from ..hpc.job import SubmitError  # the toolkit only when used: start-up time
+    from ..hpc.report import Scope, ScopeError, chain_scope, since_scope
+
+    since, chain_id = getattr(args, "since", None), getattr(args, "chain", None)
+    if since and chain_id:
+        raise SubmitError("--since and --chain choose the report's workers in two ways: give "
+                          "one (--chain: one --until-done chain; --since: a time window)")
+    try:
+        if since:
+            return since_scope(since)
+        if chain_id:
+            from ..hpc.chain.records import Chain  # start-up time, as above
+
+            chain = Chain.load(store, args.jugfile)
+            if chain is None:
+                raise ScopeError(f"--chain: no --until-done chain is recorded for "
+                                 f"{args.jugfile} in {store.description}")
+            return chain_scope(chain, chain_id)
+    except ScopeError as e:
+        raise SubmitError(str(e)) from None
+    return Scope()
 
 
 def _describe_status(summary: dict) -> tuple[str, bool]:
@@ -228,7 +253,7 @@ def _idle_workers_note(summary: dict, workers: int) -> str:
     left = sum(total.get(k, 0) for k in ("ready", "waiting", "running"))
     if not left or workers <= left or summary.get("incomplete"):
         return ""
-    return (f"{workers} workers for {left} unfinished task(s): the extra workers will find "
+    return (f"{workers} workers for {plural(left, 'unfinished task')}: the extra workers will find "
             f"nothing to do and exit")
 
 
@@ -250,13 +275,25 @@ def run(args: Any) -> int:
         return 1
 
 
+def _check_jugfile_exists(args: Any) -> None:
+    """SubmitError unless the jugfile exists (saying so when ``--chain`` took its name)."""
+    from ..hpc.job import SubmitError  # start-up time: jug --help imports this module
+
+    if os.path.isfile(args.jugfile):
+        return
+    chain_id = str(getattr(args, "chain", None) or "")
+    if chain_id.endswith(".py") and os.path.isfile(chain_id):  # --chain ate the jugfile
+        raise SubmitError(f"--chain takes the chain: 'latest' or a job id of it, e.g. "
+                          f"jug submit --report --chain latest {chain_id}")
+    raise SubmitError(f"jugfile '{args.jugfile}' not found")
+
+
 def _run(args: Any) -> int:
     """The body of :func:`run`; raises SubmitError / ProfileError / SchedulerError."""
     # start-up time: jug --help imports every command module
     from ..hpc.job import JobPlan, SubmitError
 
-    if not os.path.isfile(args.jugfile):
-        raise SubmitError(f"jugfile '{args.jugfile}' not found")
+    _check_jugfile_exists(args)
     settings, sources = settings_from_args(args)
     dry_run = bool(getattr(args, "dry_run", False))
     if getattr(args, "cancel", False):
@@ -267,6 +304,8 @@ def _run(args: Any) -> int:
         return _report(args, settings, sources)
     if getattr(args, "resume", False):
         return _resume(args, settings, sources, dry_run)
+    if getattr(args, "since", None) or getattr(args, "chain", None):
+        raise SubmitError("--since and --chain choose the workers of --report: add --report")
     until_done = bool(getattr(args, "until_done", False))
     if until_done and (getattr(args, "watch", False) or getattr(args, "once", False)):
         raise SubmitError("--until-done and --watch exclude each other: --watch keeps a loop "
@@ -336,7 +375,7 @@ def _nothing_to_run(plan: Any, summary: dict, counts: str) -> int:
     """Every task is finished (exit 0) or only failed ones remain (exit 1): submit nothing."""
     failed = (summary.get("total") or {}).get("failed", 0)
     if failed:
-        print(f"nothing to run: the remaining {failed} task(s) of {plan.jugfile} failed "
+        print(f"nothing to run: the remaining {plural(failed, 'task')} of {plan.jugfile} failed "
               f"({counts}); see 'jug status', then 'jug cleanup --failed-only' to retry")
         return 1
     print(f"nothing to do: every task of {plan.jugfile} is finished ({counts})")
@@ -355,8 +394,7 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         print(f"# WARNING: {idle}")
     for part, size in enumerate(sizes):
         script = plan.script_path(part, len(sizes), "<time>")
-        print(f"# ---- script {part + 1}/{len(sizes)} ({size} worker"
-              f"{'' if size == 1 else 's'}): {script}")
+        print(f"# ---- script {part + 1}/{len(sizes)} ({plural(size, 'worker')}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
@@ -416,7 +454,8 @@ def _status(settings: dict, jugfile: str) -> int:
         for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
             c = counts[d["job_id"]]
             pool = f" (pool {d['pool']})" if d.get("pool") else ""
-            lines.append(f"{sched_name} array {d['job_id']}{pool}: {d.get('size')} worker(s); "
+            lines.append(f"{sched_name} array {d['job_id']}{pool}: "
+                         f"{plural(int(d.get('size') or 0), 'worker')}; "
                          f"now {c.running} running, {c.pending} pending")
     print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
     return 0
@@ -442,7 +481,6 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
     """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
     ``pools`` (plans, pools) generation 1 is one poll over every pool."""
     # start-up time: jug --help imports every command module
-    from ..hpc.chain.records import counted
     from ..hpc.chain.start import start, start_pools
 
     opts = opts or _loop_options(args, plan)
@@ -451,8 +489,8 @@ def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
         chain = start_pools(pools[0], pools[1], store, opts, gens, summary)
     else:
         chain = start(plan, store, opts, gens, summary)
-    print(f"chain started: up to {counted(chain.max_generations, 'generation')} of at most "
-          f"{counted(opts.max_workers, 'worker')}; 'jug submit --status' shows it")
+    print(f"chain started: up to {plural(chain.max_generations, 'generation')} of at most "
+          f"{plural(opts.max_workers, 'worker')}; 'jug submit --status' shows it")
 
 
 def _resume(args: Any, settings: dict, sources: dict, dry_run: bool) -> int:
@@ -579,11 +617,11 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
     for pool in pools:
         plan = plans[pool.name]
         size = max_workers(pool, cap)
-        print(f"# ==== pool {pool.name}: one array of up to {size} worker(s), sized at "
+        print(f"# ==== pool {pool.name}: one array of up to {plural(size, 'worker')}, sized at "
               f"submission from the pool's ready and soon-ready tasks")
         _print_settings(plan.settings, sources, plan)
         script = plan.script_path(0, 1, "<time>")
-        print(f"# ---- script ({size} workers): {script}")
+        print(f"# ---- script ({plural(size, 'worker')}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
@@ -592,7 +630,15 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
 
 
 def add_arguments(parser: Any) -> None:
-    """Give repeatable options a real default: append actions cannot extend the unset marker."""
+    """Give repeatable options a real default: append actions cannot extend the unset marker;
+    the report's scope (command line only: an optional value, which Option cannot express)."""
     for action in parser._actions:
         if action.dest in ("directive", "prologue", "pool"):
             action.default = None
+    parser.add_argument("--since", metavar="WHEN", default=None, help="With --report: only "
+                        "workers that started since WHEN, a duration back from now (2h, 90m, "
+                        "1d12h) or a local ISO date or time (2026-12-07T14:30)")
+    parser.add_argument("--chain", metavar="ID", default=None,
+                        help="With --report: only the workers of the --until-done chain "
+                        "recorded for the jugfile: 'latest', or a job id of one of its arrays "
+                        "or planner jobs")

@@ -1,10 +1,12 @@
 """``jug webstatus``: a local web page with the status table and charts, refreshing itself.
 
-A small Flask application: ``/`` is the page, ``/status.json`` the ``jug status --json``
-document and ``/charts`` the charts (SVG drawn on the server, :mod:`jug.status.webcharts`), both
-fetched by the page every ``--refresh`` seconds; the page loads nothing from elsewhere.  The jugfile is loaded once and
-again when it changes on disk or while it stops at a barrier; each request reads the store
-in bulk.  Binds to 127.0.0.1 unless ``--host`` says otherwise (the page has no login).
+A small Flask application: ``/`` is the page, rendered on the server with the table, the
+chain's state, the failures and the charts (:mod:`jug.status.webpage`,
+:mod:`jug.status.webcharts`), so the first response is complete (curl and headless
+screenshots see it); its script asks for ``/live`` (the same part, rendered again) every
+``--refresh`` seconds and swaps it in.  ``/status.json`` is the ``jug status --json``
+document; the page loads nothing from elsewhere.  The jugfile is loaded once and again when
+it changes on disk or while it stops at a barrier; each refresh reads the store in bulk.  Binds to 127.0.0.1 unless ``--host`` says otherwise (the page has no login).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import socket
 import sys
 import threading
+from html import escape as html_escape
 from typing import Any
 
 from ..backends import Store
@@ -35,131 +38,9 @@ OPTIONS = [
            metavar="SECONDS"),
 ]
 
-_NO_FLASK = ("jug webstatus needs Flask, which is not installed. Install it with "
-             "pip install 'jug[web]' (or pip install flask).")
-
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<link rel="icon" href="data:,">
-<title>jug status: {title}</title>
-<style>
- body {{ font-family: sans-serif; margin: 2em; }}
- table {{ border-collapse: collapse; }}
- th, td {{ padding: 0.3em 0.8em; border-bottom: 1px solid #ccc; text-align: right; }}
- th:first-child, td:first-child {{ text-align: left; }}
- tr.total td {{ font-weight: bold; border-top: 2px solid #444; }}
- .failed {{ color: #b00; }} .finished {{ color: #070; }}
- #error {{ color: #b00; }} #meta {{ color: #666; font-size: 90%; }}
- #charts {{ display: flex; flex-wrap: wrap; gap: 1em 2em; margin-top: 1em; }}
- .chart h2 {{ font-size: 110%; margin: 0.2em 0; }}
- .chart svg {{ background: #fafafa; border: 1px solid #ddd; font-size: 11px; }}
- .chart .axis {{ stroke: #444; }}
- #failures-tb {{ flex-basis: 100%; }}
- #failures-tb pre {{ background: #f6f6f6; padding: 0.5em; overflow-x: auto; font-size: 85%; }}
- .legend span {{ margin-right: 1em; }}
-</style>
-</head>
-<body>
-<h1>jug status</h1>
-<p id="meta">{jugfile} &mdash; store {jugdir}</p>
-<table id="status">
-<thead><tr id="header"><th>Task name</th></tr></thead>
-<tbody id="rows"></tbody>
-</table>
-<p id="barrier"></p>
-<p id="locks"></p>
-<p id="eta"></p>
-<ul id="failures"></ul>
-<p id="error"></p>
-<p id="updated"></p>
-<div id="charts"></div>
-<script>
-// the columns of 'jug status', in the order the server declares (crashed only when some are)
-function columns(doc) {{
-  const order = doc.order || Object.keys(doc.total);
-  return order.filter(s => s in doc.total && (doc.total[s] || s !== "crashed"));
-}}
-function header(cols) {{
-  const tr = document.getElementById("header");
-  tr.replaceChildren();
-  for (const c of ["Task name", ...cols.map(s => s[0].toUpperCase() + s.slice(1))]) {{
-    const th = document.createElement("th");
-    th.textContent = c;
-    tr.appendChild(th);
-  }}
-}}
-const REFRESH_MS = {refresh_ms};
-function cell(tr, text, cls) {{
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (cls) td.className = cls;
-  tr.appendChild(td);
-}}
-function row(name, counts, cols, id, cls) {{
-  const tr = document.createElement("tr");
-  tr.id = id;
-  if (cls) tr.className = cls;
-  cell(tr, name);
-  for (const s of cols) cell(tr, counts[s] || 0, s);
-  return tr;
-}}
-async function refresh() {{
-  try {{
-    const r = await fetch("status.json", {{cache: "no-store"}});
-    const doc = await r.json();
-    if (!r.ok) throw new Error(doc.error || r.statusText);
-    const cols = columns(doc);
-    header(cols);
-    const body = document.getElementById("rows");
-    body.replaceChildren();
-    let i = 0;
-    for (const [name, counts] of Object.entries(doc.tasks)) {{
-      const tr = row(name, counts, cols, "row-" + i++);
-      tr.dataset.name = name;
-      body.appendChild(tr);
-    }}
-    body.appendChild(row("Total", doc.total, cols, "total", "total"));
-    document.getElementById("barrier").textContent = doc.incomplete ?
-      "The jugfile stops at a barrier: more tasks follow once these finish." : "";
-    const dead = doc.locks.owners.filter(o => o.dead).length;
-    document.getElementById("locks").textContent = doc.locks.count ?
-      doc.locks.count + " task(s) locked" + (dead ? ", " + dead + " by dead workers" : "") + "." : "";
-    document.getElementById("eta").textContent = doc.total_line || "";
-    const fails = document.getElementById("failures");
-    fails.replaceChildren();
-    for (const f of doc.failures.slice(0, 20)) {{
-      const li = document.createElement("li");
-      li.className = "failed";
-      li.textContent = "failed: " + f.task + ": " + (f.error || "?");
-      fails.appendChild(li);
-    }}
-    document.getElementById("error").textContent = "";
-    document.getElementById("updated").textContent =
-      "Updated " + new Date(doc.time * 1000).toLocaleTimeString();
-    document.body.dataset.generation = doc.generation;
-    const charts = await fetch("charts", {{cache: "no-store"}});
-    if (charts.ok) {{
-      document.getElementById("charts").innerHTML = await charts.text();
-      document.body.dataset.charts = doc.generation;
-    }}
-  }} catch (e) {{
-    document.getElementById("error").textContent = "Cannot read the status: " + e;
-  }}
-}}
-refresh();
-setInterval(refresh, REFRESH_MS);
-</script>
-</body>
-</html>
-"""
-
-
-def _escape(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
-
+_NO_FLASK = ("jug webstatus needs Flask, which is not installed. Install it in the jug "
+             "checkout with: python -m pip install '.[web]' (or: python -m pip install flask); "
+             "not pip install 'jug[web]', which installs the unrelated Jug of the package index.")
 
 class StatusSource:
     """The jugfile, loaded when needed, and the status document computed from the store."""
@@ -190,27 +71,59 @@ class StatusSource:
             doc = summarize(self.loaded.tasks, self.store, self.loaded.incomplete,
                             self.loaded.path)
             # start-up time: jug --help imports every command module
-            from .status import add_pools
+            from .status import add_chain, add_pools
 
+            add_chain(doc, self.store, self.loaded.path or self.jugfile)
             add_pools(doc, self.store, self.jugfile)
             doc["generation"] = self.generation
             doc["total_line"] = total_line(doc)
             return doc
 
+    def live(self) -> tuple[str, int]:
+        """The live part of the page (table, chain, failures, charts) and its generation."""
+        # start-up time: jinja2 and the renderers only when the page is served
+        from ..status.webcharts import collect, render
+        from ..status.webpage import render_live
+
+        doc = self.summary()
+        try:
+            charts = render(collect(self.store, doc))
+        except Exception as e:  # shown in place of the charts, never a broken page
+            charts = f"<p class='failed'>Cannot draw the charts: {html_escape(str(e))}</p>"
+        return render_live(doc, charts), int(doc["generation"])
+
+
+def _error_text(e: Exception) -> str:
+    """What the page says when the status cannot be read (the jugfile broke, the store went)."""
+    return str(e) if isinstance(e, JugfileError) else f"{type(e).__name__}: {e}"
+
 
 def make_app(source: StatusSource, refresh: float) -> Any:
-    """The Flask application serving the page and ``/status.json``."""
+    """The Flask application: the page (``/``, complete as served), its live part (``/live``,
+    what the page's script swaps in), ``/charts`` and ``/status.json``."""
     from flask import Flask, Response  # optional dependency (the web extra), and start-up time
 
+    from ..status.webpage import render_page  # start-up time, as flask
+
     app = Flask("jug.webstatus")
+    fresh = {"Cache-Control": "no-store"}
 
     @app.route("/")
     def page() -> Response:
-        html = PAGE.format(title=_escape(os.path.basename(source.jugfile)),
-                           jugfile=_escape(os.path.abspath(source.jugfile)),
-                           jugdir=_escape(source.store.description),
-                           refresh_ms=max(100, int(refresh * 1000)))
-        return Response(html, mimetype="text/html")
+        try:
+            (live, generation), error, code = source.live(), "", 200
+        except Exception as e:  # the page still comes, saying why it has no table
+            live, generation, error, code = "", 0, f"Cannot read the status: {_error_text(e)}", 500
+        html = render_page(live, os.path.basename(source.jugfile), os.path.abspath(source.jugfile),
+                           source.store.description, refresh, generation, error)
+        return Response(html, status=code, mimetype="text/html", headers=fresh)
+
+    @app.route("/live")
+    def live() -> Response:
+        try:
+            return Response(source.live()[0], mimetype="text/html", headers=fresh)
+        except Exception as e:  # the page keeps its last table and shows this line
+            return Response(_error_text(e), status=500, mimetype="text/plain", headers=fresh)
 
     @app.route("/charts")
     def charts() -> Response:
@@ -220,21 +133,17 @@ def make_app(source: StatusSource, refresh: float) -> Any:
         try:
             html, code = render(collect(source.store, source.summary())), 200
         except Exception as e:  # shown in place of the charts, never a broken page
-            html, code = f"<p class='failed'>Cannot draw the charts: {_escape(str(e))}</p>", 500
-        return Response(html, status=code, mimetype="text/html",
-                        headers={"Cache-Control": "no-store"})
+            html, code = f"<p class='failed'>Cannot draw the charts: {html_escape(str(e))}</p>", 500
+        return Response(html, status=code, mimetype="text/html", headers=fresh)
 
     @app.route("/status.json")
     def status() -> Response:
         try:
-            doc = source.summary()
-            code = 200
-        except JugfileError as e:
-            doc, code = {"error": str(e)}, 500
-        except Exception as e:  # the store went away, etc.: show it on the page
-            doc, code = {"error": f"{type(e).__name__}: {e}"}, 500
+            doc, code = source.summary(), 200
+        except Exception as e:  # the store went away, etc.: the document says so
+            doc, code = {"error": _error_text(e)}, 500
         return Response(json.dumps(doc, default=str), status=code, mimetype="application/json",
-                        headers={"Cache-Control": "no-store"})
+                        headers=fresh)
 
     return app
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .trust import search_upwards, trusted
+from .trust import read_trusted, search_upwards, trusted
 
 USER_CONFIG = Path("~/.config/jug/jugrc")
 PROJECT_CONFIG_NAMES = ("jugrc", ".jugrc", "jugrc.yaml")
@@ -160,9 +160,11 @@ def _parse_yaml(path: Path, text: str) -> Any:
 def _read_config_file(path: Path) -> dict:
     """Read a YAML or INI config file into ``{section: {option: value}}`` (section 'main' = all)."""
     try:
-        text = path.read_text()
+        text = read_trusted(path, "config file")  # checked again as it is read: see jug.config.trust
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: cannot read config file: {e}") from None
+    if text is None:
+        return {"main": {}}
     stripped = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
     if stripped and stripped[0].startswith("[") and stripped[0].endswith("]"):
         return _parse_ini(path, text)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["untrusted_reason", "trusted", "open_to_others", "search_upwards"]
+__all__ = ["untrusted_reason", "trusted", "read_trusted", "open_to_others", "search_upwards"]
 
 _warned: set[str] = set()
 
@@ -62,6 +62,11 @@ def untrusted_reason(path: str | os.PathLike) -> str | None:
         st = os.stat(path)
     except OSError:
         return None  # absent: nothing to distrust (callers check existence themselves)
+    return _reason(st)
+
+
+def _reason(st: os.stat_result) -> str | None:
+    """Why a file with this ``stat`` must not be used, or None."""
     if st.st_uid not in _trusted_uids():
         return f"it is owned by another user ({_user_name(st.st_uid)}, uid {st.st_uid})"
     if st.st_mode & stat.S_IWOTH:
@@ -74,9 +79,28 @@ def trusted(path: str | os.PathLike, what: str) -> bool:
     reason = untrusted_reason(path)
     if reason is None:
         return True
+    _ignoring(path, what, reason)
+    return False
+
+
+def _ignoring(path: str | os.PathLike, what: str, reason: str) -> None:
     _warn(f"ignoring {what} {path}: {reason}, so another user could have planted it "
           "(set JUG_TRUSTED_UIDS to trust other owners)")
-    return False
+
+
+def read_trusted(path: str | os.PathLike, what: str) -> str | None:
+    """The text of ``path`` if it may be used, else None after a warning that says why.
+
+    The owner and mode are those of the open file (``fstat``), so the file checked is the
+    file read, even if someone swaps it between a check by name and the read.  Raises
+    OSError when it cannot be read (callers say what the file was for).
+    """
+    with open(path, encoding="utf-8") as f:
+        reason = _reason(os.fstat(f.fileno()))
+        if reason is not None:
+            _ignoring(path, what, reason)
+            return None
+        return f.read()
 
 
 def _warn(message: str) -> None:

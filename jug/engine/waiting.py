@@ -48,10 +48,12 @@ class Leftovers:
 
     held: list[str] = field(default_factory=list)  # hashes locked by another worker
     waiting: int = 0  # tasks whose dependencies are not finished yet
+    backoff: int = 0  # failed tasks to be retried once their back-off ends (--retries)
 
     def verdict(self, more_after_barrier: bool) -> Verdict:
-        """Wait only if some task this worker could run depends on a running one."""
-        if self.waiting or (more_after_barrier and self.held):
+        """Wait only if some task this worker could run depends on a running one, or waits
+        for its back-off to end."""
+        if self.waiting or self.backoff or (more_after_barrier and self.held):
             return Verdict.WAIT
         return Verdict.EXIT
 
@@ -81,11 +83,13 @@ class Poller:
         return now
 
     def wait(self, store: Store, watch: Collection[str],
-             should_stop: Callable[[], str | None]) -> tuple[WaitEnd, str | None]:
-        """Wait up to one cycle for a lock in ``watch`` to be released (``watch`` empty: the
-        whole cycle); checks ``should_stop`` at least every second.  Returns why it ended."""
+             should_stop: Callable[[], str | None], limit: float | None = None
+             ) -> tuple[WaitEnd, str | None]:
+        """Wait up to one cycle (or ``limit`` seconds, if shorter: a back-off that ends) for a
+        lock in ``watch`` to be released (``watch`` empty: the whole cycle); checks
+        ``should_stop`` at least every second.  Returns why it ended."""
         start = time.monotonic()
-        deadline = start + self.cycle
+        deadline = start + (self.cycle if limit is None else min(self.cycle, limit))
         next_poll = start + self.next_interval()
         while True:
             reason = should_stop()

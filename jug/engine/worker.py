@@ -12,6 +12,7 @@ jugfile that stopped at a barrier is loaded again, until every barrier is passed
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import sys
@@ -22,9 +23,10 @@ from enum import Enum
 from typing import Any
 
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
-from ..backends.owner import batch_job, current_owner
+from ..backends.owner import batch_job, current_owner, owner_summary
 from ..hooks import exit_checks
 from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..state.attempts import retry_hint
 from ..state.crashloop import LIMIT, forget, note_reclaim
 from ..state.membership import selection
 from ..state.shifts import ExitReason, ShiftLog, reason_of_worker
@@ -39,6 +41,7 @@ from ..state.timings import Durations, TimingRecorder
 from ..task import Task, TaskError
 from .gcpause import building_graph
 from .passorder import PassOrder
+from .retries import Failure, Retrier, RetryPolicy
 from .waiting import Leftovers, Poller, Verdict, WaitEnd
 
 EXIT_FAILED = 1
@@ -99,6 +102,7 @@ class Outcome(Enum):
     OK = "ok"
     FAILED = "failed"
     DEPENDENCY_LOST = "dependency lost"  # a dependency's stored result was corrupt or gone
+    RETRY = "retry"  # it failed, and runs again once its back-off ends (--retries)
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class Step(Enum):
     POSTPONED = "postponed"  # waits for its dependencies or for another worker's lock
     RAN = "ran"
     FAILED = "failed"  # it failed and --keep-going goes on
+    RETRY = "retry"  # it failed, and is retried after its back-off (--retries)
     STOP = "stop"  # the worker stops (exit condition, or a failure without --keep-going)
     RESTART = "restart"  # a dependency must be recomputed: start over from every unfinished task
 
@@ -204,7 +209,9 @@ class Worker:
         self.last_task: str | None = None  # the task run last (for signal messages)
         self.more_after_barrier = False  # the jugfile stopped at a barrier: more tasks follow
         self.left_to_others = 0  # tasks held by other workers when this one left
+        self.passed_all = False  # it passed over every task: none it could run is left
         self.poller = Poller(self.wait_cycle_time)
+        self.retrier = Retrier(RetryPolicy.from_args(args), store)
         self.last_ok: str | None = None  # the name of the last task run (a batching store
         # may still hold its result back)
 
@@ -242,6 +249,7 @@ class Worker:
 
         Passes over the pending tasks run what is ready; between passes the worker re-reads
         the store and reclaims dead locks, leaves, or waits (:meth:`_after_pass`)."""
+        self.retrier.know(t.name for t in tasks)
         tasks = self._select(tasks)
         known = self._known(tasks)
         pending = [t for t in tasks if t.hash() not in known.finished]
@@ -269,6 +277,7 @@ class Worker:
         if self.verify_limit < 0 or n_done <= self.verify_limit:
             self._verify(tasks, finished)
         failed = set(store.list_failed())
+        self.retrier.refresh()
         deps = {t.hash(): [d.hash() for d in base_dependencies(t)] for t in tasks}
         if self.session:
             self.session.track([t.hash() for t in tasks], finished)
@@ -301,6 +310,10 @@ class Worker:
                 return Step.SKIPPED
             turn.postponed.append(t)
             turn.left.waiting += 1
+            return Step.POSTPONED
+        if self.retrier.not_before and self.retrier.backing_off(h):
+            turn.postponed.append(t)
+            turn.left.backoff += 1
             return Step.POSTPONED
         _stop_if_signalled(self.last_task)
         reason = exit_checks.should_exit() or self._no_time_for(t)
@@ -349,6 +362,11 @@ class Worker:
             known.failed.add(h)
             turn.progressed = True
             return Step.FAILED if self.keep_going else Step.STOP
+        if got.kind is Outcome.RETRY:
+            turn.postponed.append(t)
+            turn.left.backoff += 1
+            turn.progressed = True
+            return Step.RETRY
         known.finished.discard(got.lost or "")  # a dependency's result is gone: recompute it
         return Step.RESTART
 
@@ -361,6 +379,7 @@ class Worker:
         new = fresh - known.finished
         known.finished |= fresh
         known.failed |= set(self.store.list_failed())
+        self.retrier.refresh()  # other workers' failed attempts (only with --retries)
         if turn.progressed or new:
             self.poller.reset()
             return 0
@@ -372,13 +391,14 @@ class Worker:
         if self._waits_elsewhere(pending, known.deps, known.finished):  # --only/--exclude, pools
             self.elsewhere = True
             return None
-        if idle_cycles >= self.nr_wait_cycles:
+        backoff = turn.left.backoff  # a back-off is no wait for others: never given up on
+        if idle_cycles >= self.nr_wait_cycles and not backoff:
             self.gave_up = True
             return None
-        end = self._idle_wait(turn.left.held)
+        end = self._idle_wait(turn.left.held, self.retrier.seconds_left() if backoff else None)
         if end is WaitEnd.STOP:
             return None
-        return idle_cycles + 1 if end is WaitEnd.TIMEOUT else idle_cycles
+        return idle_cycles + 1 if end is WaitEnd.TIMEOUT and not backoff else idle_cycles
 
     def _reclaim_dead_locks(self, pending: list[Task]) -> bool:
         """Release locks of pending tasks whose owner is provably dead; True if any was."""
@@ -406,11 +426,12 @@ class Worker:
                     f"{left:.1f}s left)")
         return None
 
-    def _idle_wait(self, held: list[str]) -> WaitEnd:
-        """Wait (up to one cycle) for another worker to release a lock in ``held``."""
+    def _idle_wait(self, held: list[str], limit: float | None = None) -> WaitEnd:
+        """Wait (up to one cycle, or ``limit`` seconds) for another worker to release a lock
+        in ``held``."""
         if self.session:
             self.session.idle(True)
-        end, reason = self.poller.wait(self.store, set(held), exit_checks.should_exit)
+        end, reason = self.poller.wait(self.store, set(held), exit_checks.should_exit, limit)
         if self.session:
             self.session.idle(False)
         if reason:
@@ -464,11 +485,7 @@ class Worker:
             lost = _lost_dependency(self.store, t)
             if lost is not None:
                 return RunOutcome(Outcome.DEPENDENCY_LOST, lost)
-            elapsed = time.perf_counter() - start
-            self._failed(t, h, e, elapsed)
-            if self.session:
-                self.session.task_done(t.name, elapsed, ok=False)
-            return RunOutcome(Outcome.FAILED)
+            return self._after_failure(t, h, e, time.perf_counter() - start)
         elapsed = time.perf_counter() - start
         if h in self.reclaimed:  # it finished after all: its crash count starts again
             forget(self.store, [h])
@@ -481,25 +498,59 @@ class Worker:
             self.session.task_done(t.name, elapsed)
         return RunOutcome(Outcome.OK)
 
-    def _failed(self, t: Task, h: str, e: BaseException, elapsed: float) -> None:
+    def _after_failure(self, t: Task, h: str, e: BaseException, elapsed: float) -> RunOutcome:
+        """A failed attempt (lock held): retried after its back-off if ``--retries`` covers
+        it, else the task is marked failed."""
+        failure = (Failure(False) if _is_pickling_error(e)
+                   else self.retrier.on_failure(t.name, h, e, owner_summary(current_owner())))
+        if self.session:
+            self.session.task_done(t.name, elapsed, ok=False, retry=failure.retry)
+        if failure.retry and failure.attempts is not None:
+            wait = max(0.0, failure.attempts.retry_after - time.time())
+            print(f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s (attempt "
+                  f"{failure.attempts.failed} of {failure.allowed}; the next in {wait:.1f}s "
+                  f"or later):\n{user_traceback(e)}", file=sys.stderr, flush=True)
+            return RunOutcome(Outcome.RETRY)
+        self._failed(t, h, e, elapsed, failure)
+        return RunOutcome(Outcome.FAILED)
+
+    def _failed(self, t: Task, h: str, e: BaseException, elapsed: float,
+                failure: Failure) -> None:
         import traceback  # start-up time (3.6 ms): only when a task failed
 
         tb = traceback.format_exc()  # whole, in the failure mark; the user's frames on screen
+        mine = user_traceback(e)
+        attempts = failure.attempts.failed if failure.attempts else None
         if _is_pickling_error(e):
             msg = (f"jug: task {t.name} ({h}) returned a value that cannot be saved "
                    f"(not picklable): {e!r}. Return plain data (numbers, lists, dicts, numpy "
                    "arrays) or objects of classes defined at module level.")
+        elif attempts:
+            msg = f"jug: task {t.name} ({h}) failed after {attempts} attempts (the last took " \
+                  f"{elapsed:.3f}s):"
         else:
             msg = f"jug: task {t.name} ({h}) failed after {elapsed:.3f}s:"
-        print(f"{msg}\n{user_traceback(e)}", file=sys.stderr, flush=True)
+        print(f"{msg}\n{mine}", file=sys.stderr, flush=True)
         if self.use_pdb:
             import pdb  # start-up time: only with --pdb
 
             pdb.post_mortem(sys.exc_info()[2])
 
-        self.store.fail(h, {"task": t.name, "error": repr(e), "traceback": tb,
-                            "time": time.time(), "owner": current_owner()})
+        info = {"task": t.name, "error": repr(e), "traceback": tb, "user_traceback": mine,
+                "call": _call_text(t), "time": time.time(), "owner": current_owner()}
+        if attempts:
+            info["attempts"] = attempts
+        self.store.fail(h, info)
         self.failed_here.append(t.name)
+
+
+def _call_text(t: Task) -> str:
+    """The failed task's call with abbreviated arguments (``jugfile.f(7, n=3)``): what
+    ``jug status --traceback`` shows above the traceback."""
+    try:
+        return t.call_repr()
+    except Exception as e:  # a user __repr__ that raises must not hide the failure
+        return f"{t.name}(...) (arguments not shown: {type(e).__name__})"
 
 
 def _is_pickling_error(e: BaseException) -> bool:
@@ -556,7 +607,7 @@ def execute(args: Any) -> int:
     try:
         code = _execute(worker, store, args)
         why = reason_of_worker(worker, code)
-        _hand_over(store, args, why)
+        _hand_over(store, args, (handover_reason(why[0], worker.passed_all), why[1]))
         return code
     except KeyboardInterrupt:
         why = (ExitReason.SIGNAL, "SIGINT")
@@ -568,6 +619,16 @@ def execute(args: Any) -> int:
         _wind_down(store, worker, args, why)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def handover_reason(why: ExitReason, passed_all: bool) -> ExitReason:
+    """What a chain hears of a worker leaving for ``why``: one that passed over every task
+    (``passed_all``, as ``--keep-going`` does) and left only failed tasks and tasks that need
+    them has nothing it could run left, so it hands over like a worker with no work left
+    (its own record keeps ``task failed`` / ``blocked``)."""
+    if passed_all and why in (ExitReason.TASK_FAILED, ExitReason.BLOCKED):
+        return ExitReason.NO_WORK
+    return why
 
 
 def _hand_over(store: Store, args: Any, why: tuple[ExitReason, str]) -> None:
@@ -676,7 +737,8 @@ def _execute(worker: Worker, store: Store, args: Any) -> int:
             print("jug: stopped at a barrier whose tasks cannot all finish", file=sys.stderr)
             return EXIT_FAILED
         previous = key
-    return _final_code(worker, store, loaded.tasks)
+    worker.passed_all = True
+    return _final_code(worker, store, loaded.tasks, args.jugfile)
 
 
 def _left_early(worker: Worker) -> int | None:
@@ -700,15 +762,16 @@ def _left_early(worker: Worker) -> int | None:
     return None
 
 
-def _final_code(worker: Worker, store: Store, tasks: list[Task]) -> int:
+def _final_code(worker: Worker, store: Store, tasks: list[Task], jugfile: str) -> int:
     """The exit code once every task was passed over: non-zero when any failed or is blocked."""
     failed_total = set(store.list_failed())
     if worker.failed_here:
         print(f"jug: {len(worker.failed_here)} task(s) failed: "
-              f"{', '.join(sorted(set(worker.failed_here)))}", file=sys.stderr)
+              f"{', '.join(sorted(set(worker.failed_here)))}; see 'jug status'; "
+              f"{retry_hint(os.path.abspath(jugfile))}", file=sys.stderr)
         return EXIT_FAILED
     if worker.blocked or failed_total & {t.hash() for t in tasks}:
-        print("jug: some tasks failed in an earlier run and block others; see 'jug status', "
-              "and 'jug cleanup --failed-only' to retry them", file=sys.stderr)
+        print("jug: some tasks failed in an earlier run and block others; see 'jug status'; "
+              f"{retry_hint(os.path.abspath(jugfile))}", file=sys.stderr)
         return EXIT_FAILED
     return 0

@@ -23,9 +23,15 @@ import jug
 
 from .. import schedulers
 from ..backends import StoreError, default_jugdir, select_store
-from ..config.trust import search_upwards, trusted
+from ..config.trust import read_trusted, search_upwards, trusted
 from ..schedulers import SchedulerError, get_scheduler
-from ..schedulers.base import CommandFailed, CommandMissing, Scheduler, UnexpressiblePath
+from ..schedulers.base import (
+    CommandFailed,
+    CommandMissing,
+    Scheduler,
+    UnexpressiblePath,
+    UnsupportedSetting,
+)
 from .settings import default
 
 STATE_NAMESPACE = "submit"
@@ -35,6 +41,37 @@ PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 class SubmitError(ValueError):
     """Bad settings for ``jug submit`` (reported to the user, nothing submitted)."""
+
+
+def trusted_loader(folders: list[str]) -> Any:
+    """A Jinja2 loader over ``folders`` that reads only trusted files (:mod:`jug.config.trust`).
+
+    A template becomes a shell script run on the cluster, so each file is checked as it is
+    read, the named template and every file it includes, imports or extends: one owned by
+    another user or writable by all is ignored with a warning, and the search goes on to the
+    next folder (the built-ins last, which are part of jug and not checked).
+    """
+    import jinja2  # jinja2 only when a script is rendered (start-up time)
+
+    package = str(PACKAGE_TEMPLATES)
+
+    class TrustedFiles(jinja2.BaseLoader):
+        def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+            pieces = jinja2.loaders.split_template_path(template)
+            for folder in folders:
+                path = os.path.join(folder, *pieces)
+                if not os.path.isfile(path):
+                    continue
+                if folder == package:
+                    text: str | None = Path(path).read_text(encoding="utf-8")
+                else:
+                    text = read_trusted(path, "job script template")
+                if text is not None:
+                    mtime = os.path.getmtime(path)
+                    return text, path, lambda p=path, m=mtime: os.path.getmtime(p) == m
+            raise jinja2.TemplateNotFound(template)
+
+    return TrustedFiles()
 
 
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -159,9 +196,11 @@ def _scheduler_from(s: Mapping[str, Any]) -> Scheduler:
     """The adapter the settings name, else the one whose commands are on PATH."""
     name = s.get("scheduler") or schedulers.detect()
     if not name:
-        raise SubmitError("no scheduler given and none found on PATH (looked for sbatch, "
-                          "qsub): use --scheduler slurm|pbs|torque|sge, or set "
-                          "'scheduler:' in a profile")
+        looked = ", ".join(dict.fromkeys(c.detect_commands[0] for c in
+                                         schedulers.adapter_classes().values()))
+        raise SubmitError(f"no scheduler given and none found on PATH (looked for {looked}): "
+                          f"use --scheduler {'|'.join(schedulers.NAMES)}, or set "
+                          f"'scheduler:' in a profile")
     try:
         return get_scheduler(str(name), s)
     except SchedulerError as e:
@@ -174,6 +213,11 @@ def _validate_numbers(scheduler: Scheduler, s: dict[str, Any]) -> tuple[int, int
     if workers is None:
         raise SubmitError("--workers must be at least 1")
     walltime = parse_duration(s.get("walltime"), "walltime", bare_seconds=False)
+    try:
+        walltime = scheduler.effective_walltime(walltime)
+        scheduler.check_settings(s)
+    except UnsupportedSetting as e:
+        raise SubmitError(str(e))
     margin = (parse_duration(s["margin"], "margin") if s.get("margin") not in (None, "")
               else default_margin(walltime))
     if walltime <= margin:
@@ -391,7 +435,7 @@ class JobPlan:
 
         loader = jinja2.ChoiceLoader([
             jinja2.PrefixLoader({"jug": jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))}),
-            jinja2.FileSystemLoader(self.template_search_path())])
+            trusted_loader(self.template_search_path())])
         env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
                                  trim_blocks=True, lstrip_blocks=True,
                                  keep_trailing_newline=True, autoescape=False)

@@ -9,7 +9,8 @@ A profile (or ``jug submit --pool``) declares, e.g.::
       default: {max-workers: 64}
 
 A task belongs to the first pool one of whose ``tasks`` entries matches its name (the rule of
-``--target``: exact name, else ``.NAME`` suffix, else prefix), else to ``default``.  Each pool
+``--target``: full name, else the name without its module, else a prefix of either), else
+to ``default``.  Each pool
 becomes one array of ``jug execute --pool NAME --only ... --exclude ...`` workers, so that
 a pool's workers run exactly its tasks and the two sides never disagree on who runs what.
 """

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..config.options import layer_files
+from ..config.trust import read_trusted
 from .settings import ALIASES, DEFAULTS, LIST_KEYS
 
 USER_FILE = Path("~/.config/jug/submit.yaml")
@@ -66,9 +67,12 @@ def read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], st
     import yaml  # start-up time: PyYAML loads only for YAML files
 
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = read_trusted(path, "submit profile")  # checked as it is read: jug.config.trust
+        data = yaml.safe_load(text or "") or {}
     except yaml.YAMLError as e:
         raise ProfileError(f"{path}: not valid YAML: {e}")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ProfileError(f"{path}: cannot read the profile file: {e}")
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: expected a mapping of options and named profiles")
     base: dict[str, Any] = {}

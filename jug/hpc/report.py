@@ -10,19 +10,28 @@ idle* (before its first task: interpreter start-up, loading the jugfile, waiting
 task), *task seconds* (running tasks),
 *middle idle* (between its first task's start and its last task's end, not running a task:
 locks, dependencies, bookkeeping) and *tail idle* (after its last task until it left).
-Efficiency = task seconds / allocated seconds.  *Reruns* = task executions beyond one per
-finished task (killed or reclaimed work done twice).
+Efficiency = task seconds / allocated seconds.  Task executions beyond one per task finished
+in the report's scope are *recomputes* as far as ``jug invalidate`` removed results in that
+scope (:mod:`jug.state.invalidations`: the user asked for that work again), and *reruns*
+beyond that (killed or reclaimed work done twice).
+
+A report covers every recorded worker of the jugfile, or a :class:`Scope`: the workers of one
+``--until-done`` chain (its arrays; finished counts from its first generation) or those that
+started since a time (the finished count at that time is not recorded: reruns unknown).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from ..schedulers import get_scheduler
 from ..schedulers.base import Elapsed, SchedulerError
+from ..state.invalidations import per_name, read
 from ..state.membership import assign
 from ..state.shifts import ExitReason, WorkerRecord, read_records
 from ..state.taskstate import unique_tasks
@@ -46,25 +55,32 @@ class Account:
     unrecorded: float = 0.0  # allocated per sacct but outside the workers' own records
     queue_wait: float | None = None  # submit -> start per sacct (None: no sacct)
     executions: int = 0
-    finished: int | None = None  # distinct finished tasks of the pool (None: unknown)
+    finished: int | None = None  # tasks of the pool finished in the scope (None: unknown)
+    invalidated: int = 0  # results of the pool that jug invalidate removed in the scope
     left_early: dict[str, int] = field(default_factory=dict)  # reason -> workers
+    #: executions beyond one per finished task that ``jug invalidate`` explains, and those
+    #: beyond that (None: the finished count is unknown); set by :meth:`settle`
+    recomputes: int | None = None
+    reruns: int | None = None
 
     @property
     def efficiency(self) -> float | None:
         """Task seconds per allocated worker-second (None: nothing allocated)."""
         return self.task_seconds / self.allocated if self.allocated > 0 else None
 
-    @property
-    def reruns(self) -> int | None:
-        """Task executions beyond one per finished task (None: finished count unknown)."""
+    def settle(self) -> None:
+        """Split the executions beyond one per finished task into recomputes and reruns."""
         if self.finished is None:
-            return None
-        return max(0, self.executions - self.finished)
+            self.recomputes = self.reruns = None
+            return
+        extra = max(0, self.executions - self.finished)
+        self.recomputes = min(self.invalidated, extra)
+        self.reruns = extra - self.recomputes
 
     def add(self, other: Account) -> None:
         """Add ``other``'s figures to these (for the 'all' row)."""
         for name in ("workers", "allocated", "task_seconds", "idle_start", "idle_middle",
-                     "idle_tail", "unrecorded", "executions"):
+                     "idle_tail", "unrecorded", "executions", "invalidated"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.queue_wait is not None:
             self.queue_wait = (self.queue_wait or 0.0) + other.queue_wait
@@ -72,10 +88,13 @@ class Account:
             self.finished = (self.finished or 0) + other.finished
         for reason, n in other.left_early.items():
             self.left_early[reason] = self.left_early.get(reason, 0) + n
+        for name in ("recomputes", "reruns"):  # the sum of the pools' (None: one unknown)
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, None if mine is None or theirs is None else mine + theirs)
 
     def as_json(self) -> dict[str, Any]:
         """The JSON form (with the derived figures)."""
-        return {**asdict(self), "efficiency": self.efficiency, "reruns": self.reruns}
+        return {**asdict(self), "efficiency": self.efficiency}
 
 
 def split_worker(rec: WorkerRecord, now: float) -> tuple[float, float, float, float]:
@@ -102,8 +121,12 @@ def element_key(rec: WorkerRecord) -> tuple[str, str] | None:
 
 def build(records: Iterable[WorkerRecord], finished: Mapping[str, int] | None = None,
           accounting: Mapping[tuple[str, str], Elapsed] | None = None,
-          now: float | None = None) -> dict[str, Account]:
-    """``{pool: Account}`` plus the ``all`` row (pure: records in, arithmetic out)."""
+          now: float | None = None, invalidated: Mapping[str, int] | None = None
+          ) -> dict[str, Account]:
+    """``{pool: Account}`` plus the ``all`` row (pure: records in, arithmetic out).
+
+    ``finished``: tasks finished in the scope per pool; ``invalidated``: results removed by
+    ``jug invalidate`` in the scope per pool."""
     now = time.time() if now is None else now
     out: dict[str, Account] = {}
     for rec in records:
@@ -127,8 +150,12 @@ def build(records: Iterable[WorkerRecord], finished: Mapping[str, int] | None = 
         acc.allocated += allocated
     for pool, n in (finished or {}).items():
         out.setdefault(pool, Account(pool)).finished = n
-    total = Account(ALL, finished=None if finished is None else 0)
+    for pool, n in (invalidated or {}).items():
+        out.setdefault(pool, Account(pool)).invalidated = n
+    known = None if finished is None else 0
+    total = Account(ALL, finished=known, recomputes=known, reruns=known)
     for acc in out.values():
+        acc.settle()
         total.add(acc)
     return {**dict(sorted(out.items())), ALL: total}
 
@@ -138,21 +165,24 @@ def _secs(x: float | None) -> str:
     return "-" if x is None else f"{x:.0f}s" if x >= 100 else f"{x:.1f}s"
 
 
-def format_report(accounts: Mapping[str, Account], accounting: str | None) -> str:
-    """The table ``jug submit --report`` prints, and one line on where the figures came from
-    (``accounting``: the name of the scheduler accounting that answered, if any)."""
+def format_report(accounts: Mapping[str, Account], accounting: str | None,
+                  scope: Scope | None = None) -> str:
+    """The table ``jug submit --report`` prints, and lines on its scope and where the figures
+    came from (``accounting``: the name of the scheduler accounting that answered, if any)."""
     head = (f"{'pool':<12} {'workers':>7} {'allocated':>10} {'tasks':>9} {'eff':>5} "
-            f"{'idle start':>10} {'middle':>8} {'tail':>8} {'reruns':>6}  left early")
-    lines = ["allocation report (worker-seconds)", head]
+            f"{'idle start':>10} {'middle':>8} {'tail':>8} {'recomputes':>10} {'reruns':>6}"
+            f"  left early")
+    lines = [f"allocation report (worker-seconds) of {(scope or Scope()).label}", head]
     for acc in accounts.values():
         eff = "-" if acc.efficiency is None else f"{100 * acc.efficiency:.0f}%"
         early = ", ".join(f"{n} {r}" for r, n in sorted(acc.left_early.items())) or "-"
-        reruns = "?" if acc.reruns is None else str(acc.reruns)
+        recomputes, reruns = ("?" if x is None else str(x) for x in (acc.recomputes, acc.reruns))
         lines.append(f"{acc.pool:<12} {acc.workers:>7} {_secs(acc.allocated):>10} "
                      f"{_secs(acc.task_seconds):>9} {eff:>5} {_secs(acc.idle_start):>10} "
-                     f"{_secs(acc.idle_middle):>8} {_secs(acc.idle_tail):>8} {reruns:>6}  "
-                     f"{early}")
+                     f"{_secs(acc.idle_middle):>8} {_secs(acc.idle_tail):>8} "
+                     f"{recomputes:>10} {reruns:>6}  {early}")
     total = accounts.get(ALL)
+    lines.extend(_notes(total, scope))
     if accounting and total is not None:
         lines.append(f"{accounting}: {_secs(total.queue_wait)} queued before "
                      f"start in all; {_secs(total.unrecorded)} allocated outside the jug "
@@ -163,30 +193,146 @@ def format_report(accounts: Mapping[str, Account], accounting: str | None) -> st
     return "\n".join(lines)
 
 
+def _notes(total: Account | None, scope: Scope | None) -> list[str]:
+    """What the recomputes and reruns columns mean here, when it needs saying."""
+    notes = []
+    if total is not None and total.invalidated:
+        notes.append(f"recomputes: executions beyond one per finished task that 'jug "
+                     f"invalidate' explains ({total.invalidated} results removed in this "
+                     f"scope: computing them again is asked-for work); reruns: the rest "
+                     f"(killed or reclaimed work done twice)")
+    if total is not None and total.reruns is None and scope is not None \
+            and scope.finished_at_start is None:
+        notes.append("recomputes and reruns: unknown for a time window (the tasks finished at "
+                     "its start are not recorded); --chain and the whole history have them")
+    return notes
+
+
 def report_json(accounts: Mapping[str, Account]) -> dict[str, Any]:
     """``{pool: figures}`` for ``jug status --json`` and webstatus."""
     return {pool: acc.as_json() for pool, acc in accounts.items()}
 
 
+# -- scope: which workers a report covers ------------------------------------------------------
+_SINCE_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_SINCE_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+
+
+class ScopeError(ValueError):
+    """A ``--since`` or ``--chain`` the report cannot use (the message says what to give)."""
+
+
+def parse_since(text: str, now: float) -> float:
+    """The time ``--since`` means: a duration back from ``now`` (``2h``, ``90m``, ``1d12h``,
+    ``45s``) or a local ISO date or time (``2026-12-07``, ``2026-12-07T14:30``)."""
+    raw = str(text).strip().lower()
+    parts = _SINCE_PART.findall(raw)
+    if parts and "".join(n + u for n, u in parts) == raw:
+        return now - sum(float(n) * _SINCE_UNITS[u] for n, u in parts)
+    try:
+        when = datetime.fromisoformat(str(text).strip())
+        if when.tzinfo is None:
+            when = when.astimezone()  # a naive time is local, as the report prints it
+        return when.timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise ScopeError(f"--since {str(text)!r}: give a duration back from now (2h, 90m, "
+                         f"1d12h) or an ISO date or time (2026-12-07, 2026-12-07T14:30)") from None
+
+
+def _short_id(job_id: Any) -> str:
+    """The leading number of a job id (``123``, ``123.server``, ``1[].server`` -> the number)."""
+    m = re.match(r"\d+", str(job_id))
+    return m.group(0) if m else str(job_id)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which workers a report covers: all of the jugfile's, those that started at or after
+    ``since``, or those of a chain's ``arrays``; and the tasks finished per pool when it began
+    (empty: none, as for the whole history; None: not recorded, so reruns are unknown)."""
+
+    label: str = "every recorded worker"
+    since: float | None = None
+    arrays: frozenset[str] | None = None  # short job ids
+    finished_at_start: Mapping[str, int] | None = field(default_factory=dict)
+
+    def covers(self, rec: WorkerRecord) -> bool:
+        """Whether the worker of ``rec`` is in this scope."""
+        if self.since is not None and rec.started < self.since:
+            return False
+        if self.arrays is not None:
+            key = element_key(rec)
+            return key is not None and _short_id(key[0]) in self.arrays
+        return True
+
+
+def since_scope(text: str, now: float | None = None) -> Scope:
+    """The scope of ``--since TEXT``."""
+    since = parse_since(text, time.time() if now is None else now)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
+    return Scope(f"workers that started since {stamp}", since=since, finished_at_start=None)
+
+
+def chain_scope(chain: Any, wanted: str = "latest") -> Scope:
+    """The scope of ``--chain`` (``latest``, or a job id of one of the chain's arrays or
+    planner jobs): the workers of the chain recorded for the jugfile.
+
+    Only the latest chain is recorded (a new one replaces the record), so ``latest`` and a
+    job id of it are the choices; an earlier run is reached with ``--since``."""
+    arrays = [a for g in chain.generations for a in g.arrays]
+    jobs = {_short_id(j) for j in [*arrays, *chain.helpers()]}
+    if wanted != "latest" and _short_id(wanted) not in jobs:
+        known = ", ".join(sorted({_short_id(a) for a in arrays}, key=int)) or "none yet"
+        raise ScopeError(f"--chain {wanted}: not a job of the chain recorded for this jugfile "
+                         f"(its arrays: {known}). A new chain replaces the record of the one "
+                         f"before; for an earlier run use --since")
+    first = chain.generations[0] if chain.generations else None
+    start: dict[str, int] = {}
+    if first is not None:
+        start = dict(first.pool_finished) or {"default": int(first.finished_before)}
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(chain.started))
+    return Scope(f"the --until-done chain started {stamp} ({chain.status}, "
+                 f"{len(chain.generations)} generation{'s' if len(chain.generations) != 1 else ''})",
+                 since=chain.started, arrays=frozenset(_short_id(a) for a in arrays),
+                 finished_at_start=start)
+
+
 def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
-              jugfile: str | None = None, use_accounting: bool = True
+              jugfile: str | None = None, use_accounting: bool = True, scope: Scope = Scope()
               ) -> tuple[dict[str, Account], str | None]:
-    """The accounts of ``store``'s worker records (of ``jugfile`` only, if given), with
-    finished tasks per pool when the jugfile's ``tasks`` are known, and the name of the
-    scheduler accounting that answered (None: the records alone)."""
+    """The accounts of ``store``'s worker records (of ``jugfile`` only, if given) in ``scope``,
+    with tasks finished per pool in the scope when the jugfile's ``tasks`` are known (and the
+    scope's start is), and the name of the scheduler accounting that answered (None: the
+    records alone)."""
     target = os.path.abspath(jugfile) if jugfile else None
-    records = [r for r in read_records(store) if target is None or r.jugfile == target]
-    finished: dict[str, int] | None = None
+    records = [r for r in read_records(store)
+               if (target is None or r.jugfile == target) and scope.covers(r)]
+    finished = invalidated = None
     if tasks is not None:
-        tasks = unique_tasks(tasks)
-        by_name = assign((t.name for t in tasks), list(pools))
-        done = set(store.list())
-        finished = {}
-        for t in tasks:
-            if t.hash() in done:
-                finished[by_name[t.name]] = finished.get(by_name[t.name], 0) + 1
+        tasks = list(tasks)
+        by_name = assign({t.name for t in tasks}, list(pools))
+        finished = _finished_in_scope(store, tasks, by_name, scope)
+        invalidated = {}
+        for name, n in per_name(read(store, jugfile, scope.since)).items():
+            pool = by_name.get(name, "default")
+            invalidated[pool] = invalidated.get(pool, 0) + n
     seen, source = _accounting(records) if use_accounting else (None, None)
-    return build(records, finished, seen), source
+    return build(records, finished, seen, invalidated=invalidated), source
+
+
+def _finished_in_scope(store: Any, tasks: list[Any], by_name: Mapping[str, str],
+                       scope: Scope) -> dict[str, int] | None:
+    """Tasks finished per pool now, less those finished when the scope began (None: unknown)."""
+    if scope.finished_at_start is None:
+        return None
+    done = set(store.list())
+    finished = dict.fromkeys(by_name.values(), 0)
+    for t in unique_tasks(tasks):
+        if t.hash() in done:
+            finished[by_name[t.name]] = finished.get(by_name[t.name], 0) + 1
+    for pool, n in scope.finished_at_start.items():
+        finished[pool] = max(0, finished.get(pool, 0) - int(n))
+    return finished
 
 
 def _accounting(records: list[WorkerRecord]

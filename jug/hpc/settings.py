@@ -65,7 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 1, "Number of workers (array elements)", metavar="N", short="-n"),
     Setting("walltime", "01:00:00", "Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m",
             metavar="TIME", short="-t"),
-    Setting("queue", None, "Queue (PBS, SGE) or partition (SLURM)", metavar="NAME",
+    Setting("queue", None, "Queue (PBS, SGE, LSF) or partition (SLURM)", metavar="NAME",
             aliases=("partition",), short="-q"),
     Setting("account", None, "Account / project to charge", metavar="NAME"),
     Setting("mem", None, "Memory per worker, e.g. 4G or 500M", metavar="SIZE"),
@@ -94,6 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("python", None, "Python interpreter of the workers", "this one", metavar="PATH"),
     Setting("pythonpath", "auto"),
     Setting("parallel_env", "smp"),  # SGE's (its adapter declares it: own_settings)
+    Setting("lsf_mem_unit", "MB"),  # LSF's: its LSF_UNIT_FOR_LIMITS (own_settings)
+    Setting("condor_walltime", "both"),  # HTCondor's: how it learns the walltime (own_settings)
     Setting("execute_args", [], multiple=True),
     Setting("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
             flag=True),

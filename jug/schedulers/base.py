@@ -1,9 +1,10 @@
-"""The scheduler adapter base class: everything SLURM, PBS and SGE have in common.
+"""The scheduler adapter base class: everything the batch systems have in common.
 
-Each scheduler module (``slurm.py``, ``pbs.py``, ``sge.py``) is a subclass that only states its
-facts (directive prefix, array flag, index variable, commands, output formats).  The shared
-logic lives here: running a command with useful errors, parsing the submit output with an
-overridable regex, one queue query for every array, cancel, live throttle, array splitting.
+Each scheduler module (``slurm.py``, ``pbs.py``, ``sge.py``, ``lsf.py``, ``htcondor.py``) is a
+subclass that only states its facts (directive prefix, array flag, index variable, commands,
+output formats).  The shared logic lives here: running a command with useful errors, parsing
+the submit output with an overridable regex, one queue query for every array, cancel, live
+throttle, array splitting.
 The resubmit loop (``jug submit --watch``) drives schedulers only through this interface.
 """
 
@@ -29,6 +30,10 @@ class SchedulerError(Exception):
 
 class UnexpressiblePath(ValueError):
     """A path that this scheduler's directive syntax cannot hold (refused before submitting)."""
+
+
+class UnsupportedSetting(ValueError):
+    """A setting this scheduler cannot express (refused before submitting, one clear line)."""
 
 
 class CommandMissing(SchedulerError):
@@ -153,6 +158,18 @@ def expand_indices(text: str) -> list[int]:
     return out
 
 
+def index_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of the indices, sorted, as (first, last) pairs (``qdel -t a-b``,
+    ``bkill "ID[a-b,c]"`` name elements by runs)."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(indices):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
 def split_sizes(total: int, limit: int | None) -> list[int]:
     """Split ``total`` workers into arrays of at most ``limit`` elements (None: one array;
     none for zero: the watch loop may have nothing to submit)."""
@@ -218,6 +235,15 @@ class Scheduler:
         self.user = str(settings.get("user") or getpass.getuser())
         self._max_array_size: int | None = None
 
+    # -- settings -----------------------------------------------------------------------
+    def effective_walltime(self, seconds: int) -> int:
+        """The walltime this scheduler will really enforce for ``seconds`` asked (the budget
+        is derived from it); LSF's ``-W`` takes whole minutes. UnsupportedSetting if none."""
+        return seconds
+
+    def check_settings(self, settings: Mapping[str, Any]) -> None:
+        """Refuse settings this scheduler cannot express (UnsupportedSetting, one line)."""
+
     # -- formats ------------------------------------------------------------------------
     def format_walltime(self, seconds: int) -> str:
         """Walltime as ``HH:MM:SS`` (hours may exceed 24); SLURM overrides with days."""
@@ -258,13 +284,17 @@ class Scheduler:
                 "array_task_id": index, "queue_id": queue_id}
 
     # -- running commands ----------------------------------------------------------------
+    def _require(self, command: str, what: str) -> None:
+        """Raise CommandMissing (a clear line) if ``command`` is not on PATH."""
+        if shutil.which(command) is None:
+            raise CommandMissing(
+                f"{what}: command '{command}' not found on PATH. Is this a {self.name} login "
+                f"node? (load the scheduler's module, or pick another --scheduler)")
+
     def _run(self, cmd: Sequence[str], what: str, cwd: str | None = None,
              timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         """Run a scheduler command; missing command and non-zero exit become clear errors."""
-        if shutil.which(cmd[0]) is None:
-            raise CommandMissing(
-                f"{what}: command '{cmd[0]}' not found on PATH. Is this a {self.name} login "
-                f"node? (load the scheduler's module, or pick another --scheduler)")
+        self._require(cmd[0], what)
         try:
             proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True,
                                   timeout=timeout)

@@ -15,6 +15,7 @@ from .base import (
     SchedulerError,
     UnexpressiblePath,
     expand_indices,
+    index_runs,
 )
 
 
@@ -123,13 +124,13 @@ class SGE(Scheduler):
         cmds = []
         for e in counts.entries:
             if e.state == PENDING and e.indices:
-                for lo, hi in _runs(e.indices):
+                for lo, hi in index_runs(e.indices):
                     cmds.append(["qdel", job_id, "-t", f"{lo}-{hi}"])
         return cmds
 
     def cancel_elements_args(self, job_id: str, indices: Sequence[int]) -> list[list[str]]:
         """``qdel ID -t a-b`` for each run of the given elements."""
-        return [["qdel", job_id, "-t", f"{lo}-{hi}"] for lo, hi in _runs(list(indices))]
+        return [["qdel", job_id, "-t", f"{lo}-{hi}"] for lo, hi in index_runs(list(indices))]
 
     def throttle_args(self, job_id: str, limit: int) -> list[str]:
         """``qalter -tc N ID``."""
@@ -153,14 +154,3 @@ class SGE(Scheduler):
         """``max_aj_tasks 75000`` (0 = unlimited)."""
         m = re.search(r"^max_aj_tasks\s+(\d+)", stdout, re.M)
         return int(m.group(1)) if m and int(m.group(1)) > 0 else None
-
-
-def _runs(indices: list[int]) -> list[tuple[int, int]]:
-    """Consecutive runs of sorted indices as (first, last) pairs."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(indices):
-        if runs and i == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    return runs

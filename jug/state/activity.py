@@ -71,6 +71,7 @@ def failure_rows(failed: dict[str, dict], names: dict[str, str]) -> list[dict[st
         error = str(info.get("error") or "?")
         rows.append({"hash": h, "task": names.get(h, info.get("task")), "error": error,
                      "first_line": error_line(str(info.get("traceback") or ""), error),
+                     "attempts": info.get("attempts"),  # with --retries: how many it had
                      "logged_by": owner_summary(info.get("owner")) if info.get("owner") else None,
                      "time": info.get("time")})
     return sorted(rows, key=lambda r: (r["task"] or "", r["hash"]))

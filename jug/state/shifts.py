@@ -174,8 +174,9 @@ class ShiftLog:
     def _done(self) -> int:
         return sum(1 for h in self.hashes if h in self.finished)
 
-    def task_done(self, name: str, seconds: float, ok: bool = True) -> None:
-        """Count one task; its log line with --verbose info; a summary now and then."""
+    def task_done(self, name: str, seconds: float, ok: bool = True, retry: bool = False) -> None:
+        """Count one task (``retry``: a failed attempt to be retried counts its time only);
+        its log line with --verbose info; a summary now and then."""
         self.record.busy_seconds += seconds
         now = time.time()
         if self.record.first_task is None:
@@ -183,10 +184,11 @@ class ShiftLog:
         self.record.last_task = now
         if ok:
             self.record.tasks += 1
-        else:
+        elif not retry:
             self.record.failed += 1
         if self.verbose:
-            self.say(f"{'finished' if ok else 'FAILED'} {name} in {seconds:.2f}s")
+            word = "finished" if ok else "FAILED (to be retried)" if retry else "FAILED"
+            self.say(f"{word} {name} in {seconds:.2f}s")
         if time.monotonic() - self.last_summary >= SUMMARY_EVERY:
             self.summary()
 

@@ -53,13 +53,22 @@ def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
     return out
 
 
+#: what a task NAME may be, wherever one is asked for (the help texts say this; see match_names)
+NAME_FORMS = "full name (jugfile.simulate), name without the module (simulate), or a prefix of either (sim)"
+
+
 def match_names(names: Iterable[str], target: str) -> list[str]:
-    """Names matching ``target``: exact name, else ``.target`` suffix, else prefix (most
-    specific rule that matches any; ``--target``, ``--only`` and pools all use it)."""
+    """Names matching ``target``, by the most specific rule that matches any name: the full
+    name; else the name without its module (``simulate`` for ``jugfile.simulate``, or any
+    dotted tail: ``Model.fit``); else a prefix of either (``sim``, ``jugfile.sim``).
+
+    One matcher for ``--target``, ``--only``/``--exclude``, pools and ``jug status
+    --traceback``: a name a user may type in one place works the same in all."""
     names = list(names)
+    tail = "." + target
     for rule in (lambda n: n == target,
-                 lambda n: n.endswith("." + target),
-                 lambda n: n.startswith(target)):
+                 lambda n: n.endswith(tail),
+                 lambda n: n.startswith(target) or tail in n):
         chosen = [n for n in names if rule(n)]
         if chosen:
             return chosen
@@ -184,6 +193,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     """
     # start-up time: a worker (jug execute) never summarizes, so it does not load these
     from .activity import activity, as_json, failure_rows, timing_docs
+    from .attempts import retry_rows
     from .integrity import find_damaged
 
     tasks = unique_tasks(tasks)
@@ -208,6 +218,7 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
         "incomplete": incomplete,
         "locks": {"count": len(snap.locks), "owners": owners},
         "failures": failure_rows(snap.failed, names),
+        "retries": retry_rows(store, tasks, snap),
         "corrupt": [{"hash": d.key, "task": d.task, "where": d.where, "reason": d.reason}
                     for d in damaged],
         "durations": {n: d for n, d in durations.as_dict().items() if n in per_name},

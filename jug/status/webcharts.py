@@ -27,11 +27,13 @@ MAX_WORKERS = 40  # rows of the worker timeline (the most recent)
 MAX_SAMPLES = 100  # dots per task name
 MAX_FAILURES = 20
 
+#: one colour per reason a worker left, no two alike: a failed task is red, and a worker
+#: blocked behind failed work (not itself a failure) is brown, never the same red
 COLOURS = {ExitReason.NO_WORK.value: "#66bb6a", ExitReason.BUDGET.value: "#1565c0",
-           ExitReason.STOP.value: "#6a1b9a", ExitReason.EXIT_CHECK.value: "#6a1b9a",
+           ExitReason.STOP.value: "#6a1b9a", ExitReason.EXIT_CHECK.value: "#ba68c8",
            ExitReason.GAVE_UP.value: "#ef6c00", ExitReason.TASK_FAILED.value: "#c62828",
-           ExitReason.BLOCKED.value: "#c62828", ExitReason.SIGNAL.value: "#ad1457",
-           ExitReason.ERROR.value: "#b71c1c", ExitReason.RUNNING.value: "#00acc1"}
+           ExitReason.BLOCKED.value: "#8d6e63", ExitReason.SIGNAL.value: "#f06292",
+           ExitReason.ERROR.value: "#212121", ExitReason.RUNNING.value: "#00acc1"}
 DONE_COLOUR, PROJECTION_COLOUR, SAMPLE_COLOUR = "#2e7d32", "#ff8f00", "#1565c0"
 
 
@@ -213,7 +215,7 @@ TEMPLATE = _ENV.from_string("""
 <p class="legend">{% for reason, colour in k.legend %}<span style="color: {{ colour }}">&#9632; {{ reason }}</span> {% endfor %}</p>
 </section>
 <section class="chart" id="failures-tb"><h2>Failures</h2>
-{% for f in failures %}<details{% if loop.first %} open{% endif %}><summary>{{ f.task }} {{ f.hash[:12] }}: {{ f.first_line }}</summary><pre>{{ f.traceback }}</pre></details>
+{% for f in failures %}<details id="tb-{{ f.hash[:16] }}"{% if loop.first %} open{% endif %}><summary>{{ f.task }} {{ f.hash[:12] }}: {{ f.first_line }}</summary><pre>{{ f.traceback }}</pre></details>
 {% else %}<p>No task failed.</p>{% endfor %}
 </section>
 {% if report %}<section class="chart" id="allocation"><h2>Allocation (worker-seconds)</h2>

@@ -48,7 +48,11 @@ def _bring_up(name: str, probe: list[str]) -> None:
     if shutil.which("apt-get") is None and shutil.which(probe[0]) is None:
         _unavailable(f"{name} is not installed and apt-get is missing")
     t0 = time.time()
-    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+    # flock: two xdist workers (or two checkouts) may ask at once; the script is idempotent
+    # but not safe to run twice concurrently.  -o: the daemons it starts must not inherit
+    # (and so hold forever) the lock
+    proc = subprocess.run(["flock", "-o", f"/tmp/jug-{name}-up.lock", "bash", str(script)],
+                          capture_output=True, text=True, timeout=900)
     sys.stderr.write(f"\n[{name}-up.sh took {time.time() - t0:.1f} s]\n")
     if proc.returncode != 0 or not _answers(probe):
         _unavailable(f"{script} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n"

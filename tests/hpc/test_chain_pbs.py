@@ -84,7 +84,7 @@ def test_work_of_three_walltimes_finishes_after_submit_returned(jug, project: Pa
     shown = jug("submit", "--status", "work.py", cwd=project, env=pbs).stdout
     assert shown.startswith(f"chain (--until-done): done, generation {len(chain.generations)}")
     assert "  generation 2: array(s) 3[].fakeserver (2 workers)" in shown, shown
-    assert "pbs array 1[].fakeserver: 2 worker(s); now 0 running, 0 pending" in shown
+    assert "pbs array 1[].fakeserver: 2 workers; now 0 running, 0 pending" in shown
 
 
 def test_dry_run_shows_the_planner_job_and_watch_is_refused(jug, project: Path,
@@ -264,7 +264,7 @@ def test_pools_chain_starts_each_pool_when_its_tasks_are_ready(jug, project: Pat
     shown = jug("submit", "--status", "pipeline.py", cwd=project, env=pbs).stdout
     print(shown)
     assert shown.startswith("chain (--until-done, pools gpu, default): done"), shown
-    assert "(pool gpu): 2 worker(s)" in shown and " (gpu) (2 workers)" in shown, shown
+    assert "(pool gpu): 2 workers" in shown and " (gpu) (2 workers)" in shown, shown
     wait_until(lambda: not alive_jobs(pbs), 30, "every job of the chain to end")
 
 

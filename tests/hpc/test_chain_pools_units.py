@@ -184,6 +184,24 @@ def test_the_last_worker_with_no_work_left_ends_the_chain_done(tmp_path: Path,
     assert chain.reason == "all 12 tasks finished"
 
 
+def test_a_chain_left_with_failed_tasks_ends_failed_naming_the_retry(tmp_path: Path,
+                                                                     cluster: dict) -> None:
+    store, chain, _ = start(tmp_path)
+    run_tasks(store, chain, "prep")
+    for t in load(chain.jugfile, store).tasks:
+        if t.name.endswith("train"):
+            store.fail(t.hash(), {"task": t.name, "error": "ValueError('x')"})
+    first = chain.generations[0].arrays[0]
+    r = plan_once(store, chain.jugfile, 1, "worker w0", Trigger.NO_WORK, echo=lambda s: None,
+                  leaver=(first, "0"))
+    chain = Chain.load(store, chain.jugfile)
+    assert r.outcome == "ended" and chain.status == "failed", (r, chain)
+    assert f"see jug status --traceback all {chain.jugfile}" in chain.reason
+    assert (f"to retry them: jug cleanup --failed-only {chain.jugfile}, then jug submit "
+            f"--resume {chain.jugfile}") in chain.reason
+    assert f"  failed: {chain.reason}" in describe(chain)
+
+
 def test_bounds_apply_per_pool(tmp_path: Path) -> None:
     chain = Chain("/p/wf.py", "/p/wf.jugdata", "/p", "slurm", {}, [], 4, None, 10, 300.0,
                   time.time())

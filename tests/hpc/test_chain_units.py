@@ -236,7 +236,7 @@ def test_only_a_spent_budget_hands_over(tmp_path: Path, monkeypatch: pytest.Monk
         exit_checks.reset()
 
 
-@pytest.mark.parametrize("name", ["pbs", "sge", "slurm", "torque"])
+@pytest.mark.parametrize("name", ["pbs", "sge", "slurm", "torque", "lsf", "htcondor"])
 @pytest.mark.parametrize("where", ["url", "environment"])
 def test_every_script_that_runs_jug_reads_the_redis_password(
         name: str, where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

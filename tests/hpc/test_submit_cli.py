@@ -28,7 +28,7 @@ def test_dry_run_prints_script_command_and_merged_values(jug, project: Path) -> 
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--scheduler", "lsf"], "unknown scheduler 'lsf'"),
+    (["--scheduler", "moab"], "unknown scheduler 'moab'"),
     (["--scheduler", "slurm", "--workers", "0"], "--workers must be at least 1"),
     (["--scheduler", "slurm", "--workers", "many"], "--workers must be a whole number"),
     (["--scheduler", "slurm", "--walltime", "4 hours"], "malformed walltime '4 hours'"),
@@ -260,7 +260,7 @@ def test_dry_run_warns_about_more_workers_than_tasks(jug, project: Path) -> None
     p = jug("submit", "--scheduler", "slurm", "--workers", "10", "--dry-run", "work.py", "--",
             "4", "0", cwd=project)
     assert p.returncode == 0, p.stderr
-    assert ("# WARNING: 10 workers for 4 unfinished task(s): the extra workers will find "
+    assert ("# WARNING: 10 workers for 4 unfinished tasks: the extra workers will find "
             "nothing to do and exit") in p.stdout
     p = jug("submit", "--scheduler", "slurm", "--workers", "4", "--dry-run", "work.py", "--",
             "4", "0", cwd=project)

@@ -64,8 +64,8 @@ def test_formats_per_scheduler() -> None:
 
 
 def test_unknown_scheduler() -> None:
-    with pytest.raises(SchedulerError, match="unknown scheduler 'lsf'.*slurm"):
-        get_scheduler("lsf")
+    with pytest.raises(SchedulerError, match="unknown scheduler 'moab'.*slurm.*lsf, htcondor"):
+        get_scheduler("moab")
 
 
 def test_expand_indices_and_split() -> None:

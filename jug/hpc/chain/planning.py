@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 from ...schedulers import get_scheduler
 from ...schedulers.base import ErrorKind, SchedulerError
+from ...state.attempts import retry_hint
+from ...status.progress import plural
 from .. import sizing
 from ..job import JobPlan, cancel_arrays, submitted_arrays
 from ..pool_settings import parse_pools
@@ -44,7 +46,6 @@ from .records import (
     Request,
     Trigger,
     clock,
-    counted,
     resume_command,
     save_merged,
     short_id,
@@ -322,7 +323,7 @@ def _record(chain: Chain, watcher: Watcher, result: Any, new: list[dict], ctx: C
         attach_planner(watcher.plan, chain, gen,
                        [*gen.arrays, *[a for a in alive if a not in gen.arrays]])
         outcome = PlanResult(SUBMITTED, f"generation {gen.n}: {gen.array_text()} "
-                             f"({counted(gen.workers, 'worker')}); planner "
+                             f"({plural(gen.workers, 'worker')}); planner "
                              f"{gen.planner or 'none'}", gen.arrays)
     return outcome
 
@@ -418,9 +419,12 @@ def _judge(chain: Chain, watcher: Watcher, result: Any,
     transient = error is not None and watcher.sched.error_kind(error) is ErrorKind.TRANSIENT
     if stop:
         chain.end(STOPPED, stop)
-    elif d.action in (sizing.DONE, sizing.FAILED, sizing.STUCK):
-        chain.end(DONE if d.action == sizing.DONE else FAILED if d.action == sizing.FAILED
-                  else STOPPED, d.reason)
+    elif d.action == sizing.FAILED:
+        jf = shlex.quote(chain.jugfile)
+        chain.end(FAILED, f"{d.reason}; see jug status --traceback all {jf}; " + retry_hint(
+            chain.jugfile, resume_command(chain, jugfile=False), chain=True))
+    elif d.action in (sizing.DONE, sizing.STUCK):
+        chain.end(DONE if d.action == sizing.DONE else STOPPED, d.reason)
     elif d.action in (sizing.DRAIN, sizing.DRAINED):
         chain.end(DRAINED, f"the stop file {watcher.plan.stop_file} exists: no new workers "
                   f"(to resume: rm {shlex.quote(watcher.plan.stop_file)}; "

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, Iterator, Mapping
 
 from ...backends import default_jugdir
+from ...status.progress import plural
 from ..job import state_name
 
 CHAIN_NAMESPACE = "chain"
@@ -258,19 +259,15 @@ def short_id(job_id: str) -> str:
     return m.group(0) if m else str(job_id)
 
 
-def counted(n: int, word: str) -> str:
-    """``1 worker``, ``2 workers``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def resume_command(chain: Chain) -> str:
+def resume_command(chain: Chain, jugfile: bool = True) -> str:
     """The exact command that starts ``chain`` again with the settings it was started with
-    (``jug submit --resume``), as typed in the folder it was submitted from."""
-    jugfile = os.path.relpath(chain.jugfile, chain.workdir)
-    if jugfile.startswith(os.pardir):
-        jugfile = chain.jugfile
+    (``jug submit --resume``), as typed in the folder it was submitted from (``jugfile``
+    False: without the jugfile, for a hint that adds it)."""
+    path = os.path.relpath(chain.jugfile, chain.workdir)
+    if path.startswith(os.pardir):
+        path = chain.jugfile
     extra = [] if chain.jugdir == default_jugdir(chain.jugfile) else ["--jugdir", chain.jugdir]
-    return shlex.join(["jug", "submit", "--resume", *extra, jugfile])
+    return shlex.join(["jug", "submit", "--resume", *extra, *([path] if jugfile else [])])
 
 
 def clock(t: float) -> str:
@@ -283,7 +280,7 @@ def describe(chain: Chain) -> list[str]:
     workers = sum(g.workers for g in chain.generations)
     pools = f", pools {', '.join(chain.pools)}" if chain.pools else ""
     head = (f"chain (--until-done{pools}): {chain.status}, generation {len(chain.generations)} "
-            f"of at most {chain.max_generations}, {counted(workers, 'worker')} submitted since "
+            f"of at most {chain.max_generations}, {plural(workers, 'worker')} submitted since "
             f"{clock(chain.started)}")
     lines = [head]
     if chain.reason:
@@ -294,10 +291,10 @@ def describe(chain: Chain) -> list[str]:
         if g.rearmed:
             planner += f", re-armed as {', '.join(g.rearmed)}"
         lines.append(f"  generation {g.n}: array(s) {g.array_text()} "
-                     f"({counted(g.workers, 'worker')}) at {clock(g.submitted)} by {g.by}; "
+                     f"({plural(g.workers, 'worker')}) at {clock(g.submitted)} by {g.by}; "
                      f"{planner}")
     if chain.requests:
-        lines.append(f"  {counted(len(chain.requests), 'hand-over request')} waiting for the "
+        lines.append(f"  {plural(len(chain.requests), 'hand-over request')} waiting for the "
                      f"planner lock's holder")
     if chain.last_poll:
         line = str(chain.last_poll.get("line", "")).replace("\n", "\n    ")  # one per pool

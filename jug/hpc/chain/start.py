@@ -14,6 +14,7 @@ from ...schedulers import get_scheduler
 from ...schedulers.base import SchedulerError
 from ...state.membership import DEFAULT
 from ...state.timings import Durations
+from ...status.progress import plural
 from ..job import JobPlan, SubmitError
 from ..pool_settings import declaration, parse_pools
 from ..watch import WatchOptions
@@ -30,7 +31,6 @@ from .records import (
     Chain,
     Generation,
     Trigger,
-    counted,
     save_merged,
 )
 
@@ -114,7 +114,7 @@ def describe_resume(chain: Chain, plan: JobPlan) -> str:
     return (f"resuming the --until-done chain of {os.path.relpath(chain.jugfile)} ({chain.status}"
             f" since its generation {len(chain.generations)}) with the settings it was "
             f"started with: walltime {sched.format_walltime(plan.walltime)}, margin "
-            f"{sched.format_walltime(plan.margin)}, {counted(plan.workers, 'worker')}, at most "
+            f"{sched.format_walltime(plan.margin)}, {plural(plan.workers, 'worker')}, at most "
             f"{chain.max_workers} at once{extra}{pools}{args}")
 
 
@@ -227,6 +227,6 @@ def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
     done.planners = [j for j in helpers if counts[j].alive]
     if done.planners:
         sched.cancel(done.planners)
-        echo(f"cancelled {counted(len(done.planners), 'planner job')} of the chain: "
+        echo(f"cancelled {plural(len(done.planners), 'planner job')} of the chain: "
              f"{', '.join(done.planners)}")
     return done

@@ -17,7 +17,8 @@ os.makedirs(SIDE, exist_ok=True)
 
 
 def _element() -> str:
-    for var in ("SLURM_ARRAY_TASK_ID", "SGE_TASK_ID", "PBS_ARRAY_INDEX", "PBS_ARRAYID"):
+    for var in ("SLURM_ARRAY_TASK_ID", "SGE_TASK_ID", "PBS_ARRAY_INDEX", "PBS_ARRAYID",
+                "LSB_JOBINDEX", "HTCONDOR_PROCID"):
         if os.environ.get(var):
             return f"{var}={os.environ[var]}"
     return "local"
