@@ -189,6 +189,8 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
     from ..hpc.job import SubmitError
     from ..hpc.pool_settings import pools_from_settings
     from ..hpc.report import for_store, format_report
+    from ..hpc.rightsize import for_store as sizing_for
+    from ..hpc.rightsize import format_sizing
     from ..jugfile import JugfileError, load
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
@@ -205,6 +207,9 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
               f"{scope.label}" + (": no worker has run yet" if scope.since is None else ""))
         return 0
     print(format_report(accounts, accounting, scope))
+    print()
+    print(format_sizing(sizing_for(store, (t.name for t in loaded.tasks), pools, settings,
+                                   args.jugfile)))
     return 0
 
 
@@ -394,7 +399,9 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         print(f"# WARNING: {idle}")
     for part, size in enumerate(sizes):
         script = plan.script_path(part, len(sizes), "<time>")
-        print(f"# ---- script {part + 1}/{len(sizes)} ({plural(size, 'worker')}): {script}")
+        what = (f"{plural(size, 'job')} x {plan.per_job} workers, jug execute -j {plan.per_job}"
+                if plan.per_job > 1 else plural(size, 'worker'))
+        print(f"# ---- script {part + 1}/{len(sizes)} ({what}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
@@ -454,8 +461,10 @@ def _status(settings: dict, jugfile: str) -> int:
         for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
             c = counts[d["job_id"]]
             pool = f" (pool {d['pool']})" if d.get("pool") else ""
-            lines.append(f"{sched_name} array {d['job_id']}{pool}: "
-                         f"{plural(int(d.get('size') or 0), 'worker')}; "
+            k = int(d.get("workers_per_job") or 1)
+            n = int(d.get("size") or 0)
+            size = f"{plural(n, 'job')} x {k} workers" if k > 1 else plural(n, "worker")
+            lines.append(f"{sched_name} array {d['job_id']}{pool}: {size}; "
                          f"now {c.running} running, {c.pending} pending")
     print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
     return 0

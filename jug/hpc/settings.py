@@ -70,7 +70,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("account", None, "Account / project to charge", metavar="NAME"),
     Setting("mem", None, "Memory per worker, e.g. 4G or 500M", metavar="SIZE"),
     Setting("cpus_per_task", None, "CPU cores per worker", metavar="N"),
-    Setting("gpus", None, "GPUs per worker", metavar="N"),
+    Setting("gpus", None, "GPUs per worker (with --workers-per-job: per job, split among its "
+            "workers)", metavar="N"),
+    Setting("workers_per_job", None, "Workers per job: each array element runs 'jug execute "
+            "-j K' and asks for K CPUs (K x --cpus-per-task); --workers stays the number of "
+            "workers, so the array has ceil(N / K) elements; auto: cores-per-node", "1",
+            metavar="K"),
+    Setting("min_workers_per_job", None, "With --workers-per-job K and --watch / "
+            "--until-done / pools: start a job the work fills only partly when at least this "
+            "many of its K workers would have a task (always at least one job while work is "
+            "left)", "half of K", metavar="N"),
+    Setting("cores_per_node", None, "Cores of one node (for workers-per-job auto and the "
+            "allocation report of exclusive jobs)", metavar="N"),
+    Setting("exclusive", False),  # whole nodes: the adapter's exclusive directive (profiles)
     Setting("job_name", None, "Job name", "jug-<jugfile name>", metavar="NAME"),
     Setting("directive", [], "Raw scheduler directive, e.g. --directive='--qos=high' "
             "(repeatable; the prefix such as #SBATCH is added)", metavar="LINE", multiple=True),

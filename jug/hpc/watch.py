@@ -23,6 +23,7 @@ from ..backends.owner import BatchJob, current_owner
 from ..jugfile import load
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from ..state.crashloop import note_reclaim
+from ..state.deaths import fates_of
 from ..state.locks import owner_is_alive, owner_is_dead
 from ..state.taskstate import (
     STATES,
@@ -187,7 +188,9 @@ class Watcher:
                                max_queued=self.opts.max_queued,
                                max_array_size=self.max_array_size,
                                can_throttle=self.sched.supports_throttle,
-                               draining=os.path.exists(self.plan.stop_file))
+                               draining=os.path.exists(self.plan.stop_file),
+                               per_job=self.plan.per_job,
+                               min_per_job=self.plan.settings.get("min_workers_per_job"))
         decision = sizing.decide(tc, arrays, budget, limits)
         self.eta = self._eta(states, durations, arrays)
         note = self._act(decision, docs, counts)
@@ -200,12 +203,16 @@ class Watcher:
     def _reclaim(self, dead: dict[str, str], snap: Snapshot) -> int:
         """Reclaim the locks of dead workers (counted: crash loops get marked failed)."""
         reclaimed = 0
+        fates = fates_of({h: snap.locks[h] for h in dead}) if dead else {}  # one query
         for h, reason in dead.items():
             if self.store.reclaim(h, snap.locks[h]):
                 reclaimed += 1
-                looped = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason).failed
-                self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {reason}"
-                          + ("; marked failed (crash loop)" if looped else ""))
+                fate = fates.get(h)
+                got = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason, fate)
+                why = f"{reason}; the scheduler says: {fate.describe()}" if fate else reason
+                self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {why}"
+                          + ("; marked failed (crash loop)" if got.failed else "")
+                          + ("" if got.counted else " (not counted towards a crash loop)"))
         return reclaimed
 
     def _array_states(self, docs: dict[str, dict], counts: dict[str, ArrayCounts],
@@ -279,7 +286,9 @@ class Watcher:
         """Submit ``workers`` new workers; a rejection is reported once and retried later."""
         lines: list[str] = []
         try:
-            self.submitted += self.plan.submit(self.store, workers, echo=lines.append)
+            # ``workers`` counts array elements, each a job of per_job workers
+            self.submitted += self.plan.submit(self.store, workers * self.plan.per_job,
+                                               echo=lines.append)
         except SchedulerError as e:
             self.rejected = True
             self.reject_error = e

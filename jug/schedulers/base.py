@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .fate import Fate
+
 
 class SchedulerError(Exception):
     """A scheduler command is missing, failed, or printed something we cannot parse."""
@@ -221,6 +223,8 @@ class Scheduler:
     #: what the accounting report calls this scheduler's accounting (empty: it has none
     #: jug reads; ``accounting_args`` says how to ask it)
     accounting_name: str = ""
+    #: the directive (without prefix) asking for whole nodes (profile ``exclusive: true``)
+    exclusive_directive: str = ""
     #: ``jug submit`` settings only this scheduler uses (the dry run shows them only here)
     own_settings: tuple[str, ...] = ()
 
@@ -394,6 +398,32 @@ class Scheduler:
         if proc.returncode != 0:
             return None
         return self.parse_accounting(proc.stdout) or None
+
+    # -- why jobs ended (fates) -----------------------------------------------------------
+    def fate_commands(self, queue_ids: Sequence[str]) -> list[list[str]]:
+        """The commands (one bulk query where the scheduler allows it) that say how these
+        jobs ended ([]: this scheduler has no accounting jug reads)."""
+        return []
+
+    def parse_fates(self, stdout: str) -> dict[str, Fate]:
+        """``{queue id: Fate}`` of a fate command's output (ended jobs only)."""
+        return {}
+
+    def fates(self, queue_ids: Iterable[str]) -> dict[str, Fate]:
+        """How each of these jobs ended, where the accounting knows ({} when it does not
+        answer: accounting is often disabled, never an error)."""
+        ids = sorted(set(queue_ids))
+        out: dict[str, Fate] = {}
+        for cmd in self.fate_commands(ids) if ids else []:
+            if all(i in out for i in ids):
+                break  # the first (bulk) query answered for every job: no fallback needed
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if proc.returncode == 0:
+                out.update(self.parse_fates(proc.stdout))
+        return {k: v for k, v in out.items() if k in ids}
 
     # -- cancel / throttle ----------------------------------------------------------------
     def cancel_args(self, job_ids: Sequence[str]) -> list[str]:
