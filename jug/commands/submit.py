@@ -43,12 +43,16 @@ OPTIONS = [
            "finished or failed, or the stop file drains it", flag=True, negatable=False),
     Option("status", None, "Show the --until-done chain and the arrays recorded for this "
            "jugfile and store", flag=True, negatable=False),
+    Option("resume", None, "Start the --until-done chain of this jugfile again with the "
+           "settings it was started with (after a drain, a stop or a cancel; --jugdir if it "
+           "was not the default)", flag=True, negatable=False),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
            flag=True, negatable=False),
     *command_line_options(loop=True),
 ]
 
 _ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "until_done", "status", "report",
+            "resume",
             *LOOP_DEFAULTS)
 
 
@@ -144,24 +148,38 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
         store = select_store(jugdir)
     except StoreError as e:
         raise SubmitError(str(e))
+    lines: list[str] = []
+    chain = None
     if not dry_run:
         # start-up time: jug --help imports every command module
         from ..hpc.chain.start import cancel as cancel_chain
 
-        cancel_chain(store, jugfile, settings)  # first: no planner submits after this
+        chain = cancel_chain(store, jugfile, settings, echo=lines.append)  # no planner after
     docs = submitted_arrays(store, jugfile)
-    if not docs:
+    if not docs and not lines:
         shown = split_password(str(jugdir))[0]
-        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}")
+        ended = "; its --until-done chain is marked cancelled" if chain and chain.was_running \
+            else ""
+        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}{ended}")
         return 0
     if dry_run:
         for doc in docs.values():
             cmd = get_scheduler(doc["scheduler"], settings).cancel_args([doc["job_id"]])
             print(f"would run: {shlex.join(cmd)}")
         return 0
-    n = cancel_arrays(store, docs, settings)
-    print(f"cancelled {n} array(s); {len(docs)} record(s) removed")
+    n = cancel_arrays(store, docs, settings, echo=lines.append)
+    print("\n".join([*lines, _cancel_summary(n, len(docs), chain)]))
     return 0
+
+
+def _cancel_summary(cancelled: int, records: int, chain: Any) -> str:
+    """The last (with nothing running: the only) line of ``jug submit --cancel``."""
+    ended = "; the --until-done chain is marked cancelled" if chain and chain.was_running \
+        else ""
+    if cancelled == 0 and not (chain and chain.planners):
+        return (f"nothing was running: none of the {plural(records, 'recorded array')} is "
+                f"still queued; {plural(records, 'record')} removed{ended}")
+    return f"cancelled {plural(cancelled, 'array')}; {plural(records, 'record')} removed{ended}"
 
 
 def _report(args: Any, settings: dict, sources: dict) -> int:
@@ -289,6 +307,8 @@ def _run(args: Any) -> int:
         return _status(settings, args.jugfile)
     if getattr(args, "report", False):
         return _report(args, settings, sources)
+    if getattr(args, "resume", False):
+        return _resume(args, settings, sources, dry_run)
     if getattr(args, "since", None) or getattr(args, "chain", None):
         raise SubmitError("--since and --chain choose the workers of --report: add --report")
     until_done = bool(getattr(args, "until_done", False))
@@ -466,20 +486,60 @@ def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
 
 
 def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
-                 pools: tuple[dict, list] | None = None) -> None:
+                 pools: tuple[dict, list] | None = None, opts: Any = None) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
     ``pools`` (plans, pools) generation 1 is one poll over every pool."""
     # start-up time: jug --help imports every command module
     from ..hpc.chain.start import start, start_pools
 
-    opts = _loop_options(args, plan)
+    opts = opts or _loop_options(args, plan)
     gens = getattr(args, "max_generations", None)
     if pools:
         chain = start_pools(pools[0], pools[1], store, opts, gens, summary)
     else:
         chain = start(plan, store, opts, gens, summary)
-    print(f"chain started: up to {chain.max_generations} generation(s) of at most "
-          f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
+    print(f"chain started: up to {plural(chain.max_generations, 'generation')} of at most "
+          f"{plural(opts.max_workers, 'worker')}; 'jug submit --status' shows it")
+
+
+def _resume(args: Any, settings: dict, sources: dict, dry_run: bool) -> int:
+    """``--resume``: the chain of this jugfile again, with the settings in its record."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.chain.records import Chain
+    from ..hpc.chain.start import describe_resume, recorded_plans
+    from ..hpc.job import SubmitError, split_password
+    from ..hpc.watch import WatchOptions
+
+    given = sorted(k for k, src in sources.items() if src == "command line" and k != "jugdir")
+    if given:
+        raise SubmitError(f"--resume starts the chain again with the settings it was started "
+                          f"with: drop {', '.join('--' + k.replace('_', '-') for k in given)} "
+                          f"(or start a new chain with jug submit --until-done)")
+    store = _open_store(settings, args.jugfile)
+    chain = Chain.load(store, args.jugfile)
+    if chain is None:
+        raise SubmitError(f"no --until-done chain of {args.jugfile} is recorded in "
+                          f"{store.description}: start one with jug submit --until-done "
+                          f"(or give the --jugdir it used)")
+    main, plans, pools = recorded_plans(chain, split_password(str(settings.get("jugdir")
+                                                                   or ""))[1])
+    print(describe_resume(chain, main), flush=True)
+    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or chain.max_workers),
+                        max_queued=getattr(args, "max_queued", None) or chain.max_queued,
+                        stale_after=chain.stale_after)
+    if dry_run:
+        shown = {k: "chain record" for k in main.settings}
+        if plans:
+            return _dry_run_pools(plans, pools or [], shown, opts.max_workers, True)
+        return _dry_run(main, main.settings, shown, "", "", True)
+    _check_stop_file(main, False)
+    main.check_store(store)
+    summary = check_jugfile(main)
+    code = _work_left(main, summary)
+    if code is not None:
+        return code
+    _start_chain(args, main, store, summary, (plans, pools) if plans else None, opts)
+    return _submitted(main)
 
 
 def _watch_options(args: Any, plan: Any) -> Any:

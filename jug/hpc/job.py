@@ -683,8 +683,8 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
                   echo: Any = print) -> int:
     """Cancel the arrays of ``docs`` that are still queued, and forget all of them.
 
-    One queue query per scheduler decides which arrays are alive; returns how many were
-    cancelled.
+    One queue query per scheduler decides which arrays are alive; one line per cancelled
+    array, oldest first (the caller sums up the rest); returns how many were cancelled.
     """
     by_sched: dict[str, list[tuple[str, dict]]] = {}
     for name, doc in docs.items():
@@ -693,6 +693,7 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
     for sched_name, items in by_sched.items():
         sched = get_scheduler(sched_name, settings)
         counts = sched.query([d["job_id"] for _n, d in items])
+        items.sort(key=lambda item: float(item[1].get("submitted") or 0))
         alive = [d["job_id"] for _n, d in items if counts[d["job_id"]].alive]
         if alive:
             sched.cancel(alive)
@@ -701,8 +702,6 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
                 echo(f"cancelled {sched_name} array {jid} ({c.running} running, "
                      f"{c.pending} pending)")
             cancelled += len(alive)
-        for name, doc in items:
-            if doc["job_id"] not in alive:
-                echo(f"{sched_name} array {doc['job_id']} is no longer queued")
+        for name, _doc in items:
             store.remove_doc(STATE_NAMESPACE, name)
     return cancelled

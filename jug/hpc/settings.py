@@ -112,7 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
             flag=True),
     Setting("compute_submit", None),  # None: ask the scheduler whether compute nodes may submit
-    Setting("planner_walltime", None),  # None: PLANNER_WALLTIME, at most the workers' walltime
+    Setting("planner_walltime", None),  # None: PLANNER_WALLTIME (10 minutes), any worker walltime
     Setting("pools", {}),  # worker pools (jug.hpc.pool_settings): name -> {tasks, max-workers, settings}
     Setting("pool", [], "A worker pool, e.g. gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 "
             "(repeatable; adds to or replaces the profile's 'pools'): one array per pool, sized "

@@ -34,6 +34,9 @@ class PBS(Scheduler):
     dependency_option = "-W depend=afterany:{ids}"
     exclusive_directive = "-l place=excl"
     planner_template = "pbs-planner.sh.j2"
+    transient_errors = (*Scheduler.transient_errors, r"cannot connect to (pbs )?server",
+                        r"pbs_iff: cannot", r"end of file", r"premature end of message",
+                        r"communication failure", r"server not available")
     managed_directives = (
         (r"-l\s+.*\bwalltime\b", "--walltime"), (r"-[Jt]\b", "--workers / --throttle"),
         (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),

@@ -42,6 +42,9 @@ class SGE(Scheduler):
     exclusive_directive = "-l exclusive=true"  # the usual complex of exclusive hosts
     dependency_separator = ","
     planner_template = "sge-planner.sh.j2"
+    transient_errors = (*Scheduler.transient_errors, r"unable to contact qmaster",
+                        r"commlib error", r"failed receiving gdi request",
+                        r"unable to send message to qmaster")
     managed_directives = (
         (r"-l\s+.*\b[hs]_rt\b", "--walltime / --margin"), (r"-t\b", "--workers"),
         (r"-tc\b", "--throttle"), (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),

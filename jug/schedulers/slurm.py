@@ -45,6 +45,10 @@ class Slurm(Scheduler):
     dependency_option = "--dependency=afterany:{ids}"
     exclusive_directive = "--exclusive"
     planner_template = "slurm-planner.sh.j2"
+    transient_errors = (*Scheduler.transient_errors, r"socket timed out",
+                        r"unable to contact slurm controller", r"zero bytes were transmitted",
+                        r"transport endpoint is not connected",
+                        r"slurm temporarily unable to accept job", r"communication connection failure")
     managed_directives = (
         (r"(--time\b|-t\b)", "--walltime"), (r"(--array\b|-a\b)", "--workers / --throttle"),
         (r"(--signal\b)", "--margin"), (r"(--output\b|-o\b|--error\b|-e\b)", "--log-dir"),
