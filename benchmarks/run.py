@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_forked  # noqa: E402
 import bench_rows  # noqa: E402
 from bench_common import (  # noqa: E402
     ROOT,
@@ -51,15 +52,17 @@ class Sizes:
     redis_tasks: int
     status_tasks: tuple[int, int]
     fsync_tasks: int
+    graph_tasks: int  # the graph whose memory -j 8 shares
 
 
 FULL = Sizes(sleep_tasks=200, tiny_tasks=10_000, arrays=20, hash_tasks=5, redis_tasks=2000,
-             status_tasks=(50_000, 200_000), fsync_tasks=1000)
+             status_tasks=(50_000, 200_000), fsync_tasks=1000, graph_tasks=50_000)
 QUICK = Sizes(sleep_tasks=48, tiny_tasks=2000, arrays=5, hash_tasks=3, redis_tasks=2000,
-              status_tasks=(20_000, 80_000), fsync_tasks=200)
+              status_tasks=(20_000, 80_000), fsync_tasks=200, graph_tasks=10_000)
 HUGE_STATUS = (200_000, 1_000_000)
 
-ROWS = ("sleep", "tiny", "arrays", "hash", "redis", "status", "fsync", "overhead")
+ROWS = ("sleep", "tiny", "arrays", "hash", "redis", "status", "fsync", "overhead", "jobs",
+        "jobs-startup", "jobs-memory", "resources")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +116,11 @@ def run_rows(wanted: list[str], sizes: Sizes, checkouts: list[Checkout], work: P
         "status": lambda c, w: bench_rows.status_rows(c, w, sizes.status_tasks),
         "fsync": lambda c, w: bench_rows.fsync(c, w, sizes.fsync_tasks),
         "overhead": lambda c, w: bench_rows.overhead(c, w, sizes.tiny_tasks),
+        # jug execute -j K (issue 23), beside K separate processes
+        "jobs": lambda c, w: bench_forked.speedups(c, w, sizes.sleep_tasks, sizes.tiny_tasks),
+        "jobs-startup": lambda c, w: bench_forked.startup(c, w),
+        "jobs-memory": lambda c, w: bench_forked.memory(c, w, sizes.graph_tasks),
+        "resources": lambda c, w: bench_rows.resources(c, w, sizes.tiny_tasks),
     }
     rows: list[Row] = []
     for name in wanted:

@@ -284,3 +284,31 @@ def test_report_chain_covers_the_chains_arrays(tmp_path: Path) -> None:
     assert p.returncode == 2 and "not a job of the chain" in p.stderr and "--since" in p.stderr
     p = run_jug("submit", "--report", "--chain", "wf.py", cwd=tmp_path, env=ENV)
     assert p.returncode == 2 and "--chain latest wf.py" in p.stderr
+
+
+def test_core_seconds_granted_and_idle_cores_of_jobs_of_k_workers() -> None:
+    from jug.hpc.report import Grant
+    from jug.state.shifts import WorkerRecord
+
+    def worker(index: str, start: float, end: float, busy: float) -> WorkerRecord:
+        return WorkerRecord(name=f"w{index}-{start}-{end}", host="h", pid=1, element=index,
+                            pool=None, jugfile="/j.py", started=start, ended=end,
+                            busy_seconds=busy, first_task=start, last_task=end, tasks=1,
+                            reason="no work",
+                            job={"array_job_id": "42", "array_task_id": index})
+
+    # one element of 4 workers (4 cores) for 100 s; two workers left after 40 s
+    recs = [worker("0", 0.0, 100.0, 90.0), worker("0", 0.0, 100.0, 90.0),
+            worker("0", 0.0, 40.0, 30.0), worker("0", 0.0, 40.0, 30.0)]
+    grant = Grant.of({"workers_per_job": 4, "cpus_per_job": 4})
+    acc = build(recs, grants={"42": grant}, now=200.0)["all"]
+    assert acc.core_seconds == 400.0 and acc.idle_cores == 400.0 - 280.0
+    assert acc.task_seconds == 240.0
+    node = Grant.of({"workers_per_job": 4, "cpus_per_job": 4, "exclusive": True,
+                     "cores_per_node": 16})
+    whole = build(recs, grants={"42": node}, now=200.0)["all"]
+    assert whole.core_seconds == 1600.0 and whole.idle_cores == 1600.0 - 280.0
+    text = format_report(build(recs, grants={"42": grant}, now=200.0), None)
+    assert "core-seconds granted: 400s" in text and "against 240s task-seconds (60%)" in text
+    plain = build(recs, now=200.0)["all"]  # no array record: one core per worker
+    assert plain.core_seconds == 280.0 and plain.idle_cores == 0.0

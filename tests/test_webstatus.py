@@ -184,6 +184,8 @@ class _Page(HTMLParser):
     def table(self) -> dict[str, dict[str, str]]:
         head, *rows = [r for r in self.rows if r]
         cols = [c.lower() for c in head[1:]]
+        names = [r[0] for r in rows]
+        rows = rows[:names.index("Total") + 1] if "Total" in names else rows  # not the charts'
         return {r[0]: dict(zip(cols, r[1:])) for r in rows}
 
 

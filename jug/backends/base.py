@@ -11,6 +11,8 @@ Everything above this module (tasks, execute, status, the HPC toolkit) talks onl
   record judged dead; ``claim`` locks and reports a named :class:`Claim`;
 * failures: ``fail`` marks a task as failed (it stays failed until cleaned up);
 * documents: small JSON dictionaries in named namespaces (run times, submit state...);
+  ``cas_doc`` writes one only over the version its writer read (records that two processes
+  may write at once, such as the ``--until-done`` chain record);
 * housekeeping: ``remove_stale_temporaries``, ``remove_all_locks``, ``flush``, ``close``.
 
 Every method is declared here with its types, so callers never probe a store for a
@@ -278,6 +280,14 @@ class Claim(NamedTuple):
     failed: bool  # the task is marked failed (it stays failed until cleaned up)
 
 
+def doc_version(doc: dict | None) -> int:
+    """The version :meth:`Store.cas_doc` recorded in ``doc`` (0: none, or no document)."""
+    try:
+        return int((doc or {}).get("version") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 class Store(ABC):
     """A place where results, locks, failure marks and small documents live."""
 
@@ -433,6 +443,18 @@ class Store(ABC):
     @abstractmethod
     def remove_doc(self, namespace: str, name: str) -> bool:
         """Remove document ``namespace/name``; True if it existed."""
+
+    @abstractmethod
+    def cas_doc(self, namespace: str, name: str, doc: dict, version: int) -> bool:
+        """Compare-and-set: store ``doc`` as ``namespace/name`` with ``"version": version + 1``
+        only if the stored document's version (:func:`doc_version`) is still ``version``
+        (0: no document, or one written by :meth:`write_doc`); False, writing nothing, if
+        another writer came first.
+
+        Atomic across processes and hosts, so a writer holding an older copy (a planner
+        whose poll took minutes) can never undo a newer write (a cancel): it reads again and
+        decides again.  :meth:`read_docs` returns the document with its ``version``.
+        """
 
     # -- housekeeping ----------------------------------------------------------------
     def remove_all_locks(self) -> int:

@@ -6,6 +6,7 @@ Layout under the jugdir::
     locks/<hash>            exclusive-create lock files holding the owner as JSON
     failed/<hash>           failure marks (JSON)
     docs/<namespace>/<name>.json
+    docs/<namespace>/<name>.json.v<version, 12 digits>   (documents written by cas_doc)
 
 Durability policy: a result is written to a temporary file in its final folder and renamed
 into place, so readers and a killed writer never see half a file; no fsync per task (it costs
@@ -20,10 +21,12 @@ import errno
 import functools
 import json
 import os
+import re
 import sys
 import threading
 import time
 import zlib
+from functools import partial
 from typing import Any, Callable, Iterable, TypeVar
 
 from ..config.trust import untrusted_reason
@@ -35,11 +38,17 @@ from .base import (
     Store,
     StoreError,
     check_header,
+    doc_version,
     encode_result_parts,
     read_result,
 )
 
 _TMP_PREFIX = ".tmp."
+#: a version of a document written by cas_doc
+_CAS_FILE = re.compile(r"^(?P<name>.+)\.json\.v(?P<version>\d{12})$")
+#: versions of a cas_doc document kept behind the newest: a writer that read a version, then
+#: stalled while this many others were written, is told it lost (see FileStore.cas_doc)
+_CAS_KEEP = 50
 #: results up to this size (one page) get their checksum verified by the cheap check too
 CHEAP_CHECKSUM_SIZE = 4096
 #: folders are made group-shareable at most: a store every user could write to is refused
@@ -369,8 +378,19 @@ class FileStore(Store):
 
     @_os_errors("read documents in")
     def read_docs(self, namespace: str) -> dict[str, dict]:
-        docs = _read_json_dir(os.path.join(self._docs, namespace))
-        return {k[:-5]: v for k, v in docs.items() if k.endswith(".json")}
+        """Plain documents, and the newest readable version of each cas_doc document (one
+        listing; old versions are never read)."""
+        folder = os.path.join(self._docs, namespace)
+        versioned: dict[str, list[int]] = {}
+        plain = _read_json_dir(folder, skip=partial(_note_cas, versioned))
+        docs = {k[:-5]: v for k, v in plain.items()}
+        for name, versions in versioned.items():
+            for v in sorted(versions, reverse=True):
+                doc = _read_json(_cas_path(folder, name, v), missing=None)
+                if doc is not None and "unreadable" not in doc:
+                    docs[name] = doc
+                    break
+        return docs
 
     @_os_errors("read a document in")
     def read_doc(self, namespace: str, name: str) -> dict | None:
@@ -378,7 +398,74 @@ class FileStore(Store):
 
     @_os_errors("remove a document in")
     def remove_doc(self, namespace: str, name: str) -> bool:
-        return _unlink(os.path.join(self._docs, namespace, name + ".json"))
+        folder = os.path.join(self._docs, namespace)
+        removed = _unlink(os.path.join(folder, name + ".json"))
+        for v in _cas_versions(folder, name).get(name, []):
+            removed = _unlink(_cas_path(folder, name, v)) or removed
+        return removed
+
+    @_os_errors("write a document in")
+    def cas_doc(self, namespace: str, name: str, doc: dict, version: int) -> bool:
+        """Each version is its own file, made by ``link`` (exclusive, NFS included): of two
+        writers of version N+1 exactly one creates it.  No lock, so a writer killed halfway
+        blocks nobody; old versions are pruned, and a writer that read a version so old that
+        its successor was pruned (and so re-created it) sees the newer ones and withdraws."""
+        folder = os.path.join(self._docs, namespace)
+        self._ensure_dir(folder)
+        if self._stored_version(folder, name) != version:
+            return False
+        target = _cas_path(folder, name, version + 1)
+        body = json.dumps({**doc, "version": version + 1}, default=str).encode()
+        if not self._create_exclusive(folder, target, body):
+            return False
+        newer = _cas_versions(folder, name).get(name, [])
+        if max(newer) >= version + 1 + _CAS_KEEP:  # a pruned number made again: stale
+            _unlink(target)
+            return False
+        _unlink(os.path.join(folder, name + ".json"))  # a plain write it replaces
+        for v in newer:
+            if v <= version + 1 - _CAS_KEEP:
+                _unlink(_cas_path(folder, name, v))
+        return True
+
+    def _stored_version(self, folder: str, name: str) -> int:
+        """The version of document ``name``: its newest cas file, else the plain one's."""
+        versions = _cas_versions(folder, name).get(name)
+        if versions:
+            return max(versions)
+        return doc_version(_read_json(os.path.join(folder, name + ".json"), missing=None))
+
+    def _create_exclusive(self, folder: str, path: str, body: bytes) -> bool:
+        """Create ``path`` holding ``body`` unless it exists (False); readers never see it
+        half-written (a complete temporary file is linked), except where the filesystem has
+        no hard links: there it is created exclusively and written (readers skip it until
+        it parses)."""
+        self._counter += 1
+        tmp = f"{folder}/{self._tmp_tag}{self._counter}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        try:
+            _write_all(fd, [body])
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+        finally:
+            _unlink(tmp)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        except FileExistsError:
+            return False
+        try:
+            _write_all(fd, [body])
+        finally:
+            os.close(fd)
+        return True
 
     @_os_errors("remove temporary files in")
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
@@ -504,7 +591,38 @@ def _check_trusted(path: str, what: str = "the jugdir") -> None:
                          "(--jugdir), or set JUG_TRUSTED_UIDS to trust its owner")
 
 
-def _read_json_dir(folder: str, read: Callable[[str], Any] | None = None) -> dict[str, dict]:
+def _cas_path(folder: str, name: str, version: int) -> str:
+    """The file of version ``version`` of cas_doc document ``name``."""
+    return f"{folder}/{name}.json.v{version:012d}"
+
+
+def _note_cas(versions: dict[str, list[int]], filename: str) -> bool:
+    """Skip every file but plain documents; note the version of a cas_doc one in
+    ``versions`` (so one listing serves both)."""
+    m = _CAS_FILE.match(filename)
+    if m:
+        versions.setdefault(m.group("name"), []).append(int(m.group("version")))
+    return not filename.endswith(".json")
+
+
+def _cas_versions(folder: str, name: str | None = None) -> dict[str, list[int]]:
+    """``{document name: versions present}`` of the cas_doc documents in ``folder`` (of
+    ``name`` only, if given): one listing, nothing read."""
+    out: dict[str, list[int]] = {}
+    try:
+        it = os.scandir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    with it:
+        for e in it:
+            m = _CAS_FILE.match(e.name)
+            if m and (name is None or m.group("name") == name):
+                out.setdefault(m.group("name"), []).append(int(m.group("version")))
+    return out
+
+
+def _read_json_dir(folder: str, read: Callable[[str], Any] | None = None,
+                   skip: Callable[[str], bool] | None = None) -> dict[str, dict]:
     out: dict[str, dict] = {}
     try:
         it = os.scandir(folder)
@@ -512,7 +630,7 @@ def _read_json_dir(folder: str, read: Callable[[str], Any] | None = None) -> dic
         return out
     with it:
         for e in it:
-            if e.name[0] == ".":
+            if e.name[0] == "." or (skip is not None and skip(e.name)):
                 continue
             v = read(e.path) if read else _read_json(e.path, missing=None)
             if v is not None:

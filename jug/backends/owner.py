@@ -83,6 +83,14 @@ _BATCH = batch_job()
 _BATCH_JSON = json.dumps(_BATCH).encode()
 
 
+def after_fork() -> None:
+    """Called first in a forked worker (``jug execute -j``): its lock records must carry its
+    own start time, since a record older than the process with that pid reads as a reused pid
+    (a sibling would then reclaim a live worker's lock)."""
+    global _PROCESS_START
+    _PROCESS_START = time.time()
+
+
 def current_owner() -> dict:
     """The lock owner record of this process (a fresh dict each call)."""
     now = time.time()

@@ -136,6 +136,27 @@ end
 return 0
 """
 
+# Compare-and-set a document on its version: write ARGV[3] only if the stored document's
+# "version" (0: none, or no document) is still ARGV[2]; the writer's token ARGV[4] goes to
+# KEYS[2], so that a call redis-py retried after a lost reply knows its own write.
+_CAS_DOC_LUA = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local v = 0
+if cur then
+  local ok, doc = pcall(cjson.decode, cur)
+  if ok and type(doc) == 'table' and tonumber(doc['version']) then v = tonumber(doc['version']) end
+end
+if v ~= tonumber(ARGV[2]) then
+  if v == tonumber(ARGV[2]) + 1 and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[4] then
+    return 1
+  end
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+return 1
+"""
+
 # Header and total payload length of a result, without transferring the payload.
 _VERIFY_LUA = """
 local n = redis.call('HLEN', KEYS[1])
@@ -240,6 +261,7 @@ class RedisStore(Store):
         self._unlock_script = self._r.register_script(_UNLOCK_LUA)
         self._cas_script = self._r.register_script(_CAS_LUA)
         self._cad_script = self._r.register_script(_CAD_LUA)
+        self._cas_doc_script = self._r.register_script(_CAS_DOC_LUA)
         self._verify_script = self._r.register_script(_VERIFY_LUA)
         self._finish_script = self._r.register_script(_FINISH_LUA)
         self._finish_claim_script = self._r.register_script(_FINISH_CLAIM_LUA)
@@ -665,7 +687,22 @@ class RedisStore(Store):
 
     def remove_doc(self, namespace: str, name: str) -> bool:
         with self._errors():
-            return bool(self._r.hdel(self._dkey(namespace), name))
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hdel(self._dkey(namespace), name)
+            pipe.hdel(self._dkey(namespace) + ":writers", name)
+            removed, _ = pipe.execute()
+        return bool(removed)
+
+    def cas_doc(self, namespace: str, name: str, doc: dict, version: int) -> bool:
+        """One Lua call compares the stored version and writes, recording a random token of
+        this write beside it: a call redis-py retried after a lost reply finds the version
+        it wrote with its own token and still counts as won (equal bodies from two writers
+        would not tell them apart)."""
+        body = json.dumps({**doc, "version": version + 1}, default=str)
+        key = self._dkey(namespace)
+        with self._errors():
+            return bool(self._cas_doc_script(keys=[key, key + ":writers"],
+                                             args=[name, version, body, uuid.uuid4().hex]))
 
     # -- housekeeping ----------------------------------------------------------------
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:

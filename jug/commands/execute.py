@@ -8,14 +8,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config.options import Option, count, finite_seconds, seconds
+from ..config.options import Option, OptionValueError, count, finite_seconds, seconds
+from ..engine.forked import allowed_cpus, run_forked
 from ..engine.retries import exception_names, retry_spec
 from ..engine.worker import execute
 from ..state.taskstate import NAME_FORMS, STALE_AFTER
 
-HELP = "Run the tasks of a jugfile (start it several times to run in parallel)"
+HELP = "Run the tasks of a jugfile (-j K: K workers; or start it several times, anywhere)"
+
+
+def worker_count(text: str) -> str | int:
+    """``-j`` value: a positive whole number, or ``auto`` (the CPUs this process may use)."""
+    value = str(text).strip().lower()
+    if value == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise OptionValueError(f"expected a whole number of workers >= 1 or 'auto', got {text!r}")
+    return n
+
+
 TAKES_JUGFILE = True
 OPTIONS = [
+    Option("jobs", 1, "Run K workers: the jugfile is loaded and hashed once, then K worker "
+           "processes are forked (auto: one per CPU this process may use, which in a batch "
+           "job is what the scheduler granted); the exit status is the most severe of theirs",
+           type=worker_count, short="-j", metavar="K"),
     Option("target", None, f"Only run the tasks NAME matches (and what they depend on); NAME: "
            f"{NAME_FORMS}", metavar="NAME"),
     Option("only", None, "Run only the tasks NAME matches (as for --target), never what they "
@@ -61,5 +82,8 @@ OPTIONS = [
 
 
 def run(args: Any) -> int:
-    """Run one worker with the parsed options; its exit code says how it ended."""
-    return execute(args)
+    """Run one worker (or ``-j K`` forked ones) with the parsed options; the exit code says
+    how it ended."""
+    jobs = getattr(args, "jobs", 1) or 1
+    k = allowed_cpus() if jobs == "auto" else int(jobs)
+    return run_forked(args, k) if k > 1 else execute(args)

@@ -21,6 +21,7 @@ from ..engine.gcpause import building_graph
 from ..jugfile import JugfileError, load, open_store
 from ..state.taskstate import summarize
 from ..status.progress import ChainState, format_short, format_table, traceback_text
+from ..status.resources import death_lines, format_resources
 
 HELP = "Show how many tasks are waiting, ready, finished, running and failed"
 TAKES_JUGFILE = True
@@ -30,6 +31,8 @@ OPTIONS = [
            "and lock owners", flag=True),
     Option("by-pool", False, "Group the counts by worker pool (the 'pools' of the jug submit "
            "profile) instead of by task name", flag=True),
+    Option("resources", False, "What each task name used: run time median/max, CPU "
+           "efficiency (CPU / wall), peak memory median/max", flag=True),
     Option("traceback", None, "Print the stored traceback (from your code on) and the call of "
            "the failed tasks WHICH names: a hash prefix, a task NAME (as --target takes it) or "
            "'all'", metavar="WHICH"),
@@ -128,9 +131,12 @@ def _render(args: Any, summary: dict[str, Any]) -> str:
         summary = group_by_pool(summary)
     if args.json:
         return json.dumps(summary, indent=1, default=str)
+    if getattr(args, "resources", False):
+        return format_resources(summary)
     if args.short:  # one line, chain or not: the chain's generations are in the full status
         return short_line(summary)
-    return "\n".join([format_table(summary), *summary.get("chain", [])])
+    # the workers that died running a task, and a --until-done chain, say how they are
+    return "\n".join([format_table(summary), *death_lines(summary), *summary.get("chain", [])])
 
 
 def _watch_plain(get: Callable[[], dict], args: Any, seconds: float) -> None:
@@ -196,7 +202,8 @@ def run(args: Any) -> int:
             print(traceback_text(store, args.traceback, lambda: _calls(args, store, argv)))
             return 0
         get = lambda: status_summary(args.jugfile, args.jugdir, argv)  # noqa: E731
-        fancy = fancy_output() and not (args.json or args.short or args.by_pool)
+        fancy = fancy_output() and not (args.json or args.short or args.by_pool
+                                        or getattr(args, "resources", False))
         if getattr(args, "watch", None):
             _watch(get, args, fancy)
         elif fancy:
@@ -205,8 +212,8 @@ def run(args: Any) -> int:
 
             summary = get()
             print_summary(summary)
-            if summary.get("chain"):
-                print("\n".join(summary["chain"]))
+            for line in [*death_lines(summary), *summary.get("chain", [])]:
+                print(line)
         else:
             print(_render(args, get()))
     except (JugfileError, StoreError, LookupError) as e:

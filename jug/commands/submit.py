@@ -43,12 +43,16 @@ OPTIONS = [
            "finished or failed, or the stop file drains it", flag=True, negatable=False),
     Option("status", None, "Show the --until-done chain and the arrays recorded for this "
            "jugfile and store", flag=True, negatable=False),
+    Option("resume", None, "Start the --until-done chain of this jugfile again with the "
+           "settings it was started with (after a drain, a stop or a cancel; --jugdir if it "
+           "was not the default)", flag=True, negatable=False),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
            flag=True, negatable=False),
     *command_line_options(loop=True),
 ]
 
 _ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "until_done", "status", "report",
+            "resume",
             *LOOP_DEFAULTS)
 
 
@@ -144,6 +148,7 @@ def _pool_sources(sources: dict, settings: dict, pool: Any, cap: tuple[int, str]
                   ) -> tuple[dict, dict[str, tuple[Any, str]]]:
     """The sources of a pool's settings (its own keys come from where the pool was declared:
     a profile file or ``--pool``), and its array size with where that comes from."""
+    # start-up time: jug --help imports every command module
     from ..hpc.pool_settings import parse_pool_option
 
     on_command_line = {parse_pool_option(str(t))[0] for t in settings.get("pool") or []}
@@ -177,24 +182,38 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
         store = select_store(jugdir)
     except StoreError as e:
         raise SubmitError(str(e))
+    lines: list[str] = []
+    chain = None
     if not dry_run:
         # start-up time: jug --help imports every command module
         from ..hpc.chain.start import cancel as cancel_chain
 
-        cancel_chain(store, jugfile, settings)  # first: no planner submits after this
+        chain = cancel_chain(store, jugfile, settings, echo=lines.append)  # no planner after
     docs = submitted_arrays(store, jugfile)
-    if not docs:
+    if not docs and not lines:
         shown = split_password(str(jugdir))[0]
-        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}")
+        ended = "; its --until-done chain is marked cancelled" if chain and chain.was_running \
+            else ""
+        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}{ended}")
         return 0
     if dry_run:
         for doc in docs.values():
             cmd = get_scheduler(doc["scheduler"], settings).cancel_args([doc["job_id"]])
             print(f"would run: {shlex.join(cmd)}")
         return 0
-    n = cancel_arrays(store, docs, settings)
-    print(f"cancelled {n} array(s); {len(docs)} record(s) removed")
+    n = cancel_arrays(store, docs, settings, echo=lines.append)
+    print("\n".join([*lines, _cancel_summary(n, len(docs), chain)]))
     return 0
+
+
+def _cancel_summary(cancelled: int, records: int, chain: Any) -> str:
+    """The last (with nothing running: the only) line of ``jug submit --cancel``."""
+    ended = "; the --until-done chain is marked cancelled" if chain and chain.was_running \
+        else ""
+    if cancelled == 0 and not (chain and chain.planners):
+        return (f"nothing was running: none of the {plural(records, 'recorded array')} is "
+                f"still queued; {plural(records, 'record')} removed{ended}")
+    return f"cancelled {plural(cancelled, 'array')}; {plural(records, 'record')} removed{ended}"
 
 
 def _report(args: Any, settings: dict, sources: dict) -> int:
@@ -204,6 +223,8 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
     from ..hpc.job import SubmitError
     from ..hpc.pool_settings import pools_from_settings
     from ..hpc.report import for_store, format_report
+    from ..hpc.rightsize import for_store as sizing_for
+    from ..hpc.rightsize import format_sizing
     from ..jugfile import JugfileError, load
 
     pools = pools_from_settings(settings, f"{sources.get('pools', 'pools')}: pools")
@@ -220,6 +241,9 @@ def _report(args: Any, settings: dict, sources: dict) -> int:
               f"{scope.label}" + (": no worker has run yet" if scope.since is None else ""))
         return 0
     print(format_report(accounts, accounting, scope))
+    print()
+    print(format_sizing(sizing_for(store, (t.name for t in loaded.tasks), pools, settings,
+                                   args.jugfile)))
     return 0
 
 
@@ -317,6 +341,8 @@ def _run(args: Any) -> int:
         return _status(settings, args.jugfile)
     if getattr(args, "report", False):
         return _report(args, settings, sources)
+    if getattr(args, "resume", False):
+        return _resume(args, settings, sources, dry_run)
     if getattr(args, "since", None) or getattr(args, "chain", None):
         raise SubmitError("--since and --chain choose the workers of --report: add --report")
     until_done = bool(getattr(args, "until_done", False))
@@ -329,6 +355,12 @@ def _run(args: Any) -> int:
     plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
     if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
         return _watch(args, plan)
+    return _one_array(args, plan, settings, sources, dry_run, until_done)
+
+
+def _one_array(args: Any, plan: Any, settings: dict, sources: dict, dry_run: bool,
+               until_done: bool) -> int:
+    """``jug submit`` without pools: check, then dry-run, submit or start a chain."""
     _check_stop_file(plan, dry_run)
     store = None
     if not dry_run:  # an unwritable store stops us before the jugfile check and any array
@@ -408,7 +440,9 @@ def _dry_run(plan: Any, settings: dict, sources: dict, counts: str, idle: str,
         print(f"# WARNING: {idle}")
     for part, size in enumerate(sizes):
         script = plan.script_path(part, len(sizes), "<time>")
-        print(f"# ---- script {part + 1}/{len(sizes)} ({plural(size, 'worker')}): {script}")
+        what = (f"{plural(size, 'job')} x {plan.per_job} workers, jug execute -j {plan.per_job}"
+                if plan.per_job > 1 else plural(size, 'worker'))
+        print(f"# ---- script {part + 1}/{len(sizes)} ({what}): {script}")
         sys.stdout.write(plan.render(size))
         print(f"# ---- submit command: {shlex.join(plan.submit_command_line(script))}")
     if until_done:
@@ -468,8 +502,10 @@ def _status(settings: dict, jugfile: str) -> int:
         for d in sorted(mine, key=lambda d: d.get("submitted") or 0):
             c = counts[d["job_id"]]
             pool = f" (pool {d['pool']})" if d.get("pool") else ""
-            lines.append(f"{sched_name} array {d['job_id']}{pool}: "
-                         f"{plural(int(d.get('size') or 0), 'worker')}; "
+            k = int(d.get("workers_per_job") or 1)
+            n = int(d.get("size") or 0)
+            size = f"{plural(n, 'job')} x {k} workers" if k > 1 else plural(n, "worker")
+            lines.append(f"{sched_name} array {d['job_id']}{pool}: {size}; "
                          f"now {c.running} running, {c.pending} pending")
     print("\n".join(lines) if lines else f"nothing submitted for {os.path.abspath(jugfile)}")
     return 0
@@ -491,26 +527,66 @@ def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
 
 
 def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
-                 pools: tuple[dict, list] | None = None) -> None:
+                 pools: tuple[dict, list] | None = None, opts: Any = None) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
     ``pools`` (plans, pools) generation 1 is one poll over every pool."""
     # start-up time: jug --help imports every command module
     from ..hpc.chain.start import start, start_pools
+    from ..hpc.pool_settings import max_workers
 
-    opts = _loop_options(args, plan)
+    opts = opts or _loop_options(args, plan)
     gens = getattr(args, "max_generations", None)
     if pools:
-        from ..hpc.pool_settings import max_workers
-
         chain = start_pools(pools[0], pools[1], store, opts, gens, summary)
         caps = {p.name: max_workers(p, opts.max_workers) for p in pools[1]}
-        most = (f"{sum(caps.values())} worker(s) ("
+        most = (plural(sum(caps.values()), "worker") + " ("
                 + ", ".join(f"{n} {name}" for name, n in caps.items()) + ")")
     else:
         chain = start(plan, store, opts, gens, summary)
-        most = f"{opts.max_workers} worker(s)"
-    print(f"chain started: up to {chain.max_generations} generation(s) of at most {most}; "
-          f"'jug submit --status' shows it")
+        most = plural(opts.max_workers, "worker")
+    print(f"chain started: up to {plural(chain.max_generations, 'generation')} of at most "
+          f"{most}; 'jug submit --status' shows it")
+
+
+def _resume(args: Any, settings: dict, sources: dict, dry_run: bool) -> int:
+    """``--resume``: the chain of this jugfile again, with the settings in its record."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.chain.records import Chain
+    from ..hpc.chain.start import describe_resume, recorded_plans
+    from ..hpc.job import SubmitError, split_password
+    from ..hpc.watch import WatchOptions
+
+    given = sorted(k for k, src in sources.items() if src == "command line" and k != "jugdir")
+    if given:
+        raise SubmitError(f"--resume starts the chain again with the settings it was started "
+                          f"with: drop {', '.join('--' + k.replace('_', '-') for k in given)} "
+                          f"(or start a new chain with jug submit --until-done)")
+    store = _open_store(settings, args.jugfile)
+    chain = Chain.load(store, args.jugfile)
+    if chain is None:
+        raise SubmitError(f"no --until-done chain of {args.jugfile} is recorded in "
+                          f"{store.description}: start one with jug submit --until-done "
+                          f"(or give the --jugdir it used)")
+    main, plans, pools = recorded_plans(chain, split_password(str(settings.get("jugdir")
+                                                                   or ""))[1])
+    print(describe_resume(chain, main), flush=True)
+    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or chain.max_workers),
+                        max_queued=getattr(args, "max_queued", None) or chain.max_queued,
+                        stale_after=chain.stale_after)
+    if dry_run:
+        shown = {k: "chain record" for k in main.settings}
+        if plans:
+            return _dry_run_pools(plans, pools or [], {**shown, "pools": "chain record"},
+                                  (opts.max_workers, "chain record"), {}, True)
+        return _dry_run(main, main.settings, shown, "", "", True)
+    _check_stop_file(main, False)
+    main.check_store(store)
+    summary = check_jugfile(main)
+    code = _work_left(main, summary)
+    if code is not None:
+        return code
+    _start_chain(args, main, store, summary, (plans, pools) if plans else None, opts)
+    return _submitted(main)
 
 
 def _watch_options(args: Any, plan: Any) -> Any:
@@ -571,6 +647,7 @@ def _validate_pools(plans: dict, pools: list, cap: int) -> None:
     """Let the scheduler check every pool's script before anything is submitted: a pool
     whose request the cluster cannot meet (a GPU pool without GRES) must stop jug submit
     now, not fail when its first array is due, hours into the run."""
+    # start-up time: jug --help imports every command module
     from ..hpc.pool_settings import max_workers
 
     for pool in pools:

@@ -25,7 +25,7 @@ from typing import Any
 from ..backends import CorruptResult, Store, StoreError, UnsavedResult
 from ..backends.owner import batch_job, current_owner, owner_summary
 from ..hooks import exit_checks
-from ..jugfile import JugfileError, load, open_store, user_traceback
+from ..jugfile import JugfileError, Loaded, load, open_store, user_traceback
 from ..state.attempts import retry_hint
 from ..state.crashloop import LIMIT, forget, note_reclaim
 from ..state.membership import selection
@@ -38,6 +38,7 @@ from ..state.taskstate import (
     unique_tasks,
 )
 from ..state.timings import Durations, TimingRecorder
+from ..state.usage import Meter
 from ..task import Task, TaskError
 from .gcpause import building_graph
 from .passorder import PassOrder
@@ -64,11 +65,20 @@ class StoreFault(Exception):
 #: True while a lock is being taken or released: a signal then waits for the next check
 _deferring: list[bool] = [False]
 
+#: seconds within which the same signal again is only recorded, not raised: a forked worker
+#: (``jug execute -j``) gets a scheduler's SIGTERM both directly and from its parent, and the
+#: second copy must not interrupt the release the first one started (0: a single worker)
+repeat_window: list[float] = [0.0]
+_last_raised: dict[str, float] = {}
+
 
 def _on_signal(signum: int, _frame: Any) -> None:
     name = signal.Signals(signum).name
-    _received.append((name, not _deferring[0]))
-    if not _deferring[0]:
+    now = time.monotonic()
+    repeat = now - _last_raised.get(name, -1e9) < repeat_window[0]
+    _received.append((name, not _deferring[0] and not repeat))
+    if not _deferring[0] and not repeat:
+        _last_raised[name] = now
         raise Terminated(name)
 
 
@@ -196,6 +206,7 @@ class Worker:
         self.stale_after = float(args.stale_after)
         self.reclaimed: list[str] = []
         self.timings = TimingRecorder(store)
+        self.meter = Meter()  # CPU time and peak memory of each task run
         self.heartbeat.also = self.timings.flush  # a long task does not hide earlier ones
         self.durations = Durations.from_store(store)
         self.executed = 0
@@ -425,10 +436,12 @@ class Worker:
             return False
         mine = {t.hash(): t for t in pending}
         candidates = {h: o for h, o in locks.items() if h in mine}
+        dead = dead_locks(candidates, self.stale_after)
+        fates = _fates({h: candidates[h] for h in dead}) if dead else {}
         done = False
-        for h, reason in dead_locks(candidates, self.stale_after).items():
+        for h, reason in dead.items():
             if self.store.reclaim(h, candidates[h]):
-                _note_reclaim(self.store, h, mine[h].name, candidates[h], reason)
+                _note_reclaim(self.store, h, mine[h].name, candidates[h], reason, fates.get(h))
                 self.reclaimed.append(h)
                 done = True
         return done
@@ -482,6 +495,7 @@ class Worker:
         """Run one locked task and say how it went (a lost dependency is recomputed first)."""
         self.heartbeat.set(h)
         self.last_task = t.name
+        self.meter.start()
         start = time.perf_counter()
         try:
             t.run(force=True, save=True, debug_mode=self.debug)
@@ -505,11 +519,12 @@ class Worker:
                 return RunOutcome(Outcome.DEPENDENCY_LOST, lost)
             return self._after_failure(t, h, e, time.perf_counter() - start)
         elapsed = time.perf_counter() - start
+        usage = self.meter.stop(elapsed)
         if h in self.reclaimed:  # it finished after all: its crash count starts again
             forget(self.store, [h])
         self.executed += 1
         self.executed_by_name[t.name] = self.executed_by_name.get(t.name, 0) + 1
-        self.timings.add(t.name, elapsed)
+        self.timings.add(t.name, elapsed, usage)
         self.durations.add(t.name, elapsed)
         exit_checks.task_finished(t)
         if self.session:
@@ -577,12 +592,29 @@ def _is_pickling_error(e: BaseException) -> bool:
         isinstance(e, (TypeError, AttributeError)) and ("pickle" in text or "Can't get local" in text))
 
 
-def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str) -> None:
-    """Say that a dead worker's lock was reclaimed; count it (crash loops get marked failed)."""
-    counted = note_reclaim(store, h, name, owner, reason)
-    extra = (f"; its worker died {counted.count} times: marked failed (crash loop)"
-             if counted.failed else f" (reclaim {counted.count} of at most {LIMIT})")
-    print(f"jug: reclaimed the lock of task {name} ({h[:12]}): {reason}{extra}",
+def _fates(owners: dict[str, dict]) -> dict:
+    """Why the owners of these dead locks died (one scheduler query for all of them)."""
+    from ..state.deaths import fates_of  # start-up time: adapters only once a lock is dead
+
+    try:
+        return fates_of(owners)
+    except Exception:  # accounting is advice: never a reason to stop working
+        return {}
+
+
+def _note_reclaim(store: Store, h: str, name: str, owner: dict, reason: str,
+                  fate: Any = None) -> None:
+    """Say that a dead worker's lock was reclaimed and why it died; count it (crash loops
+    get marked failed) unless the death was not the task's doing."""
+    counted = note_reclaim(store, h, name, owner, reason, fate)
+    why = f"{reason}; the scheduler says: {fate.describe()}" if fate is not None else reason
+    if not counted.counted:
+        extra = " (not the task's doing: not counted towards a crash loop)"
+    elif counted.failed:
+        extra = f"; its worker died {counted.count} times: marked failed (crash loop)"
+    else:
+        extra = f" (reclaim {counted.count} of at most {LIMIT})"
+    print(f"jug: reclaimed the lock of task {name} ({h[:12]}): {why}{extra}",
           file=sys.stderr, flush=True)
 
 
@@ -603,27 +635,27 @@ def _report_corrupt(name: str, e: CorruptResult) -> None:
           "it is removed and will be recomputed", file=sys.stderr, flush=True)
 
 
-def execute(args: Any) -> int:
+def execute(args: Any, preloaded: Loaded | None = None) -> int:
     """Run a worker: load, run, reload past barriers; the exit code says how it ended.
 
-    ``args`` holds the options of ``jug execute`` (:mod:`jug.commands.execute`)."""
+    ``args`` holds the options of ``jug execute`` (:mod:`jug.commands.execute`);
+    ``preloaded``: the jugfile as a parent loaded it before forking this worker (its first
+    load is skipped; the store is opened here, after the fork)."""
     try:
         store = open_store(args.jugfile, args.jugdir)
+        if preloaded is not None:
+            preloaded.store = Task.store = store
     except StoreError as e:
         print(f"jug: {e}", file=sys.stderr)
         return 2
-    exit_checks.reset()
-    try:
-        exit_checks.exit_env_vars()
-    except ValueError as e:
-        print(f"jug: {e}", file=sys.stderr)
+    if preloaded is None and not start_exit_checks():
         return 2
     old_handlers = _handle_signals()
     worker = Worker(store, args)
     why: tuple[ExitReason, str] = (ExitReason.ERROR, "")
     store.batching = True  # one round trip per task where the store supports it
     try:
-        code = _execute(worker, store, args)
+        code = _execute(worker, store, args, preloaded)
         why = reason_of_worker(worker, code)
         _hand_over(store, args, (handover_reason(why[0], worker.passed_all), why[1]))
         return code
@@ -637,6 +669,19 @@ def execute(args: Any) -> int:
         _wind_down(store, worker, args, why)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+
+
+def start_exit_checks() -> bool:
+    """A fresh worker's exit checks: the budget of ``JUG_MAX_*`` (False: a bad value, said).
+    ``jug execute -j`` calls it once in the parent, before the jugfile (which may add its
+    own) is loaded, so every forked worker inherits the same checks and deadlines."""
+    exit_checks.reset()
+    try:
+        exit_checks.exit_env_vars()
+    except ValueError as e:
+        print(f"jug: {e}", file=sys.stderr)
+        return False
+    return True
 
 
 def handover_reason(why: ExitReason, passed_all: bool) -> ExitReason:
@@ -724,13 +769,16 @@ def _flush(store: Store, worker: Worker) -> None:
         print(f"jug: cannot save the result of task {worker.last_ok}: {reason}", file=sys.stderr)
 
 
-def _execute(worker: Worker, store: Store, args: Any) -> int:
+def _execute(worker: Worker, store: Store, args: Any, preloaded: Loaded | None = None) -> int:
     previous: tuple | None = None
     first = True
     mark = exit_checks.checkpoint()
     while True:
-        with building_graph():
-            loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
+        if first and preloaded is not None:
+            loaded = preloaded
+        else:
+            with building_graph():
+                loaded = load(args.jugfile, store, getattr(args, "jugfile_args", None))
         if first:  # checks a jugfile registers count once, not again at each reload
             mark = exit_checks.checkpoint()
             first = False

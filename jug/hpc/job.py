@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from ..schedulers.base import (
     UnexpressiblePath,
     UnsupportedSetting,
 )
+from ..status.progress import plural
 from .settings import default
 
 STATE_NAMESPACE = "submit"
@@ -254,7 +256,30 @@ def _validate_numbers(scheduler: Scheduler, s: dict[str, Any]) -> tuple[int, int
         s[key] = _positive_int(s.get(key), label)
     s["gpus"] = _positive_int(s.get("gpus"), "--gpus", minimum=0) or None
     s["mem"] = parse_memory(s["mem"]) if s.get("mem") not in (None, "") else None
+    s["workers_per_job"] = workers_per_job(s)
+    if s.get("exclusive") and not scheduler.exclusive_directive:
+        raise SubmitError(f"exclusive: jug knows no whole-node directive of {scheduler.name}: "
+                          f"drop 'exclusive' and give the site's own with --directive")
+    s["min_workers_per_job"] = _positive_int(s.get("min_workers_per_job"),
+                                             "--min-workers-per-job")
     return workers, walltime, margin
+
+
+def workers_per_job(s: Mapping[str, Any]) -> int:
+    """K of ``--workers-per-job`` (1 when unset); ``auto`` is a whole node: cores-per-node."""
+    cores = _positive_int(s.get("cores_per_node"), "cores-per-node")
+    raw = s.get("workers_per_job")
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        if cores is None:
+            raise SubmitError("workers-per-job auto needs the cores of a node: set "
+                              "'cores-per-node: N' in the profile (or --cores-per-node N)")
+        return cores
+    k = _positive_int(raw, "--workers-per-job") or 1
+    if cores is not None and k * int(s.get("cpus_per_task") or 1) > cores:
+        raise SubmitError(f"--workers-per-job {k} needs {k * int(s.get('cpus_per_task') or 1)} "
+                          f"cores, more than cores-per-node {cores}: ask for fewer workers "
+                          f"per job")
+    return k
 
 
 def _resolve_jugdir(jugdir: Any, jugfile: str) -> str:
@@ -359,6 +384,21 @@ class JobPlan:
 
     # -- rendering ------------------------------------------------------------------------
     @property
+    def per_job(self) -> int:
+        """Workers per array element (``--workers-per-job``): each runs ``jug execute -j K``."""
+        return int(self.settings.get("workers_per_job") or 1)
+
+    def jobs_for(self, workers: int) -> int:
+        """Array elements that run ``workers`` workers: ceil(workers / workers per job)."""
+        return -(-max(1, workers) // self.per_job)
+
+    @property
+    def cpus_per_job(self) -> int | None:
+        """CPUs each array element asks for: K x --cpus-per-task (None: the site default)."""
+        c = self.settings.get("cpus_per_task")
+        return c if self.per_job == 1 else self.per_job * int(c or 1)
+
+    @property
     def budget(self) -> int:
         """Seconds a worker may start new tasks for: walltime minus margin."""
         return self.walltime - self.margin
@@ -375,7 +415,8 @@ class JobPlan:
         if _enabled(self.settings.get("keep_going", default("keep_going"))) and \
                 "--keep-going" not in extra:
             extra.insert(0, "--keep-going")
-        cmd = [self.python, "-m", module, "execute", "--jugdir", self.jugdir, *extra,
+        jobs = ["-j", str(self.per_job)] if self.per_job > 1 else []
+        cmd = [self.python, "-m", module, "execute", *jobs, "--jugdir", self.jugdir, *extra,
                self.jugfile]
         if self.jugfile_args:
             cmd += ["--", *self.jugfile_args]
@@ -427,11 +468,14 @@ class JobPlan:
             "signal_lead": self.signal_lead,
             "queue": s.get("queue"),
             "account": s.get("account"),
-            "mem": s.get("mem"),
-            "cpus_per_task": s.get("cpus_per_task"),
+            "mem": s.get("mem") and s["mem"] * self.per_job,  # --mem is per worker
+            "cpus_per_task": self.cpus_per_job,  # what one array element asks for
+            "workers_per_job": self.per_job,
+            "exclusive": bool(s.get("exclusive")),
             "gpus": s.get("gpus"),
             "parallel_env": s.get("parallel_env") or default("parallel_env"),
-            "directives": [d[len(self.scheduler.prefix):].strip() for d in self.directive_lines()],
+            "directives": ([self.scheduler.exclusive_directive] if s.get("exclusive") else [])
+            + [d[len(self.scheduler.prefix):].strip() for d in self.directive_lines()],
             "prologue": [str(x) for x in s.get("prologue") or []],
             "epilogue": [str(x) for x in s.get("epilogue") or []],
             "env": {str(k): str(v) for k, v in (s.get("env") or {}).items()},
@@ -473,7 +517,7 @@ class JobPlan:
         env.filters["dpath"] = lambda v, pattern=None: self.scheduler.directive_path(str(v),
                                                                                      pattern)
         try:
-            text = env.get_template(template).render({**self.context(size or self.workers),
+            text = env.get_template(template).render({**self.context(size or self.jobs_for(self.workers)),
                                                       **(extra or {})})
         except jinja2.TemplateError as e:
             where = f" ({e.filename}:{e.lineno})" if getattr(e, "filename", None) else ""
@@ -484,11 +528,13 @@ class JobPlan:
         return re.sub(r"\n{3,}", "\n\n", text)
 
     def sizes(self, workers: int | None = None) -> list[int]:
-        """The arrays ``workers`` workers are split into (site array size limit)."""
+        """The arrays (of jobs of :attr:`per_job` workers) ``workers`` workers are split
+        into (site array size limit)."""
+        jobs = self.jobs_for(workers or self.workers)
         try:
-            return self.scheduler.split(workers or self.workers)
+            return self.scheduler.split(jobs)
         except SchedulerError:
-            return [workers or self.workers]
+            return [jobs]
 
     def script_path(self, part: int, parts: int, stamp: str) -> str:
         """Where the script of array ``part`` is written (in the log folder)."""
@@ -507,8 +553,6 @@ class JobPlan:
 
         Raises SubmitError with the scheduler's own line.
         """
-        import tempfile
-
         if (self.scheduler.validate_args("SCRIPT") is None
                 or not _enabled(self.settings.get("validate", default("validate")))):
             return
@@ -589,7 +633,9 @@ class JobPlan:
                                          f"cancels them)")
                 raise
             records.append(self._record(store, job_id, size, script, records))
-            echo(f"submitted {self.scheduler.name} array {job_id}: {size} worker(s), script {script}")
+            what = (f"{plural(size, 'job')} x {self.per_job} workers" if self.per_job > 1
+                    else f"{size} worker(s)")
+            echo(f"submitted {self.scheduler.name} array {job_id}: {what}, script {script}")
         return records
 
     def _prepare_log_dir(self) -> bool:
@@ -624,6 +670,9 @@ class JobPlan:
         record = {
             "scheduler": self.scheduler.name, "job_id": job_id,
             "short_id": self.scheduler.short_id(job_id), "size": size,
+            "workers_per_job": self.per_job, "cpus_per_job": self.cpus_per_job,
+            "exclusive": bool(self.settings.get("exclusive")),
+            "cores_per_node": self.settings.get("cores_per_node"),
             "first_index": self.scheduler.first_index,
             "throttle": self.settings.get("throttle"), "walltime": self.walltime,
             "margin": self.margin, "script": script, "submitted": time.time(),
@@ -688,8 +737,8 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
                   echo: Any = print) -> int:
     """Cancel the arrays of ``docs`` that are still queued, and forget all of them.
 
-    One queue query per scheduler decides which arrays are alive; returns how many were
-    cancelled.
+    One queue query per scheduler decides which arrays are alive; one line per cancelled
+    array, oldest first (the caller sums up the rest); returns how many were cancelled.
     """
     by_sched: dict[str, list[tuple[str, dict]]] = {}
     for name, doc in docs.items():
@@ -698,6 +747,7 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
     for sched_name, items in by_sched.items():
         sched = get_scheduler(sched_name, settings)
         counts = sched.query([d["job_id"] for _n, d in items])
+        items.sort(key=lambda item: float(item[1].get("submitted") or 0))
         alive = [d["job_id"] for _n, d in items if counts[d["job_id"]].alive]
         if alive:
             sched.cancel(alive)
@@ -706,8 +756,6 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
                 echo(f"cancelled {sched_name} array {jid} ({c.running} running, "
                      f"{c.pending} pending)")
             cancelled += len(alive)
-        for name, doc in items:
-            if doc["job_id"] not in alive:
-                echo(f"{sched_name} array {doc['job_id']} is no longer queued")
+        for name, _doc in items:
             store.remove_doc(STATE_NAMESPACE, name)
     return cancelled

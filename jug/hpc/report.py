@@ -35,6 +35,7 @@ from ..state.invalidations import per_name, read
 from ..state.membership import assign
 from ..state.shifts import ExitReason, WorkerRecord, read_records
 from ..state.taskstate import unique_tasks
+from .job import STATE_NAMESPACE
 
 ALL = "all"
 #: reasons that are not "left early": the work was done, or it still runs
@@ -62,6 +63,12 @@ class Account:
     #: beyond that (None: the finished count is unknown); set by :meth:`settle`
     recomputes: int | None = None
     reruns: int | None = None
+    #: core-seconds the jobs were granted (K x job time for jobs of K workers, the node's
+    #: cores when exclusive; one core per worker where the array record does not say)
+    core_seconds: float = 0.0
+    #: granted core-seconds no worker process held: cores of a job whose workers left at
+    #: different times, or that the job had beyond its workers (a whole node)
+    idle_cores: float = 0.0
 
     @property
     def efficiency(self) -> float | None:
@@ -80,7 +87,8 @@ class Account:
     def add(self, other: Account) -> None:
         """Add ``other``'s figures to these (for the 'all' row)."""
         for name in ("workers", "allocated", "task_seconds", "idle_start", "idle_middle",
-                     "idle_tail", "unrecorded", "executions", "invalidated"):
+                     "idle_tail", "unrecorded", "executions", "invalidated", "core_seconds",
+                     "idle_cores"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.queue_wait is not None:
             self.queue_wait = (self.queue_wait or 0.0) + other.queue_wait
@@ -119,16 +127,67 @@ def element_key(rec: WorkerRecord) -> tuple[str, str] | None:
     return str(array), str(index)
 
 
+@dataclass(frozen=True)
+class Grant:
+    """What each element of one array was granted (from its record, ``jug submit``)."""
+
+    cores: int  # cores of one element: K x cpus-per-task, or the node's when exclusive
+    per_worker: float  # cores one worker holds (cpus-per-task)
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> Grant:
+        k = int(doc.get("workers_per_job") or 1)
+        asked = int(doc.get("cpus_per_job") or k)
+        cores = asked
+        if doc.get("exclusive") and doc.get("cores_per_node"):
+            cores = int(doc["cores_per_node"])
+        return cls(max(cores, 1), max(asked, 1) / k)
+
+
+def _cores(records: list[WorkerRecord], grants: Mapping[str, Grant], now: float,
+           accounting: Mapping[tuple[str, str], Elapsed] | None) -> tuple[float, float]:
+    """(core-seconds granted, of them idle) of the elements ``records`` ran in."""
+    granted = idle = 0.0
+    by_element: dict[tuple[str, str] | None, list[WorkerRecord]] = {}
+    for rec in records:
+        key = element_key(rec)
+        by_element.setdefault(key if key and _short_id(key[0]) in grants else None,
+                              []).append(rec)
+    for key, recs in by_element.items():
+        spans = [split_worker(r, now)[0] for r in recs]
+        if key is None:  # no grant recorded: one core per worker, for as long as it ran
+            granted += sum(spans)
+            continue
+        g = grants[_short_id(key[0])]
+        begin = min(min(r.started, r.spawned) if r.spawned else r.started for r in recs)
+        end = max(r.ended if r.ended is not None else now for r in recs)
+        seen = (accounting or {}).get(key)
+        job_time = max(end - begin, 0.0)
+        if seen is not None:
+            job_time = max(job_time, (seen.end if seen.end is not None else now) - seen.start)
+        granted += g.cores * job_time
+        idle += max(0.0, g.cores * job_time - g.per_worker * sum(spans))
+    return granted, idle
+
+
 def build(records: Iterable[WorkerRecord], finished: Mapping[str, int] | None = None,
           accounting: Mapping[tuple[str, str], Elapsed] | None = None,
-          now: float | None = None, invalidated: Mapping[str, int] | None = None
-          ) -> dict[str, Account]:
+          now: float | None = None, invalidated: Mapping[str, int] | None = None,
+          grants: Mapping[str, Grant] | None = None) -> dict[str, Account]:
     """``{pool: Account}`` plus the ``all`` row (pure: records in, arithmetic out).
 
     ``finished``: tasks finished in the scope per pool; ``invalidated``: results removed by
-    ``jug invalidate`` in the scope per pool."""
+    ``jug invalidate`` in the scope per pool; ``grants``: what each array's elements were
+    granted, by the array's short id."""
     now = time.time() if now is None else now
     out: dict[str, Account] = {}
+    records = list(records)
+    by_pool: dict[str, list[WorkerRecord]] = {}
+    for rec in records:
+        by_pool.setdefault(rec.pool or "default", []).append(rec)
+    for pool, recs in by_pool.items():
+        acc = out.setdefault(pool, Account(pool))
+        acc.core_seconds, acc.idle_cores = _cores(recs, grants or {}, now, accounting)
     for rec in records:
         pool = rec.pool or "default"
         acc = out.setdefault(pool, Account(pool))
@@ -182,6 +241,12 @@ def format_report(accounts: Mapping[str, Account], accounting: str | None,
                      f"{_secs(acc.idle_middle):>8} {_secs(acc.idle_tail):>8} "
                      f"{recomputes:>10} {reruns:>6}  {early}")
     total = accounts.get(ALL)
+    if total is not None and total.core_seconds:
+        lines.append(f"core-seconds granted: {_secs(total.core_seconds)} (K x job time for jobs "
+                     f"of K workers, the node's cores when exclusive) against "
+                     f"{_secs(total.task_seconds)} task-seconds "
+                     f"({100 * total.task_seconds / total.core_seconds:.0f}%); idle cores: "
+                     f"{_secs(total.idle_cores)} (no worker left on them)")
     lines.extend(_notes(total, scope))
     if accounting and total is not None:
         lines.append(f"{accounting}: {_secs(total.queue_wait)} queued before "
@@ -317,7 +382,9 @@ def for_store(store: Any, tasks: Iterable[Any] | None, pools: Any = (),
             pool = by_name.get(name, "default")
             invalidated[pool] = invalidated.get(pool, 0) + n
     seen, source = _accounting(records) if use_accounting else (None, None)
-    return build(records, finished, seen, invalidated=invalidated), source
+    grants = {_short_id(d.get("job_id")): Grant.of(d)
+              for d in store.read_docs(STATE_NAMESPACE).values() if d.get("job_id")}
+    return build(records, finished, seen, invalidated=invalidated, grants=grants), source
 
 
 def _finished_in_scope(store: Any, tasks: list[Any], by_name: Mapping[str, str],

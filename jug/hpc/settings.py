@@ -71,7 +71,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("account", None, "Account / project to charge", metavar="NAME"),
     Setting("mem", None, "Memory per worker, e.g. 4G or 500M", metavar="SIZE"),
     Setting("cpus_per_task", None, "CPU cores per worker", metavar="N"),
-    Setting("gpus", None, "GPUs per worker", metavar="N"),
+    Setting("gpus", None, "GPUs per worker (with --workers-per-job: per job, split among its "
+            "workers)", metavar="N"),
+    Setting("workers_per_job", None, "Workers per job: each array element runs 'jug execute "
+            "-j K' and asks for K CPUs (K x --cpus-per-task); --workers stays the number of "
+            "workers, so the array has ceil(N / K) elements; auto: cores-per-node", "1",
+            metavar="K"),
+    Setting("min_workers_per_job", None, "With --workers-per-job K and --watch / "
+            "--until-done / pools: start a job the work fills only partly when at least this "
+            "many of its K workers would have a task (always at least one job while work is "
+            "left)", "half of K", metavar="N"),
+    Setting("cores_per_node", None, "Cores of one node (for workers-per-job auto and the "
+            "allocation report of exclusive jobs)", metavar="N"),
+    Setting("exclusive", False),  # whole nodes: the adapter's exclusive directive (profiles)
     Setting("job_name", None, "Job name", "jug-<jugfile name>", metavar="NAME"),
     Setting("directive", [], "Raw scheduler directive, e.g. --directive='--qos=high' "
             "(repeatable; the prefix such as #SBATCH is added)", metavar="LINE", multiple=True),
@@ -109,7 +121,7 @@ SETTINGS: tuple[Setting, ...] = (
             "execute --keep-going); --no-keep-going stops a worker at its first failure",
             flag=True),
     Setting("compute_submit", None),  # None: ask the scheduler whether compute nodes may submit
-    Setting("planner_walltime", None),  # None: PLANNER_WALLTIME, at most the workers' walltime
+    Setting("planner_walltime", None),  # None: PLANNER_WALLTIME (10 minutes), any worker walltime
     Setting("pools", {}),  # worker pools (jug.hpc.pool_settings): name -> {tasks, max-workers, settings}
     Setting("pool", [], "A worker pool, e.g. gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 "
             "(repeatable; adds to or replaces the profile's 'pools'): one array per pool, sized "

@@ -126,6 +126,20 @@ class Limits:
     max_array_size: int | None = None
     can_throttle: bool = True  # the scheduler changes a live array's throttle
     draining: bool = False  # the stop file exists
+    per_job: int = 1  # workers per array element (--workers-per-job): arrays count jobs
+    min_per_job: int | None = None  # a partly filled job needs this many busy workers
+
+
+def whole_jobs(workers: int, per_job: int, min_per_job: int | None = None) -> int:
+    """The jobs of ``per_job`` workers that ``workers`` wanted workers fill: the full ones,
+    plus a partly filled one only if at least ``min_per_job`` of its workers have a task
+    (default: half of them), so that 3 ready tasks never start a 128-worker job, but at
+    least one job whenever there is any work (else it would never be done)."""
+    if per_job <= 1 or workers <= 0:
+        return max(0, workers)
+    least = per_job // 2 + per_job % 2 if min_per_job is None else max(1, min_per_job)
+    full, rest = divmod(workers, per_job)
+    return max(1, full + (1 if rest >= least else 0))
 
 
 @dataclass
@@ -190,6 +204,9 @@ def decide(counts: TaskCounts, arrays: Sequence[ArrayState], budget: float,
     why = _task_words(counts)
     if workers_needed(counts) > limits.max_workers:
         why += f", capped by max-workers {limits.max_workers}"
+    if limits.per_job > 1:  # the arrays' elements are jobs of per_job workers
+        why += f"; {wanted} worker(s) in jobs of {limits.per_job}"
+        wanted = whole_jobs(wanted, limits.per_job, limits.min_per_job)
     d = Decision(KEEP, "", wanted, supply)
     if wanted > supply:
         _grow(d, arrays, limits, why)

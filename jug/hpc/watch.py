@@ -23,6 +23,7 @@ from ..backends.owner import BatchJob, current_owner
 from ..jugfile import load
 from ..schedulers.base import RUNNING, ArrayCounts, CommandFailed, QueueEntry, SchedulerError, tally
 from ..state.crashloop import note_reclaim
+from ..state.deaths import fates_of
 from ..state.locks import owner_is_alive, owner_is_dead
 from ..state.taskstate import (
     STATES,
@@ -102,6 +103,8 @@ class Watcher:
         self.drain_announced = False
         self.idle: dict[str, list[int]] = {}  # array -> running elements holding no lock
         self.rejected = False  # the scheduler rejected this poll's submission
+        self.reject_error: SchedulerError | None = None  # ... with this error
+        self.submitted: list[dict] = []  # the records of the arrays this watcher submitted
         self.eta: float | None = None  # seconds left at the current number of running workers
         try:
             self.max_array_size = self.sched.max_array_size()
@@ -185,7 +188,9 @@ class Watcher:
                                max_queued=self.opts.max_queued,
                                max_array_size=self.max_array_size,
                                can_throttle=self.sched.supports_throttle,
-                               draining=os.path.exists(self.plan.stop_file))
+                               draining=os.path.exists(self.plan.stop_file),
+                               per_job=self.plan.per_job,
+                               min_per_job=self.plan.settings.get("min_workers_per_job"))
         decision = sizing.decide(tc, arrays, budget, limits)
         self.eta = self._eta(states, durations, arrays)
         note = self._act(decision, docs, counts)
@@ -198,12 +203,16 @@ class Watcher:
     def _reclaim(self, dead: dict[str, str], snap: Snapshot) -> int:
         """Reclaim the locks of dead workers (counted: crash loops get marked failed)."""
         reclaimed = 0
+        fates = fates_of({h: snap.locks[h] for h in dead}) if dead else {}  # one query
         for h, reason in dead.items():
             if self.store.reclaim(h, snap.locks[h]):
                 reclaimed += 1
-                looped = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason).failed
-                self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {reason}"
-                          + ("; marked failed (crash loop)" if looped else ""))
+                fate = fates.get(h)
+                got = note_reclaim(self.store, h, self.names[h], snap.locks[h], reason, fate)
+                why = f"{reason}; the scheduler says: {fate.describe()}" if fate else reason
+                self.echo(f"reclaimed the lock of task {self.names[h]} ({h[:12]}): {why}"
+                          + ("; marked failed (crash loop)" if got.failed else "")
+                          + ("" if got.counted else " (not counted towards a crash loop)"))
         return reclaimed
 
     def _array_states(self, docs: dict[str, dict], counts: dict[str, ArrayCounts],
@@ -263,7 +272,7 @@ class Watcher:
                     self.store.write_doc(STATE_NAMESPACE, name, {**doc, "throttle": limit})
             except SchedulerError as e:
                 notes.append(f"throttle update of {jid} failed: {e}")
-        self.rejected = False
+        self.rejected, self.reject_error = False, None
         if d.new_workers:
             now = time.time()
             if now < self.submit_retry_at:
@@ -277,9 +286,12 @@ class Watcher:
         """Submit ``workers`` new workers; a rejection is reported once and retried later."""
         lines: list[str] = []
         try:
-            self.plan.submit(self.store, workers, echo=lines.append)
+            # ``workers`` counts array elements, each a job of per_job workers
+            self.submitted += self.plan.submit(self.store, workers * self.plan.per_job,
+                                               echo=lines.append)
         except SchedulerError as e:
             self.rejected = True
+            self.reject_error = e
             self.submit_failures += 1
             wait = min(self.opts.poll * 2 ** self.submit_failures, max(self.opts.max_backoff,
                                                                       self.opts.poll))

@@ -15,11 +15,19 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .fate import Fate
 
 
 class SchedulerError(Exception):
     """A scheduler command is missing, failed, or printed something we cannot parse."""
+
+    def line(self) -> str:
+        """One line saying what went wrong, for records and status lines."""
+        text = str(self).strip()
+        return text.splitlines()[0] if text else type(self).__name__
 
 
 class UnexpressiblePath(ValueError):
@@ -32,6 +40,17 @@ class UnsupportedSetting(ValueError):
 
 class CommandMissing(SchedulerError):
     """A scheduler command is not on PATH (so it certainly submitted nothing)."""
+
+
+class CommandTimeout(SchedulerError):
+    """A scheduler command did not answer in time (the scheduler is busy or unreachable)."""
+
+
+class ErrorKind(str, Enum):
+    """Whether a scheduler error may go away by itself (:meth:`Scheduler.error_kind`)."""
+
+    TRANSIENT = "transient"  # the scheduler did not answer: asking again later may work
+    PERMANENT = "permanent"  # the request itself is refused: asking again will not help
 
 
 class CommandFailed(SchedulerError):
@@ -49,6 +68,16 @@ class CommandFailed(SchedulerError):
         if stdout.strip():
             lines.append("stdout:\n  " + "\n  ".join(stdout.strip().splitlines()))
         super().__init__("\n".join(lines))
+
+    def line(self) -> str:
+        """The scheduler's own first words (``squeue: ... Socket timed out``), else the
+        command and its exit code."""
+        said = next((ln.strip() for ln in (self.stderr + "\n" + self.stdout).splitlines()
+                     if ln.strip()), "")
+        if not said:
+            return super().line()
+        name = self.cmd[0].rsplit("/", 1)[-1] if self.cmd else ""
+        return said if not name or said.startswith(name) else f"{name}: {said}"
 
 
 # Normalised states of one array element (or a collapsed range of pending elements).
@@ -189,9 +218,16 @@ class Scheduler:
     dependency_option: str = ""
     dependency_separator: str = ":"  # between the ids in ``dependency_option``
     planner_template: str = "?"  # the template of ``--until-done``'s small planner job
+    #: what this scheduler's commands print when it did not answer (regular expressions,
+    #: case-insensitive): errors that go away by themselves (:meth:`error_kind`)
+    transient_errors: tuple[str, ...] = (
+        r"timed? ?out", r"connection refused", r"connection reset",
+        r"temporarily unavailable", r"try again later")
     #: what the accounting report calls this scheduler's accounting (empty: it has none
     #: jug reads; ``accounting_args`` says how to ask it)
     accounting_name: str = ""
+    #: the directive (without prefix) asking for whole nodes (profile ``exclusive: true``)
+    exclusive_directive: str = ""
     #: ``jug submit`` settings only this scheduler uses (the dry run shows them only here)
     own_settings: tuple[str, ...] = ()
 
@@ -270,10 +306,22 @@ class Scheduler:
             proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True,
                                   timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise SchedulerError(f"{what}: '{' '.join(cmd)}' did not answer in {timeout:.0f} s")
+            raise CommandTimeout(f"{what}: '{' '.join(cmd)}' did not answer in {timeout:.0f} s")
         if check and proc.returncode != 0:
             raise CommandFailed(cmd, proc.returncode, proc.stdout, proc.stderr, what)
         return proc
+
+    def error_kind(self, error: SchedulerError) -> ErrorKind:
+        """Whether ``error`` goes away by itself: a command that did not answer in time, or
+        printed one of :attr:`transient_errors`, is transient; everything else (the request
+        refused, a command missing, an output without a job id) is permanent."""
+        if isinstance(error, CommandTimeout):
+            return ErrorKind.TRANSIENT
+        if isinstance(error, CommandFailed):
+            text = f"{error.stderr}\n{error.stdout}"
+            if any(re.search(p, text, re.IGNORECASE) for p in self.transient_errors):
+                return ErrorKind.TRANSIENT
+        return ErrorKind.PERMANENT
 
     # -- submit --------------------------------------------------------------------------
     def submit_args(self, script: str) -> list[str]:
@@ -375,6 +423,32 @@ class Scheduler:
         if proc.returncode != 0:
             return None
         return self.parse_accounting(proc.stdout) or None
+
+    # -- why jobs ended (fates) -----------------------------------------------------------
+    def fate_commands(self, queue_ids: Sequence[str]) -> list[list[str]]:
+        """The commands (one bulk query where the scheduler allows it) that say how these
+        jobs ended ([]: this scheduler has no accounting jug reads)."""
+        return []
+
+    def parse_fates(self, stdout: str) -> dict[str, Fate]:
+        """``{queue id: Fate}`` of a fate command's output (ended jobs only)."""
+        return {}
+
+    def fates(self, queue_ids: Iterable[str]) -> dict[str, Fate]:
+        """How each of these jobs ended, where the accounting knows ({} when it does not
+        answer: accounting is often disabled, never an error)."""
+        ids = sorted(set(queue_ids))
+        out: dict[str, Fate] = {}
+        for cmd in self.fate_commands(ids) if ids else []:
+            if all(i in out for i in ids):
+                break  # the first (bulk) query answered for every job: no fallback needed
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if proc.returncode == 0:
+                out.update(self.parse_fates(proc.stdout))
+        return {k: v for k, v in out.items() if k in ids}
 
     # -- cancel / throttle ----------------------------------------------------------------
     def cancel_args(self, job_ids: Sequence[str]) -> list[str]:

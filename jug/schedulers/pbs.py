@@ -6,6 +6,8 @@ import re
 from typing import Any, Mapping, Sequence
 
 from .base import DONE, PENDING, RUNNING, QueueEntry, Scheduler
+from .fate import Fate
+from .fate_parsers import parse_qstat_full
 
 _PENDING = set("QHWTSU")  # queued, held, waiting, transit, suspended (Pro), user-suspended
 _RUNNING = set("RBE")  # running, array begun, exiting (still holds the node)
@@ -30,7 +32,11 @@ class PBS(Scheduler):
     detect_commands = ("qsub", "pbsnodes")
     log_pattern = ""  # PBS takes a directory for -o; it names the files itself
     dependency_option = "-W depend=afterany:{ids}"
+    exclusive_directive = "-l place=excl"
     planner_template = "pbs-planner.sh.j2"
+    transient_errors = (*Scheduler.transient_errors, r"cannot connect to (pbs )?server",
+                        r"pbs_iff: cannot", r"end of file", r"premature end of message",
+                        r"communication failure", r"server not available")
     managed_directives = (
         (r"-l\s+.*\bwalltime\b", "--walltime"), (r"-[Jt]\b", "--workers / --throttle"),
         (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),
@@ -69,6 +75,17 @@ class PBS(Scheduler):
             return array_id.replace("[]", f"[{index}]", 1)
         head, dot, tail = array_id.partition(".")
         return f"{head}[{index}]{dot}{tail}"
+
+    #: exit statuses above this are signals (PBS Pro 256; Torque 128)
+    signal_base = 256
+
+    def fate_commands(self, queue_ids: Sequence[str]) -> list[list[str]]:
+        """One ``qstat -x -f -t`` for all these jobs (finished ones included)."""
+        return [["qstat", "-x", "-f", "-t", *sorted(set(queue_ids))]]
+
+    def parse_fates(self, stdout: str) -> dict[str, Fate]:
+        """The records of ``qstat -x -f`` (see :mod:`jug.schedulers.fate_parsers`)."""
+        return parse_qstat_full(stdout, self.signal_base)
 
     def queue_args(self) -> list[str]:
         """``qstat -t -u USER``: one call, array elements expanded."""
@@ -145,9 +162,16 @@ class Torque(PBS):
 
     name = "torque"
     template = "torque.sh.j2"
+
+    def fate_commands(self, queue_ids: Sequence[str]) -> list[list[str]]:
+        """Torque has no ``-x``: finished jobs stay listed (``job_state = C``) for the
+        server's ``keep_completed`` seconds."""
+        return [["qstat", "-f", "-t", *sorted(set(queue_ids))]]
+
     planner_template = "torque-planner.sh.j2"
     index_var = "PBS_ARRAYID"
     array_flag = "-t"
+    exclusive_directive = "-n"  # node-exclusive (Torque qsub -n)
     detect_commands = ("qsub", "pbsnodes", "momctl")
     supports_throttle = False  # the slot limit of a live array cannot be changed
 

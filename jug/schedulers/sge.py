@@ -17,6 +17,8 @@ from .base import (
     expand_indices,
     index_runs,
 )
+from .fate import Fate
+from .fate_parsers import parse_qacct
 
 
 class SGE(Scheduler):
@@ -41,8 +43,12 @@ class SGE(Scheduler):
     walltime_signals_kill = True  # SIGUSR1 (s_rt) and SIGUSR2 (qsub -notify)
     own_settings = ("parallel_env",)  # -pe NAME SLOTS
     dependency_option = "-hold_jid {ids}"
+    exclusive_directive = "-l exclusive=true"  # the usual complex of exclusive hosts
     dependency_separator = ","
     planner_template = "sge-planner.sh.j2"
+    transient_errors = (*Scheduler.transient_errors, r"unable to contact qmaster",
+                        r"commlib error", r"failed receiving gdi request",
+                        r"unable to send message to qmaster")
     managed_directives = (
         (r"-l\s+.*\b[hs]_rt\b", "--walltime / --margin"), (r"-t\b", "--workers"),
         (r"-tc\b", "--throttle"), (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),
@@ -87,6 +93,14 @@ class SGE(Scheduler):
     def element_id(array_id: str, index: int | str) -> str:
         """``4711.3``, as lock owners record it."""
         return f"{array_id}.{index}"
+
+    def fate_commands(self, queue_ids: Sequence[str]) -> list[list[str]]:
+        """``qacct -j ID`` per array (qacct takes one job per call): never one per task."""
+        return [["qacct", "-j", h] for h in sorted({q.split(".")[0] for q in queue_ids})]
+
+    def parse_fates(self, stdout: str) -> dict[str, Fate]:
+        """The records of ``qacct -j`` (see :mod:`jug.schedulers.fate_parsers`)."""
+        return parse_qacct(stdout)
 
     def queue_args(self) -> list[str]:
         """``qstat -u USER -xml``: one call, machine-readable, pending ranges collapsed."""

@@ -16,8 +16,15 @@ from .base import (
     Scheduler,
     expand_indices,
 )
+from .fate import Cause, Fate, parse_size
 
 _PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING"}
+#: sacct's job states that end a job, and what they mean (others: still queued or running)
+_ENDED = {"OUT_OF_MEMORY": Cause.OUT_OF_MEMORY, "TIMEOUT": Cause.WALLTIME,
+          "DEADLINE": Cause.WALLTIME, "NODE_FAIL": Cause.NODE_FAILURE,
+          "BOOT_FAIL": Cause.NODE_FAILURE, "PREEMPTED": Cause.PREEMPTED,
+          "CANCELLED": Cause.CANCELLED, "REVOKED": Cause.CANCELLED, "FAILED": Cause.FAILED,
+          "COMPLETED": Cause.COMPLETED}
 _RUNNING = {"RUNNING", "SUSPENDED", "STOPPED", "RESIZING", "SIGNALING", "STAGE_OUT"}
 
 
@@ -40,7 +47,12 @@ class Slurm(Scheduler):
     signal_early = 60
     validate_command = ("sbatch", "--test-only")  # checks partition, gres, limits; queues nothing
     dependency_option = "--dependency=afterany:{ids}"
+    exclusive_directive = "--exclusive"
     planner_template = "slurm-planner.sh.j2"
+    transient_errors = (*Scheduler.transient_errors, r"socket timed out",
+                        r"unable to contact slurm controller", r"zero bytes were transmitted",
+                        r"transport endpoint is not connected",
+                        r"slurm temporarily unable to accept job", r"communication connection failure")
     managed_directives = (
         (r"(--time\b|-t\b)", "--walltime"), (r"(--array\b|-a\b)", "--workers / --throttle"),
         (r"(--signal\b)", "--margin"), (r"(--output\b|-o\b|--error\b|-e\b)", "--log-dir"),
@@ -128,6 +140,39 @@ class Slurm(Scheduler):
         return ["sacct", "-P", "-n", "-X", "--format=JobID,Submit,Start,End", "-j",
                 ",".join(array_ids)]
 
+    def fate_commands(self, queue_ids: Sequence[str]) -> list[list[str]]:
+        """One ``sacct`` for every array (or job) of these ids, steps included (their MaxRSS)."""
+        heads = sorted({re.split(r"[_.\[]", q, maxsplit=1)[0] for q in queue_ids})
+        # without accounting (sacct: "storage is disabled"), slurmctld still knows jobs
+        # that ended less than MinJobAge (300 s by default) ago: one scontrol per array
+        return [["sacct", "-P", "-n", "--format=JobID,State,ExitCode,MaxRSS", "-j",
+                 ",".join(heads)], *(["scontrol", "show", "job", "-o", h] for h in heads)]
+
+    def parse_fates(self, stdout: str) -> dict[str, Fate]:
+        """Lines ``123_4|OUT_OF_MEMORY|0:125|`` (the allocation) and ``123_4.batch|...|3906252K``
+        (its steps); ``124|CANCELLED by 0|0:0|`` for a job outside an array; pending ranges
+        (``123_[5-9]``) and jobs still running are left out."""
+        if stdout.startswith("JobId="):
+            return _parse_scontrol(stdout)
+        states: dict[str, str] = {}
+        steps: dict[str, list[tuple[str, int | None]]] = {}
+        for line in stdout.splitlines():
+            parts = line.split("|")
+            if len(parts) < 4 or not re.match(r"^\d+(_\d+)?(\.|$)", parts[0]):
+                continue
+            job, dot, _ = parts[0].partition(".")
+            if dot:
+                steps.setdefault(job, []).append((parts[1].split()[0] if parts[1] else "",
+                                                  parse_size(parts[3])))
+            else:
+                states[job] = parts[1]
+        out = {}
+        for job, state in states.items():
+            fate = _fate_of(state, steps.get(job, []))
+            if fate is not None:
+                out[job] = fate
+        return out
+
     def parse_accounting(self, stdout: str) -> dict[tuple[str, str], Elapsed]:
         """Array elements of ``sacct -P -n --format=JobID,Submit,Start,End`` output."""
         out = {}
@@ -143,6 +188,34 @@ class Slurm(Scheduler):
                 continue
             out[(array, index)] = Elapsed(submit, start, end)
         return out
+
+
+def _fate_of(state: str, steps: list[tuple[str, int | None]]) -> Fate | None:
+    """The allocation's state (``CANCELLED by 0``: cancelled by root), made more precise by
+    its steps: a step killed for memory makes the whole job out of memory (with cgroups the
+    allocation often says only FAILED)."""
+    word = state.split()[0].rstrip("+") if state.strip() else ""
+    cause = _ENDED.get(word)
+    if any(s == "OUT_OF_MEMORY" for s, _ in steps):
+        cause, state = Cause.OUT_OF_MEMORY, "OUT_OF_MEMORY"
+    if cause is None:
+        return None
+    peaks = [m for _, m in steps if m]
+    return Fate(cause, state.strip(), max(peaks) if peaks else None)
+
+
+def _parse_scontrol(stdout: str) -> dict[str, Fate]:
+    """``scontrol show job -o``: one line per job, ``JobState=CANCELLED`` among its fields
+    (no memory figure)."""
+    out = {}
+    for line in stdout.splitlines():
+        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        array, index = fields.get("ArrayJobId"), fields.get("ArrayTaskId")
+        key = f"{array}_{index}" if array and index and index.isdigit() else fields.get("JobId")
+        fate = _fate_of(fields.get("JobState", ""), [])
+        if key and fate is not None:
+            out[key] = fate
+    return out
 
 
 def _stamp(text: str) -> float | None:

@@ -194,7 +194,9 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
     # start-up time: a worker (jug execute) never summarizes, so it does not load these
     from .activity import activity, as_json, failure_rows, timing_docs
     from .attempts import retry_rows
+    from .deaths import death_rows
     from .integrity import find_damaged
+    from .usage import resource_table
 
     tasks = unique_tasks(tasks)
     snap = Snapshot(store)
@@ -222,6 +224,8 @@ def summarize(tasks: list[Task], store: Store, incomplete: bool = False,
         "corrupt": [{"hash": d.key, "task": d.task, "where": d.where, "reason": d.reason}
                     for d in damaged],
         "durations": {n: d for n, d in durations.as_dict().items() if n in per_name},
+        "deaths": death_rows(store, crashed, snap.locks, tasks, snap.finished),
+        "resources": {n: r.as_json() for n, r in resource_table(docs).items() if n in per_name},
         "eta_seconds": progress.eta_seconds,
         "progress": as_json(progress),
         "time": snap.time,

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..backends.owner import HOST
 from .history import FinishHistogram
+from .usage import Usage
 
 NAMESPACE = "timings"
 RECENT = 20
@@ -35,12 +36,12 @@ class TimingRecorder:
         # the heartbeat thread flushes too (a long task must not hide the runs before it)
         self._lock = threading.RLock()
 
-    def add(self, task_name: str, seconds: float) -> None:
-        """Record one run of ``task_name`` that took ``seconds``."""
+    def add(self, task_name: str, seconds: float, usage: Usage | None = None) -> None:
+        """Record one run of ``task_name`` that took ``seconds`` (and used ``usage``)."""
         with self._lock:
-            self._add(task_name, seconds)
+            self._add(task_name, seconds, usage)
 
-    def _add(self, task_name: str, seconds: float) -> None:
+    def _add(self, task_name: str, seconds: float, usage: Usage | None) -> None:
         d = self.data.get(task_name)
         if d is None:
             d = self.data[task_name] = {"count": 0, "total": 0.0, "recent": []}
@@ -50,6 +51,8 @@ class TimingRecorder:
         recent.append(round(seconds, 6))
         if len(recent) > RECENT:
             del recent[0]
+        if usage is not None:
+            _add_usage(d, seconds, usage)
         self.finished.add()
         self.dirty = True
         if time.monotonic() - self.last_write > FLUSH_SECONDS:
@@ -67,6 +70,20 @@ class TimingRecorder:
                 pass
             self.dirty = False
             self.last_write = time.monotonic()
+
+
+def _add_usage(d: dict, seconds: float, usage: Usage) -> None:
+    """The resource fields of a task name's record: ``max`` (longest run, s), ``cpu`` (CPU
+    seconds of all runs), ``mem`` (recent peaks, KiB, beside ``recent``), ``mem_max`` (KiB)."""
+    d["max"] = round(max(float(d.get("max", 0.0)), seconds), 6)
+    d["cpu"] = round(float(d.get("cpu", 0.0)) + usage.cpu, 6)
+    if usage.peak_kib is None:
+        return
+    mem = d.setdefault("mem", [])
+    mem.append(usage.peak_kib)
+    if len(mem) > RECENT:
+        del mem[0]
+    d["mem_max"] = max(int(d.get("mem_max", 0)), usage.peak_kib)
 
 
 class Durations:

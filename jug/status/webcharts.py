@@ -20,6 +20,8 @@ import jinja2
 from ..state.activity import timing_docs
 from ..state.history import FinishTimes
 from ..state.shifts import ExitReason, WorkerRecord, read_records
+from .resources import HEAD as RESOURCES_HEAD
+from .resources import resource_rows
 
 W, H = 640, 220  # size of each chart
 LEFT, RIGHT, TOP, BOTTOM = 150, 20, 16, 30  # margins
@@ -50,6 +52,7 @@ class ChartData:
     workers: list[WorkerRecord] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     report: dict[str, dict[str, Any]] = field(default_factory=dict)  # jug.hpc.report figures
+    resources: list[tuple[str, ...]] = field(default_factory=list)  # jug.status.resources rows
 
 
 def collect(store: Any, summary: dict[str, Any]) -> ChartData:
@@ -74,7 +77,7 @@ def collect(store: Any, summary: dict[str, Any]) -> ChartData:
                      eta=(summary.get("progress") or {}).get("eta_seconds"),
                      progress=_steps(times, base), durations=durations,
                      workers=read_records(store)[-MAX_WORKERS:], failures=failures,
-                     report=summary.get("report") or {})
+                     report=summary.get("report") or {}, resources=resource_rows(summary))
 
 
 def _steps(times: Any, base: int) -> list[tuple[float, int]]:
@@ -222,6 +225,10 @@ TEMPLATE = _ENV.from_string("""
 <table><tr><th>pool</th><th>workers</th><th>allocated</th><th>tasks</th><th>efficiency</th><th>idle start</th><th>middle</th><th>tail</th><th>left early</th></tr>
 {% for pool, a in report.items() %}<tr><td>{{ pool }}</td><td>{{ a.workers }}</td><td>{{ "%.1f"|format(a.allocated) }}</td><td>{{ "%.1f"|format(a.task_seconds) }}</td><td>{{ "-" if a.efficiency is none else "%.0f%%"|format(100 * a.efficiency) }}</td><td>{{ "%.1f"|format(a.idle_start) }}</td><td>{{ "%.1f"|format(a.idle_middle) }}</td><td>{{ "%.1f"|format(a.idle_tail) }}</td><td>{% for r, n in a.left_early.items() %}{{ n }} {{ r }}{% if not loop.last %}, {% endif %}{% else %}-{% endfor %}</td></tr>
 {% endfor %}</table></section>{% endif %}
+{% if resources %}<section class="chart" id="resources"><h2>What each task used</h2>
+<table><tr>{% for h in resources_head %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in resources %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}</table></section>{% endif %}
 """)
 
 
@@ -229,4 +236,5 @@ def render(d: ChartData) -> str:
     """The HTML fragment with the four panels."""
     return TEMPLATE.render(W=W, H=H, LEFT=LEFT, p=progress_chart(d), r=durations_chart(d),
                            k=workers_chart(d), failures=d.failures, report=d.report, done=DONE_COLOUR,
+                           resources=d.resources, resources_head=RESOURCES_HEAD,
                            proj=PROJECTION_COLOUR, sample=SAMPLE_COLOUR)

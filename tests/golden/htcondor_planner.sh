@@ -25,4 +25,4 @@ jug_busy() {  # a job of $JUG_AFTER idle (1), running (2, 6, 7) or not materiali
 echo "jug chain planner for jug-jugfile-plan: waiting for cluster(s) $JUG_AFTER to end"
 while jug_busy; do sleep "${JUG_PLANNER_POLL:-30}"; done
 echo "jug chain planner for jug-jugfile-plan on $(hostname) at $(date '+%F %T')"
-exec timeout 600 /opt/venv/bin/python -m jug.hpc.chain --jugdir /home/user/proj/jugfile.jugdata --generation 3 /home/user/proj/jugfile.py
+exec timeout 600 /opt/venv/bin/python -m jug.hpc.chain --jugdir /home/user/proj/jugfile.jugdata --generation 3 --walltime 600 /home/user/proj/jugfile.py

@@ -14,4 +14,4 @@
 export JUG_JOB_START=$(date +%s)
 cd /home/user/proj || exit 1
 echo "jug chain planner for jug-jugfile-plan on $(hostname) at $(date '+%F %T')"
-exec /opt/venv/bin/python -m jug.hpc.chain --jugdir /home/user/proj/jugfile.jugdata --generation 3 /home/user/proj/jugfile.py
+exec /opt/venv/bin/python -m jug.hpc.chain --jugdir /home/user/proj/jugfile.jugdata --generation 3 --walltime 600 /home/user/proj/jugfile.py

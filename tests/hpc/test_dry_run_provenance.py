@@ -114,5 +114,5 @@ def test_chain_cap_counts_every_pool(project: Path, tmp_path: Path) -> None:
     finally:
         cancel_quietly(project, jugfile="pipeline.py", env=env)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert re.search(r"chain started: up to \d+ generation\(s\) of at most 5 worker\(s\) "
+    assert re.search(r"chain started: up to \d+ generations? of at most 5 workers "
                      r"\(2 gpu, 3 default\)", p.stdout), p.stdout

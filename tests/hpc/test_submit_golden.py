@@ -31,6 +31,17 @@ CASES = {
     "torque_full": ("torque", 16, {**FULL, "directive": ["-l naccesspolicy=singlejob"]}),
     "sge_basic": ("sge", 64, {}),
     "sge_full": ("sge", 16, {**FULL, "directive": ["-l arch=lx-amd64"]}),
+    # --workers-per-job: 10 workers in jobs of 4 is an array of 3 elements of 4 CPUs each
+    "slurm_per_job": ("slurm", 10, {"workers_per_job": 4, "mem": "2G"}),
+    "pbs_per_job": ("pbs", 10, {"workers_per_job": 4, "mem": "2G", "cpus_per_task": 2}),
+    "sge_per_job": ("sge", 10, {"workers_per_job": 4, "mem": "2G"}),
+    "torque_per_job": ("torque", 10, {"workers_per_job": 4}),
+    "slurm_whole_node": ("slurm", 256, {"workers_per_job": "auto", "exclusive": True,
+                                        "cores_per_node": 128}),
+    "pbs_whole_node": ("pbs", 256, {"workers_per_job": "auto", "exclusive": True,
+                                    "cores_per_node": 128}),
+    "sge_whole_node": ("sge", 256, {"workers_per_job": "auto", "exclusive": True,
+                                    "cores_per_node": 128}),
 }
 
 
