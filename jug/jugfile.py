@@ -71,7 +71,6 @@ def load(jugfile: str, store: Store, argv: list[str] | None = None) -> Loaded:
     ns = module.__dict__
     _task._reset_registry()
     _task.Task.store = store
-    _task.running[0] = True
     _task.register_module(name, module)
     folder = os.path.dirname(path)
     if sys.path[:1] != [folder]:
@@ -156,7 +155,9 @@ def set_jugdir(jugdir: Any) -> Store:
 
 
 def is_jug_running() -> bool:
-    """True when the code runs under jug (command line or jug.init), not plain Python."""
+    """True under the ``jug`` command line (``jug execute``, ``jug shell``, ``jug status``...);
+    False from plain Python, also after ``jug.init`` (as in Jug): scripts use it to tell
+    "I am being run by jug" from "I am analysing results"."""
     return _task.running[0]
 
 

@@ -32,7 +32,8 @@ __all__ = [
 
 #: every Task defined since the jugfile started loading, in definition order
 alltasks: list[Task] = []
-#: True while jug (the command line or jug.init) is loading or running a jugfile
+#: True once the ``jug`` command line runs (``jug execute``, ``jug shell``...); never set by
+#: ``jug.init`` from plain Python, so a script can tell "run by jug" from "analysing results"
 running: list[bool] = [False]
 
 _NOT_LOADED = object()

@@ -22,7 +22,9 @@ SERIAL_GROUPS = ("slurm", "sge", "faults")
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put each test that needs a shared resource into that resource's xdist group."""
     for item in items:
-        group = next((g for g in SERIAL_GROUPS if item.get_closest_marker(g)), None)
+        fixtures = getattr(item, "fixturenames", ())
+        group = next((g for g in SERIAL_GROUPS if item.get_closest_marker(g)
+                      or f"{g}_cluster" in fixtures), None)
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
 

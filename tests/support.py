@@ -259,7 +259,8 @@ def start_execute(jugfile: Path, jugdir: Path, *extra: str, env: dict | None = N
 # -- HPC: projects, the fake PBS, --until-done chains ------------------------------------
 
 def base_env(extra: dict | None = None) -> dict[str, str]:
-    """The environment of ``jug submit`` in tests: no user profile or jugrc leaks in."""
+    """The environment of ``jug submit`` in tests: this checkout first on the path (its
+    workers inherit it), no user profile or jugrc leaks in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUG_")}
     # this checkout first, as jug_env does: a second worktree must not test the installed jug
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")

@@ -83,7 +83,8 @@ during_load = jug.is_jug_running()
 
 
 def test_is_jug_running_after_init_from_plain_python(tmp_path: Path) -> None:
-    # reference: "True if this script is being executed by jug instead of regular Python"
+    # reference: "True if this script is being executed by jug instead of regular Python";
+    # jug.init from plain Python is regular Python (Jug 2.7 answers False there too)
     write_jugfile(tmp_path, RUNNING_PROBE, "probe.py")
     out = python_out(tmp_path, """
         import jug
@@ -91,9 +92,37 @@ def test_is_jug_running_after_init_from_plain_python(tmp_path: Path) -> None:
         store, ns = jug.init("probe.py", "dict_store")
         print(before, ns["during_load"], jug.is_jug_running())
     """)
-    assert out == "False True True"
+    assert out == "False False False"
     assert python_out(tmp_path, "import runpy; print(runpy.run_path('probe.py')['during_load'])"
                       ) == "False"  # plain Python, no jug.init
+
+
+RUNNING_RECORDER = """
+import jug
+from jug import TaskGenerator
+
+with open("seen.txt", "a") as f:
+    f.write(f"load {jug.is_jug_running()}\\n")
+
+@TaskGenerator
+def probe():
+    with open("seen.txt", "a") as f:
+        f.write(f"task {jug.is_jug_running()}\\n")
+    return 1
+
+probe()
+"""
+
+
+@pytest.mark.parametrize("command", [["execute"], ["status"], ["check"], ["shell"],
+                                     ["invalidate", "--target", "probe"]])
+def test_is_jug_running_under_the_command_line(tmp_path: Path, command: list) -> None:
+    write_jugfile(tmp_path, RUNNING_RECORDER, "rec.py")
+    run_jug(*command, "rec.py", cwd=tmp_path, input="exit\n")
+    seen = (tmp_path / "seen.txt").read_text().split("\n")
+    assert seen[0] == "load True", seen
+    if command == ["execute"]:
+        assert "task True" in seen
 
 
 DOUBLE_JUGFILE = """

@@ -229,8 +229,12 @@ total = after(xs)
 
 
 def _wait_for_lock(jf: Path, timeout: float = 30) -> dict:
-    return wait_until(lambda: (st := status(jf))["locks"]["count"] and st, timeout,
-                      "a task to get locked", every=0.1)
+    """The status once a task is locked.  The lock folder is polled directly: a ``jug status``
+    per poll can take longer than a short task on a loaded machine, and so miss its lock."""
+    locks = jf.with_suffix(".jugdata") / "locks"
+    wait_until(lambda: locks.is_dir() and any(locks.iterdir()), timeout,
+               "a task to get locked", every=0.02)
+    return status(jf)
 
 
 def test_sigterm_releases_lock_and_exits_nonzero(tmp_path: Path) -> None:

@@ -102,38 +102,6 @@ def test_select_store_schemes(tmp_path) -> None:
         select_store(str(f))
 
 
-def _mutex(store: FileStore, owner: dict) -> str:
-    """Plant the mutex of document ns/d as ``owner`` left it."""
-    folder = os.path.join(store.path, "docs", "ns")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, ".d.json.mutex")
-    with open(path, "w") as f:
-        json.dump(owner, f)
-    return path
-
-
-def test_update_doc_breaks_the_mutex_of_a_dead_process(store: FileStore) -> None:
-    import subprocess
-    import sys
-
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    _mutex(store, {"host": os.uname().nodename, "pid": int(gone)})
-    assert store.update_doc("ns", "d", lambda doc: {"v": 1}, wait=0.2)
-    assert store.read_docs("ns") == {"d": {"v": 1}}
-    assert os.listdir(os.path.join(store.path, "docs", "ns")) == ["d.json"]  # mutex released
-
-
-def test_update_doc_waits_for_a_live_holder_and_breaks_a_stale_one(store: FileStore) -> None:
-    path = _mutex(store, {"host": os.uname().nodename, "pid": os.getpid()})  # alive: us
-    assert store.update_doc("ns", "d", lambda doc: {"v": 1}, wait=0.2) is False
-    assert store.read_docs("ns") == {} and os.path.exists(path)
-    old = os.stat(path).st_mtime - 3600
-    os.utime(path, (old, old))  # held for an hour: its holder is stuck or gone
-    assert store.update_doc("ns", "d", lambda doc: {"v": 2}, wait=0.2) is True
-    assert store.read_docs("ns") == {"d": {"v": 2}}
-
-
 def test_a_lock_released_within_a_second_is_not_read_back(store: FileStore, monkeypatch) -> None:
     """One system call to release a lock just taken; an older lock is read back first, and
     is left alone if a worker that judged this one dead took it over."""

@@ -332,6 +332,62 @@ def test_documents(backend: Backend) -> None:
     assert s.read_docs("submit") == {"w1": {"job": "123"}}
 
 
+def test_cas_doc_writes_only_over_the_version_it_read(backend: Backend) -> None:
+    """Compare-and-set on a version number: a writer holding an older copy never overwrites
+    a newer one (issue 20: a planner's old chain record undid a cancel)."""
+    s, other = backend.store, backend.reopen()
+    assert s.cas_doc("chain", "c", {"status": "running"}, 0) is True
+    assert s.read_docs("chain") == {"c": {"status": "running", "version": 1}}
+    assert other.cas_doc("chain", "c", {"status": "other"}, 0) is False  # it exists now
+    assert other.cas_doc("chain", "c", {"status": "cancelled"}, 1) is True
+    assert s.cas_doc("chain", "c", {"status": "running", "generations": [2]}, 1) is False
+    assert other.read_docs("chain")["c"] == {"status": "cancelled", "version": 2}
+    assert s.cas_doc("chain", "c", {"status": "cancelled", "n": 3}, 2) is True
+    assert s.read_docs("chain") == {"c": {"status": "cancelled", "n": 3, "version": 3}}
+    assert s.remove_doc("chain", "c") is True and s.read_docs("chain") == {}
+    assert s.cas_doc("chain", "c", {"again": 1}, 0) is True  # a removed doc starts over
+
+
+def test_cas_doc_takes_over_a_plain_document(backend: Backend) -> None:
+    """A record written by write_doc (an older jug) has version 0 and can be replaced."""
+    s = backend.store
+    s.write_doc("chain", "c", {"status": "running"})
+    assert s.cas_doc("chain", "c", {"status": "x"}, 1) is False
+    assert s.cas_doc("chain", "c", {"status": "done"}, 0) is True
+    assert backend.reopen().read_docs("chain") == {"c": {"status": "done", "version": 1}}
+    assert s.remove_doc("chain", "c") is True and s.read_docs("chain") == {}
+
+
+def _increment(spec: str, start, results, rounds: int) -> None:  # runs in a child process
+    store = select_store(spec)
+    start.wait()
+    lost = 0
+    for _ in range(rounds):
+        while True:
+            doc = store.read_docs("count").get("n") or {}
+            version = int(doc.get("version") or 0)
+            if store.cas_doc("count", "n", {"value": int(doc.get("value") or 0) + 1}, version):
+                break
+            lost += 1
+    results.put(lost)
+
+
+@pytest.mark.parametrize("backend", ["file", "redis"], indirect=True)  # dict: one process only
+def test_cas_doc_loses_no_update_across_processes(backend: Backend) -> None:
+    ctx = multiprocessing.get_context("fork")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_increment, args=(backend.spec, start, results, 25))
+             for _ in range(6)]
+    for p in procs:
+        p.start()
+    start.set()
+    retries = sum(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(60)
+    doc = backend.store.read_docs("count")["n"]
+    assert doc["value"] == 150 and doc["version"] == 150, (doc, retries)
+
+
 def test_update_doc_is_a_change_of_what_is_stored(backend: Backend) -> None:
     s = backend.store
     seen = []
@@ -343,9 +399,7 @@ def test_update_doc_is_a_change_of_what_is_stored(backend: Backend) -> None:
     assert s.update_doc("ns", "counter", bump) is True
     assert s.update_doc("ns", "counter", bump) is True
     assert seen == [None, {"n": 1}]
-    assert backend.reopen().read_docs("ns") == {"counter": {"n": 2}}
-    assert s.update_doc("ns", "counter", lambda doc: None) is True  # None removes it
-    assert s.read_docs("ns") == {}
+    assert backend.reopen().read_docs("ns")["counter"]["n"] == 2  # (and its cas version)
 
 
 def _bump_many(spec: str, times: int, start) -> None:  # runs in a child process
@@ -367,7 +421,7 @@ def test_update_doc_loses_no_update_across_processes(backend: Backend) -> None:
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0] * 6
-    assert backend.reopen().read_docs("ns") == {"counter": {"n": 150}}
+    assert backend.reopen().read_docs("ns")["counter"]["n"] == 150
 
 
 def test_description(backend: Backend) -> None:

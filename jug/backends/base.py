@@ -11,6 +11,8 @@ Everything above this module (tasks, execute, status, the HPC toolkit) talks onl
   record judged dead; ``claim`` locks and reports a named :class:`Claim`;
 * failures: ``fail`` marks a task as failed (it stays failed until cleaned up);
 * documents: small JSON dictionaries in named namespaces (run times, submit state...);
+  ``cas_doc`` writes one only over the version its writer read (records that two processes
+  may write at once, such as the ``--until-done`` chain record);
 * housekeeping: ``remove_stale_temporaries``, ``remove_all_locks``, ``flush``, ``close``.
 
 Every method is declared here with its types, so callers never probe a store for a
@@ -280,6 +282,14 @@ class Claim(NamedTuple):
     failed: bool  # the task is marked failed (it stays failed until cleaned up)
 
 
+def doc_version(doc: dict | None) -> int:
+    """The version :meth:`Store.cas_doc` recorded in ``doc`` (0: none, or no document)."""
+    try:
+        return int((doc or {}).get("version") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 class Store(ABC):
     """A place where results, locks, failure marks and small documents live."""
 
@@ -436,23 +446,33 @@ class Store(ABC):
     def remove_doc(self, namespace: str, name: str) -> bool:
         """Remove document ``namespace/name``; True if it existed."""
 
-    def update_doc(self, namespace: str, name: str,
-                   change: Callable[[dict | None], dict | None]) -> bool:
-        """Replace document ``namespace/name`` by ``change(current)`` (current: None when
-        absent; a None result removes it) as one compare-and-set: a document several
-        processes rewrite (the compacted run times, the summary of past workers) loses no
-        update.  ``change`` may be called more than once (again after a conflict); False if
-        the document stayed contended and was left as it was.
+    @abstractmethod
+    def cas_doc(self, namespace: str, name: str, doc: dict, version: int) -> bool:
+        """Compare-and-set: store ``doc`` as ``namespace/name`` with ``"version": version + 1``
+        only if the stored document's version (:func:`doc_version`) is still ``version``
+        (0: no document, or one written by :meth:`write_doc`); False, writing nothing, if
+        another writer came first.
 
-        This default reads and writes without atomicity, which a store used by one process
-        at a time may keep; stores shared by processes override it.
+        Atomic across processes and hosts, so a writer holding an older copy (a planner
+        whose poll took minutes) can never undo a newer write (a cancel): it reads again and
+        decides again.  :meth:`read_docs` returns the document with its ``version``.
         """
-        new = change(self.read_docs(namespace).get(name))
-        if new is None:
-            self.remove_doc(namespace, name)
-        else:
-            self.write_doc(namespace, name, new)
-        return True
+
+    def update_doc(self, namespace: str, name: str, change: Callable[[dict | None], dict],
+                   attempts: int = 20) -> bool:
+        """Replace document ``namespace/name`` by ``change(current)`` (current: None when
+        absent, else without its ``version``) by :meth:`cas_doc`: a document several
+        processes rewrite (the compacted run times, the summary of past workers) loses no
+        update.  ``change`` is called again after a conflict; False if the document stayed
+        contended for ``attempts`` tries and was left as it was."""
+        for _ in range(attempts):
+            current = self.read_docs(namespace).get(name)
+            version = doc_version(current)
+            body = None if current is None else {k: v for k, v in current.items()
+                                                 if k != "version"}
+            if self.cas_doc(namespace, name, change(body), version):
+                return True
+        return False
 
     # -- housekeeping ----------------------------------------------------------------
     def remove_all_locks(self) -> int:

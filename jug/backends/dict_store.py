@@ -11,7 +11,15 @@ import zlib
 from typing import Any, Iterable
 
 from . import owner as _owner
-from .base import HEADER_SIZE, CorruptResult, Store, check_header, decode_result, encode_result
+from .base import (
+    HEADER_SIZE,
+    CorruptResult,
+    Store,
+    check_header,
+    decode_result,
+    doc_version,
+    encode_result,
+)
 
 
 class DictStore(Store):
@@ -104,3 +112,11 @@ class DictStore(Store):
 
     def remove_doc(self, namespace: str, name: str) -> bool:
         return self._docs.get(namespace, {}).pop(name, None) is not None
+
+    def cas_doc(self, namespace: str, name: str, doc: dict, version: int) -> bool:
+        """Compare-and-set in this process's memory (one process: nothing can interleave)."""
+        docs = self._docs.setdefault(namespace, {})
+        if doc_version(docs.get(name)) != version:
+            return False
+        docs[name] = {**doc, "version": version + 1}
+        return True

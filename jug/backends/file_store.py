@@ -6,6 +6,7 @@ Layout under the jugdir::
     locks/<hash>            exclusive-create lock files holding the owner as JSON
     failed/<hash>           failure marks (JSON)
     docs/<namespace>/<name>.json
+    docs/<namespace>/<name>.json.v<version, 12 digits>   (documents written by cas_doc)
 
 Durability policy: a result is written to a temporary file in its final folder and renamed
 into place, so readers and a killed writer never see half a file; no fsync per task (it costs
@@ -20,10 +21,12 @@ import errno
 import functools
 import json
 import os
+import re
 import sys
 import threading
 import time
 import zlib
+from functools import partial
 from typing import Any, Callable, Iterable, TypeVar
 
 from ..config.trust import untrusted_reason
@@ -35,6 +38,7 @@ from .base import (
     Store,
     StoreError,
     check_header,
+    doc_version,
     encode_result_parts,
     read_result,
 )
@@ -47,8 +51,11 @@ _NOT_CLAIMED = Claim(False, False, False)
 #: it back: only a worker judging this one dead may take it over, and that needs --stale-after
 #: seconds without heartbeat (300 by default) on another host, or this process gone
 TRUST_OWN_LOCK = 1.0
-#: seconds after which the mutex of a document being updated is stale (an update takes ms)
-MUTEX_STALE = 60.0
+#: a version of a document written by cas_doc
+_CAS_FILE = re.compile(r"^(?P<name>.+)\.json\.v(?P<version>\d{12})$")
+#: versions of a cas_doc document kept behind the newest: a writer that read a version, then
+#: stalled while this many others were written, is told it lost (see FileStore.cas_doc)
+_CAS_KEEP = 50
 #: results up to this size (one page) get their checksum verified by the cheap check too
 CHEAP_CHECKSUM_SIZE = 4096
 #: folders are made group-shareable at most: a store every user could write to is refused
@@ -435,8 +442,19 @@ class FileStore(Store):
 
     @_os_errors("read documents in")
     def read_docs(self, namespace: str) -> dict[str, dict]:
-        docs = _read_json_dir(os.path.join(self._docs, namespace))
-        return {k[:-5]: v for k, v in docs.items() if k.endswith(".json")}
+        """Plain documents, and the newest readable version of each cas_doc document (one
+        listing; old versions are never read)."""
+        folder = os.path.join(self._docs, namespace)
+        versioned: dict[str, list[int]] = {}
+        plain = _read_json_dir(folder, skip=partial(_note_cas, versioned))
+        docs = {k[:-5]: v for k, v in plain.items()}
+        for name, versions in versioned.items():
+            for v in sorted(versions, reverse=True):
+                doc = _read_json(_cas_path(folder, name, v), missing=None)
+                if doc is not None and "unreadable" not in doc:
+                    docs[name] = doc
+                    break
+        return docs
 
     @_os_errors("read a document in")
     def read_doc(self, namespace: str, name: str) -> dict | None:
@@ -444,59 +462,75 @@ class FileStore(Store):
 
     @_os_errors("remove a document in")
     def remove_doc(self, namespace: str, name: str) -> bool:
-        return _unlink(os.path.join(self._docs, namespace, name + ".json"))
-
-    @_os_errors("update a document in")
-    def update_doc(self, namespace: str, name: str,
-                   change: Callable[[dict | None], dict | None], wait: float = 5.0) -> bool:
-        """Read, change and write one document while holding its mutex: a file beside it
-        created with ``O_EXCL`` (atomic, NFS included), so two processes never interleave.
-
-        A mutex whose holder is provably gone (same host, no such process) or that is older
-        than :data:`MUTEX_STALE` seconds (an update takes milliseconds) is broken; after
-        ``wait`` seconds of a live holder, False and the document is left alone.
-        """
         folder = os.path.join(self._docs, namespace)
-        path = os.path.join(folder, name + ".json")
-        mutex = os.path.join(folder, f".{name}.json.mutex")
-        if not self._take_mutex(folder, mutex, wait):
+        removed = _unlink(os.path.join(folder, name + ".json"))
+        for v in _cas_versions(folder, name).get(name, []):
+            removed = _unlink(_cas_path(folder, name, v)) or removed
+        return removed
+
+    @_os_errors("write a document in")
+    def cas_doc(self, namespace: str, name: str, doc: dict, version: int) -> bool:
+        """Each version is its own file, made by ``link`` (exclusive, NFS included): of two
+        writers of version N+1 exactly one creates it.  No lock, so a writer killed halfway
+        blocks nobody; old versions are pruned, and a writer that read a version so old that
+        its successor was pruned (and so re-created it) sees the newer ones and withdraws."""
+        folder = os.path.join(self._docs, namespace)
+        self._ensure_dir(folder)
+        if self._stored_version(folder, name) != version:
+            return False
+        target = _cas_path(folder, name, version + 1)
+        body = json.dumps({**doc, "version": version + 1}, default=str).encode()
+        if not self._create_exclusive(folder, target, body):
+            return False
+        newer = _cas_versions(folder, name).get(name, [])
+        if max(newer) >= version + 1 + _CAS_KEEP:  # a pruned number made again: stale
+            _unlink(target)
+            return False
+        _unlink(os.path.join(folder, name + ".json"))  # a plain write it replaces
+        for v in newer:
+            if v <= version + 1 - _CAS_KEEP:
+                _unlink(_cas_path(folder, name, v))
+        return True
+
+    def _stored_version(self, folder: str, name: str) -> int:
+        """The version of document ``name``: its newest cas file, else the plain one's."""
+        versions = _cas_versions(folder, name).get(name)
+        if versions:
+            return max(versions)
+        return doc_version(_read_json(os.path.join(folder, name + ".json"), missing=None))
+
+    def _create_exclusive(self, folder: str, path: str, body: bytes) -> bool:
+        """Create ``path`` holding ``body`` unless it exists (False); readers never see it
+        half-written (a complete temporary file is linked), except where the filesystem has
+        no hard links: there it is created exclusively and written (readers skip it until
+        it parses)."""
+        self._counter += 1
+        tmp = f"{folder}/{self._tmp_tag}{self._counter}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        try:
+            _write_all(fd, [body])
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+        finally:
+            _unlink(tmp)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        except FileExistsError:
             return False
         try:
-            new = change(_read_json(path, missing=None))
-            if new is None:
-                _unlink(path)
-            else:
-                self._atomic_write(folder, path, json.dumps(new, default=str).encode())
-            return True
+            _write_all(fd, [body])
         finally:
-            _unlink(mutex)
+            os.close(fd)
+        return True
 
-    def _take_mutex(self, folder: str, mutex: str, wait: float) -> bool:
-        """Create ``mutex`` exclusively, breaking one left by a dead holder; False if a live
-        holder kept it for ``wait`` seconds."""
-        deadline = time.monotonic() + wait
-        pause = 0.005
-        while True:
-            try:
-                fd = os.open(mutex, _CREATE, _FILE_MODE)
-            except FileNotFoundError:
-                self._make_dir(folder)
-                continue
-            except FileExistsError:
-                dead = _dead_mutex(mutex)
-                if dead is not None:
-                    _break(mutex, dead)
-                    continue
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(pause)
-                pause = min(pause * 2, 0.1)
-                continue
-            try:
-                os.write(fd, _owner.lock_body())
-            finally:
-                os.close(fd)
-            return True
 
     def close(self) -> None:
         """Collect a listing started and never taken (no child is left behind)."""
@@ -579,43 +613,6 @@ def _check_framing(key: str, path: str, data: bytes, size: int, whole: bool) -> 
         raise CorruptResult(key, path, "checksum mismatch")
 
 
-def _dead_mutex(mutex: str) -> bytes | None:
-    """The record of a document's mutex if its holder is gone (same host, no such process)
-    or it is stale; None if it may be alive (or was released meanwhile)."""
-    data = _read_small(mutex)
-    if data is None:
-        return None
-    owner = _parse_json(data)
-    if owner.get("host") == _owner.HOST and isinstance(owner.get("pid"), int):
-        try:
-            os.kill(owner["pid"], 0)
-        except ProcessLookupError:
-            return data
-        except OSError:
-            pass  # it exists (another user's process): alive
-    try:
-        stale = time.time() - os.stat(mutex).st_mtime > MUTEX_STALE
-    except FileNotFoundError:
-        return None
-    return data if stale else None
-
-
-def _break(mutex: str, dead: bytes) -> None:
-    """Remove the mutex judged dead (record ``dead``): moved aside first (atomic) and put
-    back if it turns out to be a newer one, so a live holder never loses it."""
-    aside = f"{mutex}.broken.{_owner.HOST}.{_owner.my_pid()}"
-    try:
-        os.rename(mutex, aside)
-    except FileNotFoundError:
-        return
-    if _read_small(aside) != dead:
-        try:
-            os.link(aside, mutex)
-        except FileExistsError:
-            pass
-    _unlink(aside)
-
-
 def _warn_not_owner(key: str, owner: dict) -> None:
     print(f"jug: not releasing lock {key[:12]}: it is held by {_owner.owner_summary(owner)}, "
           "not by this process (it was reclaimed)", file=sys.stderr)
@@ -688,7 +685,38 @@ def _check_trusted(path: str, what: str = "the jugdir") -> None:
                          "(--jugdir), or set JUG_TRUSTED_UIDS to trust its owner")
 
 
-def _read_json_dir(folder: str, read: Callable[[str], Any] | None = None) -> dict[str, dict]:
+def _cas_path(folder: str, name: str, version: int) -> str:
+    """The file of version ``version`` of cas_doc document ``name``."""
+    return f"{folder}/{name}.json.v{version:012d}"
+
+
+def _note_cas(versions: dict[str, list[int]], filename: str) -> bool:
+    """Skip every file but plain documents; note the version of a cas_doc one in
+    ``versions`` (so one listing serves both)."""
+    m = _CAS_FILE.match(filename)
+    if m:
+        versions.setdefault(m.group("name"), []).append(int(m.group("version")))
+    return not filename.endswith(".json")
+
+
+def _cas_versions(folder: str, name: str | None = None) -> dict[str, list[int]]:
+    """``{document name: versions present}`` of the cas_doc documents in ``folder`` (of
+    ``name`` only, if given): one listing, nothing read."""
+    out: dict[str, list[int]] = {}
+    try:
+        it = os.scandir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    with it:
+        for e in it:
+            m = _CAS_FILE.match(e.name)
+            if m and (name is None or m.group("name") == name):
+                out.setdefault(m.group("name"), []).append(int(m.group("version")))
+    return out
+
+
+def _read_json_dir(folder: str, read: Callable[[str], Any] | None = None,
+                   skip: Callable[[str], bool] | None = None) -> dict[str, dict]:
     out: dict[str, dict] = {}
     try:
         it = os.scandir(folder)
@@ -696,7 +724,7 @@ def _read_json_dir(folder: str, read: Callable[[str], Any] | None = None) -> dic
         return out
     with it:
         for e in it:
-            if e.name[0] == ".":
+            if e.name[0] == "." or (skip is not None and skip(e.name)):
                 continue
             v = read(e.path) if read else _read_json(e.path, missing=None)
             if v is not None:

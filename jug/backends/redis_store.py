@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import owner as _owner
@@ -128,26 +128,33 @@ end
 return 0
 """
 
-# Compare-and-set of one document (a hash field): ARGV[2] is the body it must still have (''
-# for absent), ARGV[3] the new body ('' to remove it).
-_DOC_CAS_LUA = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur == false then cur = '' end
-if cur ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-end
-return 1
-"""
-
 # Compare-and-delete one hash field: remove it only if it still equals ARGV[2].
 _CAD_LUA = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 0
+"""
+
+# Compare-and-set a document on its version: write ARGV[3] only if the stored document's
+# "version" (0: none, or no document) is still ARGV[2]; the writer's token ARGV[4] goes to
+# KEYS[2], so that a call redis-py retried after a lost reply knows its own write.
+_CAS_DOC_LUA = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local v = 0
+if cur then
+  local ok, doc = pcall(cjson.decode, cur)
+  if ok and type(doc) == 'table' and tonumber(doc['version']) then v = tonumber(doc['version']) end
+end
+if v ~= tonumber(ARGV[2]) then
+  if v == tonumber(ARGV[2]) + 1 and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[4] then
+    return 1
+  end
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+return 1
 """
 
 # Header and total payload length of a result, without transferring the payload.
@@ -254,7 +261,7 @@ class RedisStore(Store):
         self._unlock_script = self._r.register_script(_UNLOCK_LUA)
         self._cas_script = self._r.register_script(_CAS_LUA)
         self._cad_script = self._r.register_script(_CAD_LUA)
-        self._doc_cas_script = self._r.register_script(_DOC_CAS_LUA)
+        self._cas_doc_script = self._r.register_script(_CAS_DOC_LUA)
         self._verify_script = self._r.register_script(_VERIFY_LUA)
         self._finish_script = self._r.register_script(_FINISH_LUA)
         self._finish_claim_script = self._r.register_script(_FINISH_CLAIM_LUA)
@@ -680,22 +687,23 @@ class RedisStore(Store):
 
     def remove_doc(self, namespace: str, name: str) -> bool:
         with self._errors():
-            return bool(self._r.hdel(self._dkey(namespace), name))
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hdel(self._dkey(namespace), name)
+            pipe.hdel(self._dkey(namespace) + ":writers", name)
+            removed, _ = pipe.execute()
+        return bool(removed)
 
-    def update_doc(self, namespace: str, name: str,
-                   change: Callable[[dict | None], dict | None], attempts: int = 20) -> bool:
-        """Compare-and-set in one script: the new body is written only if the stored one is
-        still the body ``change`` saw (retried on conflict)."""
+    def cas_doc(self, namespace: str, name: str, doc: dict, version: int) -> bool:
+        """One Lua call compares the stored version and writes, recording a random token of
+        this write beside it: a call redis-py retried after a lost reply finds the version
+        it wrote with its own token and still counts as won (equal bodies from two writers
+        would not tell them apart)."""
+        body = json.dumps({**doc, "version": version + 1}, default=str)
         key = self._dkey(namespace)
-        for _ in range(attempts):
-            with self._errors():
-                raw = self._r.hget(key, name)
-            new = change(None if raw is None else _loads(raw))
-            body = "" if new is None else json.dumps(new, default=str)
-            with self._errors():
-                if self._doc_cas_script(keys=[key], args=[name, raw or b"", body]):
-                    return True
-        return False
+        with self._errors():
+            return bool(self._cas_doc_script(keys=[key, key + ":writers"],
+                                             args=[name, version, body, uuid.uuid4().hex]))
+
 
     # -- housekeeping ----------------------------------------------------------------
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:

@@ -9,6 +9,7 @@ import select
 import sys
 from typing import Sequence
 
+from .. import task as _task
 from .._version import __version__
 from ..backends import StoreError
 from ..config import options as _options
@@ -110,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     """Parse and run one subcommand; stdout is flushed here so a closed pipe shows up here."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    _task.running[0] = True  # jug.is_jug_running(): the command line runs, not plain Python
     try:
         module, args = parse(argv)
         try:

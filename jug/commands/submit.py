@@ -43,12 +43,16 @@ OPTIONS = [
            "finished or failed, or the stop file drains it", flag=True, negatable=False),
     Option("status", None, "Show the --until-done chain and the arrays recorded for this "
            "jugfile and store", flag=True, negatable=False),
+    Option("resume", None, "Start the --until-done chain of this jugfile again with the "
+           "settings it was started with (after a drain, a stop or a cancel; --jugdir if it "
+           "was not the default)", flag=True, negatable=False),
     Option("once", None, "With --watch: a single poll (status, reclaim, resubmit), then exit",
            flag=True, negatable=False),
     *command_line_options(loop=True),
 ]
 
 _ACTIONS = ("dry_run", "cancel", "profile", "watch", "once", "until_done", "status", "report",
+            "resume",
             *LOOP_DEFAULTS)
 
 
@@ -106,28 +110,62 @@ def check_jugfile(plan: Any) -> dict[str, Any]:
         return {}
 
 
-def _print_settings(settings: dict, sources: dict, plan: Any) -> None:
-    """Print the merged settings with their sources (for --dry-run)."""
+def _print_settings(settings: dict, sources: dict, plan: Any,
+                    shown: dict[str, tuple[Any, str]] | None = None) -> None:
+    """Print the merged settings with their sources (for --dry-run); ``shown`` puts other
+    values and sources in front (a pool's array size and where it comes from)."""
     sched = plan.scheduler
     derived = {
         "scheduler": sched.name, "jugfile": plan.jugfile, "jugdir": plan.jugdir,
         "workdir": plan.workdir, "walltime": sched.format_walltime(plan.walltime),
         "margin": sched.format_walltime(plan.margin),
-        "budget": sched.format_walltime(plan.budget) + " (JUG_MAX_HOURS/MINUTES/SECONDS)",
+        "budget": sched.format_walltime(plan.budget) + " (JUG_MAX_HOURS/MINUTES/SECONDS, "
+                  "from the job's start)",
+        "backstop": sched.signal_note(plan.walltime, plan.margin),
+        "validation": " ".join(sched.validate_args("SCRIPT") or []) or
+                      f"none ({sched.name} has no dry validation of a job script)",
         "stop_file": plan.stop_file, "log_dir": plan.log_dir, "job_name": plan.job_name,
         "python": plan.python, "env": plan.settings.get("env"),  # without a password
     }
+    if plan.settings.get("mem"):
+        derived["mem"] = sched.format_memory(int(plan.settings["mem"]))
     print("# settings (value  <- where it came from):")
-    keys = list(dict.fromkeys([*derived, *settings]))
+    keys = list(dict.fromkeys([*(shown or {}), *derived, *settings]))
     for key in keys:
         value = derived.get(key, settings.get(key))
-        if (value in (None, [], {}, "") or key in ("check", "pythonpath")
-                or not applies_to(key, sched.name)):
-            continue
         src = sources.get(key, "derived")
         if key in derived and settings.get(key) in (None, ""):
             src = "derived"
+        if shown and key in shown:
+            value, src = shown[key]
+        if (value in (None, [], {}, "") or key in ("check", "validate", "pythonpath")
+                or not applies_to(key, sched.name)):
+            continue
         print(f"#   {key.replace('_', '-'):<16} {value}  <- {src}")
+
+
+def _pool_sources(sources: dict, settings: dict, pool: Any, cap: tuple[int, str]
+                  ) -> tuple[dict, dict[str, tuple[Any, str]]]:
+    """The sources of a pool's settings (its own keys come from where the pool was declared:
+    a profile file or ``--pool``), and its array size with where that comes from."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_settings import parse_pool_option
+
+    on_command_line = {parse_pool_option(str(t))[0] for t in settings.get("pool") or []}
+    origin = (f"{sources.get('pool', 'command line')} (--pool {pool.name})"
+              if pool.name in on_command_line
+              else f"{sources.get('pools', 'profile')}, pool {pool.name}")
+    mine = {**sources, **{k: origin for k in pool.settings}}
+    mine["execute_args"] = f"derived (pool {pool.name}'s tasks)"
+    if "job_name" not in pool.settings:
+        mine["job_name"] = f"derived (pool {pool.name})"
+    if pool.max_workers:
+        size = (pool.max_workers, f"{origin}: max-workers (sized at submission)")
+    elif pool.settings.get("workers"):
+        size = (int(pool.settings["workers"]), f"{origin} (sized at submission)")
+    else:
+        size = (cap[0], f"{cap[1]} (the pool has no max-workers; sized at submission)")
+    return mine, {"workers": size}
 
 
 def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
@@ -144,24 +182,38 @@ def _cancel(settings: dict, jugfile: str, dry_run: bool) -> int:
         store = select_store(jugdir)
     except StoreError as e:
         raise SubmitError(str(e))
+    lines: list[str] = []
+    chain = None
     if not dry_run:
         # start-up time: jug --help imports every command module
         from ..hpc.chain.start import cancel as cancel_chain
 
-        cancel_chain(store, jugfile, settings)  # first: no planner submits after this
+        chain = cancel_chain(store, jugfile, settings, echo=lines.append)  # no planner after
     docs = submitted_arrays(store, jugfile)
-    if not docs:
+    if not docs and not lines:
         shown = split_password(str(jugdir))[0]
-        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}")
+        ended = "; its --until-done chain is marked cancelled" if chain and chain.was_running \
+            else ""
+        print(f"no submitted arrays recorded for {os.path.abspath(jugfile)} in {shown}{ended}")
         return 0
     if dry_run:
         for doc in docs.values():
             cmd = get_scheduler(doc["scheduler"], settings).cancel_args([doc["job_id"]])
             print(f"would run: {shlex.join(cmd)}")
         return 0
-    n = cancel_arrays(store, docs, settings)
-    print(f"cancelled {n} array(s); {len(docs)} record(s) removed")
+    n = cancel_arrays(store, docs, settings, echo=lines.append)
+    print("\n".join([*lines, _cancel_summary(n, len(docs), chain)]))
     return 0
+
+
+def _cancel_summary(cancelled: int, records: int, chain: Any) -> str:
+    """The last (with nothing running: the only) line of ``jug submit --cancel``."""
+    ended = "; the --until-done chain is marked cancelled" if chain and chain.was_running \
+        else ""
+    if cancelled == 0 and not (chain and chain.planners):
+        return (f"nothing was running: none of the {plural(records, 'recorded array')} is "
+                f"still queued; {plural(records, 'record')} removed{ended}")
+    return f"cancelled {plural(cancelled, 'array')}; {plural(records, 'record')} removed{ended}"
 
 
 def _report(args: Any, settings: dict, sources: dict) -> int:
@@ -289,6 +341,8 @@ def _run(args: Any) -> int:
         return _status(settings, args.jugfile)
     if getattr(args, "report", False):
         return _report(args, settings, sources)
+    if getattr(args, "resume", False):
+        return _resume(args, settings, sources, dry_run)
     if getattr(args, "since", None) or getattr(args, "chain", None):
         raise SubmitError("--since and --chain choose the workers of --report: add --report")
     until_done = bool(getattr(args, "until_done", False))
@@ -301,6 +355,12 @@ def _run(args: Any) -> int:
     plan = JobPlan.from_settings(settings, args.jugfile, getattr(args, "jugfile_args", None))
     if (getattr(args, "watch", False) or getattr(args, "once", False)) and not dry_run:
         return _watch(args, plan)
+    return _one_array(args, plan, settings, sources, dry_run, until_done)
+
+
+def _one_array(args: Any, plan: Any, settings: dict, sources: dict, dry_run: bool,
+               until_done: bool) -> int:
+    """``jug submit`` without pools: check, then dry-run, submit or start a chain."""
     _check_stop_file(plan, dry_run)
     store = None
     if not dry_run:  # an unwritable store stops us before the jugfile check and any array
@@ -316,6 +376,7 @@ def _run(args: Any) -> int:
     code = _work_left(plan, summary)
     if code is not None:
         return code
+    plan.validate()  # the scheduler's own check of the script, before any array
     if idle:
         print(f"note: {idle}")
     if until_done:
@@ -466,20 +527,66 @@ def _loop_options(args: Any, plan: Any, **extra: Any) -> Any:
 
 
 def _start_chain(args: Any, plan: Any, store: Any, summary: dict,
-                 pools: tuple[dict, list] | None = None) -> None:
+                 pools: tuple[dict, list] | None = None, opts: Any = None) -> None:
     """``--until-done``: generation 1 and its planner job (:mod:`jug.hpc.chain`); with
     ``pools`` (plans, pools) generation 1 is one poll over every pool."""
     # start-up time: jug --help imports every command module
     from ..hpc.chain.start import start, start_pools
+    from ..hpc.pool_settings import max_workers
 
-    opts = _loop_options(args, plan)
+    opts = opts or _loop_options(args, plan)
     gens = getattr(args, "max_generations", None)
     if pools:
         chain = start_pools(pools[0], pools[1], store, opts, gens, summary)
+        caps = {p.name: max_workers(p, opts.max_workers) for p in pools[1]}
+        most = (plural(sum(caps.values()), "worker") + " ("
+                + ", ".join(f"{n} {name}" for name, n in caps.items()) + ")")
     else:
         chain = start(plan, store, opts, gens, summary)
-    print(f"chain started: up to {chain.max_generations} generation(s) of at most "
-          f"{opts.max_workers} worker(s); 'jug submit --status' shows it")
+        most = plural(opts.max_workers, "worker")
+    print(f"chain started: up to {plural(chain.max_generations, 'generation')} of at most "
+          f"{most}; 'jug submit --status' shows it")
+
+
+def _resume(args: Any, settings: dict, sources: dict, dry_run: bool) -> int:
+    """``--resume``: the chain of this jugfile again, with the settings in its record."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.chain.records import Chain
+    from ..hpc.chain.start import describe_resume, recorded_plans
+    from ..hpc.job import SubmitError, split_password
+    from ..hpc.watch import WatchOptions
+
+    given = sorted(k for k, src in sources.items() if src == "command line" and k != "jugdir")
+    if given:
+        raise SubmitError(f"--resume starts the chain again with the settings it was started "
+                          f"with: drop {', '.join('--' + k.replace('_', '-') for k in given)} "
+                          f"(or start a new chain with jug submit --until-done)")
+    store = _open_store(settings, args.jugfile)
+    chain = Chain.load(store, args.jugfile)
+    if chain is None:
+        raise SubmitError(f"no --until-done chain of {args.jugfile} is recorded in "
+                          f"{store.description}: start one with jug submit --until-done "
+                          f"(or give the --jugdir it used)")
+    main, plans, pools = recorded_plans(chain, split_password(str(settings.get("jugdir")
+                                                                   or ""))[1])
+    print(describe_resume(chain, main), flush=True)
+    opts = WatchOptions(max_workers=int(getattr(args, "max_workers", None) or chain.max_workers),
+                        max_queued=getattr(args, "max_queued", None) or chain.max_queued,
+                        stale_after=chain.stale_after)
+    if dry_run:
+        shown = {k: "chain record" for k in main.settings}
+        if plans:
+            return _dry_run_pools(plans, pools or [], {**shown, "pools": "chain record"},
+                                  (opts.max_workers, "chain record"), {}, True)
+        return _dry_run(main, main.settings, shown, "", "", True)
+    _check_stop_file(main, False)
+    main.check_store(store)
+    summary = check_jugfile(main)
+    code = _work_left(main, summary)
+    if code is not None:
+        return code
+    _start_chain(args, main, store, summary, (plans, pools) if plans else None, opts)
+    return _submitted(main)
 
 
 def _watch_options(args: Any, plan: Any) -> Any:
@@ -502,6 +609,7 @@ def _watch(args: Any, plan: Any) -> int:
 
     opts = _watch_options(args, plan)
     store = plan.open_store()
+    plan.validate()
     try:
         return run_watch(plan, store, opts)
     except JugfileError as e:
@@ -519,9 +627,10 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
     main = plans["default"]
     until_done = bool(getattr(args, "until_done", False))
     if dry_run:
-        cap = int(getattr(args, "max_workers", None) or main.workers)
-        return _dry_run_pools(plans, pools, sources, cap, until_done)
+        return _dry_run_pools(plans, pools, sources, _cap(args, main, sources), settings,
+                              until_done)
     _check_stop_file(main, dry_run)
+    _validate_pools(plans, pools, _cap(args, main, sources)[0])
     if until_done:
         return _pools_chain(args, settings, plans, pools)
     opts = _watch_options(args, main)
@@ -532,6 +641,26 @@ def _run_pools(args: Any, settings: dict, sources: dict, pools: list, dry_run: b
         return run_pools(plans, pools, store, opts)
     except JugfileError as e:
         raise SubmitError(f"{e}\n(nothing more was submitted)")
+
+
+def _validate_pools(plans: dict, pools: list, cap: int) -> None:
+    """Let the scheduler check every pool's script before anything is submitted: a pool
+    whose request the cluster cannot meet (a GPU pool without GRES) must stop jug submit
+    now, not fail when its first array is due, hours into the run."""
+    # start-up time: jug --help imports every command module
+    from ..hpc.pool_settings import max_workers
+
+    for pool in pools:
+        plan = plans[pool.name]
+        plan.validate(plan.sizes(max_workers(pool, cap))[0])
+
+
+def _cap(args: Any, main: Any, sources: dict) -> tuple[int, str]:
+    """The worker cap of a pool without its own (``--max-workers``, else ``--workers``) and
+    where it comes from."""
+    if getattr(args, "max_workers", None):
+        return int(args.max_workers), f"--max-workers, {sources.get('max_workers', 'command line')}"
+    return main.workers, f"--workers, {sources.get('workers', 'built-in')}"
 
 
 def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
@@ -552,8 +681,8 @@ def _pools_chain(args: Any, settings: dict, plans: dict, pools: list) -> int:
     return _submitted(main)
 
 
-def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
-                   until_done: bool = False) -> int:
+def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: tuple[int, str],
+                   settings: dict, until_done: bool = False) -> int:
     """``--dry-run`` with pools: each pool's settings, script and submit command (and the
     planner job of a ``--until-done`` chain, held on every pool's arrays)."""
     # start-up time: jug --help imports every command module
@@ -565,10 +694,11 @@ def _dry_run_pools(plans: dict, pools: list, sources: dict, cap: int,
         print(f"# {line}")
     for pool in pools:
         plan = plans[pool.name]
-        size = max_workers(pool, cap)
+        size = max_workers(pool, cap[0])
         print(f"# ==== pool {pool.name}: one array of up to {plural(size, 'worker')}, sized at "
               f"submission from the pool's ready and soon-ready tasks")
-        _print_settings(plan.settings, sources, plan)
+        mine, shown = _pool_sources(sources, settings, pool, cap)
+        _print_settings(plan.settings, mine, plan, shown)
         script = plan.script_path(0, 1, "<time>")
         print(f"# ---- script ({plural(size, 'worker')}): {script}")
         sys.stdout.write(plan.render(size))

@@ -115,7 +115,8 @@ _RAN = RunOutcome(Outcome.OK)  # the usual outcome, made once (frozen: safe to s
 class Step(Enum):
     """What one task's turn in a pass came to."""
 
-    SKIPPED = "skipped"  # finished or failed already, or blocked by a failed dependency
+    SKIPPED = "skipped"  # finished or failed already, blocked by a failed dependency, or too
+    # long for the time left
     POSTPONED = "postponed"  # waits for its dependencies or for another worker's lock
     RAN = "ran"
     FAILED = "failed"  # it failed and --keep-going goes on
@@ -210,6 +211,9 @@ class Worker:
         self.stop_reason: str | None = None
         self.gave_up = False
         self.blocked: list[str] = []  # names of tasks that cannot run (failed dependencies)
+        #: hash -> why: tasks skipped because they do not fit the time left (and tasks that
+        #: need them); the worker runs what fits and leaves when only these are left
+        self.no_time: dict[str, str] = {}
         self.started = time.time()  # the worker record's start, written once the jugfile loads
         self.session: ShiftLog | None = None  # this worker's shift record and log lines
         self.last_task: str | None = None  # the task run last (for signal messages)
@@ -283,7 +287,13 @@ class Worker:
                 break
             idle_cycles = self._after_pass(turn, pending, known, idle_cycles or 0)
             if idle_cycles is None:
-                return
+                break
+        # tasks skipped for time are the reason to leave, before "what is left waits on other
+        # workers": a fresh worker (a budget hand-over) can run them
+        if self.no_time and not self.stop_reason:
+            first = next(iter(self.no_time.values()))
+            more = len(self.no_time) - 1
+            self.stop_reason = first + (f"; {more} more task(s) left undone" if more else "")
 
     def _known(self, tasks: list[Task]) -> _Known:
         """One read of the store (with a sample's integrity check) and the dependency counts."""
@@ -315,10 +325,13 @@ class Worker:
     def _turn(self, t: Task, turn: _Pass, known: _Known) -> Step:
         """Skip, postpone or run one task."""
         h = t.hash()
-        if h in known.finished or h in known.failed:
+        if h in known.finished or h in known.failed or h in self.no_time:
             return Step.SKIPPED
         tdeps = known.deps[h]
         if tdeps and not all(d in known.finished for d in tdeps):
+            if any(d in self.no_time for d in tdeps):  # needs a task skipped for time
+                self.no_time[h] = self.no_time[next(d for d in tdeps if d in self.no_time)]
+                return Step.SKIPPED
             if any(d in known.failed for d in tdeps):
                 known.failed.add(h)  # cannot ever run here: a dependency failed
                 self.blocked.append(t.name)
@@ -332,11 +345,16 @@ class Worker:
             return Step.POSTPONED
         if _received:
             _stop_if_signalled(self.last_task)
-        if exit_checks.armed():
-            reason = exit_checks.should_exit() or self._no_time_for(t)
+        if exit_checks.armed():  # no check and no time limit: nothing to ask per task
+            reason = exit_checks.should_exit()
             if reason:
                 self.stop_reason = reason
                 return Step.STOP
+            late = self._no_time_for(t)
+            if late:  # skip it, run what fits (the next pass re-reads without waiting)
+                self.no_time[h] = late
+                turn.progressed = True
+                return Step.SKIPPED
         got = self._claim_and_run(t, h, turn, known)
         if isinstance(got, Step):
             return got

@@ -67,12 +67,16 @@ def exit_after_n_tasks(n: int) -> None:
                     lambda _t: _state["tasks_run"] - start >= n))
 
 
-def exit_after_time(hours: float = 0, minutes: float = 0, seconds: float = 0) -> None:
-    """Stop starting new tasks once the given time has passed since this call."""
+def exit_after_time(hours: float = 0, minutes: float = 0, seconds: float = 0,
+                    since: float | None = None) -> None:
+    """Stop starting new tasks once the given time has passed since this call, or since the
+    Unix time ``since`` (a batch job's start: what its prologue took counts against it)."""
     limit = float(hours) * 3600 + float(minutes) * 60 + float(seconds)
-    deadline = time.monotonic() + limit
+    spent = 0.0 if since is None else max(0.0, time.time() - since)
+    deadline = time.monotonic() + limit - spent
     _deadlines.append(deadline)
-    _checks.append((f"time limit of {limit:g} s reached (JUG_MAX_HOURS/MINUTES/SECONDS)",
+    origin = " since the job started (JUG_JOB_START)" if since is not None else ""
+    _checks.append((f"time limit of {limit:g} s reached{origin} (JUG_MAX_HOURS/MINUTES/SECONDS)",
                     lambda _t: time.monotonic() >= deadline))
 
 
@@ -125,8 +129,10 @@ def _number(name: str, raw: str) -> float:
 def exit_env_vars(environ: Mapping[str, str] | None = None) -> None:
     """Register the checks the environment asks for.
 
-    JUG_MAX_TASKS (count), JUG_MAX_HOURS / JUG_MAX_MINUTES / JUG_MAX_SECONDS (added up),
-    JUG_EXIT_IF_FILE_EXISTS (path).  Unset variables are ignored; bad numbers raise.
+    JUG_MAX_TASKS (count), JUG_MAX_HOURS / JUG_MAX_MINUTES / JUG_MAX_SECONDS (added up,
+    counted from JUG_JOB_START, a Unix time, when set: ``jug submit``'s job scripts export it
+    at their first line, so a slow prologue eats the budget, not the margin before the
+    walltime), JUG_EXIT_IF_FILE_EXISTS (path).  Unset variables are ignored; bad numbers raise.
     """
     env = os.environ if environ is None else environ
     if env.get("JUG_MAX_TASKS"):
@@ -140,6 +146,7 @@ def exit_env_vars(environ: Mapping[str, str] | None = None) -> None:
         if raw:
             parts[unit.lower()] = _number(f"JUG_MAX_{unit}", raw)
     if parts:
-        exit_after_time(**parts)
+        start = env.get("JUG_JOB_START")  # the job script's first line: $(date +%s)
+        exit_after_time(**parts, since=_number("JUG_JOB_START", start) if start else None)
     if env.get("JUG_EXIT_IF_FILE_EXISTS"):
         exit_if_file_exists(env["JUG_EXIT_IF_FILE_EXISTS"])

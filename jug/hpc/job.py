@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,31 +78,48 @@ def trusted_loader(folders: list[str]) -> Any:
 
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
+#: the forms that SLURM, PBS and SGE all read the same way; what a refusal lists
+DURATION_FORMS = "MM:SS, HH:MM:SS, D-HH:MM:SS, or with units: 90m, 2h, 1d, 1h30m"
+#: (pattern, field names, upper bounds of the fields after the first): the clock forms
+_CLOCKS = (
+    (re.compile(r"(\d+):(\d{1,2})"), ("m", "s"), (60,)),
+    (re.compile(r"(\d+):(\d{1,2}):(\d{1,2})"), ("h", "m", "s"), (60, 60)),
+    (re.compile(r"(\d+)-(\d{1,2}):(\d{1,2}):(\d{1,2})"), ("d", "h", "m", "s"), (24, 60, 60)),
+)
+_FIELD_NAMES = {"h": "hours", "m": "minutes", "s": "seconds"}
+_UNITS = re.compile(r"(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*"
+                    r"(?:(?P<s>\d+)\s*s)?")
+
 
 def parse_duration(text: Any, what: str = "duration", bare_seconds: bool = True) -> int:
-    """Seconds from ``[D-]HH:MM:SS``, ``[D-]HH:MM``, ``D-HH``, ``90m``, ``1h30m`` or ``300``.
+    """Seconds from ``MM:SS``, ``HH:MM:SS``, ``D-HH:MM:SS`` or units (``90m``, ``1h30m``).
 
-    A bare number means seconds, except for walltimes (``bare_seconds=False``), where a SLURM
-    user would read it as minutes: there it is an error asking for an explicit form.
+    Only forms that SLURM, PBS and SGE read alike are accepted, so that a walltime means
+    what it means on the user's cluster: ``30:00`` is 30 minutes to all three.  A bare
+    number is minutes to SLURM but seconds to PBS and SGE: refused for walltimes
+    (``bare_seconds=False``); jug's own durations (the margin) read it as seconds.  SLURM's
+    ``D-HH`` and ``D-HH:MM`` are refused (nothing else reads them).  Units are whole numbers
+    of d, h, m, s, largest first, each at most once (``1d12h``, ``1h30m``, ``45s``).
     """
     raw = str(text).strip()
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?", raw)
-    if m:
-        days, hours, minutes, seconds = (int(x) if x else 0 for x in m.groups())
-        if minutes >= 60 or seconds >= 60:
-            raise SubmitError(f"malformed {what} '{raw}': minutes and seconds must be below 60")
-        return days * 86400 + hours * 3600 + minutes * 60 + seconds
-    m = re.fullmatch(r"(\d+)-(\d+)", raw)  # SLURM's days-hours
-    if m:
-        return int(m.group(1)) * 86400 + int(m.group(2)) * 3600
     if re.fullmatch(r"\d+(\.\d+)?", raw):
         if bare_seconds:
             return int(float(raw))
-        raise SubmitError(f"malformed {what} '{raw}': write HH:MM:SS, D-HH:MM:SS or e.g. 90m, 4h")
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", raw.lower())
-    if parts and re.fullmatch(r"(\s*\d+(\.\d+)?\s*[dhms])+\s*", raw.lower()):
-        return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
-    raise SubmitError(f"malformed {what} '{raw}': write HH:MM:SS, D-HH:MM:SS or e.g. 90m, 4h")
+        raise SubmitError(f"malformed {what} '{raw}': a bare number is minutes to SLURM "
+                          f"but seconds to PBS and SGE; write {DURATION_FORMS}")
+    for pattern, names, bounds in _CLOCKS:
+        m = pattern.fullmatch(raw)
+        if m:
+            values = [int(v) for v in m.groups()]
+            for v, bound, name in zip(values[1:], bounds, names[1:]):
+                if v >= bound:
+                    raise SubmitError(f"malformed {what} '{raw}': {_FIELD_NAMES[name]} must "
+                                      f"be below {bound} here; write {DURATION_FORMS}")
+            return sum(v * _DURATION_UNITS[n] for v, n in zip(values, names))
+    units = _UNITS.fullmatch(raw.lower())
+    if units and any(units.groupdict().values()):
+        return sum(int(n) * _DURATION_UNITS[u] for u, n in units.groupdict().items() if n)
+    raise SubmitError(f"malformed {what} '{raw}': write {DURATION_FORMS}")
 
 
 _MEM_UNITS = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
@@ -139,6 +157,13 @@ def budget_parts(seconds: int) -> tuple[int, int, int]:
     h, rest = divmod(int(seconds), 3600)
     m, s = divmod(rest, 60)
     return h, m, s
+
+
+def _enabled(value: Any) -> bool:
+    """A yes/no setting from any layer: YAML booleans, or words from a jugrc/environment."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
 
 
 def _sanitize_name(name: str, limit: int | None) -> str:
@@ -386,9 +411,13 @@ class JobPlan:
     def command(self) -> list[str]:
         """The ``jug execute`` command line of one worker (absolute paths)."""
         module = "jug.commands.sge_entry" if self.scheduler.walltime_signals_kill else "jug"
+        extra = [str(a) for a in self.settings.get("execute_args") or []]
+        if _enabled(self.settings.get("keep_going", default("keep_going"))) and \
+                "--keep-going" not in extra:
+            extra.insert(0, "--keep-going")
         jobs = ["-j", str(self.per_job)] if self.per_job > 1 else []
-        cmd = [self.python, "-m", module, "execute", *jobs, "--jugdir", self.jugdir,
-               *[str(a) for a in self.settings.get("execute_args") or []], self.jugfile]
+        cmd = [self.python, "-m", module, "execute", *jobs, "--jugdir", self.jugdir, *extra,
+               self.jugfile]
         if self.jugfile_args:
             cmd += ["--", *self.jugfile_args]
         return cmd
@@ -515,6 +544,31 @@ class JobPlan:
     def submit_command_line(self, script: str) -> list[str]:
         """The exact submit command for ``script``."""
         return self.scheduler.submit_args(script)
+
+    def validate(self, size: int | None = None) -> None:
+        """Let the scheduler check the script of an array of ``size`` workers without
+        queueing it (``sbatch --test-only``, ``qsub -w v``; PBS has no such check), so a bad
+        request (a partition, GRES or PE the cluster lacks) stops ``jug submit`` before
+        anything is submitted, not hours later when this pool's first array is due.
+
+        Raises SubmitError with the scheduler's own line.
+        """
+        if (self.scheduler.validate_args("SCRIPT") is None
+                or not _enabled(self.settings.get("validate", default("validate")))):
+            return
+        text = self.render(size or self.sizes()[0])
+        with tempfile.TemporaryDirectory(prefix="jug-validate-") as folder:
+            script = os.path.join(folder, f"{self.job_name}.sh")
+            _write_script(script, text)
+            try:
+                refused = self.scheduler.validate(script, cwd=self.workdir)
+            except SchedulerError as e:
+                refused = str(e).splitlines()[0]
+        if refused:
+            which = f"pool {self.pool}'s job script" if self.pool else "the job script"
+            cmd = " ".join((self.scheduler.validate_args("SCRIPT") or [])[:-1])
+            raise SubmitError(f"{cmd} refuses {which}: {refused}; nothing was submitted "
+                              f"(--dry-run shows the script)")
 
     # -- the store ------------------------------------------------------------------------
     @property
@@ -683,8 +737,8 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
                   echo: Any = print) -> int:
     """Cancel the arrays of ``docs`` that are still queued, and forget all of them.
 
-    One queue query per scheduler decides which arrays are alive; returns how many were
-    cancelled.
+    One queue query per scheduler decides which arrays are alive; one line per cancelled
+    array, oldest first (the caller sums up the rest); returns how many were cancelled.
     """
     by_sched: dict[str, list[tuple[str, dict]]] = {}
     for name, doc in docs.items():
@@ -693,6 +747,7 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
     for sched_name, items in by_sched.items():
         sched = get_scheduler(sched_name, settings)
         counts = sched.query([d["job_id"] for _n, d in items])
+        items.sort(key=lambda item: float(item[1].get("submitted") or 0))
         alive = [d["job_id"] for _n, d in items if counts[d["job_id"]].alive]
         if alive:
             sched.cancel(alive)
@@ -701,8 +756,6 @@ def cancel_arrays(store: Any, docs: Mapping[str, dict], settings: Mapping[str, A
                 echo(f"cancelled {sched_name} array {jid} ({c.running} running, "
                      f"{c.pending} pending)")
             cancelled += len(alive)
-        for name, doc in items:
-            if doc["job_id"] not in alive:
-                echo(f"{sched_name} array {doc['job_id']} is no longer queued")
+        for name, _doc in items:
             store.remove_doc(STATE_NAMESPACE, name)
     return cancelled

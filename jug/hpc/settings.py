@@ -63,8 +63,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scheduler", None, f"The batch system: {', '.join(NAMES)}",
             "the profile's, else detected from the commands on PATH", metavar="NAME"),
     Setting("workers", 1, "Number of workers (array elements)", metavar="N", short="-n"),
-    Setting("walltime", "01:00:00", "Walltime of each worker: HH:MM:SS, D-HH:MM:SS, or e.g. 90m",
-            metavar="TIME", short="-t"),
+    Setting("walltime", "01:00:00", "Walltime of each worker: MM:SS, HH:MM:SS, D-HH:MM:SS, "
+            "or units such as 90m, 2h, 1h30m (a bare number is refused)", metavar="TIME",
+            short="-t"),
     Setting("queue", None, "Queue (PBS, SGE, LSF) or partition (SLURM)", metavar="NAME",
             aliases=("partition",), short="-q"),
     Setting("account", None, "Account / project to charge", metavar="NAME"),
@@ -111,8 +112,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("execute_args", [], multiple=True),
     Setting("check", True, "Load the jugfile (jug status) before submitting; --no-check skips it",
             flag=True),
+    Setting("validate", True, "Let the scheduler check every job script before anything is "
+            "submitted (sbatch --test-only, qsub -w v; PBS has no such check); --no-validate "
+            "skips it", flag=True),
+    # on by default: one bad input must not empty an allocation of 64 workers, and a worker
+    # that leaves on a failure does not hand over (see README, "On a cluster")
+    Setting("keep_going", True, "Workers record a failed task and go on with other work (jug "
+            "execute --keep-going); --no-keep-going stops a worker at its first failure",
+            flag=True),
     Setting("compute_submit", None),  # None: ask the scheduler whether compute nodes may submit
-    Setting("planner_walltime", None),  # None: PLANNER_WALLTIME, at most the workers' walltime
+    Setting("planner_walltime", None),  # None: PLANNER_WALLTIME (10 minutes), any worker walltime
     Setting("pools", {}),  # worker pools (jug.hpc.pool_settings): name -> {tasks, max-workers, settings}
     Setting("pool", [], "A worker pool, e.g. gpu:tasks=train,gpus=1,partition=gpu,max-workers=4 "
             "(repeatable; adds to or replaces the profile's 'pools'): one array per pool, sized "

@@ -103,6 +103,8 @@ class Watcher:
         self.drain_announced = False
         self.idle: dict[str, list[int]] = {}  # array -> running elements holding no lock
         self.rejected = False  # the scheduler rejected this poll's submission
+        self.reject_error: SchedulerError | None = None  # ... with this error
+        self.submitted: list[dict] = []  # the records of the arrays this watcher submitted
         self.eta: float | None = None  # seconds left at the current number of running workers
         try:
             self.max_array_size = self.sched.max_array_size()
@@ -270,7 +272,7 @@ class Watcher:
                     self.store.write_doc(STATE_NAMESPACE, name, {**doc, "throttle": limit})
             except SchedulerError as e:
                 notes.append(f"throttle update of {jid} failed: {e}")
-        self.rejected = False
+        self.rejected, self.reject_error = False, None
         if d.new_workers:
             now = time.time()
             if now < self.submit_retry_at:
@@ -285,9 +287,11 @@ class Watcher:
         lines: list[str] = []
         try:
             # ``workers`` counts array elements, each a job of per_job workers
-            self.plan.submit(self.store, workers * self.plan.per_job, echo=lines.append)
+            self.submitted += self.plan.submit(self.store, workers * self.plan.per_job,
+                                               echo=lines.append)
         except SchedulerError as e:
             self.rejected = True
+            self.reject_error = e
             self.submit_failures += 1
             wait = min(self.opts.poll * 2 ** self.submit_failures, max(self.opts.max_backoff,
                                                                       self.opts.poll))

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .fate import Fate
@@ -22,6 +23,11 @@ from .fate import Fate
 
 class SchedulerError(Exception):
     """A scheduler command is missing, failed, or printed something we cannot parse."""
+
+    def line(self) -> str:
+        """One line saying what went wrong, for records and status lines."""
+        text = str(self).strip()
+        return text.splitlines()[0] if text else type(self).__name__
 
 
 class UnexpressiblePath(ValueError):
@@ -34,6 +40,17 @@ class UnsupportedSetting(ValueError):
 
 class CommandMissing(SchedulerError):
     """A scheduler command is not on PATH (so it certainly submitted nothing)."""
+
+
+class CommandTimeout(SchedulerError):
+    """A scheduler command did not answer in time (the scheduler is busy or unreachable)."""
+
+
+class ErrorKind(str, Enum):
+    """Whether a scheduler error may go away by itself (:meth:`Scheduler.error_kind`)."""
+
+    TRANSIENT = "transient"  # the scheduler did not answer: asking again later may work
+    PERMANENT = "permanent"  # the request itself is refused: asking again will not help
 
 
 class CommandFailed(SchedulerError):
@@ -51,6 +68,16 @@ class CommandFailed(SchedulerError):
         if stdout.strip():
             lines.append("stdout:\n  " + "\n  ".join(stdout.strip().splitlines()))
         super().__init__("\n".join(lines))
+
+    def line(self) -> str:
+        """The scheduler's own first words (``squeue: ... Socket timed out``), else the
+        command and its exit code."""
+        said = next((ln.strip() for ln in (self.stderr + "\n" + self.stdout).splitlines()
+                     if ln.strip()), "")
+        if not said:
+            return super().line()
+        name = self.cmd[0].rsplit("/", 1)[-1] if self.cmd else ""
+        return said if not name or said.startswith(name) else f"{name}: {said}"
 
 
 # Normalised states of one array element (or a collapsed range of pending elements).
@@ -184,10 +211,18 @@ class Scheduler:
     #: raw directives that would contradict what jug sets itself: (regex, jug's option)
     managed_directives: tuple[tuple[str, str], ...] = ()
     supports_signal: bool = False  # a pre-walltime signal to the batch shell
+    #: how many seconds before the asked time the pre-walltime signal may arrive
+    signal_early: int = 0
+    signal_name: str = "SIGTERM"  # what the pre-walltime signal is, in the dry run
     #: the directive making a job wait until jobs ``{ids}`` ended (whatever their exit status)
     dependency_option: str = ""
     dependency_separator: str = ":"  # between the ids in ``dependency_option``
     planner_template: str = "?"  # the template of ``--until-done``'s small planner job
+    #: what this scheduler's commands print when it did not answer (regular expressions,
+    #: case-insensitive): errors that go away by themselves (:meth:`error_kind`)
+    transient_errors: tuple[str, ...] = (
+        r"timed? ?out", r"connection refused", r"connection reset",
+        r"temporarily unavailable", r"try again later")
     #: what the accounting report calls this scheduler's accounting (empty: it has none
     #: jug reads; ``accounting_args`` says how to ask it)
     accounting_name: str = ""
@@ -271,10 +306,22 @@ class Scheduler:
             proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True,
                                   timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise SchedulerError(f"{what}: '{' '.join(cmd)}' did not answer in {timeout:.0f} s")
+            raise CommandTimeout(f"{what}: '{' '.join(cmd)}' did not answer in {timeout:.0f} s")
         if check and proc.returncode != 0:
             raise CommandFailed(cmd, proc.returncode, proc.stdout, proc.stderr, what)
         return proc
+
+    def error_kind(self, error: SchedulerError) -> ErrorKind:
+        """Whether ``error`` goes away by itself: a command that did not answer in time, or
+        printed one of :attr:`transient_errors`, is transient; everything else (the request
+        refused, a command missing, an output without a job id) is permanent."""
+        if isinstance(error, CommandTimeout):
+            return ErrorKind.TRANSIENT
+        if isinstance(error, CommandFailed):
+            text = f"{error.stderr}\n{error.stdout}"
+            if any(re.search(p, text, re.IGNORECASE) for p in self.transient_errors):
+                return ErrorKind.TRANSIENT
+        return ErrorKind.PERMANENT
 
     # -- submit --------------------------------------------------------------------------
     def submit_args(self, script: str) -> list[str]:
@@ -303,6 +350,28 @@ class Scheduler:
         """Submit ``script`` and return the job id."""
         proc = self._run(self.submit_args(script), f"{self.name} submit", cwd=cwd)
         return self.parse_submit_output(proc.stdout)
+
+    #: the command that checks a job script without queueing it (None: the scheduler has
+    #: none; the script is then only checked when it is submitted)
+    validate_command: tuple[str, ...] | None = None
+
+    def validate_args(self, script: str) -> list[str] | None:
+        """The command checking ``script`` without queueing it (None: no such command)."""
+        return [*self.validate_command, script] if self.validate_command else None
+
+    def validate(self, script: str, cwd: str | None = None) -> str | None:
+        """Why the scheduler would refuse ``script`` (its own line), or None: it accepts it,
+        or cannot say (no validation command, or none on PATH: the submission will tell)."""
+        cmd = self.validate_args(script)
+        if cmd is None or shutil.which(cmd[0]) is None:
+            return None
+        proc = self._run(cmd, f"{self.name} validation", cwd=cwd, check=False)
+        if proc.returncode == 0:
+            return None
+        lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines()
+                 if ln.strip() and ln.strip() != "Exiting."]
+        errors = [ln for ln in lines if "error" in ln.lower() or "unable" in ln.lower()]
+        return "; ".join(errors or lines) or f"{cmd[0]} exited {proc.returncode}"
 
     def short_id(self, job_id: str) -> str:
         """The numeric part of a job id (``1234[].server`` -> ``1234``)."""
@@ -453,14 +522,37 @@ class Scheduler:
 
     # -- directives (used by templates and for --dry-run) ---------------------------------
     def signal_lead(self, margin: int) -> int | None:
-        """Seconds before the walltime for the backstop signal (None: the scheduler has none).
+        """Seconds before the walltime for the backstop signal (None: no signal is asked).
 
         Half the margin: workers stop taking tasks at walltime - margin, and one still inside
-        a task then gets the signal (jug releases its lock) well before the kill.
+        a task then gets the signal (jug releases its lock) well before the kill.  The signal
+        must never come before the budget ends (it would cut a task the budget allowed), and
+        it may come :attr:`signal_early` seconds before it was asked for: the lead is at most
+        ``margin - signal_early - 1``.  A margin too short for that gets no signal; the
+        scheduler's own SIGTERM at the walltime is then the backstop (the dry run says so).
         """
         if not self.supports_signal:
             return None
-        return max(1, min(margin // 2, 65535))
+        lead = min(margin // 2, margin - self.signal_early - 1, 65535)
+        return lead if lead >= 1 else None
+
+    def signal_note(self, walltime: int, margin: int) -> str:
+        """When the backstop signal arrives, in words (for the dry run)."""
+        lead = self.signal_lead(margin)
+        if not self.supports_signal:
+            return (f"none ({self.name} has no signal before the walltime; workers leave by "
+                    f"their budget)")
+        if lead is None:
+            return (f"none: {self.name} may send it up to {self.signal_early} s early, so a "
+                    f"margin of {margin} s leaves no lead after the budget; the scheduler's "
+                    f"SIGTERM at the walltime is the backstop (a margin of "
+                    f"{self.signal_early + 2} s or more gets a signal)")
+        fmt = self.format_walltime
+        at = fmt(walltime - lead)
+        when = (f"between {fmt(walltime - lead - self.signal_early)} and {at}"
+                if self.signal_early else f"at {at}")
+        return (f"{self.signal_name} {lead} s before the walltime ({when} into the job, "
+                f"after the budget ends at {fmt(walltime - margin)})")
 
     #: characters a path in a directive cannot hold here: {character: why}; found by
     #: submitting to the real schedulers (``log_unsafe`` adds those of the log file argument)

@@ -63,6 +63,7 @@ class LSF(Scheduler):
     log_pattern = "%J_%I.out"  # the template puts the job name in front (LSF has no %x)
     supports_throttle = True
     supports_signal = True  # -wa USR1 -wt <minutes>
+    signal_name = "SIGUSR1 (-wa/-wt)"
     # the warning is SIGUSR1, which jug execute takes like SIGTERM (it releases the lock)
     own_settings = ("lsf_mem_unit",)  # the site's LSF_UNIT_FOR_LIMITS
     managed_directives = (

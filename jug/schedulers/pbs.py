@@ -34,6 +34,9 @@ class PBS(Scheduler):
     dependency_option = "-W depend=afterany:{ids}"
     exclusive_directive = "-l place=excl"
     planner_template = "pbs-planner.sh.j2"
+    transient_errors = (*Scheduler.transient_errors, r"cannot connect to (pbs )?server",
+                        r"pbs_iff: cannot", r"end of file", r"premature end of message",
+                        r"communication failure", r"server not available")
     managed_directives = (
         (r"-l\s+.*\bwalltime\b", "--walltime"), (r"-[Jt]\b", "--workers / --throttle"),
         (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),
@@ -47,6 +50,9 @@ class PBS(Scheduler):
                    "\\": "is an escape character in a PBS directive"}
     log_unsafe = {":": "is read as host:path by -o", ",": "separates paths in -o"}
     chdir_directive = False
+    #: PBS (Pro, OpenPBS, Torque) has no dry validation: qsub either queues a job or refuses
+    #: it, so a bad resource request shows only when the script is submitted
+    validate_command = None
 
     def quote_directive(self, text: str) -> str:
         """Bare: the characters that would need quotes are refused (see ``path_unsafe``)."""

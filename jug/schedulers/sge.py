@@ -35,6 +35,10 @@ class SGE(Scheduler):
     detect_commands = ("qsub", "qconf")
     log_pattern = "$JOB_NAME_$JOB_ID_$TASK_ID.out"
     supports_signal = True  # -l s_rt sends SIGUSR1
+    signal_early = 0  # s_rt is exact to the second on SGE 8.1.9 (never early)
+    signal_name = "SIGUSR1 (s_rt)"
+    #: "verify": checks queues, resources (complexes) and PEs against an empty cluster
+    validate_command = ("qsub", "-w", "v")
     supports_throttle = True
     walltime_signals_kill = True  # SIGUSR1 (s_rt) and SIGUSR2 (qsub -notify)
     own_settings = ("parallel_env",)  # -pe NAME SLOTS
@@ -42,6 +46,9 @@ class SGE(Scheduler):
     exclusive_directive = "-l exclusive=true"  # the usual complex of exclusive hosts
     dependency_separator = ","
     planner_template = "sge-planner.sh.j2"
+    transient_errors = (*Scheduler.transient_errors, r"unable to contact qmaster",
+                        r"commlib error", r"failed receiving gdi request",
+                        r"unable to send message to qmaster")
     managed_directives = (
         (r"-l\s+.*\b[hs]_rt\b", "--walltime / --margin"), (r"-t\b", "--workers"),
         (r"-tc\b", "--throttle"), (r"-[oej]\b", "--log-dir"), (r"-N\b", "--job-name"),

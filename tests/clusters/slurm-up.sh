@@ -118,7 +118,10 @@ if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   log "munged already running"
 else
   rm -f /run/munge/munge.socket.2.lock /run/munge/munged.pid
-  runuser -u munge -- /usr/sbin/munged
+  # munged keeps every descriptor it inherits: run under `flock LOCK pytest ...`, it held the
+  # lock for its whole life (every later `flock` waited forever); start it with only 0-2 open
+  python3 -c 'import os, sys; os.closerange(3, 65536); os.execvp(sys.argv[1], sys.argv[1:])' \
+    runuser -u munge -- /usr/sbin/munged
   for _ in $(seq 1 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
   munge -n | unmunge >/dev/null || { echo "munged failed to start"; exit 1; }
   record munged

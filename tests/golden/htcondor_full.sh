@@ -21,6 +21,7 @@
 # Written by `jug submit` for /home/user/proj/jugfile.py
 # 16 worker(s) of `jug execute`; walltime 04:00:00, workers stop
 # taking new tasks after 03:50:00; `touch /home/user/proj/STOP` drains them.
+export JUG_JOB_START=$(date +%s)
 module load python/3.11
 source /opt/venv/bin/activate
 cd /home/user/proj || exit 1

@@ -12,6 +12,7 @@
 # Written by `jug submit --until-done` for /home/user/proj/jugfile.py
 # Planner of generation 3: runs when its arrays have ended, looks at the work
 # left and submits the next workers if nobody did; does nothing when done or drained.
+export JUG_JOB_START=$(date +%s)
 cd /home/user/proj || exit 1
 JUG_AFTER='4711 4712'
 jug_busy() {  # a job of $JUG_AFTER idle (1), running (2, 6, 7) or not materialized yet
@@ -24,4 +25,4 @@ jug_busy() {  # a job of $JUG_AFTER idle (1), running (2, 6, 7) or not materiali
 echo "jug chain planner for jug-jugfile-plan: waiting for cluster(s) $JUG_AFTER to end"
 while jug_busy; do sleep "${JUG_PLANNER_POLL:-30}"; done
 echo "jug chain planner for jug-jugfile-plan on $(hostname) at $(date '+%F %T')"
-exec timeout 600 /opt/venv/bin/python -m jug.hpc.chain --jugdir /home/user/proj/jugfile.jugdata --generation 3 /home/user/proj/jugfile.py
+exec timeout 600 /opt/venv/bin/python -m jug.hpc.chain --jugdir /home/user/proj/jugfile.jugdata --generation 3 --walltime 600 /home/user/proj/jugfile.py

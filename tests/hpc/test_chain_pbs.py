@@ -83,7 +83,7 @@ def test_work_of_three_walltimes_finishes_after_submit_returned(jug, project: Pa
     assert "received SIGTERM" not in logs
     shown = jug("submit", "--status", "work.py", cwd=project, env=pbs).stdout
     assert shown.startswith(f"chain (--until-done): done, generation {len(chain.generations)}")
-    assert "  generation 2: array(s) 3[].fakeserver (2 worker(s))" in shown, shown
+    assert "  generation 2: array(s) 3[].fakeserver (2 workers)" in shown, shown
     assert "pbs array 1[].fakeserver: 2 workers; now 0 running, 0 pending" in shown
 
 
@@ -264,7 +264,7 @@ def test_pools_chain_starts_each_pool_when_its_tasks_are_ready(jug, project: Pat
     shown = jug("submit", "--status", "pipeline.py", cwd=project, env=pbs).stdout
     print(shown)
     assert shown.startswith("chain (--until-done, pools gpu, default): done"), shown
-    assert "(pool gpu): 2 workers" in shown and " (gpu) (2 worker(s))" in shown, shown
+    assert "(pool gpu): 2 workers" in shown and " (gpu) (2 workers)" in shown, shown
     wait_until(lambda: not alive_jobs(pbs), 30, "every job of the chain to end")
 
 
@@ -277,10 +277,100 @@ def test_cancel_ends_every_pool_array_and_planner_of_a_pools_chain(jug, project:
                "the gpu pool's generation")
     assert alive_jobs(pbs)
     p = jug("submit", "--cancel", "pipeline.py", cwd=project, env=pbs)
-    assert p.returncode == 0 and "planner job(s) of the chain" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0 and "of the chain: " in p.stdout, p.stdout + p.stderr
     wait_until(lambda: not alive_jobs(pbs), 20, "every job of the chain to end")
     chain = chain_of(project, "pipeline.py")
     assert chain.status == "cancelled", chain
     n = len(chain.generations)
     time.sleep(2)
     assert not alive_jobs(pbs) and len(chain_of(project, "pipeline.py").generations) == n
+
+
+def test_planner_job_reads_the_redis_password(project: Path, pbs: dict,
+                                              redis_password_url: str) -> None:
+    """Issue 20: the planner job's script did not read the password file that worker scripts
+    read, so on PBS (a bare job environment) it could not open the store: with every worker
+    killed, the chain stalled.  Here the planner job must plan generation 2 on Redis."""
+    from jug.backends import select_store
+    from jug.hpc.chain.records import RUNNING, Chain
+
+    p = until_done(project, "pbs", *WALL, "--jugdir", redis_password_url, work=("12", "2"),
+                   env=pbs)
+    assert p.returncode == 0, p.stdout + p.stderr
+    store = select_store(redis_password_url)
+    jugfile = str(project / "work.py")
+    wait_until(lambda: len(side_effects(project)[1]) >= 2, 60, "two finished tasks")
+    for v in alive_jobs(pbs).values():  # node failure: only the planner job can go on
+        if v["index"] is not None:
+            os.killpg(v["pid"], signal.SIGKILL)
+    chain = wait_until(lambda: (c := Chain.load(store, jugfile)) and c.status != RUNNING and c,
+                       150, "the chain to end", every=2.0)
+    assert chain.status == "done", chain
+    assert chain.generations[1].by.startswith("planner job"), chain.generations
+    logs = "".join(f.read_text() for f in (project / "logs").glob("*.o*"))
+    assert "refused" not in logs and "NOAUTH" not in logs, logs[-2000:]
+    for script in (project / "logs").glob("*.sh"):
+        assert redis_password_url.split("@")[0].split(":")[-1] not in script.read_text()
+
+
+def test_cancel_with_nothing_running_says_so_in_one_line(jug, project: Path,
+                                                         pbs: dict) -> None:
+    """Issue 21 item 11: eleven lines ("array N is no longer queued", in random order) and
+    a summary for arrays that had all ended."""
+    for _ in range(3):
+        p = jug("submit", "--scheduler", "pbs", "--no-check", "--workers", "2", "work.py",
+                "--", "2", "0", cwd=project, env={**pbs, "FAKEPBS_SYNC": "1"})
+        assert p.returncode == 0, p.stderr
+    p = until_done(project, "pbs", *WALL, work=("3", "0"), env=pbs)  # one task left
+    assert p.returncode == 0 and "chain started" in p.stdout, p.stdout + p.stderr
+    wait_until(lambda: not alive_jobs(pbs), 60, "every job to end")
+    c = jug("submit", "--cancel", "work.py", cwd=project, env=pbs)
+    assert c.returncode == 0, c.stderr
+    assert c.stdout.splitlines() == [
+        "nothing was running: none of the 4 recorded arrays is still queued; 4 records "
+        "removed"], c.stdout
+    again = jug("submit", "--cancel", "work.py", cwd=project, env=pbs)
+    assert len(again.stdout.splitlines()) == 1 and "no submitted arrays" in again.stdout
+
+
+def test_a_drained_chain_resumes_with_the_settings_it_was_started_with(
+        jug, project: Path, pbs: dict) -> None:
+    """Issue 21 item 4: the hint said "remove it and run jug submit --until-done again",
+    which resumed with the built-in walltime and one worker.  The hint now names the exact
+    command, and that command reuses the chain record's settings."""
+    p = until_done(project, "pbs", "--workers", "2", "--walltime", "0:00:20", "--margin",
+                   "10s", "--max-workers", "3", work=("30", "1"), env=pbs)
+    assert p.returncode == 0, p.stderr
+    wait_until(lambda: len(side_effects(project)[1]) >= 2, 60, "two finished tasks")
+    (project / "STOP").touch()
+    chain = wait_chain_end(project, 90)
+    assert chain.status == "drained", chain
+    assert chain.reason.endswith("(to resume: rm " + str(project / "STOP")
+                                 + "; jug submit --resume work.py)"), chain.reason
+    wait_until(lambda: not alive_jobs(pbs), 60, "the drained chain's jobs to end")
+    (project / "STOP").unlink()
+    r = jug("submit", "--resume", "--walltime", "2:00:00", "work.py", cwd=project, env=pbs)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "drop --walltime" in r.stderr
+    r = jug("submit", "--resume", "work.py", cwd=project, env=pbs)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "with the settings it was started with: walltime 00:00:20, margin 00:00:10, " \
+           "2 workers, at most 3 at once, jugfile arguments 30 1" in r.stdout, r.stdout
+    again = chain_of(project)
+    assert again.status == "running" and len(again.generations) == 1, again
+    assert again.generations[0].workers == 2 and again.max_workers == 3
+    from jug.backends import select_store
+    from jug.hpc.job import submitted_arrays
+
+    docs = submitted_arrays(select_store(str(project / "work.jugdata")))
+    [doc] = [d for d in docs.values() if d["job_id"] == again.generations[0].arrays[0]]
+    script = Path(doc["script"]).read_text()
+    assert "#PBS -l walltime=00:00:20" in script and "#PBS -J 0-1" in script, script
+    assert wait_chain_end(project, 150).status == "done"
+    assert_each_task_once(project, 30)
+
+
+def test_resume_without_a_chain_is_one_clear_line(jug, project: Path, pbs: dict) -> None:
+    r = jug("submit", "--resume", "work.py", cwd=project, env=pbs)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("jug submit: no --until-done chain of work.py is recorded in")
+    assert len(r.stderr.splitlines()) == 1

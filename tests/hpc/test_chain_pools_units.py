@@ -154,7 +154,8 @@ def test_budget_hand_over_plans_its_pool_once_and_no_work_is_never_skipped(
     r = plan_once(store, chain.jugfile, 1, "worker w0", Trigger.BUDGET, echo=lambda s: None,
                   leaver=(first, "0"))
     assert r.outcome == "ended" and "finished no task of pool default" in r.message
-    chain.save(store)  # (still running)
+    chain.version = Chain.load(store, chain.jugfile).version
+    assert chain.save(store)  # (running again: the test undoes the stop)
     run_tasks(store, chain, "prep", 2)
     r = plan_once(store, chain.jugfile, 1, "worker w0", Trigger.BUDGET, echo=lambda s: None,
                   leaver=(first, "0"))
@@ -197,7 +198,7 @@ def test_a_chain_left_with_failed_tasks_ends_failed_naming_the_retry(tmp_path: P
     assert r.outcome == "ended" and chain.status == "failed", (r, chain)
     assert f"see jug status --traceback all {chain.jugfile}" in chain.reason
     assert (f"to retry them: jug cleanup --failed-only {chain.jugfile}, then jug submit "
-            f"--until-done {chain.jugfile}") in chain.reason
+            f"--resume {chain.jugfile}") in chain.reason
     assert f"  failed: {chain.reason}" in describe(chain)
 
 
@@ -222,7 +223,7 @@ def test_bounds_apply_per_pool(tmp_path: Path) -> None:
     chain.pools = {"gpu": {"tasks": ["train"]}, "default": {}}
     text = "\n".join(describe(chain))
     assert text.startswith("chain (--until-done, pools gpu, default): running")
-    assert "generation 2: array(s) 12 (gpu), 13 (default) (4 worker(s))" in text
+    assert "generation 2: array(s) 12 (gpu), 13 (default) (4 workers)" in text
 
 
 def test_who_hands_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,3 +263,30 @@ def test_a_rejected_first_poll_submits_nothing_and_says_why(tmp_path: Path,
     chain = Chain.load(store, str(tmp_path / "wf.py"))
     assert chain.status == "stopped" and not chain.generations
     assert "invalid partition" in chain.reason
+
+
+def test_a_no_work_poll_counts_an_array_with_a_waiting_hand_over_as_leaving(
+        tmp_path: Path, cluster: dict) -> None:
+    """Issue 20: a budget hand-over of the default pool found the lock busy (another pool's
+    worker with no work left was polling) and was lost, and that poll counted the expiring
+    default array as supply.  The hand-over's request waits in the record; every poll counts
+    its array as leaving, and it is planned before the lock is released."""
+    from jug.hpc.chain.records import Request
+
+    store, chain, _ = start(tmp_path)
+    first = chain.generations[0].arrays[0]
+    running(cluster, first, 3)
+    run_tasks(store, chain, "prep", 3)  # 3 prep tasks left for the default pool
+    chain = Chain.load(store, chain.jugfile)
+    chain.requests.append(Request(1, "default", (first, "0"), f"worker {first}_0",
+                                  time.time()).doc())
+    assert chain.save(store)
+    r = plan_once(store, chain.jugfile, 1, f"worker {first}_2 (no work left)", Trigger.NO_WORK,
+                  echo=lambda s: None, leaver=(first, "2"))
+    chain = Chain.load(store, chain.jugfile)
+    assert r.outcome == SUBMITTED and chain.requests == [], (r, chain)
+    gen = chain.generations[1]
+    [default] = [a for a, pool in gen.pools.items() if pool == "default"]
+    sizes = {d["job_id"]: d["size"] for d in submitted_arrays(store, chain.jugfile).values()}
+    assert sizes[default] == 3, (gen, sizes)  # none of the 3 running default workers stays
+    assert len(chain.generations) == 2  # the request found its generation planned already

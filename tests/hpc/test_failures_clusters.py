@@ -96,7 +96,7 @@ def test_workers_keep_going_past_a_failed_task_and_the_chain_names_the_retry(
     assert len(chain.generations) == 1, lines  # one worker ran everything it could
     jugfile = str(proj / "sweep.py")
     assert (f"to retry them: jug cleanup --failed-only {jugfile}, then jug submit "
-            f"--until-done {jugfile}") in chain.reason, chain.reason
+            f"--resume {jugfile}") in chain.reason, chain.reason
     side = [f.name.split("-")[:2] for f in (proj / "side").iterdir()]
     assert sorted(int(s) for kind, s in side if kind == "start") == list(range(12))
     assert sorted(int(s) for kind, s in side if kind == "done") == [

@@ -60,7 +60,7 @@ def test_planner_script_matches_golden(name: str, tmp_path: Path) -> None:
     text = render_planner(plan, 3, ["4711", "4712"])
     check_golden(f"{name}_planner.sh", text)
     check_shells(text, tmp_path)
-    assert "--generation 3 /home/user/proj/jugfile.py" in text
+    assert "--generation 3 --walltime 600 /home/user/proj/jugfile.py" in text
     assert "rusage" not in text and "request_memory" not in text  # smallest resources
 
 

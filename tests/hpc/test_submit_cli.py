@@ -23,7 +23,8 @@ def test_dry_run_prints_script_command_and_merged_values(jug, project: Path) -> 
     assert "queue            short  <- command line" in out
     assert "margin           00:12:00  <- derived" in out
     assert "tasks: 0 waiting, 4 ready" in out
-    assert f"-m jug execute --jugdir {project}/work.jugdata {project}/work.py -- 4 0" in out
+    assert (f"-m jug execute --jugdir {project}/work.jugdata --keep-going {project}/work.py "
+            f"-- 4 0") in out
     assert not (project / "logs").exists() and not (project / "work.jugdata").exists()
 
 

@@ -14,14 +14,15 @@ REC = FAKEPBS / "recorded"
 
 
 @pytest.mark.parametrize("text,seconds", [
-    ("04:00:00", 4 * 3600), ("1-02:03:04", 93784), ("2-00:00", 2 * 86400), ("00:30", 1800),
-    ("90m", 5400), ("1h30m", 5400), ("45s", 45), ("2d", 172800), ("1-12", 36 * 3600),
+    ("04:00:00", 4 * 3600), ("1-02:03:04", 93784), ("00:30", 30), ("30:00", 1800),
+    ("90m", 5400), ("1h30m", 5400), ("45s", 45), ("2d", 172800), ("1d12h", 36 * 3600),
 ])
 def test_parse_duration(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["4 hours", "1:2:3:4", "00:61:00", "abc", "", "-5m", "1h30"])
+@pytest.mark.parametrize("text", ["4 hours", "1:2:3:4", "00:61:00", "abc", "", "-5m", "1h30",
+                                  "1-12", "2-00:00"])
 def test_parse_duration_rejects_malformed(text: str) -> None:
     with pytest.raises(SubmitError, match="malformed"):
         parse_duration(text, "walltime")
@@ -29,7 +30,7 @@ def test_parse_duration_rejects_malformed(text: str) -> None:
 
 def test_bare_number_is_seconds_for_margin_but_an_error_for_walltime() -> None:
     assert parse_duration("300", "margin") == 300
-    with pytest.raises(SubmitError, match="HH:MM:SS"):
+    with pytest.raises(SubmitError, match="MM:SS, HH:MM:SS, D-HH:MM:SS"):
         parse_duration("60", "walltime", bare_seconds=False)
 
 
@@ -188,8 +189,10 @@ def test_signal_lead_stays_clear_of_slurm_signal_resolution() -> None:
     slurm, sge, pbs = (get_scheduler(n) for n in ("slurm", "sge", "pbs"))
     assert slurm.signal_lead(600) == 300  # half the margin
     assert slurm.signal_lead(90) == 29  # may arrive 60 s early: still after the budget
-    assert slurm.signal_lead(30) == 15
+    assert slurm.signal_lead(30) is None  # no lead keeps it after the budget: none asked
+    assert slurm.signal_lead(61) is None and slurm.signal_lead(62) == 1
     assert sge.signal_lead(90) == 45  # s_rt is exact to the second
+    assert sge.signal_lead(2) == 1 and sge.signal_lead(1) is None
     assert pbs.signal_lead(600) is None  # PBS has no pre-walltime signal
 
 

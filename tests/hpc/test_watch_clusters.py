@@ -266,14 +266,17 @@ def test_sge_stop_file_drains_the_loop(proj: Path, sge_cluster: str) -> None:
 
 
 def test_rejection_is_reported_once_and_retried_with_back_off(proj: Path, cluster: str) -> None:
-    """An unknown queue: the scheduler's words once, then fewer and fewer attempts."""
+    """An unknown queue: the scheduler's words once, then fewer and fewer attempts
+    (--no-validate: the submissions themselves are refused, as when a limit is reached)."""
     once = subprocess.run([sys.executable, "-m", "jug", "submit", "--scheduler", cluster,
-                           "--watch", "--once", "--queue", "nosuchqueue", "work.py"], cwd=proj,
-                          env=base_env(), capture_output=True, text=True, timeout=60)
+                           "--watch", "--once", "--queue", "nosuchqueue", "--no-validate",
+                           "work.py"], cwd=proj, env=base_env(), capture_output=True, text=True,
+                          timeout=60)
     words = "invalid partition" if cluster == "slurm" else 'unknown queue "nosuchqueue"'
     assert once.returncode == 1 and words in once.stdout.lower(), once.stdout + once.stderr
     p = subprocess.Popen([sys.executable, "-m", "jug", "submit", "--scheduler", cluster,
-                          "--watch", "--poll", "1", "--queue", "nosuchqueue", "work.py"],
+                          "--watch", "--poll", "1", "--queue", "nosuchqueue", "--no-validate",
+                          "work.py"],
                          cwd=proj, env=base_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     time.sleep(8)

@@ -22,6 +22,8 @@ from jug.hpc.job import submitted_arrays
 from jug.schedulers import get_scheduler
 from jug.state.shifts import read_records
 
+pytestmark = pytest.mark.slurm
+
 MAPREDUCE = """
 import os, time
 from jug import TaskGenerator

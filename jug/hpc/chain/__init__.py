@@ -29,13 +29,15 @@ runs.
 
 Modules, one concern each:
 
-* :mod:`.records`: the chain record (generations, status) and the lines that describe it;
-* :mod:`.lock`: the planner lock (one planner at a time);
+* :mod:`.records`: the chain record (generations, status), written by compare-and-set, and
+  the lines that describe it;
+* :mod:`.lock`: the planner lock (one planner at a time, heartbeaten, a dead owner's reclaimed);
+* :mod:`.requests`: polls left in the record while the lock is busy, for its holder;
 * :mod:`.bounds`: the generation limit and the progress check;
 * :mod:`.poll`: :class:`~.poll.ChainPoll`, the chain's rules over one ``--watch`` poll;
 * :mod:`.planning`: one poll under the lock (:func:`~.planning.plan_once`), judged and recorded;
 * :mod:`.planner`: the planner job's script and its submission;
-* :mod:`.start`: ``jug submit --until-done`` and ``--cancel``;
+* :mod:`.start`: ``jug submit --until-done``, ``--resume`` and ``--cancel``;
 * :mod:`.handover`: a leaving worker's hand-over (the only part ``jug execute`` imports);
 * :mod:`.__main__`: ``python -m jug.hpc.chain``, the entry point job scripts call.
 

@@ -8,7 +8,7 @@ import math
 from typing import Callable, Mapping, Sequence
 
 from ..settings import default
-from .records import DEFAULT_GENERATIONS, HARD_GENERATIONS, Chain, short_id
+from .records import DEFAULT_GENERATIONS, HARD_GENERATIONS, Chain, resume_command, short_id
 
 
 def default_generations(remaining: Mapping[str, int], typical: Callable[[str], float | None],
@@ -45,6 +45,6 @@ def bound_reason(chain: Chain, after: int, finished_now: int, pool: str | None =
         log_dir = chain.settings.get("log_dir") or default("log_dir")
         of_pool = f" of pool {pool}" if pool else ""
         return (f"generation {prev.n} (array(s) {', '.join(mine)}) finished no task{of_pool}: "
-                f"see the worker logs in {log_dir} and 'jug status'; after a fix run jug "
-                f"submit --until-done again")
+                f"see the worker logs in {log_dir} and 'jug status'; after a fix: "
+                f"{resume_command(chain)}")
     return None

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from ...backends.owner import current_owner
 from ...hooks import exit_checks
 from ...state.shifts import ExitReason
 from .records import RUNNING, Chain, Trigger
@@ -59,15 +60,16 @@ def hand_over(store: Any, jugfile: str, why: str, detail: str) -> None:
     if chain is None or chain.status != RUNNING or trigger is None:
         return
     flag = ["--handover"] if trigger is Trigger.BUDGET else ["--no-work", f"{time.time():.3f}"]
+    timeout = max(30, int(chain.settings.get("margin") or 60) - 5)
     cmd = [sys.executable, "-m", "jug.hpc.chain", "--jugdir", chain.jugdir, *flag,
-           chain.jugfile]
+           "--deadline", f"{time.time() + timeout - 10:.0f}", "--started",
+           repr(current_owner()["started"]), chain.jugfile]
     sigs = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     old = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
     try:
         print(f"jug: {trigger.value}: handing over ({shlex.join(cmd)})", file=sys.stderr,
               flush=True)
-        subprocess.run(cmd, timeout=max(30, int(chain.settings.get("margin") or 60) - 5),
-                       start_new_session=True)
+        subprocess.run(cmd, timeout=timeout, start_new_session=True)
     except (OSError, subprocess.TimeoutExpired) as e:
         print(f"jug: hand-over failed: {e}", file=sys.stderr, flush=True)
     finally:

@@ -16,24 +16,33 @@ from .records import Chain, Generation
 PLANNER_WALLTIME = 600
 
 
+def planner_walltime(plan: JobPlan) -> int:
+    """The planner job's walltime in seconds: ``planner-walltime``, else
+    :data:`PLANNER_WALLTIME` whatever the workers' walltime (its poll may have to wait for a
+    scheduler that does not answer, see :mod:`.planning`)."""
+    walltime = plan.settings.get("planner_walltime")
+    if walltime in (None, ""):
+        return PLANNER_WALLTIME
+    return parse_duration(walltime, "planner-walltime", bare_seconds=False)
+
+
 def planner_command(plan: JobPlan, generation: int) -> list[str]:
-    """The command a planner job runs: one poll after generation ``generation``."""
+    """The command a planner job runs: one poll after generation ``generation``, asking a
+    scheduler that does not answer again until shortly before its walltime."""
     return [plan.python, "-m", "jug.hpc.chain", "--jugdir", plan.jugdir,
-            "--generation", str(generation), plan.jugfile]
+            "--generation", str(generation), "--walltime", str(planner_walltime(plan)),
+            plan.jugfile]
 
 
 def render_planner(plan: JobPlan, generation: int, after_ids: list[str]) -> str:
-    """The planner job script of ``generation``, held until ``after_ids`` have ended."""
+    """The planner job script of ``generation``, held until ``after_ids`` have ended (none:
+    it may start at once, e.g. re-armed after scheduler errors)."""
     sched = plan.scheduler
     limit = sched.max_job_name
     name = _sanitize_name(f"{plan.job_name[: 10 if limit else None]}-plan", limit)
-    walltime = plan.settings.get("planner_walltime")
-    if walltime in (None, ""):
-        secs = min(PLANNER_WALLTIME, plan.walltime)
-    else:
-        secs = parse_duration(walltime, "planner-walltime", bare_seconds=False)
-    extra = {"job_name": name, "planner_walltime": secs, "generation": generation,
-             "dependency": sched.dependency(after_ids),
+    extra = {"job_name": name, "planner_walltime": planner_walltime(plan),
+             "generation": generation,
+             "dependency": sched.dependency(after_ids) if after_ids else "",
              "planner_command": shlex.join(planner_command(plan, generation))}
     return plan.render(1, template=sched.planner_template, extra=extra)
 
@@ -49,7 +58,7 @@ def attach_planner(plan: JobPlan, chain: Chain, gen: Generation, after_ids: list
             f.write(text)
         gen.planner = plan.scheduler.submit(script, cwd=plan.workdir)
     except (SchedulerError, SubmitError, OSError) as e:
-        if len(after_ids) > len(gen.arrays):  # an older array may have left the scheduler
+        if len(after_ids) > len(gen.arrays) and gen.arrays:  # an older array may have left
             return attach_planner(plan, chain, gen, list(gen.arrays))
         gen.planner_error = str(e).splitlines()[0]
 

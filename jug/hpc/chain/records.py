@@ -6,13 +6,17 @@ and :class:`Trigger` (who runs a poll).
 
 from __future__ import annotations
 
+import copy
 import os
 import re
+import shlex
 import time
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, Iterator, Mapping
 
+from ...backends import default_jugdir
+from ...status.progress import plural
 from ..job import state_name
 
 CHAIN_NAMESPACE = "chain"
@@ -70,6 +74,41 @@ class Generation:
                          for a in self.arrays)
 
 
+@dataclass(frozen=True)
+class Request:
+    """A poll left in the chain record because the planner lock stayed busy (a budget
+    hand-over, which cannot wait, or a planner job after its wait): the lock's holder plans
+    it before releasing the lock (or the writer, if it gets the lock next)."""
+
+    after: int  # the generation of the worker that left, or of the planner job
+    pool: str | None
+    leaver: tuple[str, str] | None  # (array short id, index)
+    by: str
+    at: float
+    started: float | None = None  # when the worker that left started (its lock owner's)
+    trigger: str = Trigger.BUDGET.value  # a budget hand-over or a planner job
+
+    def doc(self) -> dict[str, Any]:
+        """As stored in the record (JSON: the leaver a list, as it reads back)."""
+        return {**asdict(self), "leaver": list(self.leaver) if self.leaver else None}
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> Request:
+        """The request a record holds."""
+        leaver = doc.get("leaver")
+        started = doc.get("started")
+        return cls(int(doc.get("after") or 0), doc.get("pool"),
+                   (str(leaver[0]), str(leaver[1])) if leaver else None,
+                   str(doc.get("by") or "?"), float(doc.get("at") or 0.0),
+                   None if started is None else float(started),
+                   str(doc.get("trigger") or Trigger.BUDGET.value))
+
+    @property
+    def leaving(self) -> bool:
+        """True for a budget hand-over: its arrays' workers are leaving."""
+        return self.trigger == Trigger.BUDGET.value
+
+
 @dataclass
 class Chain:
     """The chain record of one jugfile and store (everything a worker needs to plan)."""
@@ -93,6 +132,13 @@ class Chain:
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: each pool's settings with every derived value fixed (:func:`recorded_settings`)
     pool_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: hand-overs left while the planner lock was busy, for its holder to plan
+    #: (:meth:`Request.doc` of each)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    #: planner jobs re-armed in a row because the scheduler kept failing (0: it answers)
+    error_rearms: int = 0
+    #: the record's version in the store: every write is a compare-and-set on it
+    version: int = 0
 
     @staticmethod
     def doc_name(jugfile: str) -> str:
@@ -108,9 +154,16 @@ class Chain:
         gens = [Generation(**_known(Generation, g)) for g in doc.pop("generations", [])]
         return cls(**_known(cls, doc), generations=gens)
 
-    def save(self, store: Any) -> None:
-        """Write the record (callers hold the planner lock)."""
-        store.write_doc(CHAIN_NAMESPACE, self.doc_name(self.jugfile), asdict(self))
+    def save(self, store: Any) -> bool:
+        """Write the record over the version it was read at (compare-and-set); False, writing
+        nothing, if another process wrote it since (a cancel, a hand-over's request, another
+        planner): read it again and decide again (:func:`save_merged`)."""
+        doc = asdict(self)
+        doc.pop("version")
+        if not store.cas_doc(CHAIN_NAMESPACE, self.doc_name(self.jugfile), doc, self.version):
+            return False
+        self.version += 1
+        return True
 
     def generation_of(self, array_short_id: str) -> int | None:
         """The generation whose arrays include ``array_short_id`` (None: not this chain's)."""
@@ -144,6 +197,56 @@ class Chain:
         self.reason = reason
 
 
+def save_merged(store: Any, base: Chain, ours: Chain) -> tuple[Chain, list[Generation]]:
+    """Write ``ours`` (``base`` changed by one poll or command); if the record changed since
+    ``base`` was read, apply our changes to the newer record instead (:func:`merge`).
+
+    Returns the record written and our new generations that must be withdrawn (cancelled):
+    the chain ended meanwhile (a cancel wins), or another planner planned a generation."""
+    withdrawn: list[Generation] = []
+    while not ours.save(store):
+        theirs = Chain.load(store, ours.jugfile)
+        if theirs is None:  # the record was removed: nothing of ours may run on
+            theirs = copy.deepcopy(base)
+            theirs.end(CANCELLED, "the chain record was removed")
+            theirs.version = -1  # never written back
+            withdrawn += ours.generations[len(base.generations):]
+            return theirs, withdrawn
+        merged, lost = merge(base, ours, theirs)
+        withdrawn += lost
+        base, ours = theirs, merged
+    return ours, withdrawn
+
+
+def merge(base: Chain, ours: Chain, theirs: Chain) -> tuple[Chain, list[Generation]]:
+    """``theirs`` with the changes ``ours`` made to ``base``: our new generations only if
+    ``theirs`` still runs with no generation added (else they are returned, to withdraw),
+    planner jobs we re-armed, the requests we took or left, our last poll, our end."""
+    merged = copy.deepcopy(theirs)
+    new = ours.generations[len(base.generations):]
+    lost = [] if theirs.status == RUNNING and len(theirs.generations) == len(
+        base.generations) else list(new)
+    merged.generations += [g for g in new if g not in lost]
+    for g in ours.generations[:len(base.generations)]:
+        was = next((b for b in base.generations if b.n == g.n), None)
+        into = next((m for m in merged.generations if m.n == g.n), None)
+        added = [j for j in g.rearmed if was is None or j not in was.rearmed]
+        if into is not None:
+            into.rearmed += [j for j in added if j not in into.rearmed]
+        if added and theirs.status != RUNNING:  # re-armed planners of an ended chain go too
+            lost.append(Generation(g.n, [], 0, g.submitted, g.by, g.after, 0, rearmed=added))
+    taken = [r for r in base.requests if r not in ours.requests]
+    merged.requests = [r for r in theirs.requests if r not in taken] + [
+        r for r in ours.requests if r not in base.requests and r not in theirs.requests]
+    if ours.last_poll != base.last_poll:
+        merged.last_poll = ours.last_poll
+    if ours.error_rearms != base.error_rearms:
+        merged.error_rearms = ours.error_rearms
+    if ours.status != base.status and merged.status == RUNNING and not lost:
+        merged.end(ours.status, ours.reason)
+    return merged, lost
+
+
 def _known(cls: type, doc: Mapping[str, Any]) -> dict[str, Any]:
     """The keys of ``doc`` that ``cls`` has fields for (records of other jug versions load)."""
     names = {f.name for f in fields(cls)}
@@ -156,6 +259,17 @@ def short_id(job_id: str) -> str:
     return m.group(0) if m else str(job_id)
 
 
+def resume_command(chain: Chain, jugfile: bool = True) -> str:
+    """The exact command that starts ``chain`` again with the settings it was started with
+    (``jug submit --resume``), as typed in the folder it was submitted from (``jugfile``
+    False: without the jugfile, for a hint that adds it)."""
+    path = os.path.relpath(chain.jugfile, chain.workdir)
+    if path.startswith(os.pardir):
+        path = chain.jugfile
+    extra = [] if chain.jugdir == default_jugdir(chain.jugfile) else ["--jugdir", chain.jugdir]
+    return shlex.join(["jug", "submit", "--resume", *extra, *([path] if jugfile else [])])
+
+
 def clock(t: float) -> str:
     """``HH:MM:SS`` of a time stamp."""
     return time.strftime("%H:%M:%S", time.localtime(t))
@@ -166,7 +280,7 @@ def describe(chain: Chain) -> list[str]:
     workers = sum(g.workers for g in chain.generations)
     pools = f", pools {', '.join(chain.pools)}" if chain.pools else ""
     head = (f"chain (--until-done{pools}): {chain.status}, generation {len(chain.generations)} "
-            f"of at most {chain.max_generations}, {workers} worker(s) submitted since "
+            f"of at most {chain.max_generations}, {plural(workers, 'worker')} submitted since "
             f"{clock(chain.started)}")
     lines = [head]
     if chain.reason:
@@ -176,8 +290,12 @@ def describe(chain: Chain) -> list[str]:
                    else f"no planner job ({g.planner_error})" if g.planner_error else "")
         if g.rearmed:
             planner += f", re-armed as {', '.join(g.rearmed)}"
-        lines.append(f"  generation {g.n}: array(s) {g.array_text()} ({g.workers} "
-                     f"worker(s)) at {clock(g.submitted)} by {g.by}; {planner}")
+        lines.append(f"  generation {g.n}: array(s) {g.array_text()} "
+                     f"({plural(g.workers, 'worker')}) at {clock(g.submitted)} by {g.by}; "
+                     f"{planner}")
+    if chain.requests:
+        lines.append(f"  {plural(len(chain.requests), 'hand-over request')} waiting for the "
+                     f"planner lock's holder")
     if chain.last_poll:
         line = str(chain.last_poll.get("line", "")).replace("\n", "\n    ")  # one per pool
         lines.append(f"  last plan at {clock(chain.last_poll['at'])} by "

@@ -4,22 +4,35 @@ without pools) and cancelling one (``jug submit --cancel``).
 
 from __future__ import annotations
 
+import copy
+import os
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from ...schedulers import get_scheduler
 from ...schedulers.base import SchedulerError
 from ...state.membership import DEFAULT
 from ...state.timings import Durations
+from ...status.progress import plural
 from ..job import JobPlan, SubmitError
-from ..pool_settings import declaration
+from ..pool_settings import declaration, parse_pools
 from ..watch import WatchOptions
 from .bounds import default_generations
 from .lock import LOCK_WAIT, PlannerLock
 from .planner import attach_planner
-from .planning import run_poll
+from .planning import WITHDRAWN, main_plan, rebuild_plans, run_poll, withdraw
 from .poll import ChainContext
-from .records import CANCELLED, HARD_GENERATIONS, RUNNING, STOPPED, Chain, Generation, Trigger
+from .records import (
+    CANCELLED,
+    HARD_GENERATIONS,
+    RUNNING,
+    STOPPED,
+    Chain,
+    Generation,
+    Trigger,
+    save_merged,
+)
 
 
 def check_can_chain(plan: JobPlan) -> None:
@@ -61,7 +74,48 @@ def _new_chain(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: i
         remaining, Durations.from_store(store).typical, opts.max_workers, plan.budget))
     return Chain(plan.jugfile, plan.jugdir, plan.workdir, plan.scheduler.name,
                  recorded_settings(plan), list(plan.jugfile_args), opts.max_workers,
-                 opts.max_queued, limit, opts.stale_after, time.time())
+                 opts.max_queued, limit, opts.stale_after, time.time(),
+                 version=old.version if old is not None else 0)
+
+
+def _first_save(chain: Chain, store: Any) -> None:
+    """Write the new record over the one it replaces (before submitting: a worker that
+    leaves early finds it); another ``jug submit`` that wrote first wins."""
+    if not chain.save(store):
+        raise SubmitError(f"another jug submit started a chain for {chain.jugfile} at the "
+                          f"same time: see 'jug submit --status'")
+
+
+def recorded_plans(chain: Chain, password: str | None = None
+                   ) -> tuple[JobPlan, dict[str, JobPlan] | None, list | None]:
+    """The plans ``chain`` was started with, rebuilt from its record, for ``jug submit
+    --resume``: (the main plan, {pool: plan} and the pools, or None without pools).
+    ``password``: the Redis password given with ``--jugdir`` now (the record holds none)."""
+    plans = pools = None
+    if chain.pools:
+        plans, pools = rebuild_plans(chain), parse_pools(chain.pools)
+    main = main_plan(chain) if plans is None else plans.get("default") or next(
+        iter(plans.values()))
+    for plan in [main, *(plans or {}).values()]:
+        plan.settings["check"] = True
+        plan.redis_password = password or plan.redis_password
+    return main, plans, pools
+
+
+def describe_resume(chain: Chain, plan: JobPlan) -> str:
+    """The line ``jug submit --resume`` starts with: which chain, and its settings."""
+    sched = plan.scheduler
+    s = plan.settings
+    extra = "".join(f", {k.replace('_', '-')} {s[k]}" for k in ("queue", "account", "mem",
+                                                              "cpus_per_task", "gpus")
+                    if s.get(k))
+    pools = f", pools {', '.join(chain.pools)}" if chain.pools else ""
+    args = f", jugfile arguments {' '.join(chain.jugfile_args)}" if chain.jugfile_args else ""
+    return (f"resuming the --until-done chain of {os.path.relpath(chain.jugfile)} ({chain.status}"
+            f" since its generation {len(chain.generations)}) with the settings it was "
+            f"started with: walltime {sched.format_walltime(plan.walltime)}, margin "
+            f"{sched.format_walltime(plan.margin)}, {plural(plan.workers, 'worker')}, at most "
+            f"{chain.max_workers} at once{extra}{pools}{args}")
 
 
 def _say_planner(gen: Generation, echo: Callable[[str], None]) -> None:
@@ -77,15 +131,16 @@ def start(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | 
           summary: Mapping[str, Any], echo: Callable[[str], None] = print) -> Chain:
     """Submit generation 1 and its planner job; record the chain.  Returns at once."""
     chain = _new_chain(plan, store, opts, max_generations, summary)
-    with PlannerLock(store, plan.jugfile, LOCK_WAIT, opts.stale_after) as got:
+    with PlannerLock(store, plan.jugfile, LOCK_WAIT, plan.scheduler) as got:
         if not got:
             raise SubmitError("another process holds the chain's planner lock: try again")
-        chain.save(store)  # before submitting: a worker that leaves early finds the record
+        _first_save(chain, store)
+        base = copy.deepcopy(chain)
         try:
             records = plan.submit(store, min(plan.workers, opts.max_workers), echo=echo)
         except SchedulerError as e:
             chain.end(STOPPED, f"the first submission failed: {str(e).splitlines()[0]}")
-            chain.save(store)
+            save_merged(store, base, chain)
             raise
         ids = [r["job_id"] for r in records]
         finished = int((summary.get("total") or {}).get("finished", 0))
@@ -93,7 +148,9 @@ def start(plan: JobPlan, store: Any, opts: WatchOptions, max_generations: int | 
                          0, finished)
         chain.generations.append(gen)
         attach_planner(plan, chain, gen, ids)
-        chain.save(store)
+        chain, withdrawn = save_merged(store, base, chain)
+    if withdrawn:
+        raise SubmitError(withdraw(store, plan, chain, withdrawn).message)
     _say_planner(gen, echo)
     return chain
 
@@ -107,21 +164,25 @@ def start_pools(plans: Mapping[str, JobPlan], pools: Sequence[Any], store: Any,
     chain = _new_chain(main, store, opts, max_generations, summary, stages=len(pools))
     chain.pools = declaration(pools)
     chain.pool_settings = {name: recorded_settings(p) for name, p in plans.items()}
-    with PlannerLock(store, main.jugfile, LOCK_WAIT, opts.stale_after) as got:
+    with PlannerLock(store, main.jugfile, LOCK_WAIT, main.scheduler) as got:
         if not got:
             raise SubmitError("another process holds the chain's planner lock: try again")
-        chain.save(store)  # before submitting: a worker that leaves early finds the record
-        try:
-            result = run_poll(store, ChainContext(chain, 0, set()), "jug submit", Trigger.START,
-                           echo)
-        except SchedulerError as e:
-            chain.end(STOPPED, f"the first poll failed: {str(e).splitlines()[0]}")
-            chain.save(store)
-            raise
+        _first_save(chain, store)
+        result = run_poll(store, ChainContext(chain, 0, {}), "jug submit", Trigger.START,
+                          echo)
+    if result.error is not None:  # the scheduler did not answer: say so, plan nothing
+        chain = Chain.load(store, main.jugfile) or chain
+        base = copy.deepcopy(chain)
+        chain.end(STOPPED, f"the first poll failed: {result.message}")
+        save_merged(store, base, chain)
+        raise result.error
+    if result.outcome == WITHDRAWN:
+        raise SubmitError(result.message)
     if not chain.generations:
         if chain.status == RUNNING:
+            base = copy.deepcopy(chain)
             chain.end(STOPPED, f"the first poll submitted no worker ({result.message})")
-            chain.save(store)
+            save_merged(store, base, chain)
         raise SubmitError(f"nothing was submitted: {chain.reason}")
     _say_planner(chain.generations[0], echo)
     return chain
@@ -136,25 +197,36 @@ def _alive(plan: JobPlan, chain: Chain) -> bool:
         return True
 
 
+@dataclass
+class Cancelled:
+    """What cancelling a chain did: whether it was still running, the planner jobs cancelled."""
+
+    was_running: bool = False
+    planners: list[str] = field(default_factory=list)
+
+
 def cancel(store: Any, jugfile: str, settings: Mapping[str, Any] | None,
-           echo: Callable[[str], None] = print) -> int:
-    """End the chain: mark it cancelled (under the lock, so no planner submits after) and
-    cancel its planner jobs still queued; the caller cancels the arrays.  Returns how many."""
+           echo: Callable[[str], None] = print) -> Cancelled:
+    """End the chain: mark it cancelled (compare-and-set: a planner running meanwhile sees
+    it before it submits, or cancels what it submitted when its own write fails) and cancel
+    its planner jobs still queued; the caller cancels the arrays."""
     chain = Chain.load(store, jugfile)
     if chain is None:
-        return 0
-    with PlannerLock(store, jugfile, LOCK_WAIT, chain.stale_after):
+        return Cancelled()
+    done = Cancelled(was_running=chain.status == RUNNING)
+    while chain.status == RUNNING:  # no lock to wait for, and it wins
+        chain.end(CANCELLED, "jug submit --cancel")
+        if chain.save(store):
+            break
         chain = Chain.load(store, jugfile) or chain
-        if chain.status == RUNNING:
-            chain.end(CANCELLED, "jug submit --cancel")
-        chain.save(store)
     helpers = chain.helpers()
     if not helpers:
-        return 0
+        return done
     sched = get_scheduler(chain.scheduler, settings)
     counts = sched.query(helpers)
-    alive = [j for j in helpers if counts[j].alive]
-    if alive:
-        sched.cancel(alive)
-        echo(f"cancelled {len(alive)} planner job(s) of the chain: {', '.join(alive)}")
-    return len(alive)
+    done.planners = [j for j in helpers if counts[j].alive]
+    if done.planners:
+        sched.cancel(done.planners)
+        echo(f"cancelled {plural(len(done.planners), 'planner job')} of the chain: "
+             f"{', '.join(done.planners)}")
+    return done
