@@ -83,6 +83,19 @@ def browser() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+
+def _text_of(drv: object, element_id: str) -> str:
+    """The text of an element, read again if the page's refresh swapped it out meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    for _ in range(20):
+        try:
+            return drv.find_element(By.ID, element_id).text  # type: ignore[attr-defined]
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return drv.find_element(By.ID, element_id).text  # type: ignore[attr-defined]
+
+
 def _table(drv: object) -> dict[str, dict[str, str]]:
     """The status table as ``{row name: {column (lower case): text}}``."""
     head, *rows = drv.execute_script(  # type: ignore[attr-defined]
@@ -112,7 +125,7 @@ def test_page_shows_counts_and_follows_execute(server: tuple[Path, Path, str],
     assert set(table) == {"jugfile.first", "Total"}
     assert _row(browser, "jugfile.first") == _row(browser, "Total") == ["0", "3", "0", "0", "0"]
     assert list(table["Total"])[:5] == ["waiting", "ready", "finished", "running", "failed"]
-    barrier = browser.find_element(By.ID, "barrier").text  # type: ignore[attr-defined]
+    barrier = _text_of(browser, "barrier")
     assert "barrier" in barrier
     gen = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-generation"))  # type: ignore[attr-defined]
     wait_until(lambda: int(browser.find_element(  # type: ignore[attr-defined]
@@ -127,7 +140,7 @@ def test_page_shows_counts_and_follows_execute(server: tuple[Path, Path, str],
     ok("execute", jf, "--jugdir", jd)
     wait_until(lambda: _row(browser, "Total") == ["0", "0", "0", "4", "0"],
              what="every task finished on the page")
-    assert "Updated" in browser.find_element(By.ID, "updated").text  # type: ignore[attr-defined]
+    assert "Updated" in _text_of(browser, "updated")
 
 
 def test_status_json_follows_the_store(server: tuple[Path, Path, str]) -> None:
