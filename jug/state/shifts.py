@@ -31,7 +31,7 @@ from typing import Any, Collection, TextIO
 
 from ..backends.owner import HOST, batch_job
 from ..hooks import exit_checks
-from .timings import format_duration
+from .timings import fold_documents, format_duration
 
 NAMESPACE = "workers"
 SUMMARY_EVERY = 60.0
@@ -380,11 +380,7 @@ def compact(store: Any, now: float | None = None, keep: int = KEEP_ENDED,
     if not fold:
         return 0
     present = set(docs)
-    if not store.update_doc(NAMESPACE, PAST, lambda cur: _fold(cur, fold, present, now)):
-        return 0
-    for name in fold:
-        store.remove_doc(NAMESPACE, name)
-    return len(fold)
+    return fold_documents(store, NAMESPACE, PAST, fold, lambda cur: _fold(cur, fold, present, now))
 
 
 def array_of(rec: WorkerRecord) -> str:

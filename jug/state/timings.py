@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Callable, Collection
 
 from ..backends.owner import HOST, process_start
 from .history import FinishHistogram
@@ -275,11 +275,20 @@ def compact(store: Any, now: float | None = None, docs: dict[str, dict] | None =
     if not done:
         return 0
     present = set(docs)
-    if not store.update_doc(NAMESPACE, COMPACTED, lambda cur: _absorb(cur, done, present, now)):
+    return fold_documents(store, NAMESPACE, COMPACTED, done,
+                          lambda cur: _absorb(cur, done, present, now))
+
+
+def fold_documents(store: Any, namespace: str, into: str, folded: Collection[str],
+                   change: Callable[[dict | None], dict]) -> int:
+    """Fold the documents ``folded`` into the one document ``into`` (``change``, a
+    compare-and-set), then remove them: how many were folded, 0 if the set lost its race.
+    The run times and the worker records are compacted this one way."""
+    if not store.update_doc(namespace, into, change):
         return 0
-    for name in done:
-        store.remove_doc(NAMESPACE, name)
-    return len(done)
+    for name in folded:
+        store.remove_doc(namespace, name)
+    return len(folded)
 
 
 def _absorb(current: dict | None, done: dict[str, dict], present: set[str], now: float) -> dict:
